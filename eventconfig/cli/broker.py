@@ -1,0 +1,50 @@
+"""``eventconfig broker start|stop|status``: the local Apache Kafka broker for development."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from eventconfig.cli.common import CONTEXT_SETTINGS, fail
+from eventconfig.localbroker import BrokerError, LocalBroker
+
+_RUN_DIR = click.option("--run-dir", type=click.Path(path_type=Path), default=Path(".eventconfig/broker"),
+                        show_default=True, help="Data, logs and state of the broker.")
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+def broker() -> None:
+    """Run a local single-node Kafka broker (jars from Maven Central, no Docker)."""
+
+
+@broker.command()
+@_RUN_DIR
+@click.option("--port", type=int, default=9092, show_default=True, help="PLAINTEXT port on 127.0.0.1.")
+@click.option("--heap-mb", type=int, default=768, show_default=True)
+@click.option("--timeout", type=float, default=90, show_default=True, help="Seconds to wait until ready.")
+def start(run_dir: Path, port: int, heap_mb: int, timeout: float) -> None:
+    """Start the broker (provisioning the jars on first use) and wait until it serves requests."""
+    try:
+        bootstrap = LocalBroker(run_dir, port=port, heap_mb=heap_mb).start(timeout)
+    except BrokerError as exc:
+        fail(str(exc))
+    click.echo(bootstrap)
+
+
+@broker.command()
+@_RUN_DIR
+def stop(run_dir: Path) -> None:
+    """Stop the broker gracefully."""
+    if not LocalBroker(run_dir).stop():
+        click.echo("no broker running", err=True)
+
+
+@broker.command()
+@_RUN_DIR
+def status(run_dir: Path) -> None:
+    """Print the bootstrap address of the running broker; exit 1 if none runs."""
+    state = LocalBroker(run_dir).status()
+    if state is None:
+        fail("no broker running")
+    click.echo(f"{state.bootstrap} pid={state.pid}")

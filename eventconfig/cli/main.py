@@ -1,0 +1,62 @@
+"""Entry point of the ``eventconfig`` command and the options every command shares.
+
+Connection options go before the command (``eventconfig --bootstrap-servers h:9092 topics check``)
+or come from ``EVENTCONFIG_*`` environment variables; a given flag wins over the environment.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from eventconfig.cli import broker, topics
+from eventconfig.cli.common import CONTEXT_SETTINGS, fail
+from eventconfig.errors import EventConfigError
+from eventconfig.logs import setup_logging
+from eventconfig.settings import Settings
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.option("--bootstrap-servers", "-b", help="Kafka bootstrap servers [env EVENTCONFIG_BOOTSTRAP_SERVERS].")
+@click.option("--topic-prefix", help="Prefix of the six topics (default 'eventconfig').")
+@click.option("--deployment", help="Name of consumer groups and transactional ids (default: the prefix).")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Folder of the local RocksDB view.")
+@click.option("--security-protocol", type=click.Choice(["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]))
+@click.option("--sasl-mechanism", help="PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 ...")
+@click.option("--sasl-username")
+@click.option("--sasl-password", help="Prefer EVENTCONFIG_SASL_PASSWORD; flags show in process lists.")
+@click.option("--ssl-cafile", type=click.Path(dir_okay=False))
+@click.option("--ssl-certfile", type=click.Path(dir_okay=False))
+@click.option("--ssl-keyfile", type=click.Path(dir_okay=False))
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option("--log-format", default="text", show_default=True, type=click.Choice(["text", "json"]))
+@click.version_option(package_name="eventconfig")
+@click.pass_context
+def cli(ctx: click.Context, log_level: str, log_format: str, **overrides: Any) -> None:
+    """eventconfig: an event-sourced configuration service on Apache Kafka."""
+    setup_logging(log_level, log_format)
+    ctx.obj = overrides
+
+
+def load_settings(ctx: click.Context, **more: Any) -> Settings:
+    """The settings of this invocation: root flags and command flags over environment over defaults."""
+    try:
+        return Settings.load({**ctx.find_root().obj, **more})
+    except EventConfigError as exc:
+        fail(str(exc))
+        raise  # unreachable: fail exits
+
+
+cli.add_command(broker.broker)
+cli.add_command(topics.topics)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(130)

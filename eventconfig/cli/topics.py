@@ -1,0 +1,57 @@
+"""``eventconfig topics create|check``: the topics of DESIGN §3."""
+
+from __future__ import annotations
+
+import click
+
+from eventconfig.cli.common import CONTEXT_SETTINGS, run, stderr
+from eventconfig.kafka.topics import admin_client, check_topics, create_topics
+from eventconfig.settings import Settings
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+def topics() -> None:
+    """Create or check the six topics of a deployment."""
+
+
+@topics.command()
+@click.option("--replication-factor", type=int, help="Replicas per topic (production: 3).")
+@click.option("--min-insync-replicas", type=int, help="min.insync.replicas per topic (production: 2).")
+@click.pass_context
+def create(ctx: click.Context, replication_factor: int | None, min_insync_replicas: int | None) -> None:
+    """Create the topics that are missing, then check every one."""
+    from eventconfig.cli.main import load_settings
+
+    settings = load_settings(ctx, replication_factor=replication_factor, min_insync_replicas=min_insync_replicas)
+
+    async def go() -> None:
+        async with admin_client(settings) as admin:
+            created = await create_topics(admin, settings)
+        _report(settings, created)
+
+    run(go())
+
+
+@topics.command()
+@click.pass_context
+def check(ctx: click.Context) -> None:
+    """Check that the topics exist with a safe layout; exit 1 with the reason if not."""
+    from eventconfig.cli.main import load_settings
+
+    settings = load_settings(ctx)
+
+    async def go() -> None:
+        async with admin_client(settings) as admin:
+            warnings = await check_topics(admin, settings)
+        for warning in warnings:
+            stderr.print(f"[yellow]warning:[/] {warning}")
+        _report(settings, [])
+
+    run(go())
+
+
+def _report(settings: Settings, created: list[str]) -> None:
+    names = settings.topics
+    for role, name in vars(names).items():
+        state = "created" if name in created else "ok"
+        click.echo(f"{role:<9} {name:<40} {state}")

@@ -1,0 +1,52 @@
+"""Reading a single-partition topic up to its end, decided by position, never by "last offset + 1".
+
+Transaction markers take offsets but are never delivered, so a log that ends with a commit marker
+has an end offset one past the last record a consumer sees. The only sound test for "caught up" is
+``position >= end_offset`` (with ``read_committed`` the end offset is the last stable offset).
+
+Example::
+
+    consumer = committed_consumer(settings)
+    await consumer.start()
+    consumer.assign([tp]); await consumer.seek_to_beginning(tp)
+    async for batch in read_to_end(consumer, tp):
+        apply(batch)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from eventconfig.settings import Settings
+
+
+def committed_consumer(settings: Settings, **kwargs: Any) -> AIOKafkaConsumer:
+    """A consumer that sees only committed transactional records and never auto-commits."""
+    options: dict[str, Any] = dict(
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_bytes=max(settings.max_message_bytes, 52428800),
+        max_partition_fetch_bytes=settings.max_message_bytes,
+    )
+    options.update(kwargs)
+    return AIOKafkaConsumer(**settings.kafka_kwargs(), **options)
+
+
+async def end_offset(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int:
+    return int((await consumer.end_offsets([tp]))[tp])
+
+
+async def read_to_end(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, *, max_records: int = 10_000, poll_ms: int = 200
+) -> AsyncIterator[list[ConsumerRecord]]:
+    """Yield batches of records of ``tp`` until the position reaches the end offset taken at the start."""
+    target = await end_offset(consumer, tp)
+    while await consumer.position(tp) < target:
+        batches = await consumer.getmany(tp, timeout_ms=poll_ms, max_records=max_records)
+        records = batches.get(tp, [])
+        if records:
+            yield records

@@ -1,0 +1,140 @@
+"""The topics of DESIGN §3: their specs, creation, and the startup check that refuses a bad layout.
+
+A log or history topic with more than one partition, or a log topic that is not compacted, would
+silently break ordering and history; :func:`check_topics` turns those into a fatal
+:class:`TopologyError`. Softer differences (retention) are returned as warnings.
+
+Example::
+
+    async with admin_client(settings) as admin:
+        await create_topics(admin, settings)        # creates what is missing, then checks all
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from eventconfig.errors import TopologyError
+from eventconfig.settings import DAY_MS, Settings
+
+log = logging.getLogger(__name__)
+
+_TOPIC_ALREADY_EXISTS = 36
+_UNKNOWN_TOPIC = 3
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """What one topic must look like: partitions, whether more are tolerated, and its configs."""
+
+    role: str
+    name: str
+    partitions: int
+    configs: dict[str, str] = field(default_factory=dict)
+    exact_partitions: bool = True  # False: more partitions are allowed (response topic)
+    must_compact: bool = False
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """The six topics of a deployment with the configs DESIGN §3 gives them."""
+    names = settings.topics
+    common = {"max.message.bytes": str(settings.max_message_bytes)}
+    if settings.min_insync_replicas:
+        common["min.insync.replicas"] = str(settings.min_insync_replicas)
+
+    def delete(retention_ms: int) -> dict[str, str]:
+        return {**common, "cleanup.policy": "delete", "retention.ms": str(retention_ms)}
+
+    return [
+        TopicSpec("request", names.request, 1, delete(DAY_MS)),
+        TopicSpec("response", names.response, 1, delete(3600 * 1000), exact_partitions=False),
+        TopicSpec("log", names.log, 1, {
+            **common,
+            "cleanup.policy": "compact",
+            "min.compaction.lag.ms": str(settings.log_min_compaction_lag_ms),
+            "delete.retention.ms": str(settings.log_delete_retention_ms),
+        }, must_compact=True),
+        TopicSpec("history", names.history, 1, delete(settings.history_retention_ms)),
+        TopicSpec("notify", names.notify, 1, delete(DAY_MS)),
+        TopicSpec("dlq", names.dlq, 1, delete(7 * DAY_MS)),
+    ]
+
+
+@asynccontextmanager
+async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
+    admin = AIOKafkaAdminClient(**settings.kafka_kwargs(), request_timeout_ms=settings.request_timeout_ms)
+    await admin.start()
+    try:
+        yield admin
+    finally:
+        await admin.close()
+
+
+async def create_topics(admin: AIOKafkaAdminClient, settings: Settings) -> list[str]:
+    """Create the missing topics, then check all of them; returns the names created."""
+    specs = topic_specs(settings)
+    response = await admin.create_topics([
+        NewTopic(s.name, s.partitions, settings.replication_factor, topic_configs=s.configs) for s in specs
+    ])
+    created = []
+    for name, code, message in response.topic_errors:
+        if code == 0:
+            created.append(name)
+            log.info("created topic %s", name)
+        elif code != _TOPIC_ALREADY_EXISTS:
+            raise TopologyError(f"could not create topic {name}: error {code} {message or ''}".strip())
+    await check_topics(admin, settings)
+    return created
+
+
+async def check_topics(admin: AIOKafkaAdminClient, settings: Settings) -> list[str]:
+    """Raise TopologyError for a missing topic or a dangerous layout; return soft warnings."""
+    specs = topic_specs(settings)
+    described = {t["topic"]: t for t in await admin.describe_topics([s.name for s in specs])}
+    problems: list[str] = []
+    for spec in specs:
+        topic = described.get(spec.name)
+        if topic is None or topic["error_code"] == _UNKNOWN_TOPIC:
+            problems.append(f"topic {spec.name} ({spec.role}) does not exist; run `eventconfig topics create`")
+            continue
+        count = len(topic["partitions"])
+        if count < spec.partitions or (spec.exact_partitions and count != spec.partitions):
+            problems.append(f"topic {spec.name} ({spec.role}) has {count} partitions; it must have exactly "
+                            f"{spec.partitions} to keep one total order")
+    if problems:
+        raise TopologyError("; ".join(problems))
+    actual = await _topic_configs(admin, [s.name for s in specs])
+    warnings: list[str] = []
+    for spec in specs:
+        configs = actual.get(spec.name, {})
+        policy = configs.get("cleanup.policy", "")
+        if spec.must_compact and "compact" not in policy.split(","):
+            raise TopologyError(f"topic {spec.name} ({spec.role}) has cleanup.policy={policy!r}; it must be "
+                                "'compact' or the latest value of old keys is deleted by retention")
+        if spec.must_compact and "delete" in policy.split(","):
+            raise TopologyError(f"topic {spec.name} ({spec.role}) also has 'delete' in cleanup.policy; "
+                                "retention would drop live keys")
+        for key, wanted in spec.configs.items():
+            have = configs.get(key)
+            if have is not None and have != wanted:
+                warnings.append(f"topic {spec.name}: {key}={have} (expected {wanted})")
+    for warning in warnings:
+        log.warning("%s", warning)
+    return warnings
+
+
+async def _topic_configs(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, dict[str, str]]:
+    responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names])
+    result: dict[str, dict[str, str]] = {}
+    for response in responses:
+        for error_code, error_message, _type, name, entries in response.resources:
+            if error_code:
+                raise TopologyError(f"cannot read configs of topic {name}: {error_message}")
+            result[name] = {entry[0]: entry[1] for entry in entries}
+    return result

@@ -1,0 +1,159 @@
+"""One settings object for every eventconfig process, from CLI flags, environment and defaults.
+
+Precedence: a CLI flag that was given wins over ``EVENTCONFIG_<NAME>`` in the environment, which wins
+over the default. ``KAFKA_BOOTSTRAP_SERVERS`` is honoured as a fallback for the bootstrap servers, as
+most Kafka tooling does.
+
+Example::
+
+    settings = Settings.load({"bootstrap_servers": "kafka:9092"})
+    settings.topics.log            # 'eventconfig.log'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eventconfig.errors import EventConfigError
+
+DAY_MS = 24 * 3600 * 1000
+
+
+class SettingsError(EventConfigError):
+    """A setting has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """The six topics of one deployment, derived from a prefix."""
+
+    request: str
+    response: str
+    log: str
+    history: str
+    notify: str
+    dlq: str
+
+    @classmethod
+    def from_prefix(cls, prefix: str) -> TopicNames:
+        return cls(**{f.name: f"{prefix}.{f.name}" for f in dataclasses.fields(cls)})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a process needs to reach Kafka, name its topics and keep its local view."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = "eventconfig"
+    # Consumer groups and transactional ids derive from this, so deployments sharing a cluster
+    # never fence each other. Defaults to the topic prefix.
+    deployment: str = ""
+    data_dir: Path = Path(".eventconfig/data")
+    replication_factor: int = 1
+    min_insync_replicas: int = 0  # 0: leave the broker default
+    # The log keeps every version for at least this long before compaction (the audit window).
+    log_min_compaction_lag_ms: int = 7 * DAY_MS
+    # Tombstones stay readable this long after compaction; a view offline longer must rebuild.
+    log_delete_retention_ms: int = DAY_MS
+    history_retention_ms: int = -1
+    max_message_bytes: int = 10 * 1024 * 1024
+    max_value_bytes: int = 512 * 1024
+    max_items_per_request: int = 10_000
+    min_version_wait_ms: int = 5_000
+    request_timeout_ms: int = 30_000
+    batch_max_requests: int = 500
+    metrics_port: int = 0  # 0: no metrics endpoint
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = ""
+    sasl_username: str = ""
+    sasl_password: str = field(default="", repr=False)
+    ssl_cafile: str = ""
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+
+    @classmethod
+    def load(cls, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``overrides`` (None values mean "not given"), then env, then defaults."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(f"EVENTCONFIG_{f.name.upper()}")
+            if raw is None and f.name == "bootstrap_servers":
+                raw = env.get("KAFKA_BOOTSTRAP_SERVERS")
+            if raw is not None:
+                values[f.name] = _convert(f, raw)
+        for name, value in (overrides or {}).items():
+            if value is not None:
+                values[name] = value
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise SettingsError(f"unknown settings: {', '.join(sorted(unknown))}")
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not self.bootstrap_servers:
+            raise SettingsError("bootstrap_servers is empty")
+        if not self.topic_prefix or any(c not in _TOPIC_CHARS for c in self.topic_prefix):
+            raise SettingsError(f"topic prefix {self.topic_prefix!r} may only use letters, digits, '.', '_' and '-'")
+        if self.max_value_bytes <= 0 or self.max_items_per_request <= 0:
+            raise SettingsError("max_value_bytes and max_items_per_request must be positive")
+        if self.max_value_bytes >= self.max_message_bytes:
+            raise SettingsError("max_value_bytes must be below max_message_bytes")
+
+    @property
+    def topics(self) -> TopicNames:
+        return TopicNames.from_prefix(self.topic_prefix)
+
+    @property
+    def deployment_name(self) -> str:
+        return self.deployment or self.topic_prefix
+
+    def group_id(self, role: str) -> str:
+        """Consumer group of one role (``writer``, ``projector`` ...) of this deployment."""
+        return f"{self.deployment_name}.{role}"
+
+    def transactional_id(self, role: str) -> str:
+        """Fixed transactional id of one role: a new active process fences the previous one."""
+        return f"{self.deployment_name}.{role}.tx"
+
+    def kafka_kwargs(self) -> dict[str, Any]:
+        """Connection arguments shared by every aiokafka client (bootstrap, SASL, SSL)."""
+        kwargs: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            kwargs.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.sasl_username,
+                          sasl_plain_password=self.sasl_password)
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            kwargs["ssl_context"] = self._ssl_context()
+        return kwargs
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        from aiokafka.helpers import create_ssl_context
+
+        return create_ssl_context(cafile=self.ssl_cafile or None, certfile=self.ssl_certfile or None,
+                                  keyfile=self.ssl_keyfile or None)
+
+
+_TOPIC_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def _convert(f: dataclasses.Field[Any], raw: str) -> Any:
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "str")
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "Path":
+            return Path(raw)
+    except ValueError as exc:
+        raise SettingsError(f"EVENTCONFIG_{f.name.upper()}={raw!r} is not a valid {kind}") from exc
+    return raw

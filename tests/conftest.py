@@ -1,0 +1,73 @@
+"""Test harness: one real Kafka broker per test session, unique topic and group names per test.
+
+Set ``KAFKA_BOOTSTRAP_SERVERS`` to run the integration tests against an existing broker instead.
+When an integration test fails, the tail of the broker's log is attached to its report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from eventconfig.localbroker import LocalBroker
+from eventconfig.settings import Settings
+
+_broker: LocalBroker | None = None
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Bootstrap address of the session's broker (started here unless one is given)."""
+    global _broker
+    given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if given:
+        yield given
+        return
+    _broker = LocalBroker(Path(tmp_path_factory.mktemp("kafka")), heap_mb=768)
+    bootstrap = _broker.start()
+    asyncio.run(_prewarm(bootstrap))
+    try:
+        yield bootstrap
+    finally:
+        _broker.stop()
+
+
+async def _prewarm(bootstrap: str) -> None:
+    """Create the internal transaction and offsets topics once, so no test pays for it."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=f"prewarm-{uuid.uuid4().hex}")
+    await producer.start()
+    await producer.stop()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=f"prewarm-{uuid.uuid4().hex}")
+    await consumer.start()
+    await consumer.stop()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short random suffix for topic, group and transactional id names."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def settings(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Settings:
+    """Settings of a fresh deployment: its own topics, groups, transactional ids and data dir."""
+    return Settings.load({
+        "bootstrap_servers": kafka_bootstrap,
+        "topic_prefix": f"t{unique}",
+        "data_dir": tmp_path / "data",
+    }, env={})
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and _broker is not None and "kafka_bootstrap" in getattr(item, "fixturenames", ()):
+        report.sections.append(("Kafka broker log (tail)", _broker.log_tail(60)))

@@ -1,0 +1,52 @@
+"""`eventconfig topics create|check`: the six topics of DESIGN §3, and refusal of a dangerous layout."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from aiokafka.admin import NewTopic
+
+from eventconfig.errors import TopologyError
+from eventconfig.kafka.topics import _topic_configs, admin_client, check_topics, create_topics, topic_specs
+
+pytestmark = pytest.mark.integration
+
+
+async def test_create_makes_all_six_topics_with_their_configs_and_is_idempotent(settings):
+    async with admin_client(settings) as admin:
+        created = await create_topics(admin, settings)
+        assert sorted(created) == sorted(dataclasses.astuple(settings.topics))
+        assert await create_topics(admin, settings) == []
+        configs = await _topic_configs(admin, [settings.topics.log, settings.topics.history])
+    assert configs[settings.topics.log]["cleanup.policy"] == "compact"
+    assert configs[settings.topics.log]["min.compaction.lag.ms"] == str(settings.log_min_compaction_lag_ms)
+    assert configs[settings.topics.history]["retention.ms"] == "-1"
+
+
+async def test_check_fails_when_topics_are_missing(settings):
+    async with admin_client(settings) as admin:
+        with pytest.raises(TopologyError, match="does not exist"):
+            await check_topics(admin, settings)
+
+
+async def _create_all_but_log(admin, settings, log_topic: NewTopic) -> None:
+    specs = [s for s in topic_specs(settings) if s.role != "log"]
+    await admin.create_topics([NewTopic(s.name, s.partitions, 1, topic_configs=s.configs) for s in specs]
+                              + [log_topic])
+
+
+async def test_a_log_topic_with_two_partitions_is_fatal(settings):
+    async with admin_client(settings) as admin:
+        await _create_all_but_log(admin, settings, NewTopic(settings.topics.log, 2, 1,
+                                                            topic_configs={"cleanup.policy": "compact"}))
+        with pytest.raises(TopologyError, match="2 partitions"):
+            await create_topics(admin, settings)
+
+
+async def test_a_log_topic_without_compaction_is_fatal(settings):
+    async with admin_client(settings) as admin:
+        await _create_all_but_log(admin, settings, NewTopic(settings.topics.log, 1, 1,
+                                                            topic_configs={"cleanup.policy": "delete"}))
+        with pytest.raises(TopologyError, match="must be 'compact'"):
+            await check_topics(admin, settings)
