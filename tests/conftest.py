@@ -71,3 +71,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     report = outcome.get_result()
     if report.failed and _broker is not None and "kafka_bootstrap" in getattr(item, "fixturenames", ()):
         report.sections.append(("Kafka broker log (tail)", _broker.log_tail(60)))
+
+
+@pytest.fixture
+async def service(settings: Settings):
+    """A running config service (writer + view) on freshly created topics of this test's deployment."""
+    from eventconfig.kafka.topics import admin_client, create_topics
+    from eventconfig.service import ConfigService
+
+    async with admin_client(settings) as admin:
+        await create_topics(admin, settings)
+    running = ConfigService(settings)
+    await running.start()
+    await running.writer.wait_active(60)
+    yield running
+    await running.stop()

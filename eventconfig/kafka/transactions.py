@@ -1,0 +1,111 @@
+"""The transactional producer's whole lifecycle, in one place.
+
+A role (writer, projector) owns one fixed ``transactional_id``. Starting a :class:`TransactionalSender`
+registers that id with the broker, which fences any older producer with it and aborts its open
+transaction: after ``start()`` returns, the log holds no open transaction of this role, so reading
+it to the end is safe. ``commit()`` writes a batch of records and consumer offsets in ONE
+transaction. Failures come back as two typed errors the caller can act on:
+
+* :class:`Fenced`: another process took the role; stop acting as it.
+* :class:`TransactionFailed`: the outcome is unknown or the transaction aborted; recreate the
+  sender (``restart()``) and redo the work from committed state.
+
+Example::
+
+    sender = TransactionalSender(settings, "writer")
+    await sender.start()
+    await sender.commit({"t.log": records}, offsets={tp: 42}, group_id="g")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError, ProducerFenced
+
+from eventconfig.errors import EventConfigError
+from eventconfig.logrecords import OutRecord
+from eventconfig.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Fenced(EventConfigError):
+    """A newer producer with the same transactional id is active; this process must step down."""
+
+
+class TransactionFailed(EventConfigError):
+    """The transaction did not commit (or its outcome is unknown); redo from committed state."""
+
+
+class TransactionalSender:
+    """One transactional producer with a fixed id, restartable after failures."""
+
+    def __init__(self, settings: Settings, role: str) -> None:
+        self.settings = settings
+        self.transactional_id = settings.transactional_id(role)
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        """Create the producer and wait until its id is registered (fencing older ones)."""
+        producer = AIOKafkaProducer(
+            **self.settings.kafka_kwargs(),
+            transactional_id=self.transactional_id,
+            max_request_size=self.settings.max_message_bytes,
+            max_batch_size=1024 * 1024,
+            linger_ms=0,
+            request_timeout_ms=self.settings.request_timeout_ms,
+            transaction_timeout_ms=60_000,
+        )
+        await producer.start()
+        try:
+            # begin_transaction waits for InitProducerId: the fencing point.
+            await producer.begin_transaction()
+            await producer.abort_transaction()
+        except ProducerFenced as exc:
+            await producer.stop()
+            raise Fenced(str(exc)) from exc
+        except KafkaError:
+            await producer.stop()
+            raise
+        self._producer = producer
+        log.info("transactional producer ready", extra={"fields": {"transactional_id": self.transactional_id}})
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            try:
+                await producer.stop()
+            except KafkaError as exc:  # stopping a fenced/broken producer may fail; it is gone anyway
+                log.debug("producer stop failed: %s", exc)
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+    async def commit(self, records: Mapping[str, Sequence[OutRecord]], *,
+                     offsets: Mapping[TopicPartition, int] | None = None, group_id: str = "") -> None:
+        """Produce ``records`` (topic → records) and commit ``offsets`` for ``group_id`` atomically."""
+        producer = self._producer
+        if producer is None:
+            raise TransactionFailed("the transactional producer is not running")
+        try:
+            await producer.begin_transaction()
+            futures = [
+                await producer.send(topic, r.value, key=r.key, headers=r.headers)
+                for topic, batch in records.items() for r in batch
+            ]
+            if futures:
+                await asyncio.gather(*futures)
+            if offsets:
+                await producer.send_offsets_to_transaction(dict(offsets), group_id)
+            await producer.commit_transaction()
+        except ProducerFenced as exc:
+            await self.stop()
+            raise Fenced(str(exc)) from exc
+        except (KafkaError, asyncio.TimeoutError) as exc:
+            await self.stop()
+            raise TransactionFailed(f"{type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,25 @@
+"""Prometheus metrics of a service process (one registry per process; served when a port is set)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+REQUESTS = Counter("eventconfig_requests_total", "Requests handled by the writer.", ["operation", "outcome"])
+BATCH_SECONDS = Histogram("eventconfig_batch_seconds", "Handling plus transaction commit of one request batch.",
+                          buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+BATCH_SIZE = Histogram("eventconfig_batch_requests", "Requests per group-commit batch.",
+                       buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
+REQUEST_LATENCY = Histogram("eventconfig_request_latency_seconds",
+                            "From the request's Kafka timestamp to the commit of its response.",
+                            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+VIEW_VERSION = Gauge("eventconfig_view_version", "Last complete version applied to the local view.")
+WRITER_VERSION = Gauge("eventconfig_writer_version", "Last version committed by this writer.")
+LOG_LAG = Gauge("eventconfig_log_lag_records", "Log records not yet applied to the local view.")
+WRITER_ACTIVE = Gauge("eventconfig_writer_active", "1 while this process is the active writer.")
+TRANSACTION_FAILURES = Counter("eventconfig_transaction_failures_total", "Writer transactions that failed.",
+                               ["reason"])
+
+
+def serve_metrics(port: int) -> None:
+    """Expose /metrics on ``port`` (all interfaces, as Prometheus scrapers expect)."""
+    start_http_server(port)

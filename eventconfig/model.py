@@ -1,0 +1,72 @@
+"""Domain types shared by the writer, the view, the projector and the clients (pure, no I/O).
+
+The store is a flat map ``(workspace, type, key) -> value`` with one global version. Each stored
+value remembers the version at which it last changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, NewType
+
+Version = NewType("Version", int)
+
+# Operations of DESIGN §5.
+GET = "get"
+LIST = "list"
+GETVALUES = "getvalues"
+GETVALUES_ALL_WS = "getvalues-all-ws"
+GETKEYS_ALL_WS = "getkeys-all-ws"
+CONFIG = "config"
+PUT = "put"
+DELETE = "delete"
+
+READ_OPERATIONS = frozenset({GET, LIST, GETVALUES, GETVALUES_ALL_WS, GETKEYS_ALL_WS, CONFIG})
+WRITE_OPERATIONS = frozenset({PUT, DELETE})
+ALL_WORKSPACE_OPERATIONS = frozenset({GETVALUES_ALL_WS, GETKEYS_ALL_WS})
+
+WORKSPACES_WORKSPACE = "__workspaces__"
+WORKSPACE_TYPE = "workspace"
+
+# Request header names of the wire contract.
+ID_HEADER = "id"
+ACTOR_HEADER = "actor"
+VERSION_HEADER = "version"
+ERROR_HEADER = "error"
+ERROR_TYPE_HEADER = "error-type"
+
+
+class ItemKey(NamedTuple):
+    """Address of one value: names are non-empty and contain no NUL (the view's key separator)."""
+
+    workspace: str
+    type: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A stored value and the version at which it last changed."""
+
+    value: str
+    version: int
+
+
+# The commit marker's key: names are never empty, so it cannot collide with an item.
+MARKER_KEY = ItemKey("", "", "")
+
+
+def is_reserved(workspace: str) -> bool:
+    """Reserved workspaces (``__template__``, ``__system__`` ...) never appear in pokes."""
+    return workspace.startswith("_")
+
+
+def name_problem(kind: str, name: str) -> str | None:
+    """Why ``name`` cannot be a workspace/type/key, or None when it can."""
+    if not isinstance(name, str):
+        return f"{kind} must be a string"
+    if not name:
+        return f"{kind} must not be empty"
+    if "\x00" in name:
+        return f"{kind} {name!r} contains a NUL character"
+    return None

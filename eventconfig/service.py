@@ -1,0 +1,67 @@
+"""The config service process: topic check, materializer, writer (and later the push projector).
+
+Example::
+
+    service = ConfigService(settings)
+    await service.start()
+    await service.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from eventconfig import metrics
+from eventconfig.kafka.topics import admin_client, check_topics
+from eventconfig.settings import Settings
+from eventconfig.view.materializer import Materializer
+from eventconfig.writer.service import Writer
+
+log = logging.getLogger(__name__)
+
+
+class ConfigService:
+    """Everything ``eventconfig serve`` runs, startable and stoppable in-process (tests embed it)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.materializer = Materializer(settings)
+        self.writer = Writer(settings, self.materializer)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Check the topics (fatal if unsafe), catch the view up, then join the writer group."""
+        started = time.monotonic()
+        async with admin_client(self.settings) as admin:
+            await check_topics(admin, self.settings)
+        await self.materializer.start()
+        version = await self.materializer.wait_caught_up(timeout=3600)
+        log.info("view ready", extra={"fields": {"version": version, "took_s": round(time.monotonic() - started, 3)}})
+        if self.settings.metrics_port:
+            metrics.serve_metrics(self.settings.metrics_port)
+        self._tasks = [asyncio.create_task(self.writer.run(), name="writer"),
+                       asyncio.create_task(self._report_view(), name="view-metrics")]
+
+    async def wait(self) -> None:
+        """Return when a component dies (re-raising its error); runs until cancelled otherwise."""
+        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.materializer.stop()
+        log.info("service stopped")
+
+    async def _report_view(self) -> None:
+        while True:
+            metrics.VIEW_VERSION.set(self.materializer.version)
+            await asyncio.sleep(1)

@@ -1,0 +1,173 @@
+"""One group-commit batch, pure: raw request records in, everything the transaction writes out.
+
+The writer's Kafka adapter consumes a batch of request records and hands them here with a view
+reader, the committed-but-not-yet-applied changes and the current version. Back come the log,
+history, response and DLQ records for one transaction, the changes to remember until the view
+applies them, and the reads still waiting for a ``min_version``. Requests are handled in order, and
+each sees the writes before it.
+
+Example::
+
+    result = process_batch(records, reader, pending={}, version=7, waiting=[], config=BatchConfig(), now_ms=now)
+    # produce result.log / .history / .responses / .dlq in one transaction, then commit offsets
+"""
+
+from __future__ import annotations
+
+from collections import ChainMap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventconfig import model
+from eventconfig.codec import Codec, default_codec
+from eventconfig.errors import CodecError, ConfigError, ReadTimeout, RequestError, TooLarge
+from eventconfig.logrecords import Headers, OutRecord
+from eventconfig.model import Entry, ItemKey
+from eventconfig.view.reader import ViewReader
+from eventconfig.writer.handler import Context, Limits, Outcome, Request, error_response, handle_request, needs_version
+from eventconfig.writer.overlay import Overlay
+
+
+@dataclass(frozen=True)
+class RawRequest:
+    """A consumed request record, as the adapter got it from Kafka."""
+
+    offset: int
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+    key: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A read whose ``min_version`` is ahead of the store; answered when reached or at the deadline."""
+
+    request: Request
+    request_id: str
+    actor: str | None
+    deadline_ms: int
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    limits: Limits = Limits()
+    min_version_wait_ms: int = 5_000
+    max_response_bytes: int = 10 * 1024 * 1024 - 4096
+
+
+@dataclass
+class BatchResult:
+    log: list[OutRecord] = field(default_factory=list)
+    history: list[OutRecord] = field(default_factory=list)
+    responses: list[OutRecord] = field(default_factory=list)
+    dlq: list[OutRecord] = field(default_factory=list)
+    changes: dict[ItemKey, Entry | None] = field(default_factory=dict)
+    version: int = 0
+    waiting: list[Waiting] = field(default_factory=list)
+    outcomes: list[tuple[str, str]] = field(default_factory=list)  # (operation, "ok" | error type)
+
+
+def process_batch(records: Sequence[RawRequest], base: ViewReader, pending: Mapping[ItemKey, Entry | None],
+                  version: int, waiting: Sequence[Waiting], config: BatchConfig, now_ms: int,
+                  codec: Codec | None = None) -> BatchResult:
+    """Handle ``records`` (then earlier waiting reads) as one atomic unit of output."""
+    batch = _Batch(base, pending, version, config, now_ms, codec or default_codec())
+    for record in records:
+        batch.take(record)
+    for item in waiting:
+        batch.retry(item)
+    return batch.result
+
+
+class _Batch:
+    def __init__(self, base: ViewReader, pending: Mapping[ItemKey, Entry | None], version: int,
+                 config: BatchConfig, now_ms: int, codec: Codec) -> None:
+        self.base = base
+        self.config = config
+        self.now_ms = now_ms
+        self.codec = codec
+        self.result = BatchResult(version=version)
+        # This batch's changes shadow the committed-but-unapplied ones; both shadow the view.
+        self.changes = ChainMap(self.result.changes, dict(pending))
+
+    def reader(self) -> ViewReader:
+        return Overlay(self.base, self.changes, self.result.version)
+
+    def take(self, record: RawRequest) -> None:
+        headers = dict(record.headers)
+        request_id = _text(headers.get(model.ID_HEADER))
+        try:
+            if record.value is None:
+                raise CodecError("request record has no value")
+            request = self.codec.decode("ConfigRequest", record.value)
+        except CodecError as exc:
+            self._dead_letter(record, type(exc).__name__, str(exc))
+            if request_id:
+                self._respond(request_id, error_response(ConfigError(f"undecodable request: {exc}")), "?")
+            return
+        if not request_id:
+            self._dead_letter(record, "MissingId", "request has no 'id' header; no response can be sent")
+            return
+        actor = _text(headers.get(model.ACTOR_HEADER)) or None
+        min_version = needs_version(request)
+        if min_version is not None and min_version > self.result.version:
+            deadline = self.now_ms + self.config.min_version_wait_ms
+            self.result.waiting.append(Waiting(request, request_id, actor, deadline))
+            return
+        self._handle(request, request_id, actor)
+
+    def retry(self, item: Waiting) -> None:
+        if item.request["min_version"] <= self.result.version:
+            self._handle(item.request, item.request_id, item.actor)
+        elif self.now_ms >= item.deadline_ms:
+            message = (f"version {item.request['min_version']} not reached within "
+                       f"{self.config.min_version_wait_ms} ms (current {self.result.version})")
+            self._respond(item.request_id, error_response(ReadTimeout(message)), item.request["operation"])
+        else:
+            self.result.waiting.append(item)
+
+    def _handle(self, request: Request, request_id: str, actor: str | None) -> None:
+        operation = request["operation"]
+        ctx = Context(self.reader(), self.config.limits, self.result.version, self.now_ms, request_id, actor)
+        try:
+            outcome = handle_request(request, ctx)
+        except RequestError as exc:
+            outcome = Outcome(error_response(exc))
+        except Exception as exc:  # noqa: BLE001 - any bug in one request must not stop the service
+            outcome = Outcome(error_response(ConfigError(str(exc) or type(exc).__name__)))
+        if outcome.version is not None:
+            self._commit(outcome)
+        self._respond(request_id, outcome.response, operation)
+
+    def _commit(self, outcome: Outcome) -> None:
+        assert outcome.mutation is not None and outcome.version is not None
+        self.result.log.extend(outcome.log_records)
+        self.result.history.append(OutRecord(str(outcome.version).encode(),
+                                             self.codec.encode("Mutation", outcome.mutation), []))
+        self.result.changes.update(outcome.changes)
+        self.result.version = outcome.version
+
+    def _respond(self, request_id: str, response: dict[str, Any], operation: str) -> None:
+        value = self.codec.encode("ConfigResponse", response)
+        if len(value) > self.config.max_response_bytes:
+            error = TooLarge(f"the response is {len(value)} bytes, over the {self.config.max_response_bytes}-byte "
+                             "limit; narrow the request (e.g. getkeys-all-ws, then get)")
+            response = error_response(error)
+            value = self.codec.encode("ConfigResponse", response)
+        outcome = response["error"]["type"] if response["error"] else "ok"
+        self.result.outcomes.append((operation, outcome))
+        self.result.responses.append(OutRecord(request_id.encode(), value, [(model.ID_HEADER, request_id.encode())]))
+
+    def _dead_letter(self, record: RawRequest, error_type: str, reason: str) -> None:
+        headers: Headers = [*record.headers, (model.ERROR_HEADER, reason.encode()),
+                            (model.ERROR_TYPE_HEADER, error_type.encode()),
+                            ("source-offset", str(record.offset).encode())]
+        self.result.dlq.append(OutRecord(record.key, record.value, headers))
+        self.result.outcomes.append(("?", "dlq"))
+
+
+def _text(raw: bytes | None) -> str:
+    if raw is None:
+        return ""
+    return raw.decode("utf-8", errors="replace")

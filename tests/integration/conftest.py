@@ -1,0 +1,105 @@
+"""A raw wire client for black-box service tests: it speaks only the contract of DESIGN §4.
+
+It sends Avro single-object ``ConfigRequest`` bytes with an ``id`` header and waits for the
+``ConfigResponse`` with the same ``id``, reading with ``read_committed`` as the contract demands;
+it can also send arbitrary bytes and headers, and read whole topics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+
+from eventconfig.codec import default_codec
+from eventconfig.kafka.reading import read_to_end
+from eventconfig.settings import Settings
+
+codec = default_codec()
+
+
+class Wire:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers,
+                                         isolation_level="read_committed", enable_auto_commit=False)
+        self.responses: dict[str, asyncio.Future[ConsumerRecord]] = {}
+        self.unmatched: list[ConsumerRecord] = []
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.producer.start()
+        await self.consumer.start()
+        tp = TopicPartition(self.settings.topics.response, 0)
+        self.consumer.assign([tp])
+        await self.consumer.seek_to_end(tp)
+        await self.consumer.position(tp)
+        self._reader = asyncio.create_task(self._read())
+
+    async def stop(self) -> None:
+        if self._reader:
+            self._reader.cancel()
+        await self.consumer.stop()
+        await self.producer.stop()
+
+    async def _read(self) -> None:
+        while True:
+            batches = await self.consumer.getmany(timeout_ms=100)
+            for records in batches.values():
+                for record in records:
+                    rid = dict(record.headers).get("id", b"").decode()
+                    future = self.responses.get(rid)
+                    if future is not None and not future.done():
+                        future.set_result(record)
+                    else:
+                        self.unmatched.append(record)
+
+    async def send_raw(self, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+        await self.producer.send_and_wait(self.settings.topics.request, value, headers=headers)
+
+    async def call(self, operation: str, workspace: str = "w", *, actor: str | None = None,
+                   timeout: float = 20, **fields: Any) -> dict[str, Any]:
+        """Send one request and return its decoded response (error responses included)."""
+        rid = str(uuid.uuid4())
+        future = self.expect(rid)
+        headers = [("id", rid.encode())] + ([("actor", actor.encode())] if actor else [])
+        await self.send_raw(codec.encode("ConfigRequest", {"operation": operation, "workspace": workspace,
+                                                            **fields}), headers)
+        record = await asyncio.wait_for(future, timeout)
+        return codec.decode("ConfigResponse", record.value)
+
+    def expect(self, rid: str) -> asyncio.Future[ConsumerRecord]:
+        future: asyncio.Future[ConsumerRecord] = asyncio.get_running_loop().create_future()
+        self.responses[rid] = future
+        return future
+
+    async def put(self, workspace: str, *items: tuple[str, str, str], **fields: Any) -> dict[str, Any]:
+        return await self.call("put", workspace, values=[{"type": t, "key": k, "value": v} for t, k, v in items],
+                               **fields)
+
+    async def delete(self, workspace: str, *keys: tuple[str, str]) -> dict[str, Any]:
+        return await self.call("delete", workspace, keys=[{"type": t, "key": k} for t, k in keys])
+
+    async def read_topic(self, topic: str) -> list[ConsumerRecord]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers,
+                                    isolation_level="read_committed", enable_auto_commit=False)
+        await consumer.start()
+        try:
+            tp = TopicPartition(topic, 0)
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            return [r async for batch in read_to_end(consumer, tp) for r in batch]
+        finally:
+            await consumer.stop()
+
+
+@pytest.fixture
+async def wire(settings: Settings):
+    client = Wire(settings)
+    await client.start()
+    yield client
+    await client.stop()
