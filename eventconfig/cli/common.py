@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, NoReturn, TypeVar
 
-import click
 from rich.console import Console
+from rich.markup import escape
 
 from eventconfig.errors import EventConfigError
 
@@ -18,7 +18,7 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print a one-line error to stderr and exit non-zero."""
-    stderr.print(f"[bold red]error:[/] {message}", markup=True)
+    stderr.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     raise SystemExit(code)
 
 

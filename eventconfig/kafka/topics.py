@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -89,8 +90,21 @@ async def create_topics(admin: AIOKafkaAdminClient, settings: Settings) -> list[
             log.info("created topic %s", name)
         elif code != _TOPIC_ALREADY_EXISTS:
             raise TopologyError(f"could not create topic {name}: error {code} {message or ''}".strip())
+    await _wait_visible(admin, [s.name for s in specs])
     await check_topics(admin, settings)
     return created
+
+
+async def _wait_visible(admin: AIOKafkaAdminClient, names: list[str], timeout: float = 30.0) -> None:
+    """New topics reach the broker's metadata a moment after CreateTopics returns; wait for them."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        described = await admin.describe_topics(names)
+        if all(t["error_code"] == 0 and t["partitions"] for t in described):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            return  # check_topics reports what is still missing
+        await asyncio.sleep(0.1)
 
 
 async def check_topics(admin: AIOKafkaAdminClient, settings: Settings) -> list[str]:

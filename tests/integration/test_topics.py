@@ -8,7 +8,7 @@ import pytest
 from aiokafka.admin import NewTopic
 
 from eventconfig.errors import TopologyError
-from eventconfig.kafka.topics import _topic_configs, admin_client, check_topics, create_topics, topic_specs
+from eventconfig.kafka.topics import _topic_configs, _wait_visible, admin_client, check_topics, create_topics, topic_specs
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +34,7 @@ async def _create_all_but_log(admin, settings, log_topic: NewTopic) -> None:
     specs = [s for s in topic_specs(settings) if s.role != "log"]
     await admin.create_topics([NewTopic(s.name, s.partitions, 1, topic_configs=s.configs) for s in specs]
                               + [log_topic])
+    await _wait_visible(admin, [s.name for s in specs] + [log_topic.name])
 
 
 async def test_a_log_topic_with_two_partitions_is_fatal(settings):

@@ -1,0 +1,5 @@
+"""``python -m eventconfig`` is the ``eventconfig`` command."""
+
+from eventconfig.cli.main import main
+
+main()

@@ -1,0 +1,147 @@
+"""DESIGN §9 guarantees 1, 4 and 5 with real processes: kill -9, restart, two writers, failover.
+
+The service runs as `python -m eventconfig serve` subprocesses; a load of concurrent clients writes
+through the wire contract; the history topic (one Mutation per version) is the ground truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from eventconfig.codec import default_codec
+from eventconfig.settings import Settings
+from eventconfig.view.materializer import Materializer
+
+pytestmark = pytest.mark.integration
+codec = default_codec()
+
+
+def start_serve(settings: Settings, data_dir: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "EVENTCONFIG_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+           "EVENTCONFIG_TOPIC_PREFIX": settings.topic_prefix, "EVENTCONFIG_DATA_DIR": str(data_dir)}
+    with open(log_path, "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "eventconfig", "serve"], env=env, stdout=log, stderr=log,
+                                stdin=subprocess.DEVNULL)
+
+
+async def wait_serving(wire, timeout: float = 60) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            await wire.call("config", "probe", timeout=2)
+            return
+        except asyncio.TimeoutError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+
+
+@pytest.fixture
+async def topics(settings):
+    from eventconfig.kafka.topics import admin_client, create_topics
+
+    async with admin_client(settings) as admin:
+        await create_topics(admin, settings)
+
+
+@pytest.fixture
+def processes():
+    running: list[subprocess.Popen[bytes]] = []
+    yield running
+    for proc in running:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in running:
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def write_load(wire, name: str, count: int, acked: dict[str, int]) -> None:
+    """One client writing ``count`` keys in sequence, retrying each until it is acknowledged."""
+    for i in range(count):
+        key = f"{name}-{i}"
+        while True:
+            try:
+                response = await wire.put("load", ("t", key, key), timeout=5)
+                break
+            except asyncio.TimeoutError:
+                continue  # no answer (the service was killed); a retry is a new request
+        acked[key] = response["version"]
+
+
+async def history_versions(wire, settings: Settings) -> list[int]:
+    return [codec.decode("Mutation", r.value)["version"] for r in await wire.read_topic(settings.topics.history)]
+
+
+async def test_kill_9_during_writes_loses_no_acknowledged_write_and_the_view_equals_a_replay(
+        settings, topics, wire, processes, tmp_path):
+    data_dir = tmp_path / "service"
+    processes.append(start_serve(settings, data_dir, tmp_path / "serve.log"))
+    await wait_serving(wire)
+    acked: dict[str, int] = {}
+    load = asyncio.gather(*(write_load(wire, f"c{c}", 40, acked) for c in range(8)))
+    while len(acked) < 60:
+        await asyncio.sleep(0.05)
+    processes[0].send_signal(signal.SIGKILL)
+    processes[0].wait()
+    processes.append(start_serve(settings, data_dir, tmp_path / "serve.log"))
+    await asyncio.wait_for(load, 120)
+
+    state = (await wire.call("config", "load"))["config"].get("t", {})
+    assert {k: state.get(k) for k in acked} == {k: k for k in acked}, "every acknowledged write survives"
+    versions = await history_versions(wire, settings)
+    assert versions == list(range(1, len(versions) + 1)), "no version duplicated or skipped"
+
+    processes[1].send_signal(signal.SIGTERM)
+    processes[1].wait(30)
+    replay = Materializer(settings, tmp_path / "replay")
+    await replay.start()
+    await replay.wait_caught_up(60)
+    restarted = Materializer(settings, data_dir / "view")
+    await restarted.start()
+    await restarted.wait_caught_up(60)
+    try:
+        fresh, resumed = replay.store.snapshot(), restarted.store.snapshot()
+        assert list(resumed.scan_workspace("load")) == list(fresh.scan_workspace("load"))
+        assert resumed.version == fresh.version == versions[-1]
+    finally:
+        await replay.stop()
+        await restarted.stop()
+
+
+async def test_two_writers_never_duplicate_or_skip_and_the_standby_takes_over(
+        settings, topics, wire, processes, tmp_path):
+    logs = {}
+    for name in ("a", "b"):
+        proc = start_serve(settings, tmp_path / name, tmp_path / f"{name}.log")
+        processes.append(proc)
+        logs[proc] = tmp_path / f"{name}.log"
+    await wait_serving(wire)
+    acked: dict[str, int] = {}
+    load = asyncio.gather(*(write_load(wire, f"c{c}", 30, acked) for c in range(6)))
+    while len(acked) < 40:
+        await asyncio.sleep(0.05)
+    active = next(p for p, log in logs.items() if "active writer" in log.read_text())
+    active.send_signal(signal.SIGKILL)
+    started = asyncio.get_running_loop().time()
+    before = len(acked)
+    while len(acked) == before:
+        await asyncio.sleep(0.1)
+    takeover = asyncio.get_running_loop().time() - started
+    await asyncio.wait_for(load, 120)
+
+    assert takeover < 20, f"the standby took {takeover:.1f} s to take over"
+    versions = await history_versions(wire, settings)
+    assert versions == list(range(1, len(versions) + 1))
+    assert sorted(acked.values()) == sorted(set(acked.values())), "two writes never share a version"
+    state = (await wire.call("config", "load"))["config"]["t"]
+    assert all(state[k] == k for k in acked)
+
