@@ -1,0 +1,71 @@
+"""What every reader of the view gets: one version and the items as of that version, scanned in order.
+
+Handlers are written against :class:`ViewReader`, so the same code runs over a RocksDB snapshot
+(:class:`~eventconfig.view.store.ViewSnapshot`), the writer's in-memory overlay, or a plain dict in
+pure tests (:class:`DictReader`). Orders are UTF-8 byte orders, the order of the wire contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Protocol, runtime_checkable
+
+from eventconfig.model import Entry, ItemKey
+
+
+@runtime_checkable
+class ViewReader(Protocol):
+    """A consistent state of the store: every scan and get sees the same ``version``."""
+
+    @property
+    def version(self) -> int:
+        """The last complete version in this state."""
+        ...
+
+    def get(self, item: ItemKey) -> Entry | None: ...
+
+    def scan_type(self, workspace: str, type: str) -> Iterator[tuple[str, Entry]]:
+        """(key, entry) of one type of one workspace, key ascending."""
+        ...
+
+    def scan_workspace(self, workspace: str) -> Iterator[tuple[str, str, Entry]]:
+        """(type, key, entry) of one workspace, ascending."""
+        ...
+
+    def scan_all_workspaces(self, type: str) -> Iterator[tuple[str, str, Entry]]:
+        """(workspace, key, entry) of one type across all workspaces (reserved ones too), ascending."""
+        ...
+
+
+class DictReader:
+    """A :class:`ViewReader` over a plain dict, for pure tests and overlays.
+
+    Example::
+
+        reader = DictReader({ItemKey("ws", "t", "k"): Entry("v", 3)}, version=3)
+        reader.get(ItemKey("ws", "t", "k"))        # Entry(value='v', version=3)
+    """
+
+    def __init__(self, items: Mapping[ItemKey, Entry] | None = None, version: int = 0) -> None:
+        self.items: dict[ItemKey, Entry] = dict(items or {})
+        self._version = version
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def get(self, item: ItemKey) -> Entry | None:
+        return self.items.get(item)
+
+    # Code-point order of str equals the byte order of their UTF-8 encodings, so sorted() is enough.
+    def scan_type(self, workspace: str, type: str) -> Iterator[tuple[str, Entry]]:
+        found = [(i.key, e) for i, e in self.items.items() if i.workspace == workspace and i.type == type]
+        return iter(sorted(found, key=lambda pair: pair[0]))
+
+    def scan_workspace(self, workspace: str) -> Iterator[tuple[str, str, Entry]]:
+        found = [(i.type, i.key, e) for i, e in self.items.items() if i.workspace == workspace]
+        return iter(sorted(found, key=lambda t: (t[0], t[1])))
+
+    def scan_all_workspaces(self, type: str) -> Iterator[tuple[str, str, Entry]]:
+        found = [(i.workspace, i.key, e) for i, e in self.items.items() if i.type == type]
+        return iter(sorted(found, key=lambda t: (t[0], t[1])))
