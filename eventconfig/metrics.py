@@ -15,9 +15,12 @@ REQUEST_LATENCY = Histogram("eventconfig_request_latency_seconds",
 VIEW_VERSION = Gauge("eventconfig_view_version", "Last complete version applied to the local view.")
 WRITER_VERSION = Gauge("eventconfig_writer_version", "Last version committed by this writer.")
 LOG_LAG = Gauge("eventconfig_log_lag_records", "Log records not yet applied to the local view.")
-WRITER_ACTIVE = Gauge("eventconfig_writer_active", "1 while this process is the active writer.")
-TRANSACTION_FAILURES = Counter("eventconfig_transaction_failures_total", "Writer transactions that failed.",
-                               ["reason"])
+ROLE_ACTIVE = Gauge("eventconfig_role_active", "1 while this process holds the role (writer, projector).",
+                    ["role"])
+TRANSACTION_FAILURES = Counter("eventconfig_transaction_failures_total", "Transactions that failed, by role.",
+                               ["role", "reason"])
+POKES = Counter("eventconfig_pokes_total", "ConfigPush records produced by the projector.")
+PROJECTOR_VERSION = Gauge("eventconfig_projector_version", "Last version the projector has handled.")
 
 
 def serve_metrics(port: int) -> None:

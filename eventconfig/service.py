@@ -1,4 +1,4 @@
-"""The config service process: topic check, materializer, writer (and later the push projector).
+"""The config service process: topic check, materializer, writer and (by default) the push projector.
 
 Example::
 
@@ -16,6 +16,7 @@ import time
 
 from eventconfig import metrics
 from eventconfig.kafka.topics import admin_client, check_topics
+from eventconfig.push.service import PushProjector
 from eventconfig.settings import Settings
 from eventconfig.view.materializer import Materializer
 from eventconfig.writer.service import Writer
@@ -26,10 +27,11 @@ log = logging.getLogger(__name__)
 class ConfigService:
     """Everything ``eventconfig serve`` runs, startable and stoppable in-process (tests embed it)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, projector: bool = True) -> None:
         self.settings = settings
         self.materializer = Materializer(settings)
         self.writer = Writer(settings, self.materializer)
+        self.projector = PushProjector(settings) if projector else None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -44,6 +46,8 @@ class ConfigService:
             metrics.serve_metrics(self.settings.metrics_port)
         self._tasks = [asyncio.create_task(self.writer.run(), name="writer"),
                        asyncio.create_task(self._report_view(), name="view-metrics")]
+        if self.projector is not None:
+            self._tasks.append(asyncio.create_task(self.projector.run(), name="projector"))
 
     async def wait(self) -> None:
         """Return when a component dies (re-raising its error); runs until cancelled otherwise."""

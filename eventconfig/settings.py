@@ -68,6 +68,8 @@ class Settings:
     min_version_wait_ms: int = 5_000
     request_timeout_ms: int = 30_000
     batch_max_requests: int = 500
+    # The projector merges pokes of a batch into one when it is further behind the log than this.
+    projector_merge_lag_records: int = 1000
     metrics_port: int = 0  # 0: no metrics endpoint
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""

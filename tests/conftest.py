@@ -84,5 +84,7 @@ async def service(settings: Settings):
     running = ConfigService(settings)
     await running.start()
     await running.writer.wait_active(60)
+    if running.projector is not None:
+        await running.projector.wait_active(60)
     yield running
     await running.stop()

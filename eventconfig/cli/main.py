@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from eventconfig.cli import broker, config_commands, serve, topics
+from eventconfig.cli import broker, config_commands, serve, topics, watch
 from eventconfig.cli.common import CONTEXT_SETTINGS, fail
 from eventconfig.errors import EventConfigError
 from eventconfig.logs import setup_logging
@@ -54,6 +54,8 @@ def load_settings(ctx: click.Context, **more: Any) -> Settings:
 cli.add_command(broker.broker)
 cli.add_command(topics.topics)
 cli.add_command(serve.serve)
+cli.add_command(serve.project)
+cli.add_command(watch.watch)
 cli.add_command(config_commands.get_cmd)
 cli.add_command(config_commands.put_cmd)
 cli.add_command(config_commands.delete_cmd)

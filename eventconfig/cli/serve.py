@@ -1,15 +1,18 @@
-"""``eventconfig serve``: run the config service until SIGTERM/SIGINT."""
+"""``eventconfig serve`` and ``eventconfig project``: long-running processes, stopped by SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from collections.abc import Awaitable, Callable
 
 import click
 
 from eventconfig.cli.common import CONTEXT_SETTINGS, run
+from eventconfig.kafka.topics import admin_client, check_topics
+from eventconfig.push.service import PushProjector
 from eventconfig.service import ConfigService
-from eventconfig.settings import Settings
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
@@ -17,28 +20,65 @@ from eventconfig.settings import Settings
 @click.option("--max-value-bytes", type=int, help="Largest value a put may store (default 512 KiB).")
 @click.option("--max-items", "max_items_per_request", type=int, help="Most items in one request (default 10000).")
 @click.option("--min-version-wait-ms", type=int, help="How long a min_version read may wait (default 5000).")
+@click.option("--projector/--no-projector", default=True, show_default=True,
+              help="Also run the push projector (pokes on the notify topic).")
 @click.pass_context
-def serve(ctx: click.Context, **options: int | None) -> None:
-    """Run the writer and the materialized view; several processes form an active/standby set."""
+def serve(ctx: click.Context, projector: bool, **options: int | None) -> None:
+    """Run the writer, the materialized view and the push projector.
+
+    Several processes on the same topics form an active/standby set for each role.
+    """
     from eventconfig.cli.main import load_settings
 
-    run(_serve(load_settings(ctx, **options)))
+    service = ConfigService(load_settings(ctx, **options), projector=projector)
+    run(_until_signal(service.start, service.wait, service.stop))
 
 
-async def _serve(settings: Settings) -> None:
-    service = ConfigService(settings)
+@click.command(context_settings=CONTEXT_SETTINGS)
+@click.pass_context
+def project(ctx: click.Context) -> None:
+    """Run only the push projector (log topic -> notify topic, exactly once)."""
+    from eventconfig.cli.main import load_settings
+
+    settings = load_settings(ctx)
+    projector = PushProjector(settings)
+    task: asyncio.Task[None] | None = None
+
+    async def start() -> None:
+        nonlocal task
+        async with admin_client(settings) as admin:
+            await check_topics(admin, settings)
+        task = asyncio.create_task(projector.run())
+
+    async def wait() -> None:
+        assert task is not None
+        await task
+
+    async def stop() -> None:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    run(_until_signal(start, wait, stop))
+
+
+async def _until_signal(start: Callable[[], Awaitable[None]], wait: Callable[[], Awaitable[None]],
+                        stop: Callable[[], Awaitable[None]]) -> None:
+    """Start, then run until a signal or until ``wait`` ends (re-raising its error); always stop."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    await service.start()
-    waiter = asyncio.create_task(service.wait())
+    await start()
+    waiter = asyncio.create_task(wait())
     stopper = asyncio.create_task(stopping.wait())
     try:
         await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
     finally:
-        waiter.cancel()
         stopper.cancel()
-        await service.stop()
-    if waiter.done() and not waiter.cancelled() and waiter.exception():
+        if not waiter.done():
+            waiter.cancel()
+        await stop()
+    if waiter.done() and not waiter.cancelled() and waiter.exception() is not None:
         raise waiter.exception()  # type: ignore[misc]

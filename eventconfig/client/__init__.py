@@ -1,6 +1,9 @@
-"""Clients of the config service: the request/response ``ConfigClient`` and its wire mapping."""
+"""Clients of the config service: ``ConfigClient`` (request/response), ``ConfigSubscriber`` (pokes
+plus fetches) and ``LocalView`` (an embedded materialized view)."""
 
 from eventconfig.client.client import VERSION_PROBE_WORKSPACE, ClientError, ConfigClient
+from eventconfig.client.local_view import LocalView
+from eventconfig.client.subscriber import ConfigSubscriber
 from eventconfig.client.wire import ConfigItem, Versioned, build_request, check_response, request_headers
 
 __all__ = [
@@ -8,6 +11,8 @@ __all__ = [
     "ClientError",
     "ConfigClient",
     "ConfigItem",
+    "ConfigSubscriber",
+    "LocalView",
     "Versioned",
     "build_request",
     "check_response",

@@ -22,7 +22,7 @@ from eventconfig.errors import TopologyError, ViewError
 from eventconfig.kafka.reading import committed_consumer, end_offset
 from eventconfig.settings import Settings
 from eventconfig.view import store as store_module
-from eventconfig.view.apply import Applier
+from eventconfig.view.apply import Applier, ViewWrites
 from eventconfig.view.store import ViewLockedError, ViewMeta, ViewStore
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ class Materializer:
         self._changed = asyncio.Event()
         self._failure: BaseException | None = None
         self._started = self._last_log = self._last_mark = 0.0
+        self._listeners: list[Callable[[ViewWrites], None]] = []
 
     @property
     def store(self) -> ViewStore:
@@ -203,10 +204,18 @@ class Materializer:
             writes = applier.take(position)
         if writes is not None:
             self.store.write(writes)
+            if self._ready:
+                for listener in self._listeners:
+                    listener(writes)
         if applier.pending == 0 and position > self._position:
             self._position = position
         if writes is not None or records:
             self._notify()
+
+    def add_listener(self, listener: Callable[[ViewWrites], None]) -> None:
+        """Call ``listener`` with every batch of complete versions written once the view is caught up
+        (the initial replay is not announced: readers fetch the state they need when ready)."""
+        self._listeners.append(listener)
 
     def _notify(self) -> None:
         self._changed.set()

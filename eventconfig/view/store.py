@@ -192,6 +192,14 @@ class ViewStore:
                 batch.put(index_key, b"", by_type)
         self._put_meta(batch, offset=writes.offset, version=writes.version)
 
+    def get(self, item: ItemKey) -> Entry | None:
+        """The latest entry of one item, without a snapshot: one read is atomic, and this is the
+        fast path of local reads. Use :meth:`snapshot` when several reads must agree."""
+        data = self._open_handles() and self._families[0]
+        with _rocksdb("read", self.path):
+            raw = data.get(f"{item[0]}\x00{item[1]}\x00{item[2]}".encode())
+        return None if raw is None else _entry(raw)
+
     def mark_caught_up(self, ms: int) -> None:
         """Record that the view was at the log's end at wall-clock time ``ms``."""
         self._put_meta(caught_up_ms=ms)
@@ -304,6 +312,11 @@ class ViewSnapshot:
             if raw is not None:  # index and data are written in one batch; never absent in practice
                 result.append((workspace.decode(), key.decode(), _entry(raw)))
         return iter(result)
+
+    def scan_all(self) -> Iterator[tuple[ItemKey, Entry]]:
+        """Every item of every workspace, in (workspace, type, key) order (audit: verify)."""
+        found = self._scan(self._data_iter, b"", values=True)
+        return iter([(ItemKey(*rest.decode().split("\x00", 2)), _entry(raw)) for rest, raw in found])
 
     def _scan(self, it: Any, prefix: bytes, values: bool) -> list[tuple[bytes, bytes]]:
         """(key after the prefix, value) of every key that starts with ``prefix``, ascending."""

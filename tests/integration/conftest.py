@@ -98,6 +98,15 @@ class Wire:
 
 
 @pytest.fixture
+async def topics(settings):
+    """The six topics of this test's deployment, created before the test (and before `wire`)."""
+    from eventconfig.kafka.topics import admin_client, create_topics
+
+    async with admin_client(settings) as admin:
+        await create_topics(admin, settings)
+
+
+@pytest.fixture
 async def wire(settings: Settings):
     client = Wire(settings)
     await client.start()

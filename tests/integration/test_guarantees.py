@@ -7,47 +7,18 @@ through the wire contract; the history topic (one Mutation per version) is the g
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from eventconfig.codec import default_codec
 from eventconfig.settings import Settings
 from eventconfig.view.materializer import Materializer
+from tests.support import start_process, wait_serving
 
 pytestmark = pytest.mark.integration
 codec = default_codec()
-
-
-def start_serve(settings: Settings, data_dir: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "EVENTCONFIG_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-           "EVENTCONFIG_TOPIC_PREFIX": settings.topic_prefix, "EVENTCONFIG_DATA_DIR": str(data_dir)}
-    with open(log_path, "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "eventconfig", "serve"], env=env, stdout=log, stderr=log,
-                                stdin=subprocess.DEVNULL)
-
-
-async def wait_serving(wire, timeout: float = 60) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            await wire.call("config", "probe", timeout=2)
-            return
-        except asyncio.TimeoutError:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-
-
-@pytest.fixture
-async def topics(settings):
-    from eventconfig.kafka.topics import admin_client, create_topics
-
-    async with admin_client(settings) as admin:
-        await create_topics(admin, settings)
 
 
 @pytest.fixture
@@ -84,7 +55,7 @@ async def history_versions(wire, settings: Settings) -> list[int]:
 async def test_kill_9_during_writes_loses_no_acknowledged_write_and_the_view_equals_a_replay(
         settings, topics, wire, processes, tmp_path):
     data_dir = tmp_path / "service"
-    processes.append(start_serve(settings, data_dir, tmp_path / "serve.log"))
+    processes.append(start_process(settings, "serve", data_dir, tmp_path / "serve.log"))
     await wait_serving(wire)
     acked: dict[str, int] = {}
     load = asyncio.gather(*(write_load(wire, f"c{c}", 40, acked) for c in range(8)))
@@ -92,7 +63,7 @@ async def test_kill_9_during_writes_loses_no_acknowledged_write_and_the_view_equ
         await asyncio.sleep(0.05)
     processes[0].send_signal(signal.SIGKILL)
     processes[0].wait()
-    processes.append(start_serve(settings, data_dir, tmp_path / "serve.log"))
+    processes.append(start_process(settings, "serve", data_dir, tmp_path / "serve.log"))
     await asyncio.wait_for(load, 120)
 
     state = (await wire.call("config", "load"))["config"].get("t", {})
@@ -121,7 +92,7 @@ async def test_two_writers_never_duplicate_or_skip_and_the_standby_takes_over(
         settings, topics, wire, processes, tmp_path):
     logs = {}
     for name in ("a", "b"):
-        proc = start_serve(settings, tmp_path / name, tmp_path / f"{name}.log")
+        proc = start_process(settings, "serve", tmp_path / name, tmp_path / f"{name}.log")
         processes.append(proc)
         logs[proc] = tmp_path / f"{name}.log"
     await wait_serving(wire)
@@ -129,7 +100,7 @@ async def test_two_writers_never_duplicate_or_skip_and_the_standby_takes_over(
     load = asyncio.gather(*(write_load(wire, f"c{c}", 30, acked) for c in range(6)))
     while len(acked) < 40:
         await asyncio.sleep(0.05)
-    active = next(p for p, log in logs.items() if "active writer" in log.read_text())
+    active = next(p for p, log in logs.items() if " active role=writer" in log.read_text())
     active.send_signal(signal.SIGKILL)
     started = asyncio.get_running_loop().time()
     before = len(acked)

@@ -1,0 +1,173 @@
+"""A role that exactly one process of a deployment plays at a time, with exactly-once output.
+
+The writer (input: the request topic) and the push projector (input: the log topic) share this
+shape: every process that can play the role joins one consumer group on the one-partition input
+topic; the member assigned the partition is active. On activation it starts the role's
+transactional producer (fencing the previous holder and aborting its open transaction), lets the
+role catch up its state, and seeks to the group's committed offset. Each batch it consumes becomes
+one transaction of output records plus the input offsets. A failed transaction re-activates the role
+from committed state; a fenced one steps down.
+
+Example::
+
+    class Echo(ExclusiveRole):
+        async def handle(self, records): await self.commit({"out": [...]}, records[-1].offset + 1)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+
+from eventconfig import metrics
+from eventconfig.kafka.reading import committed_consumer
+from eventconfig.kafka.transactions import Fenced, TransactionalSender, TransactionFailed
+from eventconfig.logrecords import OutRecord
+from eventconfig.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class _Membership(ConsumerRebalanceListener):
+    def __init__(self, role: ExclusiveRole) -> None:
+        self.role = role
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        if self.role.tp in revoked:
+            await self.role.step_down("partition revoked")
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        if self.role.tp in assigned:
+            self.role.needs_activation = True
+
+
+class ExclusiveRole(ABC):
+    """Group membership, activation, batching and transactional commits of one exclusive role."""
+
+    max_records = 500
+
+    def __init__(self, settings: Settings, role: str, topic: str) -> None:
+        self.settings = settings
+        self.role = role
+        self.tp = TopicPartition(topic, 0)
+        self.group_id = settings.group_id(role)
+        self.sender = TransactionalSender(settings, role)
+        self.needs_activation = False
+        self.active = False
+        self._lock = asyncio.Lock()
+        self._ready = asyncio.Event()
+        self.consumer: AIOKafkaConsumer | None = None
+
+    # --- what a role provides -------------------------------------------------------------------
+
+    @abstractmethod
+    async def on_activate(self) -> dict[str, Any]:
+        """Rebuild in-memory state from committed state; return fields for the 'active' log line."""
+
+    @abstractmethod
+    async def handle(self, records: Sequence[ConsumerRecord]) -> None:
+        """Process a batch (possibly empty, see ``poll_ms``) and ``commit`` its output."""
+
+    async def position_without_commit(self, consumer: AIOKafkaConsumer) -> None:
+        """Where a group with no committed offset starts: the beginning (override for the end)."""
+        await consumer.seek_to_beginning(self.tp)
+
+    def poll_ms(self) -> int | None:
+        """How long to wait for input; return a number to be called with empty batches too."""
+        return None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def wait_active(self, timeout: float) -> None:
+        """Wait until this process holds the role (tests, readiness)."""
+        await asyncio.wait_for(self._ready.wait(), timeout)
+
+    async def run(self) -> None:
+        consumer = committed_consumer(self.settings, group_id=self.group_id, session_timeout_ms=6000,
+                                      heartbeat_interval_ms=1500, max_poll_interval_ms=300_000)
+        await consumer.start()
+        self.consumer = consumer
+        consumer.subscribe([self.tp.topic], listener=_Membership(self))
+        log.info("joined group; waiting to become active", extra={"fields": {"role": self.role,
+                                                                             "group": self.group_id}})
+        try:
+            while True:
+                try:
+                    await self._step(consumer)
+                except KafkaError as exc:
+                    log.warning("%s loop: %s; retrying in 1 s", self.role, exc)
+                    await asyncio.sleep(1)
+        finally:
+            await self.step_down("stopping")
+            await consumer.stop()
+
+    async def _step(self, consumer: AIOKafkaConsumer) -> None:
+        if self.needs_activation:
+            await self._activate(consumer)
+        if not self.active:
+            await consumer.getmany(timeout_ms=200)  # keeps the membership alive; nothing here is ours
+            return
+        wait = self.poll_ms()
+        fetched = await consumer.getmany(self.tp, timeout_ms=100 if wait is None else wait,
+                                         max_records=self.max_records)
+        records = fetched.get(self.tp, [])
+        if records or wait is not None:
+            async with self._lock:
+                if self.active:
+                    await self.handle(records)
+
+    async def _activate(self, consumer: AIOKafkaConsumer) -> None:
+        self.needs_activation = False
+        async with self._lock:
+            started = time.monotonic()
+            try:
+                await self.sender.restart()  # fences the previous holder, aborts its open transaction
+            except Fenced as exc:
+                log.warning("could not take the %s role: %s", self.role, exc)
+                return
+            fields = await self.on_activate()
+            committed = await consumer.committed(self.tp)
+            if committed is None:
+                await self.position_without_commit(consumer)
+            else:
+                consumer.seek(self.tp, committed)
+            self.active = True
+            self._ready.set()
+            metrics.ROLE_ACTIVE.labels(self.role).set(1)
+            log.info("active", extra={"fields": {"role": self.role, **fields, "input_offset": committed,
+                                                 "took_s": round(time.monotonic() - started, 3)}})
+
+    async def step_down(self, reason: str) -> None:
+        async with self._lock:
+            if self.active:
+                log.info("stepping down", extra={"fields": {"role": self.role, "reason": reason}})
+            self._deactivate()
+            await self.sender.stop()
+
+    def _deactivate(self) -> None:
+        self.active = False
+        self._ready.clear()
+        metrics.ROLE_ACTIVE.labels(self.role).set(0)
+
+    async def commit(self, records: Mapping[str, Sequence[OutRecord]], next_offset: int | None) -> bool:
+        """One transaction of ``records`` and the input offset; False (and recovery) if it failed."""
+        offsets = {self.tp: next_offset} if next_offset is not None else None
+        try:
+            await self.sender.commit(records, offsets=offsets, group_id=self.group_id)
+            return True
+        except (Fenced, TransactionFailed) as exc:
+            reason = "fenced" if isinstance(exc, Fenced) else "failed"
+            metrics.TRANSACTION_FAILURES.labels(self.role, reason).inc()
+            log.warning("%s transaction %s: %s", self.role, reason, exc)
+            self._deactivate()
+            # Failed: redo from committed state. Fenced: another process holds the role; the group
+            # assigns it back to us only after a rebalance.
+            self.needs_activation = isinstance(exc, TransactionFailed)
+            return False

@@ -1,0 +1,81 @@
+"""The push projector's Kafka adapter: the exclusive ``projector`` role over the log topic.
+
+Pokes and the projector's input offsets are committed in one transaction, so each qualifying
+version yields its poke exactly once across crashes, restarts and failovers. The committed offset
+is always just past a commit marker: the items of a version still being read are re-read after a
+restart rather than lost. A projector group without a committed offset starts at the log's
+beginning, so no write is ever left without a poke; a long backlog (e.g. a projector added to an
+old deployment) comes out as a few merged pokes.
+
+Example::
+
+    projector = PushProjector(settings)
+    await projector.run()
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import ConsumerRecord
+
+from eventconfig import metrics
+from eventconfig.codec import default_codec
+from eventconfig.errors import CodecError
+from eventconfig.kafka.exclusive import ExclusiveRole
+from eventconfig.logrecords import OutRecord, decode_record
+from eventconfig.model import VERSION_HEADER
+from eventconfig.push.projector import Poke, Projector, merge
+from eventconfig.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class PushProjector(ExclusiveRole):
+    """Consumes the log, produces ``ConfigPush`` records to the notify topic, exactly once."""
+
+    max_records = 5000
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, "projector", settings.topics.log)
+        self.codec = default_codec()
+        self.projector = Projector()
+        self.skipped = 0
+
+    async def on_activate(self) -> dict[str, Any]:
+        self.projector = Projector()  # anything half-read is re-read from the committed offset
+        return {}
+
+    async def handle(self, records: Sequence[ConsumerRecord]) -> None:
+        pokes: list[Poke] = []
+        next_offset = None
+        for record in records:
+            try:
+                decoded = decode_record(record.key, record.value, record.headers, self.codec)
+            except CodecError as exc:
+                self.skipped += 1
+                log.warning("skipping an undecodable log record", extra={"fields": {"offset": record.offset,
+                                                                                    "error": str(exc)}})
+                continue
+            poke = self.projector.add(decoded)
+            if decoded.is_marker:
+                next_offset = record.offset + 1
+                metrics.PROJECTOR_VERSION.set(decoded.version)
+            if poke is not None:
+                pokes.append(poke)
+        if next_offset is None:
+            return  # no version completed in this batch; nothing to commit yet
+        if len(pokes) > 1 and self._lag(records[0].offset) > self.settings.projector_merge_lag_records:
+            pokes = [merge(pokes)]
+        out = [OutRecord(None, self.codec.encode("ConfigPush", p), [(VERSION_HEADER, str(p["version"]).encode())])
+               for p in pokes]
+        if await self.commit({self.settings.topics.notify: out}, next_offset):
+            metrics.POKES.inc(len(out))
+
+    def _lag(self, first_offset: int) -> int:
+        """How far behind the log's end (as of the last fetch) this batch started."""
+        assert self.consumer is not None
+        end = self.consumer.last_stable_offset(self.tp) or self.consumer.highwater(self.tp) or 0
+        return max(0, end - first_offset)
