@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Self
 
 from eventconfig.model import is_reserved
 
@@ -79,3 +80,33 @@ async def _call(handler: Callable[..., Awaitable[None]], *args: object) -> None:
         await handler(*args)
     except Exception:  # noqa: BLE001 - one broken handler must not starve the others
         log.exception("config handler %s failed", getattr(handler, "__qualname__", handler))
+
+
+class HandlerHost:
+    """What :class:`ConfigSubscriber` and :class:`LocalView` share: handler registration, and use as
+    an async context manager around their ``start``/``stop``."""
+
+    handlers: Handlers
+
+    def on_change(self, handler: ConfigHandler, types: Iterable[str] | None = None) -> None:
+        """Register ``async handler(workspace, config, version)`` for ``types`` (None: every type)."""
+        self.handlers.on_change(handler, types)
+
+    def on_workspace_created(self, handler: WorkspaceHandler) -> None:
+        self.handlers.on_workspace_created(handler)
+
+    def on_workspace_deleted(self, handler: WorkspaceHandler) -> None:
+        self.handlers.on_workspace_deleted(handler)
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

@@ -18,10 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
 from pathlib import Path
 
-from eventconfig.client.handlers import Config, ConfigHandler, Handlers, WorkspaceHandler
+from eventconfig.client.handlers import Config, HandlerHost, Handlers
 from eventconfig.model import WORKSPACE_TYPE, WORKSPACES_WORKSPACE, Entry, ItemKey
 from eventconfig.settings import Settings
 from eventconfig.view.apply import ViewWrites
@@ -30,7 +29,7 @@ from eventconfig.view.materializer import Materializer
 log = logging.getLogger(__name__)
 
 
-class LocalView:
+class LocalView(HandlerHost):
     """Local reads of the whole store, kept current from the log."""
 
     def __init__(self, settings: Settings, path: Path | None = None) -> None:
@@ -38,15 +37,6 @@ class LocalView:
         self.handlers = Handlers()
         self._changes: asyncio.Queue[ViewWrites] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-
-    def on_change(self, handler: ConfigHandler, types: Iterable[str] | None = None) -> None:
-        self.handlers.on_change(handler, types)
-
-    def on_workspace_created(self, handler: WorkspaceHandler) -> None:
-        self.handlers.on_workspace_created(handler)
-
-    def on_workspace_deleted(self, handler: WorkspaceHandler) -> None:
-        self.handlers.on_workspace_deleted(handler)
 
     async def start(self, timeout: float = 600.0) -> None:
         """Open (or rebuild) the view, catch up with the log, and give typed handlers the state."""
@@ -62,13 +52,6 @@ class LocalView:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.materializer.stop()
-
-    async def __aenter__(self) -> LocalView:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     # --- reads ---------------------------------------------------------------------------------
 

@@ -18,14 +18,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from eventconfig.client.client import ConfigClient
-from eventconfig.client.handlers import Config, ConfigHandler, Handlers, WorkspaceHandler
+from eventconfig.client.handlers import Config, HandlerHost, Handlers
 from eventconfig.codec import default_codec
 from eventconfig.errors import CodecError, EventConfigError
 from eventconfig.kafka.reading import committed_consumer
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class ConfigSubscriber:
+class ConfigSubscriber(HandlerHost):
     """Calls registered handlers with fresh config on start and after every relevant poke."""
 
     def __init__(self, settings: Settings, *, client: ConfigClient | None = None,
@@ -51,15 +51,6 @@ class ConfigSubscriber:
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._codec = default_codec()
-
-    def on_change(self, handler: ConfigHandler, types: Iterable[str] | None = None) -> None:
-        self.handlers.on_change(handler, types)
-
-    def on_workspace_created(self, handler: WorkspaceHandler) -> None:
-        self.handlers.on_workspace_created(handler)
-
-    def on_workspace_deleted(self, handler: WorkspaceHandler) -> None:
-        self.handlers.on_workspace_deleted(handler)
 
     async def start(self) -> None:
         if self._client is None:
@@ -84,13 +75,6 @@ class ConfigSubscriber:
         if self._own_client and self._client is not None:
             await self._client.stop()
             self._client = None
-
-    async def __aenter__(self) -> ConfigSubscriber:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     @property
     def client(self) -> ConfigClient:
