@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from eventconfig.cli import broker, config_commands, serve, topics, watch
+from eventconfig.cli import bootstrap_command, broker, config_commands, serve, topics, watch
 from eventconfig.cli.common import CONTEXT_SETTINGS, fail
 from eventconfig.errors import EventConfigError
 from eventconfig.logs import setup_logging
@@ -62,6 +62,7 @@ cli.add_command(config_commands.delete_cmd)
 cli.add_command(config_commands.list_cmd)
 cli.add_command(config_commands.getvalues_cmd)
 cli.add_command(config_commands.dump_cmd)
+cli.add_command(bootstrap_command.bootstrap_cmd)
 
 
 def main() -> None:
