@@ -68,6 +68,12 @@ class Settings:
     min_version_wait_ms: int = 5_000
     request_timeout_ms: int = 30_000
     batch_max_requests: int = 500
+    # Group commit: once several requests arrive together, wait this long for more to share the
+    # transaction (a lone client never waits).
+    writer_linger_ms: int = 4
+    # The projector gathers this long after the first new log records, so one transaction carries
+    # the pokes of several writer transactions.
+    projector_linger_ms: int = 5
     # The projector merges pokes of a batch into one when it is further behind the log than this.
     projector_merge_lag_records: int = 1000
     metrics_port: int = 0  # 0: no metrics endpoint

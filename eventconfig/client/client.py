@@ -75,7 +75,7 @@ class ConfigClient:
         if self._reader is not None:
             return
         s, topics = self.settings, self.settings.topics
-        producer = AIOKafkaProducer(**s.kafka_kwargs(), acks="all", enable_idempotence=True, linger_ms=1,
+        producer = AIOKafkaProducer(**s.kafka_kwargs(), acks="all", enable_idempotence=True, linger_ms=0,
                                     max_request_size=s.max_message_bytes, request_timeout_ms=s.request_timeout_ms)
         consumer = committed_consumer(s, request_timeout_ms=s.request_timeout_ms)
         try:

@@ -83,6 +83,13 @@ class ExclusiveRole(ABC):
         """How long to wait for input; return a number to be called with empty batches too."""
         return None
 
+    def linger_ms(self) -> int:
+        """After the first records arrive, how long to wait for more to join the same transaction."""
+        return 0
+
+    async def settle(self) -> None:
+        """Finish work still in flight (a pipelined commit) before the producer is replaced or stopped."""
+
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def wait_active(self, timeout: float) -> None:
@@ -118,14 +125,31 @@ class ExclusiveRole(ABC):
         fetched = await consumer.getmany(self.tp, timeout_ms=100 if wait is None else wait,
                                          max_records=self.max_records)
         records = fetched.get(self.tp, [])
+        linger = self.linger_ms() if records else 0
+        if linger:
+            records = await self._more(consumer, records, linger)
         if records or wait is not None:
             async with self._lock:
                 if self.active:
                     await self.handle(records)
 
+    async def _more(self, consumer: AIOKafkaConsumer, records: list[ConsumerRecord],
+                    linger_ms: int) -> list[ConsumerRecord]:
+        """Group commit: gather what arrives within ``linger_ms`` into one batch."""
+        deadline = time.monotonic() + linger_ms / 1000
+        while len(records) < self.max_records:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                break
+            fetched = await consumer.getmany(self.tp, timeout_ms=remaining_ms,
+                                             max_records=self.max_records - len(records))
+            records = records + fetched.get(self.tp, [])
+        return records
+
     async def _activate(self, consumer: AIOKafkaConsumer) -> None:
-        self.needs_activation = False
         async with self._lock:
+            await self.settle()
+            self.needs_activation = False
             started = time.monotonic()
             try:
                 await self.sender.restart()  # fences the previous holder, aborts its open transaction
@@ -148,6 +172,7 @@ class ExclusiveRole(ABC):
         async with self._lock:
             if self.active:
                 log.info("stepping down", extra={"fields": {"role": self.role, "reason": reason}})
+            await self.settle()
             self._deactivate()
             await self.sender.stop()
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, ProducerFenced
@@ -86,6 +88,28 @@ class TransactionalSender:
         await self.stop()
         await self.start()
 
+    def _batches(self, producer: AIOKafkaProducer, records: Mapping[str, Sequence[OutRecord]]
+                 ) -> Iterator[Awaitable[asyncio.Future[Any]]]:
+        """One record batch per partition (cheaper than a send per record): keyed records spread over
+        a multi-partition topic by a stable hash of the key, as the response topic allows."""
+        for topic, batch in records.items():
+            if not batch:
+                continue
+            partitions = sorted(producer.client.cluster.partitions_for_topic(topic) or {0})
+            by_partition: dict[int, list[OutRecord]] = {}
+            for record in batch:
+                index = zlib.crc32(record.key or b"") % len(partitions) if len(partitions) > 1 else 0
+                by_partition.setdefault(partitions[index], []).append(record)
+            for partition, group in by_partition.items():
+                builder = producer.create_batch()
+                for record in group:
+                    if builder.append(key=record.key, value=record.value, timestamp=None,
+                                      headers=record.headers) is None:
+                        yield producer.send_batch(builder, topic, partition=partition)
+                        builder = producer.create_batch()  # an empty batch takes any one record
+                        builder.append(key=record.key, value=record.value, timestamp=None, headers=record.headers)
+                yield producer.send_batch(builder, topic, partition=partition)
+
     async def commit(self, records: Mapping[str, Sequence[OutRecord]], *,
                      offsets: Mapping[TopicPartition, int] | None = None, group_id: str = "") -> None:
         """Produce ``records`` (topic → records) and commit ``offsets`` for ``group_id`` atomically."""
@@ -94,10 +118,7 @@ class TransactionalSender:
             raise TransactionFailed("the transactional producer is not running")
         try:
             await producer.begin_transaction()
-            futures = [
-                await producer.send(topic, r.value, key=r.key, headers=r.headers)
-                for topic, batch in records.items() for r in batch
-            ]
+            futures = [await future for future in self._batches(producer, records)]
             if futures:
                 await asyncio.gather(*futures)
             if offsets:

@@ -48,6 +48,9 @@ class PushProjector(ExclusiveRole):
         self.projector = Projector()  # anything half-read is re-read from the committed offset
         return {}
 
+    def linger_ms(self) -> int:
+        return self.settings.projector_linger_ms
+
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
         pokes: list[Poke] = []
         next_offset = None

@@ -195,10 +195,13 @@ class ViewStore:
     def get(self, item: ItemKey) -> Entry | None:
         """The latest entry of one item, without a snapshot: one read is atomic, and this is the
         fast path of local reads. Use :meth:`snapshot` when several reads must agree."""
-        data = self._open_handles() and self._families[0]
-        with _rocksdb("read", self.path):
-            raw = data.get(f"{item[0]}\x00{item[1]}\x00{item[2]}".encode())
-        return None if raw is None else _entry(raw)
+        if self._closed:
+            raise ViewError(f"the view at {self.path} is closed")
+        try:  # no context manager here: it would double the cost of a local read
+            raw = self._families[0].get(f"{item[0]}\x00{item[1]}\x00{item[2]}".encode())
+        except Exception as exc:
+            raise _view_error("read", self.path, exc) from exc
+        return None if raw is None else Entry(raw[8:].decode(), int.from_bytes(raw[:8], "big"))
 
     def mark_caught_up(self, ms: int) -> None:
         """Record that the view was at the log's end at wall-clock time ``ms``."""

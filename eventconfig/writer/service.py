@@ -5,6 +5,10 @@ this process's view has read the log to its end and continues versions from ther
 requests becomes one transaction holding the log, history, response and DLQ records plus the
 request offsets (group commit, exactly-once request processing).
 
+Batches are pipelined: batch N+1 is handled (pure CPU) on top of batch N's results while N's
+transaction commits, and its transaction begins once N's has committed. Nothing of N+1 is visible
+before N is, and if N fails both are redone from committed state.
+
 Example::
 
     writer = Writer(settings, materializer)
@@ -13,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import ChainMap
 from collections.abc import Sequence
@@ -48,6 +53,13 @@ class Writer(ExclusiveRole):
         # Committed changes the view may not have applied yet, one segment per batch: (version, changes).
         self._pending: list[tuple[int, dict[ItemKey, Entry | None]]] = []
         self._waiting: list[Waiting] = []
+        self._last_batch = 0
+        self._inflight: asyncio.Task[bool] | None = None
+
+    async def settle(self) -> None:
+        if self._inflight is not None:
+            inflight, self._inflight = self._inflight, None
+            await asyncio.gather(inflight, return_exceptions=True)
 
     async def on_activate(self) -> dict[str, Any]:
         self.version = await self.materializer.wait_caught_up(_CATCH_UP_TIMEOUT_S)
@@ -58,24 +70,38 @@ class Writer(ExclusiveRole):
     def poll_ms(self) -> int | None:
         return 10 if self._waiting else None  # waiting reads need their deadlines checked
 
+    def linger_ms(self) -> int:
+        return self.settings.writer_linger_ms if self._last_batch > 1 else 0
+
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
         started = time.monotonic()
         snapshot = self.materializer.store.snapshot()
         self._pending = [(v, changes) for v, changes in self._pending if v > snapshot.version]
         pending = ChainMap(*(changes for _, changes in reversed(self._pending)))
         raw = [RawRequest(r.offset, r.value, list(r.headers), r.key) for r in records]
+        self._last_batch = len(raw)
         result = process_batch(raw, snapshot, pending, self.version, self._waiting, self.config,
                                now_ms=int(time.time() * 1000))
         if not raw and not (result.responses or result.dlq):
             self._waiting = result.waiting
             return
-        if not await self.commit(_by_topic(self.settings, result), raw[-1].offset + 1 if raw else None):
-            return  # re-activation redoes this batch from committed state
+        # Speculatively continue from this batch; a failed commit makes re-activation drop it all.
         if result.changes:
             self._pending.append((result.version, result.changes))
         self.version = result.version
         self._waiting = result.waiting
-        _observe(result, started, [r.timestamp for r in records])
+        previous, self._inflight = self._inflight, None
+        if previous is not None and not await previous:
+            return  # the previous transaction failed: this batch is redone after re-activation
+        self._inflight = asyncio.create_task(
+            self._commit(result, raw[-1].offset + 1 if raw else None, started, [r.timestamp for r in records]))
+
+    async def _commit(self, result: BatchResult, next_offset: int | None, started: float,
+                      timestamps: list[int]) -> bool:
+        if not await self.commit(_by_topic(self.settings, result), next_offset):
+            return False
+        _observe(result, started, timestamps)
+        return True
 
 
 def _by_topic(settings: Settings, result: BatchResult) -> dict[str, list[OutRecord]]:
