@@ -1,0 +1,1 @@
+"""The eventconfig benchmark: `python -m bench` (see bench/__main__.py)."""

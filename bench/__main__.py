@@ -1,0 +1,137 @@
+"""``python -m bench``: measure eventconfig against the DESIGN §10 goals and print the table.
+
+Uses the broker at ``EVENTCONFIG_BOOTSTRAP_SERVERS`` when it is reachable (``make bench``), else
+starts an own LocalBroker in a temporary folder. Every run uses fresh topics (a unique prefix) and
+deletes them at the end. The service runs in its own process, the client load in worker processes.
+
+    python -m bench                  # full run (a few minutes)
+    python -m bench --quick          # smaller sizes, ~1-2 minutes
+    python -m bench --only put64,get1 --json results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from bench.cpu import listener_pid
+from bench.env import (RUN_ID, ServiceProcess, broker_for_bench, create_deployment_topics,
+                       delete_deployment_topics, deployment, prewarm)
+from bench.report import Row, print_table, write_json
+from bench.scenarios import (ALL_SCENARIOS, LOG_SCENARIOS, SERVICE_SCENARIOS, BenchConfig, ServiceContext,
+                             warm_up)
+
+console = Console(stderr=True, highlight=False)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes and shorter windows (~1-2 min)")
+    parser.add_argument("--only", metavar="NAME[,NAME]", default="",
+                        help=f"run only these scenarios: {', '.join(ALL_SCENARIOS)}")
+    parser.add_argument("--json", metavar="FILE", type=Path, help="also write the results as JSON")
+    parser.add_argument("--client-procs", type=int, default=2,
+                        help="client processes the 64 concurrent loops are spread over (default 2)")
+    parser.add_argument("--duration", type=float, help="measurement window of each load scenario, seconds")
+    parser.add_argument("--no-projector", action="store_true",
+                        help="run the service without its push projector (diagnosis; skips the poke scenario)")
+    parser.add_argument("--keep-workdir", action="store_true", help="keep the temp folder (service log, probe)")
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.only.split(",") if n.strip()] or list(ALL_SCENARIOS)
+    unknown = sorted(set(names) - set(ALL_SCENARIOS))
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(ALL_SCENARIOS)}")
+    args.names = names
+    return args
+
+
+def make_config(args: argparse.Namespace) -> BenchConfig:
+    overrides: dict[str, Any] = {"client_procs": args.client_procs}
+    if args.duration:
+        overrides["duration_s"] = args.duration
+    return BenchConfig.quick_config(**overrides) if args.quick else BenchConfig(**overrides)
+
+
+async def run_service_scenarios(names: list[str], bootstrap: str, workdir: Path, cfg: BenchConfig,
+                                projector: bool) -> list[Row]:
+    """Start one service process on a fresh deployment and run the selected service scenarios on it."""
+    settings = deployment(bootstrap, workdir, "svc")
+    await create_deployment_topics(settings)
+    service = ServiceProcess(settings, workdir / "probe.jsonl", workdir / "service.log", projector=projector)
+    rows: list[Row] = []
+    try:
+        took = await service.start()
+        console.print(f"service process ready in {took:.1f} s (topic prefix {settings.topic_prefix})")
+        port = int(bootstrap.split(",")[0].rsplit(":", 1)[1])
+        ctx = ServiceContext(settings, service, workdir, broker_pid=listener_pid(port))
+        console.print(f"warming up (unmeasured 64-client puts, {cfg.service_warmup_s:g} s) ...")
+        await warm_up(ctx, cfg)
+        for name in names:
+            rows.extend(await _run_one(name, SERVICE_SCENARIOS[name](ctx, cfg)))
+    finally:
+        service.stop()
+        await delete_deployment_topics(settings)
+    return rows
+
+
+async def _run_one(name: str, scenario: Any) -> list[Row]:
+    console.print(f"[cyan]▶ {name}[/] ...")
+    started = time.monotonic()
+    try:
+        rows: list[Row] = await scenario
+    except Exception as exc:  # noqa: BLE001 - one failed scenario is reported, the others still run
+        console.print(f"[red]✗ {name} failed: {type(exc).__name__}: {exc}[/]")
+        return [Row(name, "scenario failed", None, "", note=f"{type(exc).__name__}: {exc}", valid=False)]
+    console.print(f"[green]✓ {name}[/] in {time.monotonic() - started:.1f} s")
+    return rows
+
+
+async def run(args: argparse.Namespace, bootstrap: str, workdir: Path) -> list[Row]:
+    cfg = make_config(args)
+    await prewarm(bootstrap)
+    rows: list[Row] = []
+    service_names = [n for n in args.names if n in SERVICE_SCENARIOS and not (n == "poke" and args.no_projector)]
+    if service_names:
+        rows.extend(await run_service_scenarios(service_names, bootstrap, workdir, cfg, not args.no_projector))
+    for name in (n for n in args.names if n in LOG_SCENARIOS):
+        rows.extend(await _run_one(name, LOG_SCENARIOS[name](workdir, bootstrap, cfg)))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix=f"eventconfig-bench-{RUN_ID}-"))
+    try:
+        with broker_for_bench(workdir) as broker:
+            console.print(f"broker: {broker.description}; workdir {workdir}")
+            rows = asyncio.run(run(args, broker.bootstrap, workdir))
+    finally:
+        if not args.keep_workdir:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
+    header = {"mode": "quick" if args.quick else "full", "cores (nproc)": len(os.sched_getaffinity(0)),
+              "python": platform.python_version(), "broker": broker.description,
+              "service": "separate process (ConfigService + batch probe"
+                         + (", NO projector)" if args.no_projector else ", with push projector)"),
+              "clients": f"worker processes ({args.client_procs} for the concurrent runs)",
+              "took": f"{time.monotonic() - started:.0f} s"}
+    print_table(rows, header, Console(width=None if sys.stdout.isatty() else 230))
+    if args.json:
+        write_json(args.json, rows, header)
+
+
+if __name__ == "__main__":
+    main()

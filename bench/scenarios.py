@@ -1,0 +1,405 @@
+"""The scenarios of the benchmark, each returning result rows for the DESIGN §10 table.
+
+Service scenarios (``put1``, ``put64``, ``get1``, ``get64``) drive the service process through
+:class:`~eventconfig.client.ConfigClient` loops in separate client processes; log scenarios
+(``replay``, ``restart``) time a :class:`~eventconfig.view.materializer.Materializer` in this process.
+
+Example::
+
+    cfg = BenchConfig.quick_config()
+    rows = await put_concurrent(ctx, cfg)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from aiokafka import TopicPartition
+
+from eventconfig.client import ConfigClient
+from eventconfig.codec import default_codec
+from eventconfig.kafka.reading import committed_consumer
+from eventconfig.settings import Settings
+
+from bench import cpu, replay
+from bench.env import (ServiceProcess, create_deployment_topics, delete_deployment_topics, deployment,
+                       settings_env)
+from bench.load import TYPE, WORKSPACE, LoadSpec, LoadStats, make_key, make_values, preload
+from bench.report import Goal, Row, percentile, summarize_ms
+
+ETCD = {"put1": "≈ 1,200/s, p50 0.6 ms", "put64": "≈ 11,000/s, p99 11 ms", "get1": "≈ 2,000/s",
+        "get64": "≈ 9,000/s"}
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Sizes and durations of one run (``--quick`` shrinks them)."""
+
+    warmup_s: float = 2.0
+    duration_s: float = 10.0
+    service_warmup_s: float = 8.0  # unmeasured 64-client puts first: JIT-compiles a fresh broker JVM
+    clients: int = 64
+    client_procs: int = 2
+    get_key_space: int = 100
+    replay_items: int = 200_000
+    restart_keys: int = 1_000_000
+    view_gets: int = 200_000
+
+    @classmethod
+    def quick_config(cls, **overrides: Any) -> BenchConfig:
+        return cls(**{**asdict(cls(warmup_s=1.0, duration_s=4.0, service_warmup_s=4.0, replay_items=50_000,
+                                   restart_keys=200_000, view_gets=100_000)), **overrides})
+
+
+@dataclass
+class ServiceContext:
+    """The running service deployment the service scenarios share."""
+
+    settings: Settings
+    service: ServiceProcess
+    workdir: Path
+    broker_pid: int = 0
+    preloaded: bool = False
+
+
+# --- client processes -----------------------------------------------------------------------------
+
+
+@dataclass
+class LoadRun:
+    """What a load run measured: the merged loop stats, its wall-clock window and CPU use in it."""
+
+    stats: LoadStats
+    since: float
+    until: float
+    cpu: dict[str, float]
+
+
+async def _spawn_worker(ctx: ServiceContext, spec: LoadSpec) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.worker", json.dumps(asdict(spec)), env=settings_env(ctx.settings),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+
+async def _cpu_in_window(pids: dict[str, int], since: float, until: float) -> dict[str, float]:
+    """Sample CPU use between two wall-clock instants; ``other`` is the rest of the machine (broker)."""
+    await asyncio.sleep(max(0.0, since - time.time()))
+    before = cpu.sample(pids)
+    await asyncio.sleep(max(0.0, until - time.time()))
+    used = cpu.usage(before, cpu.sample(pids))
+    clients = sum(v for k, v in used.items() if k.startswith("client"))
+    result = {"machine_busy_pct": used["machine_busy_pct"], "service_pct": used.get("service_pct", 0.0),
+              "clients_pct": clients, "broker_pct": used.get("broker_pct", float("nan"))}
+    known = result["service_pct"] + clients + (result["broker_pct"] if "broker_pct" in used else 0.0)
+    result["other_pct"] = result["machine_busy_pct"] - known  # other processes on this machine
+    return result
+
+
+async def run_workers(ctx: ServiceContext, op: str, loops: int, procs: int, cfg: BenchConfig, seed: int) -> LoadRun:
+    """Run ``loops`` request loops spread over ``procs`` worker processes, all in one time window."""
+    procs = max(1, min(procs, loops))
+    share = [loops // procs + (1 if i < loops % procs else 0) for i in range(procs)]
+    workers = []
+    for i, count in enumerate(share):
+        offset = sum(share[:i])
+        workers.append(await _spawn_worker(ctx, LoadSpec(
+            op=op, loops=count, warmup=cfg.warmup_s, duration=cfg.duration_s, start_at=0.0,
+            loop_offset=offset, key_space=cfg.get_key_space, seed=seed + offset)))
+    try:
+        for worker in workers:
+            line = await asyncio.wait_for(worker.stdout.readline(), 60)  # type: ignore[union-attr]
+            if line.strip() != b"READY":
+                raise RuntimeError(f"load worker failed to start: {line!r}")
+        start_at = time.time() + 0.3
+        since = start_at + cfg.warmup_s
+        until = since + cfg.duration_s
+        pids = {"service": ctx.service.pid, **{f"client{i}": w.pid for i, w in enumerate(workers)}}
+        if ctx.broker_pid:
+            pids["broker"] = ctx.broker_pid
+        sampler = asyncio.create_task(_cpu_in_window(pids, since, until))
+        for worker in workers:
+            worker.stdin.write(f"{start_at}\n".encode())  # type: ignore[union-attr]
+            await worker.stdin.drain()  # type: ignore[union-attr]
+        total = LoadStats()
+        for worker in workers:
+            out, _ = await asyncio.wait_for(worker.communicate(), cfg.warmup_s + cfg.duration_s + 60)
+            result = [ln for ln in out.decode().splitlines() if ln.startswith("RESULT ")]
+            if not result:
+                raise RuntimeError(f"load worker exited {worker.returncode} without a result")
+            total.merge(LoadStats(**json.loads(result[-1][len("RESULT "):])))
+        used = await sampler
+    finally:
+        for worker in workers:
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
+    return LoadRun(total, since, until, used)
+
+
+def cpu_note(used: dict[str, float]) -> str:
+    return (f"CPU (100% = 1 core): service {used['service_pct']:.0f}%, clients {used['clients_pct']:.0f}%, "
+            f"broker {used['broker_pct']:.0f}%, other processes {used['other_pct']:.0f}%, "
+            f"machine {used['machine_busy_pct']:.0f}% of {100 * len(os.sched_getaffinity(0))}%")
+
+
+def _error_note(stats: LoadStats) -> str:
+    return f"{stats.errors} errors (first: {stats.first_error})" if stats.errors else ""
+
+
+def batch_profile(ctx: ServiceContext, since: float, until: float) -> dict[str, Any]:
+    """Writer batch statistics (and the projector's transaction rate) from the service's probe log."""
+    entries = ctx.service.batches(since, until)
+    batches = [b for b in entries if b.get("role") == "writer"]
+    if not batches:
+        return {}
+    window = max(until - since, 1e-9)
+    sizes = [b["requests"] for b in batches]
+    profile: dict[str, Any] = {"batches": len(batches), "batches_per_s": len(batches) / window,
+                               "requests_per_batch_mean": statistics.fmean(sizes),
+                               "requests_per_batch_p50": percentile(sizes, 50), "requests_per_batch_max": max(sizes)}
+    for phase in PHASES:
+        values = [b[phase] for b in batches]
+        profile[phase] = {"mean": statistics.fmean(values), "p50": percentile(values, 50),
+                          "p99": percentile(values, 99)}
+    projector = [b for b in entries if b.get("role") == "projector"]
+    profile["projector_tx_per_s"] = len(projector) / window
+    if projector:
+        profile["projector_commit_ms_mean"] = statistics.fmean(
+            b["enqueue_ms"] + b["produce_ms"] + b["offsets_ms"] + b["end_ms"] for b in projector)
+    return profile
+
+
+PHASES = ("gap_ms", "handle_ms", "enqueue_ms", "produce_ms", "offsets_ms", "end_ms")
+
+
+def profile_note(profile: dict[str, Any]) -> str:
+    if not profile:
+        return "no probe data"
+    phases = " ".join(f"{p[:-3]} {profile[p]['mean']:.1f}" for p in PHASES)
+    note = (f"writer: {profile['batches_per_s']:.0f} tx/s, {profile['requests_per_batch_mean']:.1f} req/tx "
+            f"(max {profile['requests_per_batch_max']}); ms/tx: {phases}")
+    if profile.get("projector_tx_per_s"):
+        note += (f"; projector {profile['projector_tx_per_s']:.0f} tx/s, "
+                 f"{profile.get('projector_commit_ms_mean', 0):.1f} ms each")
+    return note
+
+
+# --- service scenarios ----------------------------------------------------------------------------
+
+
+async def warm_up(ctx: ServiceContext, cfg: BenchConfig) -> None:
+    """Unmeasured 64-client puts: the broker JVM and the service reach steady state before measuring."""
+    if cfg.service_warmup_s > 0:
+        await run_workers(ctx, "put", cfg.clients, cfg.client_procs,
+                          replace(cfg, warmup_s=0.0, duration_s=cfg.service_warmup_s), seed=99)
+
+
+def _throughput_row(scenario: str, metric: str, run: LoadRun, cfg: BenchConfig, goal: Goal | None,
+                    etcd: str, prefix: str = "") -> Row:
+    lat = summarize_ms(run.stats.latencies_ms)
+    note = "; ".join(filter(None, [prefix, f"p50 {lat.get('p50', float('nan')):.1f} ms, "
+                                           f"p99 {lat.get('p99', float('nan')):.1f} ms",
+                                   cpu_note(run.cpu), _error_note(run.stats)]))
+    return Row(scenario, metric, run.stats.completed / cfg.duration_s, "req/s", goal, etcd=etcd, note=note,
+               valid=run.stats.errors == 0, extra={"latency_ms": lat, "cpu": run.cpu})
+
+
+def _profile_row(scenario: str, what: str, ctx: ServiceContext, run: LoadRun) -> Row:
+    profile = batch_profile(ctx, run.since, run.until)
+    return Row(scenario, f"writer transactions ({what})", profile.get("requests_per_batch_mean"), "req/tx",
+               note=profile_note(profile), extra=profile)
+
+
+async def put_sequential(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
+    """One client, one request in flight: put throughput and round trip."""
+    run = await run_workers(ctx, "put", 1, 1, cfg, seed=1)
+    lat = summarize_ms(run.stats.latencies_ms)
+    return [
+        _throughput_row("put1", "put throughput, 1 client (sequential)", run, cfg, None, ETCD["put1"]),
+        Row("put1", "put round trip p50, 1 client", lat.get("p50"), "ms", Goal("<=", 10), etcd="p50 0.6 ms"),
+        Row("put1", "put round trip p99, 1 client", lat.get("p99"), "ms"),
+        _profile_row("put1", "1-client put", ctx, run),
+    ]
+
+
+async def put_concurrent(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
+    """64 concurrent request loops (spread over client processes): group-commit throughput."""
+    run = await run_workers(ctx, "put", cfg.clients, cfg.client_procs, cfg, seed=2)
+    spread = f"{cfg.clients} loops over {min(cfg.client_procs, cfg.clients)} client processes, 1 ConfigClient each"
+    return [_throughput_row("put64", f"put throughput, {cfg.clients} clients", run, cfg, Goal(">=", 5000),
+                            ETCD["put64"], spread),
+            _profile_row("put64", f"{cfg.clients}-client put", ctx, run)]
+
+
+async def _ensure_preloaded(ctx: ServiceContext, cfg: BenchConfig) -> None:
+    if ctx.preloaded:
+        return
+    async with ConfigClient(ctx.settings, timeout=60) as client:
+        await preload(client, cfg.clients, cfg.get_key_space, make_values(64, seed=3))
+    ctx.preloaded = True
+
+
+async def get_sequential(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
+    """One client reading existing keys: get round trip."""
+    await _ensure_preloaded(ctx, cfg)
+    run = await run_workers(ctx, "get", 1, 1, cfg, seed=3)
+    lat = summarize_ms(run.stats.latencies_ms)
+    return [
+        _throughput_row("get1", "get throughput, 1 client (sequential)", run, cfg, None, ETCD["get1"]),
+        Row("get1", "get round trip p50, 1 client", lat.get("p50"), "ms", Goal("<=", 5)),
+        Row("get1", "get round trip p99, 1 client", lat.get("p99"), "ms", Goal("<=", 20)),
+        _profile_row("get1", "1-client get", ctx, run),
+    ]
+
+
+async def get_concurrent(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
+    """64 concurrent readers (reads also pass through the writer's request topic)."""
+    await _ensure_preloaded(ctx, cfg)
+    run = await run_workers(ctx, "get", cfg.clients, cfg.client_procs, cfg, seed=4)
+    return [_throughput_row("get64", f"get throughput, {cfg.clients} clients", run, cfg, None, ETCD["get64"]),
+            _profile_row("get64", f"{cfg.clients}-client get", ctx, run)]
+
+
+async def _collect_pokes(consumer: Any, arrivals: list[tuple[int, float]]) -> None:
+    """Record (version, arrival time) of every poke on the notify topic."""
+    codec = default_codec()
+    while True:
+        batches = await consumer.getmany(timeout_ms=100)
+        now = time.perf_counter()
+        for records in batches.values():
+            arrivals.extend((int(codec.decode("ConfigPush", r.value)["version"]), now) for r in records)
+
+
+def _poke_latencies(sent: dict[int, float], arrivals: list[tuple[int, float]]) -> tuple[list[float], int]:
+    """Per write: ms from sending it to the first poke at or after its version; also the unpoked count."""
+    latencies, missing, i = [], 0, 0
+    arrivals = sorted(arrivals)
+    for version in sorted(sent):
+        while i < len(arrivals) and arrivals[i][0] < version:
+            i += 1
+        if i == len(arrivals):
+            missing += 1
+            continue
+        latencies.append((arrivals[i][1] - sent[version]) * 1e3)
+    return latencies, missing
+
+
+async def write_to_poke(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
+    """Sequential puts from this process; time from sending each put to its poke on the notify topic."""
+    tp = TopicPartition(ctx.settings.topics.notify, 0)
+    consumer = committed_consumer(ctx.settings)
+    await consumer.start()
+    arrivals: list[tuple[int, float]] = []
+    sent: dict[int, float] = {}
+    values = make_values(16, seed=9)
+    try:
+        consumer.assign([tp])
+        await consumer.seek_to_end(tp)
+        await consumer.position(tp)
+        reader = asyncio.create_task(_collect_pokes(consumer, arrivals))
+        async with ConfigClient(ctx.settings, timeout=30) as client:
+            deadline = time.perf_counter() + cfg.duration_s
+            i = 0
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                version = await client.put(WORKSPACE, TYPE, make_key(9999, i), values[i % len(values)])
+                sent[version] = started
+                i += 1
+        last = max(sent, default=0)
+        settle = time.perf_counter() + 3
+        while (not arrivals or arrivals[-1][0] < last) and time.perf_counter() < settle:
+            await asyncio.sleep(0.05)
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+    finally:
+        await consumer.stop()
+    latencies, missing = _poke_latencies(sent, arrivals)
+    lat = summarize_ms(latencies)
+    note = (f"{len(sent)} sequential puts, {len(arrivals)} pokes; p50 {lat.get('p50', float('nan')):.1f} ms; "
+            "from sending the put to receiving its poke (client and poke reader share this process)")
+    if missing:
+        note += f"; {missing} writes never poked"
+    return [Row("poke", "write-to-poke p99", lat.get("p99"), "ms", Goal("<=", 50), note=note,
+                valid=missing == 0, extra={"latency_ms": lat})]
+
+
+# --- log scenarios --------------------------------------------------------------------------------
+
+
+async def replay_rate(workdir: Path, bootstrap: str, cfg: BenchConfig) -> list[Row]:
+    """Time a fresh Materializer over a log of ``replay_items`` items (writes of 100 + marker)."""
+    settings = deployment(bootstrap, workdir, "replay")
+    await create_deployment_topics(settings)
+    try:
+        started = time.perf_counter()
+        records = await replay.write_log(settings, cfg.replay_items)
+        write_s = time.perf_counter() - started
+        run, _ = await replay.materialize(settings, workdir / "replay-view")
+    finally:
+        await delete_deployment_topics(settings)
+        replay.remove(workdir / "replay-view")
+    ok = run.records == records
+    note = (f"{run.records:,} records ({cfg.replay_items:,} items of 16+256 B, writes of 100 + marker) in "
+            f"{run.seconds:.2f} s; log written at {records / write_s:,.0f} rec/s")
+    if not ok:
+        note += f"; EXPECTED {records:,} records"
+    return [Row("replay", "materializer replay (fresh view)", run.records / run.seconds, "rec/s",
+                Goal(">=", 50_000), note=note, valid=ok, extra=asdict(run))]
+
+
+async def restart_view(workdir: Path, bootstrap: str, cfg: BenchConfig) -> list[Row]:
+    """Build a ``restart_keys``-key view by replaying its log once, time a second start on it, then
+    read it through a LocalView (a third start, on the same folder)."""
+    settings = deployment(bootstrap, workdir, "restart")
+    path = workdir / "restart-view"
+    await create_deployment_topics(settings)
+    try:
+        started = time.perf_counter()
+        records = await replay.write_log(settings, cfg.restart_keys)
+        write_s = time.perf_counter() - started
+        first, _ = await replay.materialize(settings, path)
+        second, _ = await replay.materialize(settings, path)
+        size = replay.dir_bytes(path)
+        reads = await replay.local_view_get_rate(settings, path, cfg.restart_keys, cfg.view_gets)
+    finally:
+        await delete_deployment_topics(settings)
+        replay.remove(path)
+    label = f"{cfg.restart_keys:,}-key"
+    replayed = second.records > 0 or second.rebuild_reason is not None
+    restart_note = (f"consumed {second.records} records, rebuilt: {second.rebuild_reason or 'no'}; "
+                    f"view {size / 2**20:,.0f} MiB on disk")
+    if cfg.restart_keys < 1_000_000:
+        restart_note += " (smaller than the goal's 1,000,000 keys)"
+    return [
+        Row("restart", f"replay while building the {label} view", first.records / first.seconds, "rec/s",
+            Goal(">=", 50_000), note=f"{first.records:,} records in {first.seconds:.1f} s; log written in "
+                                     f"{write_s:.1f} s ({records / write_s:,.0f} rec/s)",
+            valid=first.records == records, extra=asdict(first)),
+        Row("restart", f"restart of a {label} view until caught up", second.seconds, "s", Goal("<=", 3),
+            note=restart_note, valid=not replayed, extra=asdict(second)),
+        Row("restart", "LocalView.get, one thread, warm cache", reads.warm_per_s, "get/s", Goal(">=", 200_000),
+            note=f"2 x {cfg.view_gets:,} random gets of existing keys on the {label} view, {reads.misses} misses; "
+                 f"first (cold block cache) pass {reads.cold_per_s:,.0f}/s; LocalView start took "
+                 f"{reads.start_s:.2f} s", valid=reads.misses == 0, extra=asdict(reads)),
+    ]
+
+
+ServiceScenario = Callable[[ServiceContext, BenchConfig], Awaitable[list[Row]]]
+LogScenario = Callable[[Path, str, BenchConfig], Awaitable[list[Row]]]
+
+SERVICE_SCENARIOS: dict[str, ServiceScenario] = {"put1": put_sequential, "put64": put_concurrent,
+                                                 "get1": get_sequential, "get64": get_concurrent,
+                                                 "poke": write_to_poke}
+LOG_SCENARIOS: dict[str, LogScenario] = {"replay": replay_rate, "restart": restart_view}
+ALL_SCENARIOS = [*SERVICE_SCENARIOS, *LOG_SCENARIOS]
+
