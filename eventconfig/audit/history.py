@@ -1,0 +1,199 @@
+"""Reading the history topic: filtered listings, following, and replays into a state or a diff.
+
+The history topic has one partition and one ``Mutation`` per successful write, in version order. It is
+written inside the writer's transactions, so it is read ``read_committed``, and "the end" is the end
+offset taken when a read starts (see :mod:`eventconfig.kafka.reading`). Every read starts at the
+topic's first record, which is also how retention is checked: if that record's version is above 1
+and the request needs older versions, :class:`OutOfRetention` is raised before anything is returned.
+
+Example::
+
+    async with HistoryReader(settings) as history:
+        async for m in history.read(HistoryQuery(workspace="acme", key="system")):
+            print(m.version, m.actor, [(c.previous, c.value) for c in m.changes])
+        state = await history.state(at_version=42)
+        diff = await history.diff(40, 42, workspace="acme")
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from eventconfig.audit.errors import CorruptHistory
+from eventconfig.audit.query import HeldHistory, HistoryQuery, describe_range
+from eventconfig.audit.records import Mutation, format_time
+from eventconfig.audit.replay import Diff, DiffFold, Fold, State, StateFold
+from eventconfig.codec import Codec, default_codec
+from eventconfig.errors import CodecError, TopologyError
+from eventconfig.kafka.reading import committed_consumer, end_offset
+from eventconfig.settings import Settings
+
+# (phase, done, total): progress of a long read, in records (offsets) of the topic being read.
+Progress = Callable[[str, int, int], None]
+
+_POLL_MS = 200
+_MAX_RECORDS = 10_000
+
+
+class HistoryReader:
+    """Reads the history topic of a deployment; one consumer, reused by every read.
+
+    Example::
+
+        async with HistoryReader(settings) as history:
+            held = await history.held()       # first version still held, offsets
+    """
+
+    def __init__(self, settings: Settings, *, codec: Codec | None = None) -> None:
+        self.settings = settings
+        self._codec = codec or default_codec()
+        self._tp = TopicPartition(settings.topics.history, 0)
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def __aenter__(self) -> HistoryReader:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        consumer = committed_consumer(self.settings)
+        await consumer.start()
+        try:
+            if self._tp.topic not in await consumer.topics():
+                raise TopologyError(f"history topic {self._tp.topic} does not exist; run `eventconfig topics create`")
+        except BaseException:
+            await consumer.stop()
+            raise
+        self._consumer = consumer
+
+    async def stop(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise TopologyError("the history reader is not started; use `async with HistoryReader(...)`")
+        return self._consumer
+
+    async def _rewind(self) -> tuple[int, int]:
+        """Position at the topic's first record; returns (beginning, end) offsets.
+
+        A fresh assignment cancels the fetch the previous read may have left waiting at the end of the
+        topic (the broker holds it for fetch.max.wait.ms); a plain seek would wait for it to return.
+        """
+        consumer = self.consumer
+        consumer.assign([self._tp])
+        beginning = int((await consumer.beginning_offsets([self._tp]))[self._tp])
+        end = await end_offset(consumer, self._tp)
+        consumer.seek(self._tp, beginning)
+        return beginning, end
+
+    async def held(self) -> HeldHistory:
+        """What the topic holds now: offsets and the first mutation (a cheap read of one record)."""
+        beginning, end = await self._rewind()
+        while await self.consumer.position(self._tp) < end:
+            records = (await self.consumer.getmany(self._tp, timeout_ms=_POLL_MS, max_records=1)).get(self._tp)
+            if records:
+                return HeldHistory(beginning, end, self._decode(records[0]))
+        return HeldHistory(beginning, end, None)
+
+    def _decode(self, record: ConsumerRecord) -> Mutation:
+        try:
+            if record.value is None:
+                raise CodecError("the record has no value")
+            return Mutation.from_wire(self._codec.decode("Mutation", record.value), record.offset)
+        except (CodecError, KeyError, TypeError, ValueError) as exc:
+            raise CorruptHistory(f"history record at offset {record.offset} of {self._tp.topic} is not a "
+                                 f"Mutation: {exc}") from exc
+
+    async def mutations(self, *, from_version: int | None = None, since_ms: int | None = None,
+                        purpose: str = "the request", follow: bool = False,
+                        progress: Progress | None = None) -> AsyncIterator[Mutation]:
+        """Every mutation from the topic's first record on, in order; with ``follow`` it never ends.
+
+        Before the first one is returned, the topic's start is checked against ``from_version`` and
+        ``since_ms`` (what ``purpose`` needs): OutOfRetention if retention deleted any of it.
+        """
+        consumer, tp = self.consumer, self._tp
+        beginning, end = await self._rewind()
+        checked = False
+        while True:
+            position = await consumer.position(tp)
+            if progress is not None and not follow:
+                progress("history", min(position, end) - beginning, end - beginning)
+            if position >= end and not checked:  # nothing held (or only aborted records) at all
+                HeldHistory(beginning, end, None).require(version=from_version, time_ms=since_ms, purpose=purpose)
+                checked = True
+            if position >= end and not follow:
+                return
+            records = (await consumer.getmany(tp, timeout_ms=_POLL_MS, max_records=_MAX_RECORDS)).get(tp, [])
+            for record in records:
+                mutation = self._decode(record)
+                if not checked:
+                    HeldHistory(beginning, end, mutation).require(version=from_version, time_ms=since_ms,
+                                                                  purpose=purpose)
+                    checked = True
+                yield mutation
+
+    async def read(self, query: HistoryQuery, *, follow: bool = False,
+                   progress: Progress | None = None) -> AsyncIterator[Mutation]:
+        """The mutations ``query`` selects, in version order; with ``follow``, new ones as they commit.
+
+        A query bounded below (``from_version``/``since_ms``) that reaches before the first held
+        mutation raises OutOfRetention; an unbounded one lists what is held (check :meth:`held`).
+        """
+        stream = self.mutations(from_version=query.from_version, since_ms=query.since_ms,
+                                purpose=describe_range(query), follow=follow, progress=progress)
+        async with aclosing(stream):
+            async for mutation in stream:
+                if query.past_end(mutation):
+                    return
+                selected = query.select(mutation)
+                if selected is not None:
+                    yield selected
+
+    async def replay(self, fold: Fold, *, purpose: str, progress: Progress | None = None,
+                     to_end: bool = False) -> int:
+        """Feed ``fold`` from the history until it has what it needs; returns the last version read.
+
+        With ``to_end`` the read continues to the end (without folding) to learn the last version.
+        """
+        last = 0
+        folding = True
+        stream = self.mutations(from_version=fold.start_version + 1, purpose=purpose, progress=progress)
+        async with aclosing(stream):
+            async for mutation in stream:
+                last = mutation.version
+                if folding and not fold.feed(mutation):
+                    folding = False
+                    if not to_end:
+                        break
+        return last
+
+    async def state(self, *, at_version: int | None = None, at_time_ms: int | None = None,
+                    workspace: str | None = None, progress: Progress | None = None) -> State:
+        """The configuration as of a version or a time (of one workspace, or all), replayed from version 1.
+
+        Raises OutOfRetention when version 1 is no longer held, VersionNotFound beyond the last version.
+        """
+        fold = StateFold(at_version=at_version, at_time_ms=at_time_ms, workspace=workspace)
+        if at_version != 0:
+            point = f"version {at_version}" if at_version is not None else format_time(at_time_ms or 0)
+            await self.replay(fold, purpose=f"the state as of {point} (replayed from version 1)", progress=progress)
+        return fold.finish()
+
+    async def diff(self, from_version: int, to_version: int, *, workspace: str | None = None,
+                   progress: Progress | None = None) -> Diff:
+        """Added, removed and changed keys between two versions; needs only the mutations in between."""
+        fold = DiffFold(from_version, to_version, workspace)
+        if from_version != to_version:
+            await self.replay(fold, purpose=f"the diff from version {from_version} to {to_version}",
+                              progress=progress)
+        return fold.finish()
