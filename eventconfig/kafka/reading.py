@@ -31,6 +31,9 @@ def committed_consumer(settings: Settings, **kwargs: Any) -> AIOKafkaConsumer:
         auto_offset_reset="earliest",
         fetch_max_bytes=max(settings.max_message_bytes, 52428800),
         max_partition_fetch_bytes=settings.max_message_bytes,
+        # Kafka answers one request per connection at a time, so an idle long-poll fetch delays any
+        # offset lookup behind it (e.g. "caught up?") by up to this long. New data ends it at once.
+        fetch_max_wait_ms=100,
     )
     options.update(kwargs)
     return AIOKafkaConsumer(**settings.kafka_kwargs(), **options)
