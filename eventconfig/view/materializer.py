@@ -35,6 +35,9 @@ _MARK_CAUGHT_UP_S = 5.0
 _BACKOFF_S = (0.1, 5.0)
 
 
+_RECHECK_S = 1.0
+
+
 class Materializer:
     """Keeps a local RocksDB view equal to a prefix of the log, one complete version at a time.
 
@@ -207,9 +210,12 @@ class Materializer:
             if self._ready:
                 for listener in self._listeners:
                     listener(writes)
-        if applier.pending == 0 and position > self._position:
+        moved = applier.pending == 0 and position > self._position
+        if moved:
             self._position = position
-        if writes is not None or records:
+        # Aborted transactions and markers move the position with no record to show for it: waiters
+        # for "caught up" must hear of that too.
+        if writes is not None or records or moved:
             self._notify()
 
     def add_listener(self, listener: Callable[[ViewWrites], None]) -> None:
@@ -234,8 +240,8 @@ class Materializer:
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 return False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
+            with contextlib.suppress(TimeoutError):  # re-check now and then, whatever woke us or not
+                await asyncio.wait_for(self._changed.wait(), min(remaining, _RECHECK_S))
 
     async def wait_caught_up(self, timeout: float) -> int:
         """Wait until the view has applied the log up to its end offset as of now; returns the version.
