@@ -117,6 +117,9 @@ class SchemaRegistry:
         self._defs: dict[str, dict[str, Any]] = {_fullname(d, ""): d for d in definitions}
         self._readers: dict[str, RecordSchema] = {}
         self._writers: dict[bytes, tuple[str, dict[str, Any]]] = {}
+        # Older generations of a record: (generation, full name) -> fingerprint, and back.
+        self._generations: dict[tuple[str, str], bytes] = {}
+        self._generation_of: dict[bytes, str] = {}
         for full in self._defs:
             schema, fp = self._parse(self._defs[full])
             rec = RecordSchema(full, schema, fp)
@@ -142,6 +145,26 @@ class SchemaRegistry:
         except Exception as exc:
             name = schema.get("name", "?") if isinstance(schema, Mapping) else schema
             raise CodecError(f"invalid Avro schema {name!r}: {exc}") from exc
+
+    def register_generation(self, path: str | Path) -> None:
+        """Accept older schemas as writers: ``<Record>.<generation>.avsc`` files of a directory. A
+        message written with one is answered (see :meth:`Codec.counterpart`) in the same generation."""
+        for file in sorted(Path(path).glob("*.*.avsc")):
+            record, generation = file.name.split(".")[:2]
+            try:
+                fp = self.register(json.loads(file.read_text(encoding="utf-8")))
+            except ValueError as exc:
+                raise CodecError(f"unreadable schema file {file}: {exc}") from exc
+            full = self._writers[fp][0]
+            self._generations[(generation, full)] = fp
+            self._generation_of[fp] = generation
+
+    def counterpart(self, fingerprint: bytes, record_name: str) -> bytes | None:
+        """The fingerprint of ``record_name`` in the generation of ``fingerprint`` (None: current)."""
+        generation = self._generation_of.get(fingerprint)
+        if generation is None:
+            return None
+        return self._generations.get((generation, self.reader(record_name).fullname))
 
     def register(self, schema: dict[str, Any] | str) -> bytes:
         """Add a writer schema (an older or newer version of a record); returns its fingerprint."""
@@ -183,8 +206,13 @@ class Codec:
     def header(self, record_name: str) -> bytes:
         return self.registry.reader(record_name).header
 
-    def encode(self, record_name: str, value: Mapping[str, Any]) -> bytes:
-        """Encode with the current schema; missing fields take their defaults, unknown ones are rejected."""
+    def encode(self, record_name: str, value: Mapping[str, Any], *, writer: bytes | None = None) -> bytes:
+        """Encode with the current schema; missing fields take their defaults, unknown ones are rejected.
+
+        With ``writer`` (a registered older schema's fingerprint), encode in that generation instead:
+        fields it does not have are dropped, so an older client can read the message."""
+        if writer is not None:
+            return self._encode_as(writer, value)
         rec = self.registry.reader(record_name)
         if not isinstance(value, Mapping):
             raise CodecError(f"cannot encode {rec.name}: expected a mapping, got {type(value).__name__}")
@@ -200,8 +228,26 @@ class Codec:
             raise CodecError(f"cannot encode {rec.name}: {exc}") from exc
         return buf.getvalue()
 
+    def _encode_as(self, fingerprint: bytes, value: Mapping[str, Any]) -> bytes:
+        found = self.registry.writer(fingerprint)
+        if found is None:
+            raise UnknownFingerprint(f"unknown writer schema fingerprint {fingerprint.hex()}")
+        name, schema = found
+        buf = io.BytesIO()
+        buf.write(MARKER + fingerprint)
+        try:
+            schemaless_writer(buf, schema, _project(schema, value), strict_allow_default=True,
+                              disable_tuple_notation=True)
+        except Exception as exc:
+            raise CodecError(f"cannot encode {name} in schema {fingerprint.hex()}: {exc}") from exc
+        return buf.getvalue()
+
     def decode(self, record_name: str, data: bytes) -> dict[str, Any]:
         """Decode, resolving the writer schema (found by fingerprint) against the reader schema."""
+        return self.decode_with_writer(record_name, data)[0]
+
+    def decode_with_writer(self, record_name: str, data: bytes) -> tuple[dict[str, Any], bytes]:
+        """Like :meth:`decode`, also returning the writer schema's fingerprint (to answer in kind)."""
         rec = self.registry.reader(record_name)
         if len(data) < HEADER_SIZE or data[:2] != MARKER:
             raise BadMarker(f"not an Avro single-object message ({len(data)} bytes, starts {bytes(data[:2]).hex()})")
@@ -224,7 +270,7 @@ class Codec:
             raise CorruptBody(f"corrupt {rec.name} body: {type(exc).__name__}: {exc}") from exc
         if buf.tell() != len(data):
             raise CorruptBody(f"corrupt {rec.name} body: {len(data) - buf.tell()} trailing bytes")
-        return result  # type: ignore[return-value]
+        return result, fp  # type: ignore[return-value]
 
     def encode_log_key(self, workspace: str, type: str, key: str) -> bytes:
         """Canonical key bytes for the compacted log: the same (workspace, type, key), the same bytes."""
@@ -235,10 +281,33 @@ class Codec:
         return d["workspace"], d["type"], d["key"]
 
 
+def _project(schema: Any, value: Any) -> Any:
+    """``value`` reduced to what ``schema`` (parsed) has: fields an older schema lacks are dropped."""
+    if isinstance(schema, list):  # a union: project onto the first record branch a mapping fits
+        if isinstance(value, Mapping):
+            for branch in schema:
+                if isinstance(branch, dict) and branch.get("type") == "record":
+                    return _project(branch, value)
+        return value
+    if not isinstance(schema, dict):
+        return value
+    kind = schema.get("type")
+    if kind == "record" and isinstance(value, Mapping):
+        return {f["name"]: _project(f["type"], value[f["name"]]) for f in schema["fields"] if f["name"] in value}
+    if kind == "array" and isinstance(value, list):
+        return [_project(schema["items"], v) for v in value]
+    if kind == "map" and isinstance(value, Mapping):
+        return {k: _project(schema["values"], v) for k, v in value.items()}
+    return value
+
+
 @lru_cache(maxsize=1)
 def default_registry() -> SchemaRegistry:
-    """The registry of the schemas shipped with the package (eventconfig/schemas), loaded once."""
-    return SchemaRegistry.from_dir(SCHEMAS_DIR)
+    """The registry of the schemas shipped with the package (eventconfig/schemas, plus the older
+    generations in eventconfig/schemas/compat that requests may still be written with), loaded once."""
+    registry = SchemaRegistry.from_dir(SCHEMAS_DIR)
+    registry.register_generation(SCHEMAS_DIR / "compat")
+    return registry
 
 
 @lru_cache(maxsize=1)

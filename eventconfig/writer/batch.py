@@ -47,6 +47,7 @@ class Waiting:
     request_id: str
     actor: str | None
     deadline_ms: int
+    dialect: bytes | None = None  # the ConfigResponse schema to answer with (older clients)
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ class _Batch:
         try:
             if record.value is None:
                 raise CodecError("request record has no value")
-            request = self.codec.decode("ConfigRequest", record.value)
+            request, writer = self.codec.decode_with_writer("ConfigRequest", record.value)
         except CodecError as exc:
             self._dead_letter(record, type(exc).__name__, str(exc))
             if request_id:
@@ -110,24 +111,26 @@ class _Batch:
             self._dead_letter(record, "MissingId", "request has no 'id' header; no response can be sent")
             return
         actor = _text(headers.get(model.ACTOR_HEADER)) or None
+        dialect = self.codec.registry.counterpart(writer, "ConfigResponse")  # answer in kind
         min_version = needs_version(request)
         if min_version is not None and min_version > self.result.version:
             deadline = self.now_ms + self.config.min_version_wait_ms
-            self.result.waiting.append(Waiting(request, request_id, actor, deadline))
+            self.result.waiting.append(Waiting(request, request_id, actor, deadline, dialect))
             return
-        self._handle(request, request_id, actor)
+        self._handle(request, request_id, actor, dialect)
 
     def retry(self, item: Waiting) -> None:
         if item.request["min_version"] <= self.result.version:
-            self._handle(item.request, item.request_id, item.actor)
+            self._handle(item.request, item.request_id, item.actor, item.dialect)
         elif self.now_ms >= item.deadline_ms:
             message = (f"version {item.request['min_version']} not reached within "
                        f"{self.config.min_version_wait_ms} ms (current {self.result.version})")
-            self._respond(item.request_id, error_response(ReadTimeout(message)), item.request["operation"])
+            self._respond(item.request_id, error_response(ReadTimeout(message)), item.request["operation"],
+                          item.dialect)
         else:
             self.result.waiting.append(item)
 
-    def _handle(self, request: Request, request_id: str, actor: str | None) -> None:
+    def _handle(self, request: Request, request_id: str, actor: str | None, dialect: bytes | None) -> None:
         operation = request["operation"]
         ctx = Context(self.reader(), self.config.limits, self.result.version, self.now_ms, request_id, actor)
         try:
@@ -138,7 +141,7 @@ class _Batch:
             outcome = Outcome(error_response(ConfigError(str(exc) or type(exc).__name__)))
         if outcome.version is not None:
             self._commit(outcome)
-        self._respond(request_id, outcome.response, operation)
+        self._respond(request_id, outcome.response, operation, dialect)
 
     def _commit(self, outcome: Outcome) -> None:
         assert outcome.mutation is not None and outcome.version is not None
@@ -148,13 +151,14 @@ class _Batch:
         self.result.changes.update(outcome.changes)
         self.result.version = outcome.version
 
-    def _respond(self, request_id: str, response: dict[str, Any], operation: str) -> None:
-        value = self.codec.encode("ConfigResponse", response)
+    def _respond(self, request_id: str, response: dict[str, Any], operation: str,
+                 dialect: bytes | None = None) -> None:
+        value = self.codec.encode("ConfigResponse", response, writer=dialect)
         if len(value) > self.config.max_response_bytes:
             error = TooLarge(f"the response is {len(value)} bytes, over the {self.config.max_response_bytes}-byte "
                              "limit; narrow the request (e.g. getkeys-all-ws, then get)")
             response = error_response(error)
-            value = self.codec.encode("ConfigResponse", response)
+            value = self.codec.encode("ConfigResponse", response, writer=dialect)
         outcome = response["error"]["type"] if response["error"] else "ok"
         self.result.outcomes.append((operation, outcome))
         self.result.responses.append(OutRecord(request_id.encode(), value, [(model.ID_HEADER, request_id.encode())]))
