@@ -70,7 +70,7 @@ class Settings:
     batch_max_requests: int = 500
     # Group commit: once several requests arrive together, wait this long for more to share the
     # transaction (a lone client never waits).
-    writer_linger_ms: int = 4
+    writer_linger_ms: int = 8
     # The projector gathers this long after the first new log records, so one transaction carries
     # the pokes of several writer transactions.
     projector_linger_ms: int = 5
