@@ -24,9 +24,11 @@ from typing import Any
 
 from rich.console import Console
 
+from eventconfig.localbroker import prewarm
+
 from bench.cpu import listener_pid
 from bench.env import (RUN_ID, ServiceProcess, broker_for_bench, create_deployment_topics,
-                       delete_deployment_topics, deployment, prewarm)
+                       delete_deployment_topics, deployment)
 from bench.report import Row, print_table, write_json
 from bench.scenarios import (ALL_SCENARIOS, LOG_SCENARIOS, SERVICE_SCENARIOS, BenchConfig, ServiceContext,
                              warm_up)

@@ -85,18 +85,6 @@ async def delete_deployment_topics(settings: Settings) -> None:
             await admin.delete_topics(names)
 
 
-async def prewarm(bootstrap: str) -> None:
-    """Create the broker's transaction-state and offsets topics, so no scenario pays for them."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=f"bench-prewarm-{RUN_ID}")
-    await producer.start()
-    await producer.stop()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=f"bench-prewarm-{RUN_ID}")
-    await consumer.start()
-    await consumer.stop()
-
-
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that points an eventconfig process at ``settings``' deployment."""
     return {**os.environ, "EVENTCONFIG_BOOTSTRAP_SERVERS": settings.bootstrap_servers,

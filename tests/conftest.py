@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from eventconfig.localbroker import LocalBroker
+from eventconfig.localbroker import LocalBroker, prewarm
 from eventconfig.settings import Settings
 
 _broker: LocalBroker | None = None
@@ -30,23 +30,11 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     _broker = LocalBroker(Path(tmp_path_factory.mktemp("kafka")), heap_mb=768)
     bootstrap = _broker.start()
-    asyncio.run(_prewarm(bootstrap))
+    asyncio.run(prewarm(bootstrap))
     try:
         yield bootstrap
     finally:
         _broker.stop()
-
-
-async def _prewarm(bootstrap: str) -> None:
-    """Create the internal transaction and offsets topics once, so no test pays for it."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=f"prewarm-{uuid.uuid4().hex}")
-    await producer.start()
-    await producer.stop()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=f"prewarm-{uuid.uuid4().hex}")
-    await consumer.start()
-    await consumer.stop()
 
 
 @pytest.fixture

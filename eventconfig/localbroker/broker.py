@@ -279,3 +279,17 @@ async def _describe_cluster(bootstrap: str) -> None:
         raise BrokerError(str(exc)) from exc
     finally:
         await admin.close()
+
+
+async def prewarm(bootstrap: str) -> None:
+    """Create the broker's transaction-state and consumer-offsets topics now (first use costs a
+    second or two), so the first transactional producer or consumer group of a test does not pay."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    name = f"eventconfig-prewarm-{uuid.uuid4().hex}"
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=name)
+    await producer.start()
+    await producer.stop()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=name)
+    await consumer.start()
+    await consumer.stop()
