@@ -38,6 +38,14 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
+def local_broker(kafka_bootstrap: str) -> LocalBroker:
+    """The session's own broker, for tests that crash and restart it."""
+    if _broker is None:
+        pytest.skip("needs the broker this test session starts (KAFKA_BOOTSTRAP_SERVERS points elsewhere)")
+    return _broker
+
+
+@pytest.fixture
 def unique() -> str:
     """A short random suffix for topic, group and transactional id names."""
     return uuid.uuid4().hex[:10]

@@ -191,6 +191,16 @@ class LocalBroker:
                 time.sleep(0.05)
         return True
 
+    def kill(self) -> bool:
+        """Kill the broker at once (SIGKILL), as a crash would; False if none ran."""
+        state = self.status()
+        if state is None:
+            return False
+        _signal_group(state.pid, signal.SIGKILL)
+        while _alive(state.pid):
+            time.sleep(0.05)
+        return True
+
     def log_tail(self, lines: int = 80) -> str:
         """The last lines of the broker log, for failing tests and start errors."""
         for path in (self.log_file, self.stdout_file):
