@@ -7,9 +7,7 @@ value remembers the version at which it last changed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, NewType
-
-Version = NewType("Version", int)
+from typing import NamedTuple
 
 # Operations of DESIGN §5.
 GET = "get"

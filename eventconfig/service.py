@@ -45,6 +45,7 @@ class ConfigService:
         if self.settings.metrics_port:
             metrics.serve_metrics(self.settings.metrics_port)
         self._tasks = [asyncio.create_task(self.writer.run(), name="writer"),
+                       asyncio.create_task(self.materializer.wait(), name="view"),
                        asyncio.create_task(self._report_view(), name="view-metrics")]
         if self.projector is not None:
             self._tasks.append(asyncio.create_task(self.projector.run(), name="projector"))

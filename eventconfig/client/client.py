@@ -29,7 +29,8 @@ from eventconfig.client.wire import (ConfigItem, Versioned, build_request, check
 from eventconfig.codec import Codec, default_codec
 from eventconfig.errors import EventConfigError, ReadTimeout, TooLarge
 from eventconfig.kafka.reading import committed_consumer
-from eventconfig.model import CONFIG, DELETE, GET, GETKEYS_ALL_WS, GETVALUES, GETVALUES_ALL_WS, ID_HEADER, LIST, PUT
+from eventconfig.model import (CONFIG, DELETE, GET, GETKEYS_ALL_WS, GETVALUES, GETVALUES_ALL_WS, ID_HEADER, LIST, PUT,
+                               WRITE_OPERATIONS)
 from eventconfig.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -170,8 +171,10 @@ class ConfigClient:
                                                    headers=request_headers(request_id, self.actor))
                 response = await future
         except TimeoutError:
+            unknown = (" The write may still be applied: check the version or value before retrying."
+                       if operation in WRITE_OPERATIONS else "")
             raise ReadTimeout(f"no response to {operation!r} request {request_id} within {limit:g} s; "
-                              "is the eventconfig service running?") from None
+                              f"is the eventconfig service running?{unknown}") from None
         except MessageSizeTooLargeError as exc:
             raise TooLarge(f"{operation!r} request of {len(value)} bytes is over the message size limit "
                            f"({self.settings.max_message_bytes} bytes)") from exc

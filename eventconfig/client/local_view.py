@@ -105,13 +105,19 @@ class LocalView(HandlerHost):
     async def _dispatch(self) -> None:
         while True:
             writes = await self._changes.get()
-            pairs = {(item.workspace, item.type) for item in writes.ops if self.handlers.wants(item.type)}
-            lifecycle = [(item.key, entry is not None) for item, entry in writes.ops.items()
-                         if (item.workspace, item.type) == (WORKSPACES_WORKSPACE, WORKSPACE_TYPE)]
-            await self.handlers.lifecycle([k for k, alive in lifecycle if alive],
-                                          [k for k, alive in lifecycle if not alive], writes.version)
-            per_workspace: dict[str, Config] = {}
-            for workspace, type_ in sorted(pairs):
-                per_workspace.setdefault(workspace, {})[type_] = self.get_values(workspace, type_)
-            for workspace, config in per_workspace.items():
-                await self.handlers.deliver(workspace, config, writes.version)
+            try:
+                await self._deliver_changes(writes)
+            except Exception:  # noqa: BLE001 - one failure must not stop every later notification
+                log.exception("delivering the changes of version %d failed", writes.version)
+
+    async def _deliver_changes(self, writes: ViewWrites) -> None:
+        pairs = {(item.workspace, item.type) for item in writes.ops if self.handlers.wants(item.type)}
+        lifecycle = [(item.key, entry is not None) for item, entry in writes.ops.items()
+                     if (item.workspace, item.type) == (WORKSPACES_WORKSPACE, WORKSPACE_TYPE)]
+        await self.handlers.lifecycle([k for k, alive in lifecycle if alive],
+                                      [k for k, alive in lifecycle if not alive], writes.version)
+        per_workspace: dict[str, Config] = {}
+        for workspace, type_ in sorted(pairs):
+            per_workspace.setdefault(workspace, {})[type_] = self.get_values(workspace, type_)
+        for workspace, config in per_workspace.items():
+            await self.handlers.deliver(workspace, config, writes.version)

@@ -53,16 +53,21 @@ class ConfigSubscriber(HandlerHost):
         self._codec = default_codec()
 
     async def start(self) -> None:
-        if self._client is None:
-            self._client = ConfigClient(self.settings)
-            await self._client.start()
-        consumer = committed_consumer(self.settings)
-        await consumer.start()
-        self._consumer = consumer
-        consumer.assign([self._tp])
-        await consumer.seek_to_end(self._tp)
-        await consumer.position(self._tp)  # subscribed: every later poke will be read
-        await self._retrying("initial fetch", self._initial_fetch)
+        """Subscribe to pokes, then fetch the state the handlers need (retried until it succeeds)."""
+        try:
+            if self._client is None:
+                self._client = ConfigClient(self.settings)
+                await self._client.start()
+            consumer = committed_consumer(self.settings)
+            self._consumer = consumer
+            await consumer.start()
+            consumer.assign([self._tp])
+            await consumer.seek_to_end(self._tp)
+            await consumer.position(self._tp)  # subscribed: every later poke will be read
+            await self._retrying("initial fetch", self._initial_fetch)
+        except BaseException:
+            await self.stop()
+            raise
         self._task = asyncio.create_task(self._follow(), name="config-subscriber")
 
     async def stop(self) -> None:
@@ -70,8 +75,10 @@ class ConfigSubscriber(HandlerHost):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None
         if self._consumer is not None:
             await self._consumer.stop()
+            self._consumer = None
         if self._own_client and self._client is not None:
             await self._client.stop()
             self._client = None
@@ -96,18 +103,29 @@ class ConfigSubscriber(HandlerHost):
         log.info("subscriber started", extra={"fields": {"version": self.version, "types": len(versions)}})
 
     async def _follow(self) -> None:
+        """Apply pokes in order for as long as the subscriber runs; nothing here may end the loop."""
         assert self._consumer is not None
         while True:
-            batches = await self._consumer.getmany(self._tp, timeout_ms=1000)
+            try:
+                batches = await self._consumer.getmany(self._tp, timeout_ms=1000)
+            except KafkaError as exc:
+                log.warning("reading pokes failed (%s); retrying", exc)
+                await asyncio.sleep(self._retry[0])
+                continue
             for record in batches.get(self._tp, []):
                 try:
-                    poke = self._codec.decode("ConfigPush", record.value)
+                    poke = self._codec.decode("ConfigPush", record.value or b"")
                 except CodecError as exc:
                     log.warning("ignoring an undecodable poke at offset %d: %s", record.offset, exc)
                     continue
-                if poke["version"] > self.version:
+                if poke["version"] <= self.version:
+                    continue
+                try:
                     await self._retrying(f"poke {poke['version']}", lambda p=poke: self._apply(p))
-                    self.version = poke["version"]
+                except Exception:  # noqa: BLE001 - a bug must not silence every later change
+                    log.exception("applying poke %d failed; its changes arrive with the next poke of "
+                                  "the same type and workspace", poke["version"])
+                self.version = poke["version"]
 
     async def _apply(self, poke: dict[str, Any]) -> None:
         """Fetch everything the poke touched first, so a retry never calls a handler twice."""

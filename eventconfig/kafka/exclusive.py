@@ -2,11 +2,15 @@
 
 The writer (input: the request topic) and the push projector (input: the log topic) share this
 shape: every process that can play the role joins one consumer group on the one-partition input
-topic; the member assigned the partition is active. On activation it starts the role's
-transactional producer (fencing the previous holder and aborting its open transaction), lets the
-role catch up its state, and seeks to the group's committed offset. Each batch it consumes becomes
-one transaction of output records plus the input offsets. A failed transaction re-activates the role
-from committed state; a fenced one steps down.
+topic; the member assigned the partition is the one that should be active. Activation starts the
+role's transactional producer (fencing the previous holder and aborting its open transaction), lets
+the role catch up its state, and seeks to the group's committed offset. Each batch it consumes
+becomes one transaction of output records plus the input offsets.
+
+Whether to be active is derived on every step from the assignment, never remembered in a flag:
+assigned and not active means (re-)activate, with a back-off after a failure; revoked means step
+down. So a failed activation, a failed transaction or a fencing while still assigned all end in a
+retry rather than in a role that nobody holds.
 
 Example::
 
@@ -27,12 +31,15 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import KafkaError
 
 from eventconfig import metrics
+from eventconfig.errors import EventConfigError
 from eventconfig.kafka.reading import committed_consumer
 from eventconfig.kafka.transactions import Fenced, TransactionalSender, TransactionFailed
 from eventconfig.logrecords import OutRecord
 from eventconfig.settings import Settings
 
 log = logging.getLogger(__name__)
+
+_RETRY_S = 1.0  # after a failed activation or transaction; also lets a stale member see a rebalance
 
 
 class _Membership(ConsumerRebalanceListener):
@@ -44,8 +51,7 @@ class _Membership(ConsumerRebalanceListener):
             await self.role.step_down("partition revoked")
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        if self.role.tp in assigned:
-            self.role.needs_activation = True
+        pass  # _step sees the assignment
 
 
 class ExclusiveRole(ABC):
@@ -59,11 +65,11 @@ class ExclusiveRole(ABC):
         self.tp = TopicPartition(topic, 0)
         self.group_id = settings.group_id(role)
         self.sender = TransactionalSender(settings, role)
-        self.needs_activation = False
         self.active = False
+        self.consumer: AIOKafkaConsumer | None = None
         self._lock = asyncio.Lock()
         self._ready = asyncio.Event()
-        self.consumer: AIOKafkaConsumer | None = None
+        self._not_before = 0.0  # monotonic time before which no activation is tried
 
     # --- what a role provides -------------------------------------------------------------------
 
@@ -74,10 +80,6 @@ class ExclusiveRole(ABC):
     @abstractmethod
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
         """Process a batch (possibly empty, see ``poll_ms``) and ``commit`` its output."""
-
-    async def position_without_commit(self, consumer: AIOKafkaConsumer) -> None:
-        """Where a group with no committed offset starts: the beginning (override for the end)."""
-        await consumer.seek_to_beginning(self.tp)
 
     def poll_ms(self) -> int | None:
         """How long to wait for input; return a number to be called with empty batches too."""
@@ -109,14 +111,16 @@ class ExclusiveRole(ABC):
                 try:
                     await self._step(consumer)
                 except KafkaError as exc:
-                    log.warning("%s loop: %s; retrying in 1 s", self.role, exc)
-                    await asyncio.sleep(1)
+                    log.warning("%s loop: %s; retrying in %.0f s", self.role, exc, _RETRY_S)
+                    await self._fail()
+                    await asyncio.sleep(_RETRY_S)
         finally:
             await self.step_down("stopping")
             await consumer.stop()
 
     async def _step(self, consumer: AIOKafkaConsumer) -> None:
-        if self.needs_activation:
+        assigned = self.tp in consumer.assignment()
+        if assigned and not self.active and time.monotonic() >= self._not_before:
             await self._activate(consumer)
         if not self.active:
             await consumer.getmany(timeout_ms=200)  # keeps the membership alive; nothing here is ours
@@ -149,17 +153,20 @@ class ExclusiveRole(ABC):
     async def _activate(self, consumer: AIOKafkaConsumer) -> None:
         async with self._lock:
             await self.settle()
-            self.needs_activation = False
             started = time.monotonic()
             try:
                 await self.sender.restart()  # fences the previous holder, aborts its open transaction
-            except Fenced as exc:
-                log.warning("could not take the %s role: %s", self.role, exc)
+                fields = await self.on_activate()
+                committed = await consumer.committed(self.tp)
+            except (EventConfigError, KafkaError, asyncio.TimeoutError) as exc:
+                log.warning("could not take the %s role (%s); retrying in %.0f s", self.role, exc, _RETRY_S)
+                await self._fail()
                 return
-            fields = await self.on_activate()
-            committed = await consumer.committed(self.tp)
+            if self.tp not in consumer.assignment():  # revoked while catching up
+                await self.sender.stop()
+                return
             if committed is None:
-                await self.position_without_commit(consumer)
+                await consumer.seek_to_beginning(self.tp)
             else:
                 consumer.seek(self.tp, committed)
             self.active = True
@@ -181,6 +188,12 @@ class ExclusiveRole(ABC):
         self._ready.clear()
         metrics.ROLE_ACTIVE.labels(self.role).set(0)
 
+    async def _fail(self) -> None:
+        """Drop the role after a failure; while still assigned it is taken again after a pause."""
+        self._deactivate()
+        self._not_before = time.monotonic() + _RETRY_S
+        await self.sender.stop()
+
     async def commit(self, records: Mapping[str, Sequence[OutRecord]], next_offset: int | None) -> bool:
         """One transaction of ``records`` and the input offset; False (and recovery) if it failed."""
         offsets = {self.tp: next_offset} if next_offset is not None else None
@@ -190,9 +203,9 @@ class ExclusiveRole(ABC):
         except (Fenced, TransactionFailed) as exc:
             reason = "fenced" if isinstance(exc, Fenced) else "failed"
             metrics.TRANSACTION_FAILURES.labels(self.role, reason).inc()
-            log.warning("%s transaction %s: %s", self.role, reason, exc)
+            log.warning("%s transaction %s: %s; redoing from committed state", self.role, reason, exc)
+            # Still assigned: re-activate (from committed state) after a pause. A stale member that was
+            # fenced by the rightful holder learns of the rebalance within that pause and stays down.
             self._deactivate()
-            # Failed: redo from committed state. Fenced: another process holds the role; the group
-            # assigns it back to us only after a rebalance.
-            self.needs_activation = isinstance(exc, TransactionFailed)
+            self._not_before = time.monotonic() + _RETRY_S
             return False

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -107,9 +107,11 @@ async def _wait_visible(admin: AIOKafkaAdminClient, names: list[str], timeout: f
         await asyncio.sleep(0.1)
 
 
-async def check_topics(admin: AIOKafkaAdminClient, settings: Settings) -> list[str]:
-    """Raise TopologyError for a missing topic or a dangerous layout; return soft warnings."""
-    specs = topic_specs(settings)
+async def check_topics(admin: AIOKafkaAdminClient, settings: Settings,
+                       roles: Collection[str] | None = None) -> list[str]:
+    """Raise TopologyError for a missing topic or a dangerous layout; return soft warnings.
+    ``roles`` limits the check (e.g. ``{"log"}`` for a process that only reads the log)."""
+    specs = [s for s in topic_specs(settings) if roles is None or s.role in roles]
     described = {t["topic"]: t for t in await admin.describe_topics([s.name for s in specs])}
     problems: list[str] = []
     for spec in specs:

@@ -18,8 +18,9 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 
-from eventconfig.errors import TopologyError, ViewError
+from eventconfig.errors import ViewError
 from eventconfig.kafka.reading import committed_consumer, end_offset
+from eventconfig.kafka.topics import admin_client, check_topics
 from eventconfig.settings import Settings
 from eventconfig.view import store as store_module
 from eventconfig.view.apply import Applier, ViewWrites
@@ -67,9 +68,19 @@ class Materializer:
 
     @property
     def store(self) -> ViewStore:
+        """The view; raises once the materializer has died, so nobody reads a view that stopped moving."""
+        if self._failure is not None and self._task is not None:
+            raise ViewError(f"the view of {self._tp.topic} stopped following the log: {self._failure!r}")
         if self._store is None:
             raise ViewError("the materializer is not started")
         return self._store
+
+    async def wait(self) -> None:
+        """Return only if the materializer stops; raise ViewError when it died (services watch this)."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+        if self._failure is not None:
+            raise ViewError(f"the view of {self._tp.topic} stopped following the log: {self._failure!r}")
 
     @property
     def version(self) -> int:
@@ -89,8 +100,8 @@ class Materializer:
         consumer = committed_consumer(self.settings, auto_offset_reset="none")
         await consumer.start()
         try:
-            if self._tp.topic not in await consumer.topics():
-                raise TopologyError(f"log topic {self._tp.topic} does not exist; run `eventconfig topics create`")
+            async with admin_client(self.settings) as admin:  # one partition, compacted: or refuse
+                await check_topics(admin, self.settings, roles={"log"})
             consumer.assign([self._tp])
             beginning = int((await consumer.beginning_offsets([self._tp]))[self._tp])
             end = await end_offset(consumer, self._tp)
@@ -131,6 +142,9 @@ class Materializer:
             return f"its offset {meta.offset} is beyond the log's end {end} (was the log topic recreated?)"
         if 0 < meta.offset < beginning:
             return f"its offset {meta.offset} is below the log's beginning {beginning}"
+        if meta.offset > 0 and meta.caught_up_ms == 0 and meta.offset < end:
+            # Its first replay never finished: it could have been down for any length of time.
+            return "its first replay never finished"
         offline_ms = int(time.time() * 1000) - meta.caught_up_ms
         # Compaction may have dropped tombstones it never saw; with nothing new in the log it missed none.
         if meta.caught_up_ms > 0 and meta.offset < end and offline_ms > self.settings.log_delete_retention_ms:

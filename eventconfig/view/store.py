@@ -108,6 +108,11 @@ def _u64(value: int) -> bytes:
     return value.to_bytes(8, "big")  # raises for a negative version: the applier never lets one through
 
 
+def _data_key(item: tuple[str, str, str]) -> bytes:
+    """``workspace NUL type NUL key``: names hold no NUL, so byte order is (workspace, type, key) order."""
+    return f"{item[0]}\x00{item[1]}\x00{item[2]}".encode()
+
+
 def _entry(raw: bytes) -> Entry:
     return Entry(raw[8:].decode(), int.from_bytes(raw[:8], "big"))
 
@@ -182,7 +187,7 @@ class ViewStore:
         data, by_type, meta = self._open_handles()
         batch = WriteBatch(raw_mode=True)
         for (workspace, type_, key), entry in writes.ops.items():
-            data_key = f"{workspace}\x00{type_}\x00{key}".encode()
+            data_key = _data_key((workspace, type_, key))
             index_key = f"{type_}\x00{workspace}\x00{key}".encode()
             if entry is None:
                 batch.delete(data_key, data)
@@ -198,10 +203,10 @@ class ViewStore:
         if self._closed:
             raise ViewError(f"the view at {self.path} is closed")
         try:  # no context manager here: it would double the cost of a local read
-            raw = self._families[0].get(f"{item[0]}\x00{item[1]}\x00{item[2]}".encode())
+            raw = self._families[0].get(_data_key(item))
         except Exception as exc:
             raise _view_error("read", self.path, exc) from exc
-        return None if raw is None else Entry(raw[8:].decode(), int.from_bytes(raw[:8], "big"))
+        return None if raw is None else _entry(raw)
 
     def mark_caught_up(self, ms: int) -> None:
         """Record that the view was at the log's end at wall-clock time ``ms``."""
@@ -232,9 +237,6 @@ class ViewStore:
             snapshot = ViewSnapshot(self.path, data.snapshot(), data.iter(), by_type.iter(), self._meta)
             self._snapshots.add(snapshot)
             return snapshot
-
-    def reader(self) -> ViewSnapshot:
-        return self.snapshot()
 
     def close(self) -> None:
         """Flush and close, now: every rocksdict object (column family, handle, snapshot, iterator)
@@ -280,7 +282,7 @@ class ViewSnapshot:
         return self.meta.version
 
     def get(self, item: ItemKey) -> Entry | None:
-        raw = self._get(f"{item[0]}\x00{item[1]}\x00{item[2]}".encode())
+        raw = self._get(_data_key(item))
         return None if raw is None else _entry(raw)
 
     def _get(self, key: bytes) -> bytes | None:

@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,12 +22,14 @@ from typing import Any
 
 from eventconfig import model
 from eventconfig.codec import Codec, default_codec
-from eventconfig.errors import CodecError, ConfigError, ReadTimeout, RequestError, TooLarge
+from eventconfig.errors import CodecError, ConfigError, ReadTimeout, RequestError, TooLarge, ViewError
 from eventconfig.logrecords import Headers, OutRecord
 from eventconfig.model import Entry, ItemKey
 from eventconfig.view.reader import ViewReader
 from eventconfig.writer.handler import Context, Limits, Outcome, Request, error_response, handle_request, needs_version
 from eventconfig.writer.overlay import Overlay
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,8 @@ class _Batch:
         self.codec = codec
         self.result = BatchResult(version=version)
         # This batch's changes shadow the committed-but-unapplied ones; both shadow the view.
-        self.changes = ChainMap(self.result.changes, dict(pending))
+        below = pending.maps if isinstance(pending, ChainMap) else [pending]
+        self.changes: ChainMap[ItemKey, Entry | None] = ChainMap(self.result.changes, *below)
 
     def reader(self) -> ViewReader:
         return Overlay(self.base, self.changes, self.result.version)
@@ -135,19 +139,27 @@ class _Batch:
         ctx = Context(self.reader(), self.config.limits, self.result.version, self.now_ms, request_id, actor)
         try:
             outcome = handle_request(request, ctx)
+            if outcome.version is not None:
+                self._commit(outcome)
         except RequestError as exc:
             outcome = Outcome(error_response(exc))
-        except Exception as exc:  # noqa: BLE001 - any bug in one request must not stop the service
+        except ViewError:
+            raise  # the writer cannot read its own state: stop loudly rather than answer wrongly
+        except Exception as exc:  # noqa: BLE001 - a bug in one request must not stop the service
+            log.exception("request %s (%s) failed unexpectedly", request_id, operation)
             outcome = Outcome(error_response(ConfigError(str(exc) or type(exc).__name__)))
-        if outcome.version is not None:
-            self._commit(outcome)
         self._respond(request_id, outcome.response, operation, dialect)
 
     def _commit(self, outcome: Outcome) -> None:
+        """Add a successful write to the batch, unless its history record would be too large to
+        produce (raises TooLarge, and nothing of the write is kept)."""
         assert outcome.mutation is not None and outcome.version is not None
+        mutation = self.codec.encode("Mutation", outcome.mutation)
+        if len(mutation) > self.config.max_response_bytes:
+            raise TooLarge(f"the write's history record (values and previous values) would be {len(mutation)} "
+                           f"bytes, over the {self.config.max_response_bytes}-byte limit; split the request")
         self.result.log.extend(outcome.log_records)
-        self.result.history.append(OutRecord(str(outcome.version).encode(),
-                                             self.codec.encode("Mutation", outcome.mutation), []))
+        self.result.history.append(OutRecord(str(outcome.version).encode(), mutation, []))
         self.result.changes.update(outcome.changes)
         self.result.version = outcome.version
 
@@ -167,7 +179,12 @@ class _Batch:
         headers: Headers = [*record.headers, (model.ERROR_HEADER, reason.encode()),
                             (model.ERROR_TYPE_HEADER, error_type.encode()),
                             ("source-offset", str(record.offset).encode())]
-        self.result.dlq.append(OutRecord(record.key, record.value, headers))
+        value = record.value
+        if value is not None and len(value) > self.config.max_response_bytes:
+            # The DLQ topic has the same record limit; keep the start, and say so.
+            headers.append(("truncated-from", str(len(value)).encode()))
+            value = value[:self.config.max_response_bytes]
+        self.result.dlq.append(OutRecord(record.key, value, headers))
         self.result.outcomes.append(("?", "dlq"))
 
 

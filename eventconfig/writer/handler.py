@@ -160,28 +160,27 @@ def _put(request: Request, ctx: Context) -> Outcome:
     workspace = request["workspace"]
     values = request["values"]
     _check_count(values, limits)
+    items = [(_item(workspace, v["type"], v["key"]), v) for v in values]
     wanted: dict[ItemKey, str] = {}
-    for v in values:
-        item = _item(workspace, v["type"], v["key"])
+    for item, v in items:
         if v["value"] is None:
             raise BadRequest(f"value of {item.type}/{item.key} is null; use delete to remove a key")
-        if len(v["value"].encode()) > limits.max_value_bytes:
-            raise TooLarge(f"value of {item.type}/{item.key} is {len(v['value'].encode())} bytes; "
-                           f"the limit is {limits.max_value_bytes}")
+        size = len(v["value"].encode())
+        if size > limits.max_value_bytes:
+            raise TooLarge(f"value of {item.type}/{item.key} is {size} bytes; the limit is {limits.max_value_bytes}")
         wanted.pop(item, None)  # a repeated key: the last entry wins, at its last position
         wanted[item] = v["value"]
-    _check_preconditions(ctx.reader, ((_item(workspace, v["type"], v["key"]), v["if_version"]) for v in values))
-    new_version = ctx.version + 1
-    return _write(request, ctx, {item: Entry(value, new_version) for item, value in wanted.items()})
+    _check_preconditions(ctx.reader, ((item, v["if_version"]) for item, v in items))
+    return _write(request, ctx, {item: Entry(value, ctx.version + 1) for item, value in wanted.items()})
 
 
 def _delete(request: Request, ctx: Context) -> Outcome:
     workspace = request["workspace"]
     keys = request["keys"]
     _check_count(keys, ctx.limits)
-    targets: dict[ItemKey, Entry | None] = {_item(workspace, k["type"], k["key"]): None for k in keys}
-    _check_preconditions(ctx.reader, ((_item(workspace, k["type"], k["key"]), k["if_version"]) for k in keys))
-    return _write(request, ctx, targets)
+    items = [(_item(workspace, k["type"], k["key"]), k["if_version"]) for k in keys]
+    _check_preconditions(ctx.reader, items)
+    return _write(request, ctx, {item: None for item, _ in items})
 
 
 def _write(request: Request, ctx: Context, changes: dict[ItemKey, Entry | None]) -> Outcome:

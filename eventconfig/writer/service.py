@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import ChainMap
 from collections.abc import Sequence
@@ -33,6 +34,8 @@ from eventconfig.settings import Settings
 from eventconfig.view.materializer import Materializer
 from eventconfig.writer.batch import BatchConfig, BatchResult, RawRequest, Waiting, process_batch
 from eventconfig.writer.handler import Limits
+
+log = logging.getLogger(__name__)
 
 _CATCH_UP_TIMEOUT_S = 600.0
 
@@ -59,7 +62,10 @@ class Writer(ExclusiveRole):
     async def settle(self) -> None:
         if self._inflight is not None:
             inflight, self._inflight = self._inflight, None
-            await asyncio.gather(inflight, return_exceptions=True)
+            try:
+                await inflight  # its failure, if any, is already handled by commit()
+            except Exception:  # noqa: BLE001 - a bug; say so, the caller replaces the producer anyway
+                log.exception("the writer's in-flight transaction failed unexpectedly")
 
     async def on_activate(self) -> dict[str, Any]:
         self.version = await self.materializer.wait_caught_up(_CATCH_UP_TIMEOUT_S)
@@ -75,13 +81,13 @@ class Writer(ExclusiveRole):
 
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
         started = time.monotonic()
-        snapshot = self.materializer.store.snapshot()
-        self._pending = [(v, changes) for v, changes in self._pending if v > snapshot.version]
-        pending = ChainMap(*(changes for _, changes in reversed(self._pending)))
         raw = [RawRequest(r.offset, r.value, list(r.headers), r.key) for r in records]
         self._last_batch = len(raw)
-        result = process_batch(raw, snapshot, pending, self.version, self._waiting, self.config,
-                               now_ms=int(time.time() * 1000))
+        with self.materializer.store.snapshot() as snapshot:
+            self._pending = [(v, changes) for v, changes in self._pending if v > snapshot.version]
+            pending = ChainMap(*(changes for _, changes in reversed(self._pending)))
+            result = process_batch(raw, snapshot, pending, self.version, self._waiting, self.config,
+                                   now_ms=int(time.time() * 1000))
         if not raw and not (result.responses or result.dlq):
             self._waiting = result.waiting
             return

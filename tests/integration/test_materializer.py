@@ -233,3 +233,16 @@ async def test_a_second_materializer_on_the_same_view_is_refused_not_rebuilt(set
     with pytest.raises(ViewLockedError):
         await running(settings)
     assert await first.wait_caught_up(5) == 1 and state(first) == {("w", "t", "a"): Entry("1", 1)}
+
+
+async def test_a_log_topic_with_two_partitions_is_refused(settings):
+    from aiokafka.admin import NewTopic
+
+    from eventconfig.errors import TopologyError
+    from eventconfig.kafka.topics import _wait_visible
+
+    async with admin_client(settings) as admin:
+        await admin.create_topics([NewTopic(settings.topics.log, 2, 1, topic_configs={"cleanup.policy": "compact"})])
+        await _wait_visible(admin, [settings.topics.log])
+    with pytest.raises(TopologyError, match="2 partitions"):
+        await Materializer(settings).start()
