@@ -61,6 +61,29 @@ async def _send_all(producer: AIOKafkaProducer, topic: str, records: list[OutRec
     return futures
 
 
+async def write_history(settings: Settings, mutations: int) -> None:
+    """Write ``mutations`` history records (versions 1..N, 2 changes each, 64-byte values) as the
+    writer would, 500 per transaction, straight to the history topic."""
+    codec = default_codec()
+    values = make_values(64, seed=13)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers,
+                                transactional_id=f"{settings.deployment_name}.benchhistory.tx",
+                                max_batch_size=1024 * 1024, linger_ms=0, max_request_size=settings.max_message_bytes)
+    await producer.start()
+    try:
+        for first in range(1, mutations + 1, 500):
+            batch = [OutRecord(str(v).encode(), codec.encode("Mutation", {
+                "version": v, "timestamp_ms": 1_700_000_000_000 + v, "request_id": f"r{v}", "actor": None,
+                "workspace": WORKSPACE, "operation": "put", "changes": [
+                    {"type": TYPE, "key": f"k{(v * 2 + c) % 10_000}", "value": values[(v + c) % len(values)],
+                     "previous": None} for c in range(2)]}), [])
+                for v in range(first, min(first + 500, mutations + 1))]
+            async with producer.transaction():
+                await asyncio.gather(*await _send_all(producer, settings.topics.history, batch))
+    finally:
+        await producer.stop()
+
+
 async def write_log(settings: Settings, items: int) -> int:
     """Write ``items`` items (writes of 100 + marker, 20 writes per transaction); returns records written."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers,

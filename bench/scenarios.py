@@ -54,11 +54,13 @@ class BenchConfig:
     replay_items: int = 200_000
     restart_keys: int = 1_000_000
     view_gets: int = 200_000
+    history_mutations: int = 20_000
 
     @classmethod
     def quick_config(cls, **overrides: Any) -> BenchConfig:
         return cls(**{**asdict(cls(warmup_s=1.0, duration_s=4.0, service_warmup_s=4.0, replay_items=50_000,
-                                   restart_keys=200_000, view_gets=100_000)), **overrides})
+                                   restart_keys=200_000, view_gets=100_000, history_mutations=5_000)),
+                    **overrides})
 
 
 @dataclass
@@ -394,12 +396,32 @@ async def restart_view(workdir: Path, bootstrap: str, cfg: BenchConfig) -> list[
     ]
 
 
+async def history_replay(workdir: Path, bootstrap: str, cfg: BenchConfig) -> list[Row]:
+    """Time ``state --at-version N`` (HistoryReader.state) over a history of N mutations."""
+    from eventconfig.audit import HistoryReader
+
+    settings = deployment(bootstrap, workdir, "history")
+    await create_deployment_topics(settings)
+    try:
+        await replay.write_history(settings, cfg.history_mutations)
+        async with HistoryReader(settings) as reader:
+            started = time.perf_counter()
+            state = await reader.state(at_version=cfg.history_mutations)
+            seconds = time.perf_counter() - started
+    finally:
+        await delete_deployment_topics(settings)
+    keys = len(state.items)
+    return [Row("history", "history replay for state --at-version", cfg.history_mutations / seconds,
+                "mutations/s", note=f"{cfg.history_mutations:,} mutations (2 changes each) in {seconds:.2f} s; "
+                                          f"{keys:,} live keys at the end", valid=state.version == cfg.history_mutations)]
+
+
 ServiceScenario = Callable[[ServiceContext, BenchConfig], Awaitable[list[Row]]]
 LogScenario = Callable[[Path, str, BenchConfig], Awaitable[list[Row]]]
 
 SERVICE_SCENARIOS: dict[str, ServiceScenario] = {"put1": put_sequential, "put64": put_concurrent,
                                                  "get1": get_sequential, "get64": get_concurrent,
                                                  "poke": write_to_poke}
-LOG_SCENARIOS: dict[str, LogScenario] = {"replay": replay_rate, "restart": restart_view}
+LOG_SCENARIOS: dict[str, LogScenario] = {"replay": replay_rate, "restart": restart_view, "history": history_replay}
 ALL_SCENARIOS = [*SERVICE_SCENARIOS, *LOG_SCENARIOS]
 
