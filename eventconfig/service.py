@@ -10,7 +10,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -20,6 +19,7 @@ from eventconfig.push.service import PushProjector
 from eventconfig.settings import Settings
 from eventconfig.view.materializer import Materializer
 from eventconfig.writer.service import Writer
+from eventconfig.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +57,7 @@ class ConfigService:
             task.result()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(*self._tasks)
         self._tasks = []
         await self.materializer.stop()
         log.info("service stopped")

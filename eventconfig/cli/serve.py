@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 from collections.abc import Awaitable, Callable
 
@@ -13,6 +12,7 @@ from eventconfig.cli.common import CONTEXT_SETTINGS, run
 from eventconfig.kafka.topics import admin_client, check_topics
 from eventconfig.push.service import PushProjector
 from eventconfig.service import ConfigService
+from eventconfig.tasks import cancel
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
@@ -55,10 +55,7 @@ def project(ctx: click.Context) -> None:
         await task
 
     async def stop() -> None:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
 
     run(_until_signal(start, wait, stop))
 

@@ -16,7 +16,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from eventconfig.model import WORKSPACE_TYPE, WORKSPACES_WORKSPACE, Entry, ItemK
 from eventconfig.settings import Settings
 from eventconfig.view.apply import ViewWrites
 from eventconfig.view.materializer import Materializer
+from eventconfig.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,8 @@ class LocalView(HandlerHost):
         self._task = asyncio.create_task(self._dispatch(), name="local-view-handlers")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
+        self._task = None
         await self.materializer.stop()
 
     # --- reads ---------------------------------------------------------------------------------

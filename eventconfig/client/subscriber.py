@@ -16,7 +16,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -31,6 +30,7 @@ from eventconfig.errors import CodecError, EventConfigError
 from eventconfig.kafka.reading import committed_consumer
 from eventconfig.model import is_reserved
 from eventconfig.settings import Settings
+from eventconfig.tasks import cancel
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,11 +71,8 @@ class ConfigSubscriber(HandlerHost):
         self._task = asyncio.create_task(self._follow(), name="config-subscriber")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None

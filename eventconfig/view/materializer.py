@@ -25,6 +25,7 @@ from eventconfig.settings import Settings
 from eventconfig.view import store as store_module
 from eventconfig.view.apply import Applier, ViewWrites
 from eventconfig.view.store import ViewLockedError, ViewMeta, ViewStore
+from eventconfig.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -278,11 +279,8 @@ class Materializer:
 
     async def stop(self) -> None:
         """Stop applying, close the consumer and the store; later waits raise ViewError."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
