@@ -69,3 +69,50 @@ async def test_41_a_failed_fetch_is_retried_and_the_handler_called_once():
     await asyncio.wait_for(subscriber._retrying("poke", lambda: subscriber._apply(poke)), 5)
     assert client.fetches == 3
     assert calls == [("w", {"prompt": {"k": "v"}}, 7)]
+
+
+class FakeRecord:
+    def __init__(self, offset: int, value: bytes | None) -> None:
+        self.offset, self.value = offset, value
+
+
+class FakeNotify:
+    """A notify-topic consumer that hands out the given records once, then nothing."""
+
+    def __init__(self, tp, records) -> None:
+        self.tp, self.records = tp, records
+
+    async def getmany(self, tp, timeout_ms=0):
+        records, self.records = self.records, []
+        if not records:
+            await asyncio.sleep(3600)
+        return {self.tp: records}
+
+
+async def test_34_35_pokes_at_or_below_the_fetched_version_are_ignored_and_bad_ones_skipped():
+    from eventconfig.codec import default_codec
+
+    codec = default_codec()
+
+    def poke(version: int) -> bytes:
+        return codec.encode("ConfigPush", {"version": version, "changes": {"prompt": ["w"]}})
+
+    class Client:
+        async def get_values(self, workspace, type_, min_version=None):
+            return {"k": "v"}
+
+    subscriber = ConfigSubscriber(Settings.load(env={}), client=Client())  # type: ignore[arg-type]
+    calls = Calls()
+    subscriber.on_change(calls, types=["prompt"])
+    subscriber.version = 7
+    subscriber._consumer = FakeNotify(subscriber._tp, [  # type: ignore[assignment]
+        FakeRecord(0, poke(6)), FakeRecord(1, poke(7)), FakeRecord(2, b"garbage"), FakeRecord(3, None),
+        FakeRecord(4, poke(8))])
+    follower = asyncio.create_task(subscriber._follow())
+    for _ in range(100):
+        if subscriber.version == 8:
+            break
+        await asyncio.sleep(0.01)
+    follower.cancel()
+    assert subscriber.version == 8
+    assert calls == [("w", {"prompt": {"k": "v"}}, 8)], "only the newer poke is applied"
