@@ -43,6 +43,16 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(event, default=str)
 
 
+class _TransientCoordinatorErrors(logging.Filter):
+    """aiokafka logs ERROR while a fresh broker creates its offsets topic, then retries and succeeds;
+    an operator should not read that as a failure, so it is shown as a warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and "GroupCoordinatorNotAvailable" in record.getMessage():
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     """Configure the root logger once for a CLI process (stderr, so stdout stays for data)."""
     handler = logging.StreamHandler(sys.stderr)
@@ -51,3 +61,4 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("aiokafka.consumer.group_coordinator").addFilter(_TransientCoordinatorErrors())
