@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from eventconfig.logs import setup_logging
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    yield
+    root.handlers[:], root.level = saved[0], saved[1]
 
 
 def test_fields_render_as_key_value_and_transient_coordinator_errors_are_warnings(capsys):
