@@ -413,7 +413,8 @@ async def history_replay(workdir: Path, bootstrap: str, cfg: BenchConfig) -> lis
     keys = len(state.items)
     return [Row("history", "history replay for state --at-version", cfg.history_mutations / seconds,
                 "mutations/s", note=f"{cfg.history_mutations:,} mutations (2 changes each) in {seconds:.2f} s; "
-                                          f"{keys:,} live keys at the end", valid=state.version == cfg.history_mutations)]
+                                          f"{keys:,} live keys at the end",
+                valid=state.version == cfg.history_mutations)]
 
 
 ServiceScenario = Callable[[ServiceContext, BenchConfig], Awaitable[list[Row]]]

@@ -40,11 +40,11 @@ _min_version = click.option(
 _if_version = click.option(
     "--if-version", type=click.IntRange(min=0), metavar="N",
     help="Write only if the key is at version N now (0: only if it does not exist); 'conflict' error otherwise.")
-_timeout = click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
-                        metavar="SECONDS",
-                        help="Seconds to wait for the service's response.")
-_actor = click.option("--actor", envvar="EVENTCONFIG_ACTOR", show_envvar=True,
-                      help="Who is writing, recorded in the history (default: the login name).")
+timeout_option = click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
+                              show_default=True, metavar="SECONDS",
+                              help="Seconds to wait for the service's response.")
+actor_option = click.option("--actor", envvar="EVENTCONFIG_ACTOR", show_envvar=True,
+                            help="Who is writing, recorded in the history (default: the login name).")
 
 
 def _options(*decorators: Decorator) -> Decorator:
@@ -55,8 +55,8 @@ def _options(*decorators: Decorator) -> Decorator:
     return apply
 
 
-def _call(ctx: click.Context, timeout: float, work: Callable[[ConfigClient], Awaitable[T]],
-          actor: str | None = None) -> T:
+def call_service(ctx: click.Context, timeout: float, work: Callable[[ConfigClient], Awaitable[T]],
+                 actor: str | None = None) -> T:
     """Run ``work`` with a started client; eventconfig errors become ``error: <type>: <message>``, exit 1."""
     from eventconfig.cli.main import load_settings
 
@@ -69,7 +69,7 @@ def _call(ctx: click.Context, timeout: float, work: Callable[[ConfigClient], Awa
     return run(go())
 
 
-def _default_actor(actor: str | None) -> str | None:
+def default_actor(actor: str | None) -> str | None:
     if actor:
         return actor
     try:
@@ -83,12 +83,12 @@ def _echo_json(value: Any, **kwargs: Any) -> None:
 
 
 @click.command("get", context_settings=CONTEXT_SETTINGS)
-@_options(_workspace, _type, _key, _format, _min_version, _timeout)
+@_options(_workspace, _type, _key, _format, _min_version, timeout_option)
 @click.pass_context
 def get_cmd(ctx: click.Context, workspace: str, type_: str, key: str, fmt: str, min_version: int | None,
             timeout: float) -> None:
     """Print the value of one config item (exit 1 if it does not exist)."""
-    value = _call(ctx, timeout, lambda c: c.get(workspace, type_, key, min_version=min_version))
+    value = call_service(ctx, timeout, lambda c: c.get(workspace, type_, key, min_version=min_version))
     if value is None:
         fail(f"not found: {type_}/{key}")
     if fmt == "json":
@@ -101,7 +101,7 @@ def get_cmd(ctx: click.Context, workspace: str, type_: str, key: str, fmt: str, 
 @_options(_workspace, _type, _key)
 @click.option("--value", "-v", help="The value to store (verbatim).")
 @click.option("--stdin", "from_stdin", is_flag=True, help="Read the value from standard input (verbatim).")
-@_options(_if_version, _actor, _timeout)
+@_options(_if_version, actor_option, timeout_option)
 @click.pass_context
 def put_cmd(ctx: click.Context, workspace: str, type_: str, key: str, value: str | None, from_stdin: bool,
             if_version: int | None, actor: str | None, timeout: float) -> None:
@@ -113,29 +113,29 @@ def put_cmd(ctx: click.Context, workspace: str, type_: str, key: str, value: str
     if from_stdin:
         value = click.get_text_stream("stdin").read()
     assert value is not None
-    version = _call(ctx, timeout, lambda c: c.put(workspace, type_, key, value, if_version=if_version),
-                    _default_actor(actor))
+    version = call_service(ctx, timeout, lambda c: c.put(workspace, type_, key, value, if_version=if_version),
+                           default_actor(actor))
     click.echo(f"Configuration item set: {type_}/{key} (version {version})")
 
 
 @click.command("delete", context_settings=CONTEXT_SETTINGS)
-@_options(_workspace, _type, _key, _if_version, _actor, _timeout)
+@_options(_workspace, _type, _key, _if_version, actor_option, timeout_option)
 @click.pass_context
 def delete_cmd(ctx: click.Context, workspace: str, type_: str, key: str, if_version: int | None,
                actor: str | None, timeout: float) -> None:
     """Delete one config item (a missing key is not an error); prints the new version."""
-    version = _call(ctx, timeout, lambda c: c.delete(workspace, type_, key, if_version=if_version),
-                    _default_actor(actor))
+    version = call_service(ctx, timeout, lambda c: c.delete(workspace, type_, key, if_version=if_version),
+                           default_actor(actor))
     click.echo(f"deleted {type_}/{key} (version {version})")
 
 
 @click.command("list", context_settings=CONTEXT_SETTINGS)
-@_options(_workspace, _type, _format, _min_version, _timeout)
+@_options(_workspace, _type, _format, _min_version, timeout_option)
 @click.pass_context
 def list_cmd(ctx: click.Context, workspace: str, type_: str, fmt: str, min_version: int | None,
              timeout: float) -> None:
     """List the keys of one type, ascending (text: one per line; json: an array)."""
-    keys = _call(ctx, timeout, lambda c: c.keys(workspace, type_, min_version=min_version))
+    keys = call_service(ctx, timeout, lambda c: c.keys(workspace, type_, min_version=min_version))
     if fmt == "json":
         _echo_json(keys)
     else:
@@ -144,12 +144,12 @@ def list_cmd(ctx: click.Context, workspace: str, type_: str, fmt: str, min_versi
 
 
 @click.command("getvalues", context_settings=CONTEXT_SETTINGS)
-@_options(_workspace, _type, _format, _min_version, _timeout)
+@_options(_workspace, _type, _format, _min_version, timeout_option)
 @click.pass_context
 def getvalues_cmd(ctx: click.Context, workspace: str, type_: str, fmt: str, min_version: int | None,
                   timeout: float) -> None:
     """Print every key and value of one type (text: key<TAB>value lines; json: an object)."""
-    values = _call(ctx, timeout, lambda c: c.get_values(workspace, type_, min_version=min_version))
+    values = call_service(ctx, timeout, lambda c: c.get_values(workspace, type_, min_version=min_version))
     if fmt == "json":
         _echo_json(values)
     else:
@@ -162,17 +162,15 @@ def getvalues_cmd(ctx: click.Context, workspace: str, type_: str, fmt: str, min_
 @click.option("--type", "-t", "types", multiple=True, metavar="TYPE",
               help="Only these types (repeatable). Without it every type is dumped.")
 @click.option("--all-types", is_flag=True, help="Dump every type (the default; cannot be combined with --type).")
-@_options(_min_version, _timeout)
+@_options(_min_version, timeout_option)
 @click.pass_context
 def dump_cmd(ctx: click.Context, workspace: str, types: tuple[str, ...], all_types: bool,
              min_version: int | None, timeout: float) -> None:
     """Print a whole workspace as JSON: {type: {key: value}}, sorted ({} when empty)."""
     if types and all_types:
         raise click.UsageError("give either --type or --all-types, not both")
-    config = _call(ctx, timeout, lambda c: c.get_all(workspace, min_version=min_version))
+    config = call_service(ctx, timeout, lambda c: c.get_all(workspace, min_version=min_version))
     if types:
         config = {t: config[t] for t in types if t in config}
     _echo_json(config, indent=2, sort_keys=True)
 
-
-COMMANDS = (get_cmd, put_cmd, delete_cmd, list_cmd, getvalues_cmd, dump_cmd)

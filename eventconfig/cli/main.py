@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from eventconfig.cli import bootstrap_command, broker, config_commands, serve, topics, watch
-from eventconfig.cli import audit_commands
+from eventconfig.cli import (bootstrap_command, broker, config_commands, history_commands, serve, topics,
+                             transfer_commands, view_commands, watch)
 from eventconfig.cli.common import CONTEXT_SETTINGS, fail
 from eventconfig.errors import EventConfigError
 from eventconfig.logs import setup_logging
@@ -64,13 +64,13 @@ cli.add_command(config_commands.list_cmd)
 cli.add_command(config_commands.getvalues_cmd)
 cli.add_command(config_commands.dump_cmd)
 cli.add_command(bootstrap_command.bootstrap_cmd)
-cli.add_command(audit_commands.history_cmd)
-cli.add_command(audit_commands.state_cmd)
-cli.add_command(audit_commands.diff_cmd)
-cli.add_command(audit_commands.rebuild_cmd)
-cli.add_command(audit_commands.verify_cmd)
-cli.add_command(audit_commands.export_cmd)
-cli.add_command(audit_commands.import_cmd)
+cli.add_command(history_commands.history_cmd)
+cli.add_command(history_commands.state_cmd)
+cli.add_command(history_commands.diff_cmd)
+cli.add_command(view_commands.rebuild_cmd)
+cli.add_command(view_commands.verify_cmd)
+cli.add_command(transfer_commands.export_cmd)
+cli.add_command(transfer_commands.import_cmd)
 
 
 def main() -> None:

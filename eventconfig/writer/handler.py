@@ -123,7 +123,8 @@ def _getvalues(request: Request, ctx: Context) -> Outcome:
     type_ = request["type"]
     if type_:
         _check_name("type", type_)
-        response["values"] = [_value(type_, key, entry) for key, entry in ctx.reader.scan_type(request["workspace"], type_)]
+        scan = ctx.reader.scan_type(request["workspace"], type_)
+        response["values"] = [_value(type_, key, entry) for key, entry in scan]
     return Outcome(response)
 
 
