@@ -12,7 +12,8 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from eventconfig.model import Entry, ItemKey
 from eventconfig.view.reader import ViewReader
@@ -32,29 +33,27 @@ class Overlay:
         return self.base.get(item)
 
     def scan_type(self, workspace: str, type: str) -> Iterator[tuple[str, Entry]]:
-        merged = {key: entry for key, entry in self.base.scan_type(workspace, type)}
-        for item, entry in self.changes.items():
-            if item.workspace == workspace and item.type == type:
-                _set(merged, item.key, entry)
-        return iter(sorted(merged.items()))
+        rows = self.base.scan_type(workspace, type)
+        return iter(self._merge(rows, lambda i: i.workspace == workspace and i.type == type, lambda i: i.key))
 
     def scan_workspace(self, workspace: str) -> Iterator[tuple[str, str, Entry]]:
-        merged = {(t, k): entry for t, k, entry in self.base.scan_workspace(workspace)}
-        for item, entry in self.changes.items():
-            if item.workspace == workspace:
-                _set(merged, (item.type, item.key), entry)
-        return ((t, k, entry) for (t, k), entry in sorted(merged.items()))
+        rows = (((t, k), e) for t, k, e in self.base.scan_workspace(workspace))
+        merged = self._merge(rows, lambda i: i.workspace == workspace, lambda i: (i.type, i.key))
+        return ((t, k, entry) for (t, k), entry in merged)
 
     def scan_all_workspaces(self, type: str) -> Iterator[tuple[str, str, Entry]]:
-        merged = {(w, k): entry for w, k, entry in self.base.scan_all_workspaces(type)}
+        rows = (((w, k), e) for w, k, e in self.base.scan_all_workspaces(type))
+        merged = self._merge(rows, lambda i: i.type == type, lambda i: (i.workspace, i.key))
+        return ((w, k, entry) for (w, k), entry in merged)
+
+    def _merge(self, rows: Iterable[tuple[Any, Entry]], matches: Callable[[ItemKey], bool],
+               address: Callable[[ItemKey], Any]) -> list[tuple[Any, Entry]]:
+        """The base's rows with the matching changes applied, sorted by address (= byte order)."""
+        merged = dict(rows)
         for item, entry in self.changes.items():
-            if item.type == type:
-                _set(merged, (item.workspace, item.key), entry)
-        return ((w, k, entry) for (w, k), entry in sorted(merged.items()))
-
-
-def _set(merged: dict, key: object, entry: Entry | None) -> None:  # type: ignore[type-arg]
-    if entry is None:
-        merged.pop(key, None)
-    else:
-        merged[key] = entry
+            if matches(item):
+                if entry is None:
+                    merged.pop(address(item), None)
+                else:
+                    merged[address(item)] = entry
+        return sorted(merged.items())

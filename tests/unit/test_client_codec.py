@@ -7,8 +7,9 @@ through fake producer/consumer objects that answer like a tiny in-memory service
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,10 +201,25 @@ def fake_client(fake: FakeKafka, **kwargs: Any) -> ConfigClient:
     return client
 
 
+@contextlib.asynccontextmanager
+async def attached(fake: FakeKafka, **kwargs: Any) -> AsyncIterator[ConfigClient]:
+    """A client wired to the fake transport, stopped afterwards whatever happens."""
+    client = fake_client(fake, **kwargs)
+    try:
+        yield client
+    finally:
+        await client.stop()
+
+
+async def sent_one(fake: FakeKafka) -> None:
+    """Wait until the client has sent its first request."""
+    while not fake.sent:
+        await asyncio.sleep(0.001)
+
+
 async def test_calls_are_correlated_by_id_and_mapped_to_results():
     fake = FakeKafka(store_service())
-    client = fake_client(fake, actor="alice")
-    try:
+    async with attached(fake, actor="alice") as client:
         assert await client.get("w", "t", "missing") is None
         assert await client.version() == 0
         assert await client.put("w", "t", "a", "1") == 1
@@ -215,8 +231,6 @@ async def test_calls_are_correlated_by_id_and_mapped_to_results():
         many = await client.get_many_versioned("w", [("t", "a"), ("t", "zz"), ("t", "a")])
         assert isinstance(many, Versioned) and many.version == 2
         assert [i.value for i in many.value] == ["1", None, "1"]
-    finally:
-        await client.stop()
     topic, put, headers = fake.sent[2]
     assert topic == "eventconfig.request" and headers["actor"] == "alice" and uuid.UUID(headers["id"])
     assert put["values"][0]["value"] == "1" and fake.sent[4][1]["min_version"] == 2
@@ -225,8 +239,7 @@ async def test_calls_are_correlated_by_id_and_mapped_to_results():
 
 
 async def test_error_responses_raise_typed_exceptions():
-    client = fake_client(FakeKafka(store_service()))
-    try:
+    async with attached(FakeKafka(store_service())) as client:
         with pytest.raises(BadRequest, match="Workspace is required"):
             await client.keys("", "t")
         await client.put("w", "t", "k", "v")
@@ -236,72 +249,54 @@ async def test_error_responses_raise_typed_exceptions():
         assert await client.get("w", "t", "k") == "v"
         with pytest.raises(BadOperation):
             await client.request("frobnicate", "w")
-    finally:
-        await client.stop()
 
 
 async def test_responses_with_unknown_ids_are_ignored():
     fake = FakeKafka(lambda req, hdrs: None)
-    client = fake_client(fake, timeout=5)
-    try:
+    async with attached(fake, timeout=5) as client:
         call = asyncio.create_task(client.request("config", "w"))
-        while not fake.sent:
-            await asyncio.sleep(0.001)
+        await sent_one(fake)
         fake.answer(str(uuid.uuid4()), {"version": 99})  # someone else's
         fake.answer(fake.sent[0][2]["id"], {"version": 7, "config": {"t": {"k": "v"}}})
         assert (await call)["version"] == 7
-    finally:
-        await client.stop()
 
 
 async def test_a_missing_response_raises_read_timeout_and_forgets_the_request():
-    client = fake_client(FakeKafka(lambda req, hdrs: None), timeout=0.1)
-    try:
+    async with attached(FakeKafka(lambda req, hdrs: None), timeout=0.1) as client:
         with pytest.raises(ReadTimeout, match="no response to 'list' request .* within 0.1 s"):
             await client.keys("w", "t")
         assert client._pending == {}
-    finally:
-        await client.stop()
 
 
 async def test_an_undecodable_response_fails_only_its_own_call():
     fake = FakeKafka(lambda req, hdrs: None)
-    client = fake_client(fake, timeout=5)
-    try:
+    async with attached(fake, timeout=5) as client:
         call = asyncio.create_task(client.request("config", "w"))
-        while not fake.sent:
-            await asyncio.sleep(0.001)
+        await sent_one(fake)
         fake.answer(fake.sent[0][2]["id"], None)
         with pytest.raises(ClientError, match="empty response"):
             await call
         fake.handler = store_service()
         assert await client.version() == 0
-    finally:
-        await client.stop()
 
 
 async def test_a_dying_reader_fails_pending_calls_at_once_and_later_calls_fast():
     fake = FakeKafka(lambda req, hdrs: None)
-    client = fake_client(fake, timeout=30)
-    try:
+    async with attached(fake, timeout=30) as client:
         call = asyncio.create_task(client.request("config", "w"))
-        while not fake.sent:
-            await asyncio.sleep(0.001)
+        await sent_one(fake)
         fake.broken = RuntimeError("broker exploded")
         with pytest.raises(ClientError, match="response reader stopped: RuntimeError: broker exploded"):
             await asyncio.wait_for(call, 2)
         with pytest.raises(ClientError, match="response reader stopped"):
             await client.version()
-    finally:
-        await client.stop()
 
 
 async def test_stop_fails_pending_calls_and_an_unstarted_client_refuses_requests():
     fake = FakeKafka(lambda req, hdrs: None)
     client = fake_client(fake, timeout=30)
     call = asyncio.create_task(client.request("config", "w"))
-    while not fake.sent:
-        await asyncio.sleep(0.001)
+    await sent_one(fake)
     await client.stop()
     with pytest.raises(ClientError, match="stopped"):
         await call
