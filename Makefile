@@ -28,8 +28,9 @@ test-unit: install
 test-integration: install
 	$(PYTHON) -m pytest -q tests/integration
 
-bench: broker-start  ## the DESIGN §10 figures against the local broker
-	$(PYTHON) -m bench
+bench: broker-start  ## the benchmark against the local broker, etcd (Debian etcd-server) in the same run
+	$(PYTHON) -m pip install -q -e '.[test,bench]'
+	$(PYTHON) -m bench --peer etcd
 
 clean: broker-stop
 	rm -rf .eventconfig
