@@ -6,11 +6,29 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
+from eventconfig.kafka.topics import admin_client, create_topics
+from eventconfig.service import ConfigService
 from eventconfig.settings import Settings
+
+
+@asynccontextmanager
+async def running_service(settings: Settings) -> AsyncIterator[ConfigService]:
+    """A config service (writer + view + projector) on freshly created topics, active when entered."""
+    async with admin_client(settings) as admin:
+        await create_topics(admin, settings)
+    running = ConfigService(settings)
+    await running.start()
+    try:
+        await running.writer.wait_active(60)
+        if running.projector is not None:
+            await running.projector.wait_active(60)
+        yield running
+    finally:
+        await running.stop()
 
 
 def start_process(settings: Settings, command: str, data_dir: Path, log_path: Path) -> subprocess.Popen[bytes]:
