@@ -281,8 +281,8 @@ async def test_a_second_materializer_on_the_same_view_is_refused_not_rebuilt(set
     await log.write(1, {("w", "t", "a"): "1"})
     first = await running(settings)
     await first.wait_caught_up(10)
-    with pytest.raises(ViewLockedError):
-        await running(settings)
+    with pytest.raises(ViewLockedError, match="gave up after 200 ms"):
+        await running(dataclasses.replace(settings, view_open_wait_ms=200))
     assert await first.wait_caught_up(5) == 1 and state(first) == {("w", "t", "a"): Entry("1", 1)}
 
 
