@@ -139,7 +139,7 @@ class ConfigSubscriber(HandlerHost):
         if versions:
             self.version = min(versions)
         else:
-            self.version = await self._fetch({"type": "version"}, self.client.version) or 0
+            self.version = await self._fetch({"request": "version"}, self.client.version) or 0
         for workspace, config in sorted(per_workspace.items()):
             await self.handlers.deliver(workspace, config, self.version, startup=True)
         log.info("subscriber started", extra={"fields": {"version": self.version, "types": len(versions)}})
@@ -164,13 +164,13 @@ class ConfigSubscriber(HandlerHost):
                     continue
                 try:
                     await self._apply(poke)
-                except Exception:  # noqa: BLE001 - fetches handle their own failures; a bug here must
-                    # not silence every later change either
+                except Exception:  # noqa: BLE001 - fetches handle their own failures: only a bug gets here
                     log.exception("applying poke %d failed", poke["version"])
                 self.version = poke["version"]
 
     async def _apply(self, poke: dict[str, Any]) -> None:
-        """Fetch everything the poke touched first, so a retry never calls a handler twice."""
+        """Fetch everything the poke touched first (each fetch retried on its own), then call the
+        handlers once per workspace."""
         version = poke["version"]
         per_workspace: dict[str, Config] = {}
         for type_, workspaces in poke["changes"].items():
