@@ -59,7 +59,8 @@ class Settings:
     min_insync_replicas: int = 0  # 0: leave the broker default
     # The log keeps every version for at least this long before compaction (the audit window).
     log_min_compaction_lag_ms: int = 7 * DAY_MS
-    # Tombstones stay readable this long after compaction; a view offline longer must rebuild.
+    # Tombstones stay readable this long after compaction; a view offline longer must rebuild. This
+    # is what `topics create` gives the log topic; views read the topic's actual value.
     log_delete_retention_ms: int = DAY_MS
     history_retention_ms: int = -1
     max_message_bytes: int = 10 * 1024 * 1024
@@ -76,6 +77,10 @@ class Settings:
     projector_linger_ms: int = 5
     # The projector merges pokes of a batch into one when it is further behind the log than this.
     projector_merge_lag_records: int = 1000
+    # How long opening a view retries while it is locked (a process still shutting down) or the system
+    # refuses (permission, disk full, file limit) before giving up with an error; a view is never
+    # deleted for either.
+    view_open_wait_ms: int = 15_000
     metrics_port: int = 0  # 0: no metrics endpoint
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""

@@ -72,15 +72,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 @pytest.fixture
 async def service(settings: Settings):
     """A running config service (writer + view) on freshly created topics of this test's deployment."""
-    from eventconfig.kafka.topics import admin_client, create_topics
-    from eventconfig.service import ConfigService
+    from tests.support import running_service
 
-    async with admin_client(settings) as admin:
-        await create_topics(admin, settings)
-    running = ConfigService(settings)
-    await running.start()
-    await running.writer.wait_active(60)
-    if running.projector is not None:
-        await running.projector.wait_active(60)
-    yield running
-    await running.stop()
+    async with running_service(settings) as running:
+        yield running

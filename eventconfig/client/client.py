@@ -42,6 +42,11 @@ class ClientError(EventConfigError):
     """The client cannot talk to Kafka (not started, stopped, topics missing, reader died)."""
 
 
+def kafka_unreachable(settings: Settings, exc: Exception) -> ClientError:
+    """What a Kafka error while starting a client (or subscriber, or local view) becomes."""
+    return ClientError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}")
+
+
 # --- the client ------------------------------------------------------------------------------
 
 
@@ -94,7 +99,7 @@ class ConfigClient:
         except BaseException as exc:
             await _stop_quietly(producer, consumer)
             if isinstance(exc, KafkaError):
-                raise ClientError(f"cannot reach Kafka at {s.bootstrap_servers}: {exc}") from exc
+                raise kafka_unreachable(s, exc) from exc
             raise
         self._attach(producer, consumer)
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError
 
 from eventconfig.errors import TopologyError
 from eventconfig.settings import DAY_MS, Settings
@@ -143,6 +144,18 @@ async def check_topics(admin: AIOKafkaAdminClient, settings: Settings,
     for warning in warnings:
         log.warning("%s", warning)
     return warnings
+
+
+async def log_delete_retention_ms(admin: AIOKafkaAdminClient, settings: Settings) -> int:
+    """The log topic's actual ``delete.retention.ms`` (how long a missed tombstone stays readable);
+    the setting, with a warning, when the topic's configs cannot be read (e.g. no DescribeConfigs ACL)."""
+    topic = settings.topics.log
+    try:
+        return int((await _topic_configs(admin, [topic]))[topic]["delete.retention.ms"])
+    except (KafkaError, TopologyError, KeyError, ValueError) as exc:
+        log.warning("cannot read delete.retention.ms of the log topic; using the setting", extra={"fields": {
+            "topic": topic, "error": repr(exc), "log_delete_retention_ms": settings.log_delete_retention_ms}})
+        return settings.log_delete_retention_ms
 
 
 async def _topic_configs(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, dict[str, str]]:

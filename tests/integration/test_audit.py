@@ -40,7 +40,8 @@ def run_cli(settings: Settings):
         try:
             return CliRunner().invoke(cli, ["--bootstrap-servers", settings.bootstrap_servers, "--topic-prefix",
                                             settings.topic_prefix, "--data-dir", str(settings.data_dir),
-                                            "--log-level", "WARNING", *args], input=input)
+                                            "--log-level", "WARNING", *args], input=input,
+                                       env={"EVENTCONFIG_VIEW_OPEN_WAIT_MS": "500"})  # a locked view: fail soon
         finally:
             root.handlers[:] = handlers
             root.setLevel(level)

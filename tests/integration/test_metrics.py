@@ -32,3 +32,4 @@ async def test_metrics_count_requests_and_show_roles_and_the_view_version(settin
     assert 'eventconfig_role_active{role="writer"} 1.0' in text
     assert "eventconfig_request_latency_seconds_bucket" in text
     assert "eventconfig_view_version 1.0" in text
+    assert 'eventconfig_log_lag_records{view="service"} 0.0' in text
