@@ -116,8 +116,10 @@ class TransactionalSender:
                 yield producer.send_batch(builder, topic, partition=partition)
 
     async def commit(self, records: Mapping[str, Sequence[OutRecord]], *,
-                     offsets: Mapping[TopicPartition, int] | None = None, group_id: str = "") -> None:
-        """Produce ``records`` (topic → records) and commit ``offsets`` for ``group_id`` atomically."""
+                     offsets: Mapping[TopicPartition, int | tuple[int, str]] | None = None,
+                     group_id: str = "") -> None:
+        """Produce ``records`` (topic → records) and commit ``offsets`` (each an offset, or an offset
+        and its metadata) for ``group_id`` atomically."""
         producer = self._producer
         if producer is None:
             raise TransactionFailed("the transactional producer is not running")

@@ -51,6 +51,7 @@ class Waiting:
     actor: str | None
     deadline_ms: int
     dialect: bytes | None = None  # the ConfigResponse schema to answer with (older clients)
+    offset: int = -1  # of its request record: committed as parked, so a fail-over cannot lose it
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,20 @@ def process_batch(records: Sequence[RawRequest], base: ViewReader, pending: Mapp
     for item in waiting:
         batch.retry(item)
     return batch.result
+
+
+def min_version_reads(records: Sequence[RawRequest], codec: Codec | None = None) -> list[RawRequest]:
+    """The records that are reads with a ``min_version``: the ones a previous writer may have parked."""
+    codec = codec or default_codec()
+    kept = []
+    for record in records:
+        try:
+            request = codec.decode("ConfigRequest", record.value) if record.value is not None else None
+        except CodecError:
+            continue
+        if request is not None and needs_version(request) is not None:
+            kept.append(record)
+    return kept
 
 
 class _Batch:
@@ -130,7 +145,7 @@ class _Batch:
         if min_version is not None and min_version > self.result.version:
             wait_until = self.now_ms + self.config.min_version_wait_ms
             deadline = wait_until if deadline is None else min(deadline, wait_until)
-            self.result.waiting.append(Waiting(request, request_id, actor, deadline, dialect))
+            self.result.waiting.append(Waiting(request, request_id, actor, deadline, dialect, record.offset))
             return
         self._handle(request, request_id, actor, dialect)
 

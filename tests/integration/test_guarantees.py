@@ -9,10 +9,13 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
+import uuid
 
 import pytest
+from aiokafka import TopicPartition
 
 from eventconfig.codec import default_codec
+from eventconfig.kafka.topics import admin_client
 from eventconfig.settings import Settings
 from eventconfig.view.materializer import Materializer
 from tests.support import start_process, wait_serving
@@ -116,3 +119,38 @@ async def test_two_writers_never_duplicate_or_skip_and_the_standby_takes_over(
     state = (await wire.call("config", "load"))["config"]["t"]
     assert all(state[k] == k for k in acked)
 
+
+
+async def writer_committed(settings: Settings) -> int:
+    async with admin_client(settings) as admin:
+        offsets = await admin.list_consumer_group_offsets(settings.group_id("writer"))
+    committed = offsets.get(TopicPartition(settings.topics.request, 0))
+    return committed.offset if committed is not None else -1
+
+
+async def test_a_parked_min_version_read_survives_the_death_of_its_writer(
+        settings, topics, wire, processes, tmp_path, monkeypatch):
+    monkeypatch.setenv("EVENTCONFIG_MIN_VERSION_WAIT_MS", "120000")  # the read would wait two minutes
+    processes.append(start_process(settings, "serve", tmp_path / "a", tmp_path / "a.log"))
+    await wait_serving(wire)
+    read_id = str(uuid.uuid4())
+    answer = wire.expect(read_id)
+    sent = await wire.producer.send_and_wait(
+        settings.topics.request, codec.encode("ConfigRequest", {"operation": "config", "workspace": "w",
+                                                                "min_version": 1}),
+        headers=[("id", read_id.encode())])
+    async with asyncio.timeout(30):
+        while await writer_committed(settings) <= sent.offset:
+            await asyncio.sleep(0.1)  # polling a condition: the writer consumed the read and committed past it
+    assert not answer.done(), "the read is parked: version 1 does not exist yet"
+
+    processes[0].send_signal(signal.SIGKILL)
+    processes[0].wait()
+    processes.append(start_process(settings, "serve", tmp_path / "b", tmp_path / "b.log"))
+    assert (await wire.put("w", ("t", "k", "v"), timeout=60))["version"] == 1
+    try:
+        record = await asyncio.wait_for(answer, 10)
+    except TimeoutError:
+        pytest.fail("the read parked by the killed writer was not answered once the new writer reached its version")
+    response = codec.decode("ConfigResponse", record.value)
+    assert response["error"] is None and response["config"] == {"t": {"k": "v"}}
