@@ -147,5 +147,5 @@ class TransactionalSender:
         try:
             await asyncio.wait_for(producer.abort_transaction(), self.settings.request_timeout_ms / 1000)
         except (KafkaError, asyncio.TimeoutError) as exc:
-            log.warning("could not abort the failed transaction: %s", exc or type(exc).__name__,
+            log.warning("could not abort the failed transaction: %s", str(exc) or type(exc).__name__,
                         extra={"fields": {"transactional_id": self.transactional_id}})
