@@ -32,6 +32,8 @@ ACTOR_HEADER = "actor"
 VERSION_HEADER = "version"
 ERROR_HEADER = "error"
 ERROR_TYPE_HEADER = "error-type"
+# Optional: UTF-8 decimal epoch milliseconds after which the caller no longer waits for the answer.
+DEADLINE_HEADER = "deadline"
 
 
 class ItemKey(NamedTuple):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -170,10 +171,12 @@ class ConfigClient:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future  # before sending: the response may beat send_and_wait's return
         limit = self.timeout if timeout is None else timeout
+        # The writer drops the request (answers `timeout`) once we have stopped waiting for it.
+        deadline_ms = int((time.time() + limit) * 1000) if limit is not None else None
         try:
             async with asyncio.timeout(limit):
                 await self._producer.send_and_wait(self.settings.topics.request, value,
-                                                   headers=request_headers(request_id, self.actor))
+                                                   headers=request_headers(request_id, self.actor, deadline_ms))
                 response = await future
         except TimeoutError:
             unknown = (" The write may still be applied: check the version or value before retrying."

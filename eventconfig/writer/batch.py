@@ -22,7 +22,7 @@ from typing import Any
 
 from eventconfig import model
 from eventconfig.codec import Codec, default_codec
-from eventconfig.errors import CodecError, ConfigError, ReadTimeout, RequestError, TooLarge, ViewError
+from eventconfig.errors import BadRequest, CodecError, ConfigError, ReadTimeout, RequestError, TooLarge, ViewError
 from eventconfig.logrecords import Headers, OutRecord
 from eventconfig.model import Entry, ItemKey
 from eventconfig.view.reader import ViewReader
@@ -51,6 +51,7 @@ class Waiting:
     actor: str | None
     deadline_ms: int
     dialect: bytes | None = None  # the ConfigResponse schema to answer with (older clients)
+    offset: int = -1  # of its request record: committed as parked, so a fail-over cannot lose it
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,20 @@ def process_batch(records: Sequence[RawRequest], base: ViewReader, pending: Mapp
     for item in waiting:
         batch.retry(item)
     return batch.result
+
+
+def min_version_reads(records: Sequence[RawRequest], codec: Codec | None = None) -> list[RawRequest]:
+    """The records that are reads with a ``min_version``: the ones a previous writer may have parked."""
+    codec = codec or default_codec()
+    kept = []
+    for record in records:
+        try:
+            request = codec.decode("ConfigRequest", record.value) if record.value is not None else None
+        except CodecError:
+            continue
+        if request is not None and needs_version(request) is not None:
+            kept.append(record)
+    return kept
 
 
 class _Batch:
@@ -116,10 +131,21 @@ class _Batch:
             return
         actor = _text(headers.get(model.ACTOR_HEADER)) or None
         dialect = self.codec.registry.counterpart(writer, "ConfigResponse")  # answer in kind
+        try:
+            deadline = request_deadline(headers.get(model.DEADLINE_HEADER))
+        except BadRequest as exc:
+            self._respond(request_id, error_response(exc), request["operation"], dialect)
+            return
+        if deadline is not None and self.now_ms >= deadline:
+            expired = ReadTimeout(f"the request's deadline passed {self.now_ms - deadline} ms before the writer "
+                                  "got to it; nothing was done")
+            self._respond(request_id, error_response(expired), request["operation"], dialect)
+            return
         min_version = needs_version(request)
         if min_version is not None and min_version > self.result.version:
-            deadline = self.now_ms + self.config.min_version_wait_ms
-            self.result.waiting.append(Waiting(request, request_id, actor, deadline, dialect))
+            wait_until = self.now_ms + self.config.min_version_wait_ms
+            deadline = wait_until if deadline is None else min(deadline, wait_until)
+            self.result.waiting.append(Waiting(request, request_id, actor, deadline, dialect, record.offset))
             return
         self._handle(request, request_id, actor, dialect)
 
@@ -127,8 +153,8 @@ class _Batch:
         if item.request["min_version"] <= self.result.version:
             self._handle(item.request, item.request_id, item.actor, item.dialect)
         elif self.now_ms >= item.deadline_ms:
-            message = (f"version {item.request['min_version']} not reached within "
-                       f"{self.config.min_version_wait_ms} ms (current {self.result.version})")
+            message = (f"version {item.request['min_version']} not reached by the read's deadline (at most "
+                       f"{self.config.min_version_wait_ms} ms; current {self.result.version})")
             self._respond(item.request_id, error_response(ReadTimeout(message)), item.request["operation"],
                           item.dialect)
         else:
@@ -186,6 +212,17 @@ class _Batch:
             value = value[:self.config.max_response_bytes]
         self.result.dlq.append(OutRecord(record.key, value, headers))
         self.result.outcomes.append(("?", "dlq"))
+
+
+def request_deadline(raw: bytes | None) -> int | None:
+    """The ``deadline`` header as epoch milliseconds, None without one; BadRequest if malformed."""
+    if raw is None:
+        return None
+    text = raw.decode("utf-8", errors="replace")
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise BadRequest(f"the {model.DEADLINE_HEADER!r} header must be epoch milliseconds as decimal digits, "
+                         f"not {text[:40]!r}")
+    return int(text)
 
 
 def _text(raw: bytes | None) -> str:

@@ -3,7 +3,8 @@
 Activation (see :mod:`eventconfig.kafka.exclusive`) fences the previous writer, then waits until
 this process's view has read the log to its end and continues versions from there. Each batch of
 requests becomes one transaction holding the log, history, response and DLQ records plus the
-request offsets (group commit, exactly-once request processing).
+request offsets (group commit, exactly-once request processing). The offset's metadata names the
+reads still parked for a ``min_version``, which the next writer parks again after a fail-over.
 
 Batches are pipelined: batch N+1 is handled (pure CPU) on top of batch N's results while N's
 transaction commits, and its transaction begins once N's has committed. Nothing of N+1 is visible
@@ -24,16 +25,19 @@ from collections import ChainMap
 from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from eventconfig import metrics
 from eventconfig.kafka.exclusive import ExclusiveRole
+from eventconfig.kafka.reading import read_to_end
+from eventconfig.kafka.topics import admin_client
 from eventconfig.logrecords import OutRecord
 from eventconfig.model import Entry, ItemKey
 from eventconfig.settings import Settings
 from eventconfig.view.materializer import Materializer
-from eventconfig.writer.batch import BatchConfig, BatchResult, RawRequest, Waiting, process_batch
+from eventconfig.writer.batch import BatchConfig, BatchResult, RawRequest, Waiting, min_version_reads, process_batch
 from eventconfig.writer.handler import Limits
+from eventconfig.writer.parking import parked_metadata, parked_span
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,8 @@ class Writer(ExclusiveRole):
         # Committed changes the view may not have applied yet, one segment per batch: (version, changes).
         self._pending: list[tuple[int, dict[ItemKey, Entry | None]]] = []
         self._waiting: list[Waiting] = []
+        self._recovered: list[RawRequest] = []  # reads a predecessor left parked, handled first
+        self._position: int | None = None  # the next request offset to commit
         self._last_batch = 0
         self._inflight: asyncio.Task[bool] | None = None
 
@@ -73,16 +79,36 @@ class Writer(ExclusiveRole):
         metrics.WRITER_VERSION.set(self.version)
         return {"version": self.version}
 
+    async def on_resume(self, consumer: AIOKafkaConsumer, committed: int | None) -> dict[str, Any]:
+        """Re-read the reads the previous writer left parked (named by the committed offset's
+        metadata, see :mod:`eventconfig.writer.parking`), to park them again."""
+        self._position, self._recovered = committed, []
+        span = parked_span(await self._committed_metadata()) if committed is not None else None
+        if span is None or committed is None:
+            return {}
+        consumer.seek(self.tp, span.first)
+        raw = [_raw(r) async for batch in read_to_end(consumer, self.tp, until=committed) for r in batch
+               if r.offset < committed and span.holds(r.offset)]
+        self._recovered = raw if span.offsets is not None else min_version_reads(raw)
+        return {"parked_reads": len(self._recovered)}
+
+    async def _committed_metadata(self) -> str:
+        async with admin_client(self.settings) as admin:
+            offsets = await admin.list_consumer_group_offsets(self.group_id, partitions=[self.tp])
+        committed = offsets.get(self.tp)
+        return committed.metadata if committed is not None else ""
+
     def poll_ms(self) -> int | None:
-        return 10 if self._waiting else None  # waiting reads need their deadlines checked
+        return 10 if self._waiting or self._recovered else None  # waiting reads need their deadlines checked
 
     def linger_ms(self) -> int:
         return self.settings.writer_linger_ms if self._last_batch > 1 else 0
 
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
         started = time.monotonic()
-        raw = [RawRequest(r.offset, r.value, list(r.headers), r.key) for r in records]
-        self._last_batch = len(raw)
+        raw = [*self._recovered, *map(_raw, records)]
+        self._recovered = []
+        self._last_batch = len(records)
         with self.materializer.store.snapshot() as snapshot:
             self._pending = [(v, changes) for v, changes in self._pending if v > snapshot.version]
             pending = ChainMap(*(changes for _, changes in reversed(self._pending)))
@@ -99,15 +125,22 @@ class Writer(ExclusiveRole):
         previous, self._inflight = self._inflight, None
         if previous is not None and not await previous:
             return  # the previous transaction failed: this batch is redone after re-activation
+        if records:
+            self._position = records[-1].offset + 1
         self._inflight = asyncio.create_task(
-            self._commit(result, raw[-1].offset + 1 if raw else None, started, [r.timestamp for r in records]))
+            self._commit(result, self._position, started, [r.timestamp for r in records]))
 
     async def _commit(self, result: BatchResult, next_offset: int | None, started: float,
                       timestamps: list[int]) -> bool:
-        if not await self.commit(_by_topic(self.settings, result), next_offset):
+        parked = parked_metadata(w.offset for w in result.waiting)
+        if not await self.commit(_by_topic(self.settings, result), next_offset, parked):
             return False
         _observe(result, started, timestamps)
         return True
+
+
+def _raw(record: ConsumerRecord) -> RawRequest:
+    return RawRequest(record.offset, record.value, list(record.headers), record.key)
 
 
 def _by_topic(settings: Settings, result: BatchResult) -> dict[str, list[OutRecord]]:

@@ -6,6 +6,7 @@ Numbers in test names refer to the acceptance behaviours of the reference specif
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import pytest
@@ -144,3 +145,22 @@ async def test_a_read_after_a_write_response_sees_the_write(service, wire):
         await wire.put("w", ("t", key, str(i)))
         got = await wire.call("get", "w", keys=[{"type": "t", "key": key}])
         assert got["values"][0]["value"] == str(i)
+
+
+async def test_a_request_past_its_deadline_is_answered_timeout_and_changes_nothing(service, wire):
+    async def put_with_deadline(deadline: bytes) -> dict:
+        rid = str(uuid.uuid4())
+        answer = wire.expect(rid)
+        value = codec.encode("ConfigRequest", {"operation": "put", "workspace": "w",
+                                               "values": [{"type": "t", "key": "k", "value": "late"}]})
+        await wire.send_raw(value, [("id", rid.encode()), ("deadline", deadline)])
+        return codec.decode("ConfigResponse", (await asyncio.wait_for(answer, 20)).value)
+
+    expired = await put_with_deadline(str(int(time.time() * 1000) - 1).encode())
+    assert expired["error"]["type"] == "timeout"
+    malformed = await put_with_deadline(b"tomorrow")
+    assert malformed["error"]["type"] == "bad-request"
+    state = await wire.call("config", "w")
+    assert state["version"] == 0 and state["config"] == {}, "neither request wrote anything"
+    in_time = await put_with_deadline(str(int(time.time() * 1000) + 60_000).encode())
+    assert in_time["version"] == 1
