@@ -9,6 +9,8 @@ transaction. Failures come back as two typed errors the caller can act on:
 * :class:`Fenced`: another process took the role; stop acting as it.
 * :class:`TransactionFailed`: the outcome is unknown or the transaction aborted; recreate the
   sender (``restart()``) and redo the work from committed state.
+* :class:`RecordRefused` (a TransactionFailed): the broker refused a record for good (too large for
+  the topic, invalid); redoing the same records fails the same way, so the caller must leave one out.
 
 Example::
 
@@ -26,7 +28,8 @@ from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError, ProducerFenced
+from aiokafka.errors import (CorruptRecordException, InvalidMessageError, InvalidTimestampError, KafkaError,
+                             MessageSizeTooLargeError, ProducerFenced, RecordListTooLargeError, RecordTooLargeError)
 
 from eventconfig.errors import EventConfigError
 from eventconfig.logrecords import OutRecord
@@ -41,6 +44,15 @@ class Fenced(EventConfigError):
 
 class TransactionFailed(EventConfigError):
     """The transaction did not commit (or its outcome is unknown); redo from committed state."""
+
+
+class RecordRefused(TransactionFailed):
+    """The broker refused a record permanently; the same transaction would fail again."""
+
+
+# Produce errors that retrying cannot cure: the records themselves are unacceptable to the broker.
+_REFUSALS = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, CorruptRecordException,
+             InvalidMessageError, InvalidTimestampError)
 
 
 class TransactionalSender:
@@ -127,6 +139,9 @@ class TransactionalSender:
         except ProducerFenced as exc:
             await self.stop()
             raise Fenced(str(exc)) from exc
+        except _REFUSALS as exc:
+            await self.stop()
+            raise RecordRefused(f"{type(exc).__name__}: {exc}") from exc
         except (KafkaError, asyncio.TimeoutError) as exc:
             await self.stop()
             raise TransactionFailed(f"{type(exc).__name__}: {exc}") from exc

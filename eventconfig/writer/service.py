@@ -9,6 +9,10 @@ Batches are pipelined: batch N+1 is handled (pure CPU) on top of batch N's resul
 transaction commits, and its transaction begins once N's has committed. Nothing of N+1 is visible
 before N is, and if N fails both are redone from committed state.
 
+A transaction the broker refuses for good (:class:`RecordRefused`, e.g. a record over a topic's
+``max.message.bytes``) would fail the same way on every redo. So its requests are redone one per
+transaction; the one whose own transaction is refused is dead-lettered in a minimal form and skipped.
+
 Example::
 
     writer = Writer(settings, materializer)
@@ -28,6 +32,7 @@ from aiokafka import ConsumerRecord
 
 from eventconfig import metrics
 from eventconfig.kafka.exclusive import ExclusiveRole
+from eventconfig.kafka.transactions import RecordRefused
 from eventconfig.logrecords import OutRecord
 from eventconfig.model import Entry, ItemKey
 from eventconfig.settings import Settings
@@ -48,9 +53,11 @@ class Writer(ExclusiveRole):
         self.max_records = settings.batch_max_requests
         self.materializer = materializer
         self.config = BatchConfig(
-            limits=Limits(settings.max_value_bytes, settings.max_items_per_request),
+            limits=Limits(settings.max_value_bytes, settings.max_items_per_request, settings.max_name_bytes),
             min_version_wait_ms=settings.min_version_wait_ms,
-            max_response_bytes=settings.max_message_bytes - 64 * 1024,
+            max_response_bytes=settings.max_response_bytes,
+            max_id_bytes=settings.max_id_bytes,
+            max_actor_bytes=settings.max_actor_bytes,
         )
         self.version = 0
         # Committed changes the view may not have applied yet, one segment per batch: (version, changes).
@@ -58,6 +65,8 @@ class Writer(ExclusiveRole):
         self._waiting: list[Waiting] = []
         self._last_batch = 0
         self._inflight: asyncio.Task[bool] | None = None
+        self._refused: dict[int, str] = {}  # request offset -> why the broker refused its output
+        self._isolate_below = 0  # requests before this offset are redone one per transaction
 
     async def settle(self) -> None:
         if self._inflight is not None:
@@ -87,7 +96,7 @@ class Writer(ExclusiveRole):
             self._pending = [(v, changes) for v, changes in self._pending if v > snapshot.version]
             pending = ChainMap(*(changes for _, changes in reversed(self._pending)))
             result = process_batch(raw, snapshot, pending, self.version, self._waiting, self.config,
-                                   now_ms=int(time.time() * 1000))
+                                   now_ms=int(time.time() * 1000), refused=self._refused)
         if not raw and not (result.responses or result.dlq):
             self._waiting = result.waiting
             return
@@ -100,14 +109,32 @@ class Writer(ExclusiveRole):
         if previous is not None and not await previous:
             return  # the previous transaction failed: this batch is redone after re-activation
         self._inflight = asyncio.create_task(
-            self._commit(result, raw[-1].offset + 1 if raw else None, started, [r.timestamp for r in records]))
+            self._commit(result, [r.offset for r in raw], started, [r.timestamp for r in records]))
 
-    async def _commit(self, result: BatchResult, next_offset: int | None, started: float,
+    async def _commit(self, result: BatchResult, offsets: list[int], started: float,
                       timestamps: list[int]) -> bool:
-        if not await self.commit(_by_topic(self.settings, result), next_offset):
+        if not await self.commit(_by_topic(self.settings, result), offsets[-1] + 1 if offsets else None):
+            if isinstance(self.commit_error, RecordRefused) and offsets:
+                self._isolate(offsets, self.commit_error)
             return False
+        if offsets and offsets[-1] + 1 >= self._isolate_below:
+            self.max_records = self.settings.batch_max_requests
+            self._refused = {}
         _observe(result, started, timestamps)
         return True
+
+    def _isolate(self, offsets: list[int], error: RecordRefused) -> None:
+        """After a refused transaction: redo its requests one per transaction, or, if it held a single
+        request, remember that request as the culprit so the redo dead-letters it."""
+        if len(offsets) == 1:
+            self._refused[offsets[0]] = str(error)
+            log.error("the broker refused the output of one request; it goes to the DLQ",
+                      extra={"fields": {"offset": offsets[0], "error": str(error)}})
+        else:
+            log.warning("the broker refused a transaction; redoing its requests one at a time",
+                        extra={"fields": {"offsets": f"{offsets[0]}-{offsets[-1]}", "error": str(error)}})
+        self._isolate_below = max(self._isolate_below, offsets[-1] + 1)
+        self.max_records = 1
 
 
 def _by_topic(settings: Settings, result: BatchResult) -> dict[str, list[OutRecord]]:

@@ -1,0 +1,94 @@
+"""One request must never stop the service: hostile records go to a real broker, and afterwards
+ordinary requests are still answered and every acknowledged write is still there."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from eventconfig.codec import default_codec
+from eventconfig.kafka.topics import admin_client
+from eventconfig.logrecords import decode_record
+
+pytestmark = pytest.mark.integration
+codec = default_codec()
+
+
+@pytest.fixture
+async def hostile(settings):
+    """A producer that may send records up to the topics' limit (the Wire's stops at 1 MiB)."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all",
+                                max_request_size=settings.max_message_bytes + 1024 * 1024)
+    await producer.start()
+    yield producer
+    await producer.stop()
+
+
+def config_request() -> bytes:
+    return codec.encode("ConfigRequest", {"operation": "config", "workspace": "w"})
+
+
+def size(record) -> int:
+    return len(record.key or b"") + len(record.value or b"") + sum(len(n) + len(v) for n, v in record.headers)
+
+
+async def written_versions(wire, settings) -> list[int]:
+    records = [decode_record(r.key, r.value, r.headers) for r in await wire.read_topic(settings.topics.log)]
+    return [r.version for r in records if r.is_marker]
+
+
+async def test_a_request_with_a_huge_id_header_is_dead_lettered_unanswered_and_the_service_keeps_going(
+        service, wire, hostile, settings):
+    assert (await wire.put("w", ("t", "a", "1")))["version"] == 1
+    await hostile.send_and_wait(settings.topics.request, config_request(), headers=[("id", b"i" * 5_000_000)])
+    assert (await wire.put("w", ("t", "b", "2")))["version"] == 2, "the writer answers requests after it"
+    assert (await wire.call("config", "w"))["config"] == {"t": {"a": "1", "b": "2"}}
+    (dead,) = await wire.read_topic(settings.topics.dlq)
+    headers = dict(dead.headers)
+    assert headers["error-type"] == b"BadId" and b"5000000 bytes" in headers["error"]
+    assert "id" not in headers and headers["dropped"] == b"1: id(5000002)"
+    assert size(dead) < 64 * 1024
+    assert not [r for r in wire.unmatched if len(r.key or b"") > 256], "no response echoes the huge id"
+    assert await written_versions(wire, settings) == [1, 2]
+
+
+async def test_an_undecodable_request_with_its_bulk_in_a_header_gets_a_bounded_dlq_copy(
+        service, wire, hostile, settings):
+    bulk = b"b" * (settings.max_message_bytes - 100 * 1024)
+    answered = wire.expect("bulky")
+    await hostile.send_and_wait(settings.topics.request, b"not avro", headers=[("id", b"bulky"), ("bulk", bulk)])
+    assert (await wire.put("w", ("t", "k", "v")))["version"] == 1, "the writer answers requests after it"
+    error = codec.decode("ConfigResponse", (await asyncio.wait_for(answered, 20)).value)["error"]
+    assert error["type"] == "config-error"
+    (dead,) = await wire.read_topic(settings.topics.dlq)
+    headers = dict(dead.headers)
+    assert dead.value == b"not avro" and headers["id"] == b"bulky" and headers["error-type"] == b"BadMarker"
+    assert headers["dropped"] == f"1: bulk({len(bulk) + 4})".encode() and "bulk" not in headers
+    assert size(dead) < 64 * 1024
+
+
+async def test_a_request_whose_output_the_broker_refuses_is_dead_lettered_and_skipped(service, wire, settings):
+    assert (await wire.put("w", ("t", "big", "x" * 4000)))["version"] == 1
+    # The response topic now takes less than the writer's own limit: a full config read cannot be produced.
+    async with admin_client(settings) as admin:
+        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, settings.topics.response,
+                                                  {"max.message.bytes": "2048"})])
+    refused = str(uuid.uuid4())
+    never = wire.expect(refused)
+    await wire.send_raw(config_request(), [("id", refused.encode())])
+    after = await asyncio.gather(wire.put("w", ("t", "k", "v"), timeout=60),
+                                 wire.call("get", "w", keys=[{"type": "t", "key": "k"}], timeout=60),
+                                 wire.put("w", ("t", "k2", "v2"), timeout=60))
+    assert [r["error"] for r in after] == [None, None, None], "requests after the refused one are answered"
+    assert sorted(r["version"] for r in after if r["values"] == []) == [2, 3]
+    dlq = await wire.read_topic(settings.topics.dlq)
+    assert [(dict(r.headers)["error-type"], dict(r.headers)["id"]) for r in dlq] == [
+        (b"Unproducible", refused.encode())]
+    assert b"MessageSizeTooLarge" in dict(dlq[0].headers)["error"]
+    assert not never.done(), "the refused request is not answered"
+    assert await written_versions(wire, settings) == [1, 2, 3]
+    assert (await wire.put("w", ("t", "k3", "v3")))["version"] == 4, "and the writer is back to normal"
