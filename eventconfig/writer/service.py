@@ -1,7 +1,8 @@
 """The writer's Kafka adapter: the exclusive ``writer`` role over the request topic.
 
 Activation (see :mod:`eventconfig.kafka.exclusive`) fences the previous writer, then waits until
-this process's view has read the log to its end and continues versions from there. Each batch of
+this process's view has read the log to its end and continues versions from there (or from the
+history topic's last version, if that is higher). Each batch of
 requests becomes one transaction holding the log, history, response and DLQ records plus the
 request offsets (group commit, exactly-once request processing).
 
@@ -39,6 +40,7 @@ from eventconfig.settings import Settings
 from eventconfig.view.materializer import Materializer
 from eventconfig.writer.batch import BatchConfig, BatchResult, RawRequest, Waiting, process_batch
 from eventconfig.writer.handler import Limits
+from eventconfig.writer.history_tail import last_history_version
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,9 @@ class Writer(ExclusiveRole):
                 log.exception("the writer's in-flight transaction failed unexpectedly")
 
     async def on_activate(self) -> dict[str, Any]:
-        self.version = await self.materializer.wait_caught_up(_CATCH_UP_TIMEOUT_S)
+        # Above every version in the log (the view's, never lowered by a stray marker) and the history.
+        view_version = await self.materializer.wait_caught_up(_CATCH_UP_TIMEOUT_S)
+        self.version = max(view_version, await last_history_version(self.settings))
         self._pending, self._waiting = [], []
         metrics.WRITER_VERSION.set(self.version)
         return {"version": self.version}

@@ -56,6 +56,16 @@ async def test_a_request_with_a_huge_id_header_is_dead_lettered_unanswered_and_t
     assert await written_versions(wire, settings) == [1, 2]
 
 
+async def test_a_request_with_two_id_headers_is_dead_lettered_unanswered(service, wire, settings):
+    first, second = wire.expect("one"), wire.expect("two")
+    await wire.send_raw(codec.encode("ConfigRequest", {"operation": "put", "workspace": "w", "values": [
+        {"type": "t", "key": "k", "value": "v"}]}), [("id", b"one"), ("id", b"two")])
+    assert (await wire.call("config", "w"))["config"] == {}, "answered after it, and it wrote nothing"
+    (dead,) = await wire.read_topic(settings.topics.dlq)
+    assert dict(dead.headers)["error-type"] == b"DuplicateId"
+    assert not first.done() and not second.done()
+
+
 async def test_an_undecodable_request_with_its_bulk_in_a_header_gets_a_bounded_dlq_copy(
         service, wire, hostile, settings):
     bulk = b"b" * (settings.max_message_bytes - 100 * 1024)
