@@ -13,6 +13,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from eventconfig.codec import default_codec
 from eventconfig.kafka.topics import admin_client
 from eventconfig.logrecords import decode_record
+from eventconfig.service import ConfigService
 
 pytestmark = pytest.mark.integration
 codec = default_codec()
@@ -81,24 +82,32 @@ async def test_an_undecodable_request_with_its_bulk_in_a_header_gets_a_bounded_d
     assert size(dead) < 64 * 1024
 
 
-async def test_a_request_whose_output_the_broker_refuses_is_dead_lettered_and_skipped(service, wire, settings):
-    assert (await wire.put("w", ("t", "big", "x" * 4000)))["version"] == 1
-    # The response topic now takes less than the writer's own limit: a full config read cannot be produced.
+async def test_a_request_whose_output_the_broker_refuses_is_dead_lettered_and_skipped(settings, topics, wire):
+    # The response topic takes less than the writer's own limit: a full config read cannot be produced.
     async with admin_client(settings) as admin:
         await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, settings.topics.response,
                                                   {"max.message.bytes": "2048"})])
-    refused = str(uuid.uuid4())
-    never = wire.expect(refused)
-    await wire.send_raw(config_request(), [("id", refused.encode())])
-    after = await asyncio.gather(wire.put("w", ("t", "k", "v"), timeout=60),
-                                 wire.call("get", "w", keys=[{"type": "t", "key": "k"}], timeout=60),
-                                 wire.put("w", ("t", "k2", "v2"), timeout=60))
-    assert [r["error"] for r in after] == [None, None, None], "requests after the refused one are answered"
-    assert sorted(r["version"] for r in after if r["values"] == []) == [2, 3]
-    dlq = await wire.read_topic(settings.topics.dlq)
-    assert [(dict(r.headers)["error-type"], dict(r.headers)["id"]) for r in dlq] == [
-        (b"Unproducible", refused.encode())]
-    assert b"MessageSizeTooLarge" in dict(dlq[0].headers)["error"]
-    assert not never.done(), "the refused request is not answered"
-    assert await written_versions(wire, settings) == [1, 2, 3]
-    assert (await wire.put("w", ("t", "k3", "v3")))["version"] == 4, "and the writer is back to normal"
+    calls = [("put", {"values": [{"type": "t", "key": "big", "value": "x" * 4000}]}),
+             ("config", {}),  # its response holds the 4000-byte value
+             ("put", {"values": [{"type": "t", "key": "k", "value": "v"}]}),
+             ("get", {"keys": [{"type": "t", "key": "k"}]})]
+    ids = [str(uuid.uuid4()) for _ in calls]
+    answers = [wire.expect(rid) for rid in ids]
+    for rid, (operation, fields) in zip(ids, calls):  # all queued before the writer starts: one batch
+        await wire.send_raw(codec.encode("ConfigRequest", {"operation": operation, "workspace": "w", **fields}),
+                            [("id", rid.encode())])
+    service = ConfigService(settings, projector=False)
+    await service.start()
+    try:
+        replies = [codec.decode("ConfigResponse", (await asyncio.wait_for(answers[i], 60)).value) for i in (0, 2, 3)]
+        assert [r["version"] for r in replies[:2]] == [1, 2] and replies[2]["values"][0]["value"] == "v"
+        dlq = await wire.read_topic(settings.topics.dlq)
+        assert [(dict(r.headers)["error-type"], dict(r.headers)["id"]) for r in dlq] == [
+            (b"Unproducible", ids[1].encode())]
+        assert b"MessageSizeTooLarge" in dict(dlq[0].headers)["error"]
+        assert not answers[1].done(), "the refused request is not answered"
+        assert await written_versions(wire, settings) == [1, 2]
+        assert (await wire.put("w", ("t", "k3", "v3")))["version"] == 3, "and the writer is back to normal"
+        assert service.writer.max_records == settings.batch_max_requests
+    finally:
+        await service.stop()
