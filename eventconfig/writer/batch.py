@@ -82,6 +82,7 @@ class BatchResult:
     changes: dict[ItemKey, Entry | None] = field(default_factory=dict)
     version: int = 0
     waiting: list[Waiting] = field(default_factory=list)
+    answered_waiting: int = 0  # earlier waiting reads answered in this batch
     outcomes: list[tuple[str, str]] = field(default_factory=list)  # (operation, "ok" | error type)
 
 
@@ -165,8 +166,10 @@ class _Batch:
 
     def retry(self, item: Waiting) -> None:
         if item.request["min_version"] <= self.result.version:
+            self.result.answered_waiting += 1
             self._handle(item.request, item.request_id, item.actor, item.dialect)
         elif self.now_ms >= item.deadline_ms:
+            self.result.answered_waiting += 1
             message = (f"version {item.request['min_version']} not reached within "
                        f"{self.config.min_version_wait_ms} ms (current {self.result.version})")
             self._respond(item.request_id, error_response(ReadTimeout(message)), item.request["operation"],

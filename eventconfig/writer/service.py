@@ -119,7 +119,7 @@ class Writer(ExclusiveRole):
                       timestamps: list[int]) -> bool:
         if not await self.commit(_by_topic(self.settings, result), offsets[-1] + 1 if offsets else None):
             if isinstance(self.commit_error, RecordRefused) and offsets:
-                self._isolate(offsets, self.commit_error)
+                self._isolate(offsets, self.commit_error, alone=len(offsets) == 1 and not result.answered_waiting)
             return False
         if offsets and offsets[-1] + 1 >= self._isolate_below:
             self.max_records = self.settings.batch_max_requests
@@ -127,10 +127,11 @@ class Writer(ExclusiveRole):
         _observe(result, started, timestamps)
         return True
 
-    def _isolate(self, offsets: list[int], error: RecordRefused) -> None:
-        """After a refused transaction: redo its requests one per transaction, or, if it held a single
-        request, remember that request as the culprit so the redo dead-letters it."""
-        if len(offsets) == 1:
+    def _isolate(self, offsets: list[int], error: RecordRefused, *, alone: bool) -> None:
+        """After a refused transaction: redo its requests one per transaction, or, if it held the output
+        of a single request and nothing else, remember that request as the culprit so the redo
+        dead-letters it. (Waiting reads it also answered are dropped by the re-activation.)"""
+        if alone:
             self._refused[offsets[0]] = str(error)
             log.error("the broker refused the output of one request; it goes to the DLQ",
                       extra={"fields": {"offset": offsets[0], "error": str(error)}})

@@ -95,3 +95,12 @@ def test_a_refused_request_is_dead_lettered_minimally_and_the_rest_of_the_batch_
     assert dict(dead.headers) == {"id": b"p1", "error": b"MessageSizeTooLargeError: the broker refused it",
                                   "error-type": b"Unproducible", "source-offset": b"0"}
     assert [r["version"] for r in responses(result)] == [1], "the refused request wrote nothing"
+
+
+def test_a_batch_counts_the_waiting_reads_it_answers():
+    read = RawRequest(0, codec.encode("ConfigRequest", {"operation": "config", "workspace": "w", "min_version": 1}),
+                      [("id", b"r")])
+    parked = process_batch([read], DictReader(), {}, 0, [], BatchConfig(), now_ms=0)
+    assert parked.answered_waiting == 0 and len(parked.waiting) == 1
+    answered = process_batch([put("p", ("t", "k", "v"))], DictReader(), {}, 0, parked.waiting, BatchConfig(), 0)
+    assert answered.answered_waiting == 1 and len(answered.responses) == 2
