@@ -88,11 +88,12 @@ class BatchResult:
 
 def process_batch(records: Sequence[RawRequest], base: ViewReader, pending: Mapping[ItemKey, Entry | None],
                   version: int, waiting: Sequence[Waiting], config: BatchConfig, now_ms: int,
-                  codec: Codec | None = None, refused: Mapping[int, str] | None = None) -> BatchResult:
+                  codec: Codec | None = None, refused: Mapping[int, str | None] | None = None) -> BatchResult:
     """Handle ``records`` (then earlier waiting reads) as one atomic unit of output.
 
     ``refused`` maps offsets of requests whose output the broker refused (``offset -> reason``): they
-    are not handled again but dead-lettered as a minimal record, so they cannot block the topic.
+    are not handled again but dead-lettered as a minimal record, so they cannot block the topic
+    (reason None: even that record was refused, so the request is only skipped).
     """
     batch = _Batch(base, pending, version, config, now_ms, codec or default_codec())
     for record in records:
@@ -218,9 +219,12 @@ class _Batch:
         self.result.outcomes.append((operation, outcome))
         self.result.responses.append(OutRecord(request_id.encode(), value, [(model.ID_HEADER, request_id.encode())]))
 
-    def refuse(self, record: RawRequest, reason: str) -> None:
+    def refuse(self, record: RawRequest, reason: str | None) -> None:
         """Dead-letter a request whose output the broker refused: only its offset, the reason and its id
         (cut short), since its own bytes are what may not be producible."""
+        if reason is None:
+            self.result.outcomes.append(("?", "skipped"))
+            return
         request_id = next((raw for name, raw in record.headers if name == model.ID_HEADER), None)
         headers: Headers = [] if request_id is None else [(model.ID_HEADER, request_id[:DLQ_FIELD_BYTES])]
         self.result.dlq.append(OutRecord(None, None, [*headers, *self._reasons(record, "Unproducible", reason)]))

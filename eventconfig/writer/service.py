@@ -67,7 +67,8 @@ class Writer(ExclusiveRole):
         self._waiting: list[Waiting] = []
         self._last_batch = 0
         self._inflight: asyncio.Task[bool] | None = None
-        self._refused: dict[int, str] = {}  # request offset -> why the broker refused its output
+        # request offset -> why the broker refused its output (None: its dead letter was refused too)
+        self._refused: dict[int, str | None] = {}
         self._isolate_below = 0  # requests before this offset are redone one per transaction
 
     async def settle(self) -> None:
@@ -132,8 +133,11 @@ class Writer(ExclusiveRole):
         of a single request and nothing else, remember that request as the culprit so the redo
         dead-letters it. (Waiting reads it also answered are dropped by the re-activation.)"""
         if alone:
-            self._refused[offsets[0]] = str(error)
-            log.error("the broker refused the output of one request; it goes to the DLQ",
+            # Refused again once it was only a dead letter: skip it without one.
+            reason = None if offsets[0] in self._refused else str(error)
+            self._refused[offsets[0]] = reason
+            log.error("the broker refused the output of one request; it goes to the DLQ" if reason else
+                      "the broker refused the dead letter of a request too; it is skipped",
                       extra={"fields": {"offset": offsets[0], "error": str(error)}})
         else:
             log.warning("the broker refused a transaction; redoing its requests one at a time",

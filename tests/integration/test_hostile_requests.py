@@ -82,11 +82,15 @@ async def test_an_undecodable_request_with_its_bulk_in_a_header_gets_a_bounded_d
     assert size(dead) < 64 * 1024
 
 
-async def test_a_request_whose_output_the_broker_refuses_is_dead_lettered_and_skipped(settings, topics, wire):
+@pytest.mark.parametrize("dlq_takes_it", [True, False])
+async def test_a_request_whose_output_the_broker_refuses_is_dead_lettered_and_skipped(
+        settings, topics, wire, dlq_takes_it):
     # The response topic takes less than the writer's own limit: a full config read cannot be produced.
+    # Optionally the DLQ topic refuses even the short dead letter: then the request is only skipped.
+    limits = {settings.topics.response: "2048"} | ({} if dlq_takes_it else {settings.topics.dlq: "100"})
     async with admin_client(settings) as admin:
-        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, settings.topics.response,
-                                                  {"max.message.bytes": "2048"})])
+        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, {"max.message.bytes": limit})
+                                   for topic, limit in limits.items()])
     calls = [("put", {"values": [{"type": "t", "key": "big", "value": "x" * 4000}]}),
              ("config", {}),  # its response holds the 4000-byte value
              ("put", {"values": [{"type": "t", "key": "k", "value": "v"}]}),
@@ -101,10 +105,10 @@ async def test_a_request_whose_output_the_broker_refuses_is_dead_lettered_and_sk
     try:
         replies = [codec.decode("ConfigResponse", (await asyncio.wait_for(answers[i], 60)).value) for i in (0, 2, 3)]
         assert [r["version"] for r in replies[:2]] == [1, 2] and replies[2]["values"][0]["value"] == "v"
-        dlq = await wire.read_topic(settings.topics.dlq)
-        assert [(dict(r.headers)["error-type"], dict(r.headers)["id"]) for r in dlq] == [
-            (b"Unproducible", ids[1].encode())]
-        assert b"MessageSizeTooLarge" in dict(dlq[0].headers)["error"]
+        dlq = [dict(r.headers) for r in await wire.read_topic(settings.topics.dlq)]
+        assert [(h["error-type"], h["id"]) for h in dlq] == ([(b"Unproducible", ids[1].encode())] if dlq_takes_it
+                                                             else [])
+        assert all(b"MessageSizeTooLarge" in h["error"] for h in dlq)
         assert not answers[1].done(), "the refused request is not answered"
         assert await written_versions(wire, settings) == [1, 2]
         assert (await wire.put("w", ("t", "k3", "v3")))["version"] == 3, "and the writer is back to normal"

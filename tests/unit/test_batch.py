@@ -97,6 +97,11 @@ def test_a_refused_request_is_dead_lettered_minimally_and_the_rest_of_the_batch_
     assert [r["version"] for r in responses(result)] == [1], "the refused request wrote nothing"
 
 
+def test_a_request_whose_dead_letter_was_refused_too_is_skipped_without_output():
+    result = process_batch([put("p1", ("t", "k", "v"))], DictReader(), {}, 0, [], BatchConfig(), 0, refused={0: None})
+    assert not (result.dlq or result.responses or result.log) and result.outcomes == [("?", "skipped")]
+
+
 def test_a_batch_counts_the_waiting_reads_it_answers():
     read = RawRequest(0, codec.encode("ConfigRequest", {"operation": "config", "workspace": "w", "min_version": 1}),
                       [("id", b"r")])
