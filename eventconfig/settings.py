@@ -23,6 +23,10 @@ from typing import Any
 from eventconfig.errors import EventConfigError
 
 DAY_MS = 24 * 3600 * 1000
+# Room a produced record keeps beside its value for key, headers and framing (see max_response_bytes).
+RECORD_OVERHEAD_BYTES = 64 * 1024
+# Upper bound of the id, actor and name limits: an echoed id (key and header) stays well inside the room.
+MAX_HEADER_LIMIT = 16 * 1024
 
 
 class SettingsError(EventConfigError):
@@ -66,6 +70,13 @@ class Settings:
     max_message_bytes: int = 10 * 1024 * 1024
     max_value_bytes: int = 512 * 1024
     max_items_per_request: int = 10_000
+    # Longest workspace, type or key name (UTF-8 bytes); longer names are refused with too-large.
+    max_name_bytes: int = 1024
+    # Longest request ``id`` header the writer echoes; a request with a longer one cannot be
+    # answered and goes to the DLQ.
+    max_id_bytes: int = 256
+    # Longest ``actor`` header (it is stored in the history); longer is refused with too-large.
+    max_actor_bytes: int = 256
     min_version_wait_ms: int = 5_000
     request_timeout_ms: int = 30_000
     batch_max_requests: int = 500
@@ -116,10 +127,20 @@ class Settings:
             raise SettingsError("bootstrap_servers is empty")
         if not self.topic_prefix or any(c not in _TOPIC_CHARS for c in self.topic_prefix):
             raise SettingsError(f"topic prefix {self.topic_prefix!r} may only use letters, digits, '.', '_' and '-'")
-        if self.max_value_bytes <= 0 or self.max_items_per_request <= 0:
-            raise SettingsError("max_value_bytes and max_items_per_request must be positive")
-        if self.max_value_bytes >= self.max_message_bytes:
-            raise SettingsError("max_value_bytes must be below max_message_bytes")
+        limits = ("max_value_bytes", "max_items_per_request", "max_name_bytes", "max_id_bytes", "max_actor_bytes")
+        if any(getattr(self, name) <= 0 for name in limits):
+            raise SettingsError(f"{', '.join(limits)} must be positive")
+        if max(self.max_name_bytes, self.max_id_bytes, self.max_actor_bytes) > MAX_HEADER_LIMIT:
+            raise SettingsError(f"max_name_bytes, max_id_bytes and max_actor_bytes may be at most {MAX_HEADER_LIMIT}")
+        # A log record (three names and a value) must fit a record with room to spare.
+        if self.max_value_bytes + 3 * self.max_name_bytes >= self.max_response_bytes:
+            raise SettingsError("max_value_bytes (plus three names) must be well below max_message_bytes")
+
+    @property
+    def max_response_bytes(self) -> int:
+        """Largest record value the writer produces: the broker's record limit less room for the
+        key and headers, which are bounded by the id, actor and name limits."""
+        return self.max_message_bytes - RECORD_OVERHEAD_BYTES
 
     @property
     def topics(self) -> TopicNames:

@@ -19,6 +19,11 @@ from eventconfig.tasks import cancel
 @click.option("--metrics-port", type=int, help="Serve Prometheus metrics on this port (0: off).")
 @click.option("--max-value-bytes", type=int, help="Largest value a put may store (default 512 KiB).")
 @click.option("--max-items", "max_items_per_request", type=int, help="Most items in one request (default 10000).")
+@click.option("--max-name-bytes", type=int,
+              help="Longest workspace, type or key name in UTF-8 bytes (default 1024).")
+@click.option("--max-id-bytes", type=int,
+              help="Longest request id header; a request with a longer one goes to the DLQ unanswered (default 256).")
+@click.option("--max-actor-bytes", type=int, help="Longest actor header (default 256).")
 @click.option("--min-version-wait-ms", type=int, help="How long a min_version read may wait (default 5000).")
 @click.option("--projector/--no-projector", default=True, show_default=True,
               help="Also run the push projector (pokes on the notify topic).")

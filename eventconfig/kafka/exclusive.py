@@ -70,6 +70,7 @@ class ExclusiveRole(ABC):
         self._lock = asyncio.Lock()
         self._ready = asyncio.Event()
         self._not_before = 0.0  # monotonic time before which no activation is tried
+        self.commit_error: EventConfigError | None = None  # why the last commit() failed, if it did
 
     # --- what a role provides -------------------------------------------------------------------
 
@@ -207,8 +208,10 @@ class ExclusiveRole(ABC):
         offsets = {self.tp: (next_offset, metadata)} if next_offset is not None else None
         try:
             await self.sender.commit(records, offsets=offsets, group_id=self.group_id)
+            self.commit_error = None
             return True
         except (Fenced, TransactionFailed) as exc:
+            self.commit_error = exc
             reason = "fenced" if isinstance(exc, Fenced) else "failed"
             metrics.TRANSACTION_FAILURES.labels(self.role, reason).inc()
             log.warning("%s transaction %s: %s; redoing from committed state", self.role, reason, exc)

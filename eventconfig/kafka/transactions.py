@@ -10,6 +10,8 @@ transaction. Failures come back as two typed errors the caller can act on:
 * :class:`TransactionFailed`: the outcome is unknown or the transaction aborted; recreate the
   sender (``restart()``) and redo the work from committed state. A transaction that can still be
   aborted is aborted before the producer stops, so it does not hold back read_committed readers.
+* :class:`RecordRefused` (a TransactionFailed): the broker refused a record for good (too large for
+  the topic, invalid); redoing the same records fails the same way, so the caller must leave one out.
 
 Example::
 
@@ -27,7 +29,8 @@ from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError, ProducerFenced
+from aiokafka.errors import (CorruptRecordException, InvalidMessageError, InvalidTimestampError, KafkaError,
+                             MessageSizeTooLargeError, ProducerFenced, RecordListTooLargeError, RecordTooLargeError)
 from aiokafka.producer.transaction_manager import TransactionState
 
 from eventconfig.errors import EventConfigError
@@ -46,6 +49,15 @@ class Fenced(EventConfigError):
 
 class TransactionFailed(EventConfigError):
     """The transaction did not commit (or its outcome is unknown); redo from committed state."""
+
+
+class RecordRefused(TransactionFailed):
+    """The broker refused a record permanently; the same transaction would fail again."""
+
+
+# Produce errors that retrying cannot cure: the records themselves are unacceptable to the broker.
+_REFUSALS = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, CorruptRecordException,
+             InvalidMessageError, InvalidTimestampError)
 
 
 class TransactionalSender:
@@ -134,6 +146,10 @@ class TransactionalSender:
         except ProducerFenced as exc:
             await self.stop()
             raise Fenced(str(exc)) from exc
+        except _REFUSALS as exc:
+            await self._abort(producer)
+            await self.stop()
+            raise RecordRefused(f"{type(exc).__name__}: {exc}") from exc
         except (KafkaError, asyncio.TimeoutError) as exc:
             await self._abort(producer)
             await self.stop()

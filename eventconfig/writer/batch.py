@@ -56,9 +56,22 @@ class Waiting:
 
 @dataclass(frozen=True)
 class BatchConfig:
+    """Limits of one batch. Every record value it produces is at most ``max_response_bytes``; keys and
+    headers are bounded by ``max_id_bytes`` (responses) or :data:`DLQ_EXTRA_BYTES` (DLQ), well inside
+    the room the settings keep beside the value (``RECORD_OVERHEAD_BYTES``)."""
+
     limits: Limits = Limits()
     min_version_wait_ms: int = 5_000
-    max_response_bytes: int = 10 * 1024 * 1024 - 4096
+    max_response_bytes: int = 10 * 1024 * 1024 - 64 * 1024
+    max_id_bytes: int = 256
+    max_actor_bytes: int = 256
+
+
+# A DLQ record keeps the request's key and headers only up to these sizes (the rest is dropped and
+# summarised in a ``dropped`` header), so with the value cut to fit it never exceeds the record limit.
+DLQ_FIELD_BYTES = 1024  # the key, each kept header, the summary
+DLQ_HEADERS_BYTES = 16 * 1024  # all kept request headers together
+DLQ_EXTRA_BYTES = DLQ_FIELD_BYTES + DLQ_HEADERS_BYTES + 4 * DLQ_FIELD_BYTES  # key, headers, ours
 
 
 @dataclass
@@ -70,16 +83,25 @@ class BatchResult:
     changes: dict[ItemKey, Entry | None] = field(default_factory=dict)
     version: int = 0
     waiting: list[Waiting] = field(default_factory=list)
+    answered_waiting: int = 0  # earlier waiting reads answered in this batch
     outcomes: list[tuple[str, str]] = field(default_factory=list)  # (operation, "ok" | error type)
 
 
 def process_batch(records: Sequence[RawRequest], base: ViewReader, pending: Mapping[ItemKey, Entry | None],
                   version: int, waiting: Sequence[Waiting], config: BatchConfig, now_ms: int,
-                  codec: Codec | None = None) -> BatchResult:
-    """Handle ``records`` (then earlier waiting reads) as one atomic unit of output."""
+                  codec: Codec | None = None, refused: Mapping[int, str | None] | None = None) -> BatchResult:
+    """Handle ``records`` (then earlier waiting reads) as one atomic unit of output.
+
+    ``refused`` maps offsets of requests whose output the broker refused (``offset -> reason``): they
+    are not handled again but dead-lettered as a minimal record, so they cannot block the topic
+    (reason None: even that record was refused, so the request is only skipped).
+    """
     batch = _Batch(base, pending, version, config, now_ms, codec or default_codec())
     for record in records:
-        batch.take(record)
+        if refused and record.offset in refused:
+            batch.refuse(record, refused[record.offset])
+        else:
+            batch.take(record)
     for item in waiting:
         batch.retry(item)
     return batch.result
@@ -115,8 +137,10 @@ class _Batch:
         return Overlay(self.base, self.changes, self.result.version)
 
     def take(self, record: RawRequest) -> None:
+        request_id = self._request_id(record)
+        if request_id is None:
+            return
         headers = dict(record.headers)
-        request_id = _text(headers.get(model.ID_HEADER))
         try:
             if record.value is None:
                 raise CodecError("request record has no value")
@@ -141,6 +165,11 @@ class _Batch:
                                   "got to it; nothing was done")
             self._respond(request_id, error_response(expired), request["operation"], dialect)
             return
+        actor_bytes = len(headers.get(model.ACTOR_HEADER) or b"")
+        if actor_bytes > self.config.max_actor_bytes:  # the actor goes into the history record
+            error = TooLarge(f"the 'actor' header is {actor_bytes} bytes; the limit is {self.config.max_actor_bytes}")
+            self._respond(request_id, error_response(error), request["operation"], dialect)
+            return
         min_version = needs_version(request)
         if min_version is not None and min_version > self.result.version:
             wait_until = self.now_ms + self.config.min_version_wait_ms
@@ -149,10 +178,25 @@ class _Batch:
             return
         self._handle(request, request_id, actor, dialect)
 
+    def _request_id(self, record: RawRequest) -> str | None:
+        """The id to answer with ("" when there is none), or None when the id itself is unusable: then
+        the request is dead-lettered unanswered, since its response could not be produced or routed."""
+        ids = [raw for name, raw in record.headers if name == model.ID_HEADER]
+        if len(ids) > 1:  # clients differ in which one they read: answering either could misroute
+            self._dead_letter(record, "DuplicateId", f"request has {len(ids)} 'id' headers; exactly one is allowed")
+            return None
+        problem = _id_problem(ids[0] if ids else None, self.config.max_id_bytes)
+        if problem:
+            self._dead_letter(record, "BadId", f"{problem}; no response can be sent")
+            return None
+        return _text(ids[0] if ids else None)
+
     def retry(self, item: Waiting) -> None:
         if item.request["min_version"] <= self.result.version:
+            self.result.answered_waiting += 1
             self._handle(item.request, item.request_id, item.actor, item.dialect)
         elif self.now_ms >= item.deadline_ms:
+            self.result.answered_waiting += 1
             message = (f"version {item.request['min_version']} not reached by the read's deadline (at most "
                        f"{self.config.min_version_wait_ms} ms; current {self.result.version})")
             self._respond(item.request_id, error_response(ReadTimeout(message)), item.request["operation"],
@@ -201,17 +245,73 @@ class _Batch:
         self.result.outcomes.append((operation, outcome))
         self.result.responses.append(OutRecord(request_id.encode(), value, [(model.ID_HEADER, request_id.encode())]))
 
+    def refuse(self, record: RawRequest, reason: str | None) -> None:
+        """Dead-letter a request whose output the broker refused: only its offset, the reason and its id
+        (cut short), since its own bytes are what may not be producible."""
+        if reason is None:
+            self.result.outcomes.append(("?", "skipped"))
+            return
+        request_id = next((raw for name, raw in record.headers if name == model.ID_HEADER), None)
+        headers: Headers = [] if request_id is None else [(model.ID_HEADER, request_id[:DLQ_FIELD_BYTES])]
+        self.result.dlq.append(OutRecord(None, None, [*headers, *self._reasons(record, "Unproducible", reason)]))
+        self.result.outcomes.append(("?", "dlq"))
+
     def _dead_letter(self, record: RawRequest, error_type: str, reason: str) -> None:
-        headers: Headers = [*record.headers, (model.ERROR_HEADER, reason.encode()),
-                            (model.ERROR_TYPE_HEADER, error_type.encode()),
-                            ("source-offset", str(record.offset).encode())]
+        """A bounded copy of ``record``: short key and headers kept, long ones dropped (and listed in a
+        ``dropped`` header), the value cut to what the record limit leaves."""
+        key = record.key
+        dropped = [] if key is None or len(key) <= DLQ_FIELD_BYTES else [f"key({len(key)})"]
+        if dropped:
+            key = None
+        headers = _bounded_headers(record.headers, dropped)
+        headers.extend(self._reasons(record, error_type, reason))
+        if dropped:
+            headers.append(("dropped", _cut(f"{len(dropped)}: {', '.join(dropped)}")))
         value = record.value
         if value is not None and len(value) > self.config.max_response_bytes:
             # The DLQ topic has the same record limit; keep the start, and say so.
             headers.append(("truncated-from", str(len(value)).encode()))
             value = value[:self.config.max_response_bytes]
-        self.result.dlq.append(OutRecord(record.key, value, headers))
+        self.result.dlq.append(OutRecord(key, value, headers))
         self.result.outcomes.append(("?", "dlq"))
+
+    @staticmethod
+    def _reasons(record: RawRequest, error_type: str, reason: str) -> Headers:
+        return [(model.ERROR_HEADER, _cut(reason)), (model.ERROR_TYPE_HEADER, error_type.encode()),
+                ("source-offset", str(record.offset).encode())]
+
+
+def _bounded_headers(headers: Sequence[tuple[str, bytes]], dropped: list[str]) -> Headers:
+    """The headers that fit (each at most DLQ_FIELD_BYTES, all at most DLQ_HEADERS_BYTES); appends
+    ``name(size)`` of each one left out to ``dropped``."""
+    kept: Headers = []
+    total = 0
+    for name, raw in headers:
+        size = len(name.encode()) + len(raw or b"")
+        if size > DLQ_FIELD_BYTES or total + size > DLQ_HEADERS_BYTES:
+            dropped.append(f"{name[:64]}({size})")
+            continue
+        kept.append((name, raw))
+        total += size
+    return kept
+
+
+def _id_problem(raw: bytes | None, max_bytes: int) -> str | None:
+    """Why an ``id`` header cannot be echoed in a response (too long, not UTF-8), or None."""
+    if raw is None:
+        return None
+    if len(raw) > max_bytes:
+        return f"the 'id' header is {len(raw)} bytes, over the {max_bytes}-byte limit"
+    try:
+        raw.decode()
+    except UnicodeDecodeError:
+        return "the 'id' header is not UTF-8"
+    return None
+
+
+def _cut(text: str) -> bytes:
+    """``text`` as UTF-8, at most DLQ_FIELD_BYTES of it."""
+    return text.encode()[:DLQ_FIELD_BYTES]
 
 
 def request_deadline(raw: bytes | None) -> int | None:

@@ -96,6 +96,8 @@ async def test_limits_give_clear_errors_and_write_nothing(service, wire):
     assert "limit" in response["error"]["message"]
     response = await wire.call("put", "w", values=[{"type": "t", "key": "k\x00", "value": "v"}])
     assert response["error"]["type"] == "bad-request"
+    response = await wire.put("w", ("t", "k" * 600_000, "v"))
+    assert response["error"]["type"] == "too-large" and "key name" in response["error"]["message"]
     assert (await wire.call("config", "w"))["version"] == 0
 
 

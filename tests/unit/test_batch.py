@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from eventconfig.codec import default_codec
 from eventconfig.view.reader import DictReader
-from eventconfig.writer.batch import BatchConfig, RawRequest, process_batch
+from eventconfig.settings import RECORD_OVERHEAD_BYTES
+from eventconfig.writer.batch import DLQ_EXTRA_BYTES, BatchConfig, RawRequest, process_batch
 
 codec = default_codec()
 
@@ -13,6 +14,10 @@ def put(request_id: str, *items: tuple[str, str, str]) -> RawRequest:
     value = codec.encode("ConfigRequest", {"operation": "put", "workspace": "w",
                                            "values": [{"type": t, "key": k, "value": v} for t, k, v in items]})
     return RawRequest(0, value, [("id", request_id.encode())])
+
+
+def config_request() -> bytes:
+    return codec.encode("ConfigRequest", {"operation": "config", "workspace": "w"})
 
 
 def responses(result) -> list[dict]:
@@ -77,3 +82,71 @@ def test_a_parked_read_waits_until_the_earlier_of_its_deadline_and_the_min_versi
     later = process_batch([], DictReader(), {}, 0, parked, config, now_ms=1200)
     assert [w.request_id for w in later.waiting] == ["long"]
     assert responses(later)[0]["error"]["type"] == "timeout"
+
+
+def record_size(record) -> int:
+    return len(record.key or b"") + len(record.value or b"") + sum(len(n) + len(v) for n, v in record.headers)
+
+
+def test_every_output_record_is_bounded_by_construction_whatever_the_request_carries():
+    assert DLQ_EXTRA_BYTES < RECORD_OVERHEAD_BYTES, "a DLQ record's key and headers fit beside a full value"
+    config = BatchConfig(max_response_bytes=1000)
+    huge = b"h" * 50_000
+    hostile = [
+        RawRequest(1, b"\x00" * 5000, [("id", b"ok-id"), ("bulk", huge), *[("n", b"x")] * 20_000], key=huge),
+        RawRequest(2, config_request(), [("id", huge)]),
+    ]
+    result = process_batch(hostile, DictReader(), {}, 0, [], config, 0)
+    assert len(result.dlq) == 2 and len(result.responses) == 1, "only the first has an id that can be echoed"
+    for record in result.dlq + result.responses:
+        assert record_size(record) <= config.max_response_bytes + DLQ_EXTRA_BYTES
+    first = dict(result.dlq[0].headers)
+    assert first["id"] == b"ok-id" and first["truncated-from"] == b"5000"
+    kept = (16 * 1024 - len(b"idok-id")) // len(b"nx")  # the small headers that fit the DLQ's header budget
+    assert first["dropped"].startswith(f"{20_000 - kept + 2}: key(50000), bulk(50004), n(2), n(2)".encode())
+    assert len(first["dropped"]) <= 1024 and result.dlq[0].key is None
+    assert dict(result.dlq[1].headers)["error-type"] == b"BadId"
+    assert b"over the 256-byte limit" in dict(result.dlq[1].headers)["error"]
+
+
+def test_an_id_header_must_be_short_utf8_and_single_or_the_request_is_dead_lettered_unanswered():
+    requests = [RawRequest(1, config_request(), [("id", b"a" * 257)]),
+                RawRequest(2, config_request(), [("id", b"\xff\xfe")]),
+                RawRequest(3, config_request(), [("id", b"one"), ("id", b"two")]),
+                RawRequest(4, config_request(), [("id", b"a" * 256)])]
+    result = process_batch(requests, DictReader(), {}, 0, [], BatchConfig(), 0)
+    assert [dict(r.headers)["error-type"] for r in result.dlq] == [b"BadId", b"BadId", b"DuplicateId"]
+    assert [r.key for r in result.responses] == [b"a" * 256], "an id at the limit is still answered"
+
+
+def test_an_over_long_actor_is_answered_too_large_and_writes_nothing():
+    request = RawRequest(1, put("p", ("t", "k", "v")).value, [("id", b"p"), ("actor", b"a" * 257)])
+    result = process_batch([request], DictReader(), {}, 0, [], BatchConfig(), 0)
+    (response,) = responses(result)
+    assert response["error"]["type"] == "too-large" and "'actor'" in response["error"]["message"]
+    assert not result.log and not result.history
+
+
+def test_a_refused_request_is_dead_lettered_minimally_and_the_rest_of_the_batch_is_handled():
+    requests = [put("p1", ("t", "k", "x" * 3000)), RawRequest(1, put("p2", ("t", "k", "v")).value, [("id", b"p2")])]
+    result = process_batch(requests, DictReader(), {}, 0, [], BatchConfig(), 0,
+                           refused={0: "MessageSizeTooLargeError: the broker refused it"})
+    (dead,) = result.dlq
+    assert dead.key is None and dead.value is None
+    assert dict(dead.headers) == {"id": b"p1", "error": b"MessageSizeTooLargeError: the broker refused it",
+                                  "error-type": b"Unproducible", "source-offset": b"0"}
+    assert [r["version"] for r in responses(result)] == [1], "the refused request wrote nothing"
+
+
+def test_a_request_whose_dead_letter_was_refused_too_is_skipped_without_output():
+    result = process_batch([put("p1", ("t", "k", "v"))], DictReader(), {}, 0, [], BatchConfig(), 0, refused={0: None})
+    assert not (result.dlq or result.responses or result.log) and result.outcomes == [("?", "skipped")]
+
+
+def test_a_batch_counts_the_waiting_reads_it_answers():
+    read = RawRequest(0, codec.encode("ConfigRequest", {"operation": "config", "workspace": "w", "min_version": 1}),
+                      [("id", b"r")])
+    parked = process_batch([read], DictReader(), {}, 0, [], BatchConfig(), now_ms=0)
+    assert parked.answered_waiting == 0 and len(parked.waiting) == 1
+    answered = process_batch([put("p", ("t", "k", "v"))], DictReader(), {}, 0, parked.waiting, BatchConfig(), 0)
+    assert answered.answered_waiting == 1 and len(answered.responses) == 2
