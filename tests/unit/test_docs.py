@@ -133,12 +133,13 @@ def test_the_flag_column_names_exactly_the_flags_the_command_has() -> None:
 def test_the_readme_says_which_settings_are_flags_of_which_command() -> None:
     readme = " ".join(text(README).split())
     assert "Every setting is an `EVENTCONFIG_<NAME>` environment variable." in readme
+    assert "the rest (retention, message size, batching, timeouts) are environment only" in readme
     assert "docs/operations.md#settings" in readme
     connection = {"bootstrap_servers", "topic_prefix", "deployment", "data_dir", "security_protocol", "sasl_mechanism",
                   "sasl_username", "sasl_password", "ssl_cafile", "ssl_certfile", "ssl_keyfile"}
     said = {**{n: "eventconfig" for n in connection},  # "also flags of `eventconfig` itself"
             **{n: "eventconfig serve" for n in ("max_value_bytes", "max_items_per_request", "min_version_wait_ms",
-                                                "metrics_port")},  # "the request limits and the metrics port"
+                                                "metrics_port")},  # "value size, item count, min_version wait, port"
             "replication_factor": "eventconfig topics create", "min_insync_replicas": "eventconfig topics create"}
     commands = {name: {line.rsplit(" ", 1)[0] for line in lines} for name, lines in options_by_setting().items()}
     assert commands == {name: {command} for name, command in said.items()}
@@ -212,6 +213,13 @@ def test_every_make_target_and_bench_option_in_the_docs_exists() -> None:
                 parse_args(words[3:])
             checked += 1
     assert checked >= 5
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_python_example_compiles(page: Path) -> None:
+    for number, (language, body) in enumerate(fenced_blocks(text(page))):
+        if language == "python":
+            compile(body, f"{page.name}, python block {number}", "exec")  # no top-level await either
 
 
 # --- links ---------------------------------------------------------------------------------------------
