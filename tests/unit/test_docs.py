@@ -106,7 +106,7 @@ def sample(name: str) -> object:
 
 def test_every_setting_is_in_the_settings_table_with_its_environment_variable() -> None:
     table = settings_table()
-    assert sorted(table) == sorted(SETTINGS), "docs/operations.md's settings table must list exactly the Settings fields"
+    assert sorted(table) == sorted(SETTINGS), "operations.md's settings table must list exactly the Settings fields"
     for name, (variable, _) in table.items():
         assert variable == f"EVENTCONFIG_{name.upper()}"
 
