@@ -1,4 +1,4 @@
-"""``python -m bench``: measure eventconfig against the DESIGN §10 goals and print the table.
+"""``python -m bench``: measure eventconfig against the docs/design.md §10 goals and print the table.
 
 Uses the broker at ``EVENTCONFIG_BOOTSTRAP_SERVERS`` when it is reachable (``make bench``), else
 starts an own LocalBroker in a temporary folder. Every run uses fresh topics (a unique prefix) and

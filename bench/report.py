@@ -1,4 +1,4 @@
-"""Benchmark results: one row per measured figure, printed as a rich table beside the DESIGN §10 goals.
+"""Benchmark results: one row per measured figure, printed as a rich table beside the docs/design.md §10 goals.
 
 Example::
 
@@ -22,7 +22,7 @@ from rich.table import Table
 
 @dataclass(frozen=True)
 class Goal:
-    """A DESIGN §10 goal: ``op`` is ``>=`` (at least) or ``<=`` (at most)."""
+    """A docs/design.md §10 goal: ``op`` is ``>=`` (at least) or ``<=`` (at most)."""
 
     op: str
     threshold: float

@@ -1,4 +1,4 @@
-"""The scenarios of the benchmark, each returning result rows for the DESIGN §10 table.
+"""The scenarios of the benchmark, each returning result rows for the docs/design.md §10 table.
 
 Service scenarios (``put1``, ``put64``, ``get1``, ``get64``) drive the service process through
 :class:`~eventconfig.client.ConfigClient` loops in separate client processes; log scenarios

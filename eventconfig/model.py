@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-# Operations of DESIGN §5.
+# Operations of docs/design.md §5.
 GET = "get"
 LIST = "list"
 GETVALUES = "getvalues"

@@ -1,4 +1,4 @@
-"""ConfigClient: the request/response client of the config service (DESIGN §4 and §5).
+"""ConfigClient: the request/response client of the config service (docs/design.md §4 and §5).
 
 Each call sends one ``ConfigRequest`` to the request topic with a fresh ``id`` header and waits for
 the ``ConfigResponse`` with the same ``id`` on the response topic. The response consumer is assigned
@@ -280,7 +280,7 @@ class ConfigClient:
         return (await self.get_keys_all_workspaces_versioned(type, min_version=min_version)).value
 
     async def workspaces_for_type(self, type: str, *, min_version: int | None = None) -> set[str]:
-        """Workspaces holding at least one item of ``type`` (the seed client's helper)."""
+        """Workspaces holding at least one item of ``type`` (a helper TrustGraph's client has)."""
         return {ws for ws, _ in await self.get_keys_all_workspaces(type, min_version=min_version) if ws}
 
     async def get_all_versioned(self, workspace: str, *, min_version: int | None = None

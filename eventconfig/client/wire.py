@@ -1,4 +1,4 @@
-"""The pure half of the client: ConfigRequest building and ConfigResponse reading (DESIGN §4, §5).
+"""The pure half of the client: ConfigRequest building and ConfigResponse reading (docs/design.md §4, §5).
 
 No I/O and no event loop, so the wire mapping is tested without a broker. Keys and items are accepted
 as tuples (``(type, key[, if_version])``, ``(type, key, value[, if_version])``), mappings or objects with
@@ -28,7 +28,7 @@ Headers = list[tuple[str, bytes]]
 class ConfigItem:
     """One config item as read; ``value``/``version`` are None for a missing key.
 
-    ``version`` is the global version at which this key last changed (DESIGN §4, ``ConfigValue``).
+    ``version`` is the global version at which this key last changed (docs/design.md §4, ``ConfigValue``).
     """
 
     workspace: str

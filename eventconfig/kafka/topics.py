@@ -1,4 +1,4 @@
-"""The topics of DESIGN §3: their specs, creation, and the startup check that refuses a bad layout.
+"""The topics of docs/design.md §3: their specs, creation, and the startup check that refuses a bad layout.
 
 A log or history topic with more than one partition, or a log topic that is not compacted, would
 silently break ordering and history; :func:`check_topics` turns those into a fatal
@@ -44,7 +44,7 @@ class TopicSpec:
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
-    """The six topics of a deployment with the configs DESIGN §3 gives them."""
+    """The six topics of a deployment with the configs docs/design.md §3 gives them."""
     names = settings.topics
     common = {"max.message.bytes": str(settings.max_message_bytes)}
     if settings.min_insync_replicas:

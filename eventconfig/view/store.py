@@ -8,7 +8,7 @@ The only module that imports rocksdict. Three column families, raw bytes:
 
 Names are non-empty and hold no NUL, the smallest byte, so the byte order of these keys is the order
 of (workspace, type, key) tuples. Items, offset and version go in one WriteBatch, so a crash leaves
-the view equal to a replay of a prefix of the log (DESIGN §6). The WAL stays on but unsynced: a
+the view equal to a replay of a prefix of the log (docs/design.md §6). The WAL stays on but unsynced: a
 killed process loses nothing, an OS crash at worst loses a suffix that is read again from the log.
 """
 

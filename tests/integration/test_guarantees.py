@@ -1,4 +1,4 @@
-"""DESIGN §9 guarantees 1, 4 and 5 with real processes: kill -9, restart, two writers, failover;
+"""docs/design.md §9 guarantees 1, 4 and 5 with real processes: kill -9, restart, two writers, failover;
 and no request is lost by a fail-over, not even a read parked for its ``min_version``.
 
 The service runs as `python -m eventconfig serve` subprocesses; a load of concurrent clients writes

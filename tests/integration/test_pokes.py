@@ -1,4 +1,4 @@
-"""Pokes on the notify topic (DESIGN §7, §9.6): filtered, versioned, in order, exactly once."""
+"""Pokes on the notify topic (docs/design.md §7, §9.6): filtered, versioned, in order, exactly once."""
 
 from __future__ import annotations
 

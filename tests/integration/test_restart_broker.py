@@ -1,4 +1,4 @@
-"""DESIGN §9.1: an acknowledged write survives a crash of the broker itself (kill -9 and restart)."""
+"""docs/design.md §9.1: an acknowledged write survives a crash of the broker itself (kill -9 and restart)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The service through the wire contract only: operations, errors, versions, history, DLQ.
 
-Numbers in test names refer to the acceptance behaviours of the reference specification.
+Numbers in test names are the behaviours numbered in docs/compatibility.md.
 """
 
 from __future__ import annotations

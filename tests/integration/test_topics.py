@@ -1,4 +1,4 @@
-"""`eventconfig topics create|check`: the six topics of DESIGN §3, and refusal of a dangerous layout."""
+"""`eventconfig topics create|check`: the six topics of docs/design.md §3, and refusal of a dangerous layout."""
 
 from __future__ import annotations
 

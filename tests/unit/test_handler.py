@@ -1,4 +1,4 @@
-"""Request handling, as a specification: DESIGN §5 operations and errors, without a broker."""
+"""Request handling, as a specification: docs/design.md §5 operations and errors, without a broker."""
 
 from __future__ import annotations
 
