@@ -77,6 +77,8 @@ class Settings:
     # The projector merges pokes of a batch into one when it is further behind the log than this.
     projector_merge_lag_records: int = 1000
     metrics_port: int = 0  # 0: no metrics endpoint
+    # Serve TrustGraph's JSON config protocol on <topicspace>.{request,response,notify}.config; "" = off.
+    trustgraph_topicspace: str = ""
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""
     sasl_username: str = ""
@@ -111,6 +113,9 @@ class Settings:
             raise SettingsError("bootstrap_servers is empty")
         if not self.topic_prefix or any(c not in _TOPIC_CHARS for c in self.topic_prefix):
             raise SettingsError(f"topic prefix {self.topic_prefix!r} may only use letters, digits, '.', '_' and '-'")
+        if any(c not in _TOPIC_CHARS for c in self.trustgraph_topicspace):
+            raise SettingsError(f"TrustGraph topicspace {self.trustgraph_topicspace!r} may only use letters, "
+                                "digits, '.', '_' and '-'")
         if self.max_value_bytes <= 0 or self.max_items_per_request <= 0:
             raise SettingsError("max_value_bytes and max_items_per_request must be positive")
         if self.max_value_bytes >= self.max_message_bytes:
