@@ -182,3 +182,202 @@ async def test_errors_reach_trustgraphs_client_as_the_seed_sent_them(tg_client: 
         await tg_client.put("w", "", "k", "v")
     assert await tg_client.get_all("w") == {}, "failed writes wrote nothing"
 
+
+
+# --- one store, two protocols ------------------------------------------------------------------------
+
+
+async def test_writes_through_either_protocol_share_versions_views_and_history(
+        tg: TrustGraphDeployment, tg_client: AsyncConfigClient, settings: Settings, tmp_path: Path):
+    async with ConfigClient(settings, actor="ops") as native:
+        view = LocalView(settings, tmp_path / "local-view")
+        await view.start()
+        try:
+            await tg_client.put("w", "prompt", "a", "from trustgraph")
+            version = await native.put("w", "prompt", "b", "from eventconfig")
+            await tg_client.delete("w", "prompt", "gone")
+
+            assert await native.get("w", "prompt", "a", min_version=version) == "from trustgraph"
+            assert await tg_client.get("w", "prompt", "b") == "from eventconfig"
+            assert (await native.get_all_versioned("w")).version == version + 1, "one version sequence for both"
+            assert (await tg_client.request(ConfigRequest(operation="config", workspace="w"))).version == version + 1
+            await eventually(lambda: view.version >= version + 1, "the local view applies every write")
+            assert view.get_values("w", "prompt") == {"a": "from trustgraph", "b": "from eventconfig"}
+        finally:
+            await view.stop()
+
+    async with HistoryReader(settings) as history:
+        mutations = [m async for m in history.read(HistoryQuery(workspace="w"))]
+    assert [(m.version, m.actor, m.operation) for m in mutations] == [
+        (version - 1, f"trustgraph:{tg.topicspace}", "put"), (version, "ops", "put"),
+        (version + 1, f"trustgraph:{tg.topicspace}", "delete")]
+    assert mutations[0].request_id.startswith(f"tg:{tg.topicspace}:w:")
+
+
+async def test_trustgraph_pushes_come_once_per_write_after_it_committed(
+        tg: TrustGraphDeployment, tg_client: AsyncConfigClient, settings: Settings):
+    await tg_client.put_many("w", [("prompt", "a", "1"), ("flow", "f", "2")])
+    await tg_client.put("__template__", "prompt", "a", "reserved only: no push")
+    await tg_client.put("__workspaces__", "workspace", "acme", '{"enabled": true}')
+    async with ConfigClient(settings) as native:
+        last = await native.put_many("w2", [("prompt", "b", "3")])
+
+    def pushes() -> Awaitable[list[ConsumerRecord]]:
+        return read_all(settings, tg.topics.notify)
+
+    records = await eventually(lambda: _upto(pushes(), last), f"a TrustGraph push for version {last}")
+    assert [r.headers for r in records] == [()] * len(records), "pushes carry no headers"
+    assert [json.loads(r.value) for r in records] == [
+        {"version": last - 3, "changes": {"flow": ["w"], "prompt": ["w"]}, "workspace_changes": None},
+        {"version": last - 1, "changes": {}, "workspace_changes": {"created": ["acme"], "deleted": []}},
+        {"version": last, "changes": {"prompt": ["w2"]}, "workspace_changes": None}]
+    assert len(await read_all(settings, tg.topics.notify, committed=True)) == len(records)
+
+
+async def _upto(records: Awaitable[list[ConsumerRecord]], version: int) -> list[ConsumerRecord] | None:
+    got = await records
+    return got if got and json.loads(got[-1].value)["version"] >= version else None
+
+
+async def test_answers_are_committed_records_with_only_the_id_header(
+        tg: TrustGraphDeployment, tg_client: AsyncConfigClient, settings: Settings):
+    await tg_client.put("w", "prompt", "a", "1")
+    answers = await read_all(settings, tg.topics.response)
+    committed = await read_all(settings, tg.topics.response, committed=True)
+    assert answers and [r.offset for r in answers] == [r.offset for r in committed], "no aborted answer to read"
+    assert all([name for name, _ in r.headers] == ["id"] for r in answers)
+
+
+async def test_undecodable_requests_go_to_the_dlq_and_are_answered_with_an_id(
+        tg: TrustGraphDeployment, tg_client: AsyncConfigClient, settings: Settings):
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(tg.topics.request, b"{not json", headers=[("id", b"bad-1")])
+        await producer.send_and_wait(tg.topics.request, b'{"operation": "put"}', headers=[])
+        await producer.send_and_wait(tg.topics.request, b'{"operation": "config", "workspace": "w", "later": [1]}',
+                                     headers=[("id", b"extra-keys")])
+    finally:
+        await producer.stop()
+
+    def answers() -> Awaitable[dict[str, Any] | None]:
+        async def by_id() -> dict[str, Any] | None:
+            found = {dict(r.headers)["id"].decode(): json.loads(r.value)
+                     for r in await read_all(settings, tg.topics.response)}
+            return found if {"bad-1", "extra-keys"} <= found.keys() else None
+        return by_id()
+
+    found = await eventually(answers, "answers to the undecodable and the extended request")
+    assert found["bad-1"]["error"]["type"] == "config-error"
+    assert found["bad-1"]["error"]["message"].startswith("undecodable TrustGraph request: not JSON")
+    assert found["extra-keys"]["error"] is None, "unknown keys are ignored, as TrustGraph's decoder does"
+    dead = await eventually(lambda: _at_least(read_all(settings, settings.topics.dlq, committed=True), 2),
+                            "two records on the DLQ")
+    assert [(r.value, dict(r.headers)["error-type"]) for r in dead] == [
+        (b"{not json", b"TrustGraphDecodeError"), (b'{"operation": "put"}', b"MissingId")]
+    assert dict(dead[0].headers)["source-topic"] == tg.topics.request.encode()
+    assert await tg_client.get_all("w") == {}, "the front end still serves"
+
+
+async def _at_least(records: Awaitable[list[ConsumerRecord]], count: int) -> list[ConsumerRecord] | None:
+    got = await records
+    return got if len(got) >= count else None
+
+
+# --- topics ------------------------------------------------------------------------------------------
+
+
+async def test_serve_creates_the_trustgraph_topics_with_trustgraphs_layout(tg: TrustGraphDeployment,
+                                                                          settings: Settings):
+    names = [tg.topics.request, tg.topics.response, tg.topics.notify]
+    async with admin_client(settings) as admin:
+        described = {t["topic"]: t for t in await admin.describe_topics(names)}
+        configs = await topic_configs(admin, names)
+    assert {name: len(described[name]["partitions"]) for name in names} == dict.fromkeys(names, 1)
+    assert {name: configs[name]["retention.ms"] for name in names} == dict.fromkeys(names, "300000")
+
+
+async def test_a_topic_layout_the_front_end_cannot_serve_stops_serve_with_one_line(
+        settings: Settings, topics: None, tmp_path: Path, unique: str):
+    from aiokafka.admin import NewTopic
+
+    topicspace = f"tg{unique}"
+    async with admin_client(settings) as admin:
+        await admin.create_topics([NewTopic(f"{topicspace}.request.config", 2, 1)])
+    log = tmp_path / "serve.log"
+    process = start_process(settings, "serve", tmp_path / "data", log, "--trustgraph-topicspace", topicspace)
+    assert process.wait(60) == 1
+    output = log.read_text()
+    assert f"error: topic {topicspace}.request.config (the TrustGraph request topic) has 2 partitions" in output
+    assert "Traceback" not in output
+
+
+# --- a TrustGraph processor --------------------------------------------------------------------------
+
+
+class PromptFollower(WorkspaceProcessor):
+    """A minimal TrustGraph processor: follows the ``prompt`` type and the workspace lifecycle."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.calls: list[tuple[str, dict[str, dict[str, str]], int]] = []
+        self.created: list[str] = []
+        self.register_config_handler(self.on_prompts, types=["prompt"])
+
+    async def on_prompts(self, workspace: str, config: dict[str, dict[str, str]], version: int) -> None:
+        self.calls.append((workspace, config, version))
+
+    async def on_workspace_created(self, workspace: str) -> None:
+        self.created.append(workspace)
+
+
+async def delete_topics(settings: Settings, names: list[str]) -> None:
+    """Remove earlier runs' topics, so a processor's notify consumer (reading from the earliest) sees only ours."""
+    async with admin_client(settings) as admin:
+        present = [t["topic"] for t in await admin.describe_topics(names) if t["error_code"] == 0]
+        if present:
+            await admin.delete_topics(present)
+
+    await eventually(lambda: _none_exist(settings, names), f"topics {names} are deleted", timeout=30)
+
+
+async def _none_exist(settings: Settings, names: list[str]) -> bool:
+    async with admin_client(settings) as admin:
+        return all(t["error_code"] != 0 for t in await admin.describe_topics(names))
+
+
+async def test_a_trustgraph_processor_follows_config_written_through_either_protocol(
+        settings: Settings, topics: None, tmp_path: Path):
+    await delete_topics(settings, ["tg.request.config", "tg.response.config", "tg.notify.config"])
+    async with serving(settings, tmp_path, "tg", "--trustgraph") as tg:
+        client = await tg.client()
+        async with ConfigClient(settings) as native:
+            await client.put("w1", "prompt", "a", "1")
+            await native.put("w2", "prompt", "b", "2")
+            await client.put("_hidden", "prompt", "x", "reserved")
+            await client.put("w1", "flow", "f", "not a prompt")
+            await client.put("__workspaces__", "workspace", "acme", '{"enabled": true}')
+            at_start = await native.version()
+
+            processor = PromptFollower(id=f"follower-{tg.settings.topic_prefix}", pubsub_backend="kafka",
+                                       kafka_bootstrap_servers=settings.bootstrap_servers, config_timeout=10)
+            await processor.start()
+            try:
+                assert ("w1", {"prompt": {"a": "1"}}, at_start) in processor.calls
+                assert ("w2", {"prompt": {"b": "2"}}, at_start) in processor.calls
+                assert processor.created == ["acme"]
+
+                await client.put("w1", "prompt", "a", "changed by trustgraph")
+                by_native = await native.put("w2", "prompt", "c", "added by eventconfig")
+                await client.put("_hidden", "prompt", "x", "still reserved")
+                await native.put("__workspaces__", "workspace", "beta", '{"enabled": true}')
+
+                await eventually(lambda: ("w2", {"prompt": {"b": "2", "c": "added by eventconfig"}}, by_native)
+                                 in processor.calls, "the handler gets eventconfig's write with its version")
+                assert ("w1", {"prompt": {"a": "changed by trustgraph"}}, by_native - 1) in processor.calls
+                await eventually(lambda: processor.created == ["acme", "beta"], "the workspace handler sees beta")
+                assert not [c for c in processor.calls if c[0].startswith("_")], "never a reserved workspace"
+                await eventually(lambda: processor.config_version == by_native + 2, "the processor reaches the last version")
+            finally:
+                await processor.stop()
+        await client.close()
