@@ -72,7 +72,8 @@ def project(ctx: click.Context, **options: Any) -> None:
         async with admin_client(settings) as admin:
             await check_topics(admin, settings)
             if settings.trustgraph_topicspace:
-                await trustgraph_topics.ensure_topics(admin, settings, TrustGraphTopics.of(settings.trustgraph_topicspace))
+                topicspace = TrustGraphTopics.of(settings.trustgraph_topicspace)
+                await trustgraph_topics.ensure_topics(admin, settings, topicspace)
         task = asyncio.create_task(projector.run())
 
     async def wait() -> None:

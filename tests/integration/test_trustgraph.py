@@ -383,7 +383,8 @@ async def test_a_trustgraph_processor_follows_config_written_through_either_prot
                 assert ("w1", {"prompt": {"a": "changed by trustgraph"}}, by_native - 1) in processor.calls
                 await eventually(lambda: processor.created == ["acme", "beta"], "the workspace handler sees beta")
                 assert not [c for c in processor.calls if c[0].startswith("_")], "never a reserved workspace"
-                await eventually(lambda: processor.config_version == by_native + 2, "the processor reaches the last version")
+                await eventually(lambda: processor.config_version == by_native + 2,
+                                 "the processor reaches the last version")
             finally:
                 await processor.stop()
         await client.close()
