@@ -30,7 +30,9 @@ def trustgraph_options(command: Callable[..., Any]) -> Callable[..., Any]:
                              "and TS.notify.config.")(command)
 
 
-def _settings(ctx: click.Context, trustgraph: bool, trustgraph_topicspace: str | None, **options: Any) -> Settings:
+def load_serve_settings(ctx: click.Context, trustgraph: bool, trustgraph_topicspace: str | None,
+                        **options: Any) -> Settings:
+    """The settings with the command's options; ``--trustgraph`` alone serves the topicspace ``tg``."""
     from eventconfig.cli.main import load_settings
 
     settings = load_settings(ctx, trustgraph_topicspace=trustgraph_topicspace, **options)
@@ -54,7 +56,7 @@ def serve(ctx: click.Context, projector: bool, **options: Any) -> None:
     Several processes on the same topics form an active/standby set for each role; give them all the
     same --trustgraph options.
     """
-    service = ConfigService(_settings(ctx, **options), projector=projector)
+    service = ConfigService(load_serve_settings(ctx, **options), projector=projector)
     run(_until_signal(service.start, service.wait, service.stop))
 
 
@@ -63,7 +65,7 @@ def serve(ctx: click.Context, projector: bool, **options: Any) -> None:
 @click.pass_context
 def project(ctx: click.Context, **options: Any) -> None:
     """Run only the push projector (log topic -> notify topic, exactly once)."""
-    settings = _settings(ctx, **options)
+    settings = load_serve_settings(ctx, **options)
     projector = PushProjector(settings)
     task: asyncio.Task[None] | None = None
 
