@@ -291,6 +291,31 @@ async def test_undecodable_requests_go_to_the_dlq_and_are_answered_with_an_id(
     assert dict(dead[0].headers)["source-topic"] == tg.topics.request.encode()
 
 
+async def test_requests_sent_while_serve_is_down_are_answered_once_after_a_restart(
+        settings: Settings, tmp_path: Path, unique: str):
+    topicspace = f"tg{unique}"
+    async with serving(settings, tmp_path, topicspace, "--trustgraph-topicspace", topicspace) as first:
+        client = await first.client()
+        await client.put("w", "prompt", "a", "1")
+        before = (await client.request(ConfigRequest(operation="config", workspace="w"))).version
+    try:
+        sent = len(await read_all(settings, first.topics.request))
+        pending = asyncio.create_task(client.put("w", "prompt", "a", "sent while down", timeout=60))
+        await eventually(lambda: _more_than(read_all(settings, first.topics.request), sent),
+                         "the request is on TrustGraph's request topic while serve is down")
+        async with serving(settings, tmp_path, topicspace, "--trustgraph-topicspace", topicspace):
+            await asyncio.wait_for(pending, 60)
+            after = await client.request(ConfigRequest(operation="config", workspace="w"))
+            assert after.config == {"prompt": {"a": "sent while down"}}
+            assert after.version == before + 1, "forwarded exactly once"
+    finally:
+        await client.close()
+
+
+async def _more_than(records: Awaitable[list[ConsumerRecord]], count: int) -> bool:
+    return len(await records) > count
+
+
 # --- topics ------------------------------------------------------------------------------------------
 
 
