@@ -14,12 +14,11 @@
 Example::
 
     front = TrustGraphFrontEnd(settings, response_limit)
-    tasks = [asyncio.create_task(role.run()) for role in front.roles]
+    tasks = [asyncio.create_task(role.run()) for role in front.roles]    # ConfigService does this
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -56,9 +55,6 @@ class TrustGraphFrontEnd:
         self.translator = ResponseTranslator(settings, topicspace, topics, response_limit)
         self.roles: list[ExclusiveRole] = [self.forwarder, self.translator]
 
-    async def wait_active(self, timeout: float) -> None:
-        await asyncio.gather(*(role.wait_active(timeout) for role in self.roles))
-
 
 class RequestForwarder(ExclusiveRole):
     """``<ts>.request.config`` -> eventconfig's request topic, exactly once."""
@@ -84,9 +80,9 @@ class RequestForwarder(ExclusiveRole):
         raw = [RawRequest(r.offset, r.value, list(r.headers), r.key) for r in records]
         out = forward_batch(raw, self.topicspace, self.tp.topic, self.max_request_bytes, self.codec)
         topics = self.settings.topics
-        await self.commit({topics.request: out.requests, topics.response: out.responses, topics.dlq: out.dlq},
-                          records[-1].offset + 1)
-        if out.dlq:
+        committed = await self.commit({topics.request: out.requests, topics.response: out.responses,
+                                       topics.dlq: out.dlq}, records[-1].offset + 1)
+        if committed and out.dlq:
             log.warning("dead-lettered TrustGraph requests", extra={"fields": {"count": len(out.dlq)}})
 
 
