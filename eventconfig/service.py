@@ -1,4 +1,5 @@
-"""The config service process: topic check, materializer, writer and (by default) the push projector.
+"""The config service process: topic check, materializer, writer, (by default) the push projector and
+(with a TrustGraph topicspace) the TrustGraph front end.
 
 Example::
 
@@ -17,6 +18,9 @@ from eventconfig import metrics
 from eventconfig.kafka.topics import admin_client, check_topics
 from eventconfig.push.service import PushProjector
 from eventconfig.settings import Settings
+from eventconfig.trustgraph import topics as trustgraph_topics
+from eventconfig.trustgraph.frontend import TrustGraphFrontEnd
+from eventconfig.trustgraph.wire import TrustGraphTopics
 from eventconfig.view.materializer import Materializer
 from eventconfig.writer.service import Writer
 from eventconfig.tasks import cancel
@@ -32,6 +36,7 @@ class ConfigService:
         self.materializer = Materializer(settings)
         self.writer = Writer(settings, self.materializer)
         self.projector = PushProjector(settings) if projector else None
+        self.trustgraph: TrustGraphFrontEnd | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -39,6 +44,10 @@ class ConfigService:
         started = time.monotonic()
         async with admin_client(self.settings) as admin:
             await check_topics(admin, self.settings)
+            if self.settings.trustgraph_topicspace:
+                topics = TrustGraphTopics.of(self.settings.trustgraph_topicspace)
+                limit = await trustgraph_topics.ensure_topics(admin, self.settings, topics)
+                self.trustgraph = TrustGraphFrontEnd(self.settings, limit)
         await self.materializer.start()
         version = await self.materializer.wait_caught_up(timeout=3600)
         log.info("view ready", extra={"fields": {"version": version, "took_s": round(time.monotonic() - started, 3)}})
@@ -49,6 +58,8 @@ class ConfigService:
                        asyncio.create_task(self._report_view(), name="view-metrics")]
         if self.projector is not None:
             self._tasks.append(asyncio.create_task(self.projector.run(), name="projector"))
+        if self.trustgraph is not None:
+            self._tasks += [asyncio.create_task(role.run(), name=role.role) for role in self.trustgraph.roles]
 
     async def wait(self) -> None:
         """Return when a component dies (re-raising its error); runs until cancelled otherwise."""

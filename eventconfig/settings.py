@@ -93,6 +93,8 @@ class Settings:
     # deleted for either.
     view_open_wait_ms: int = 15_000
     metrics_port: int = 0  # 0: no metrics endpoint
+    # Serve TrustGraph's JSON config protocol on <topicspace>.{request,response,notify}.config; "" = off.
+    trustgraph_topicspace: str = ""
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""
     sasl_username: str = ""
@@ -127,6 +129,9 @@ class Settings:
             raise SettingsError("bootstrap_servers is empty")
         if not self.topic_prefix or any(c not in _TOPIC_CHARS for c in self.topic_prefix):
             raise SettingsError(f"topic prefix {self.topic_prefix!r} may only use letters, digits, '.', '_' and '-'")
+        if any(c not in _TOPIC_CHARS for c in self.trustgraph_topicspace):
+            raise SettingsError(f"TrustGraph topicspace {self.trustgraph_topicspace!r} may only use letters, "
+                                "digits, '.', '_' and '-'")
         limits = ("max_value_bytes", "max_items_per_request", "max_name_bytes", "max_id_bytes", "max_actor_bytes")
         if any(getattr(self, name) <= 0 for name in limits):
             raise SettingsError(f"{', '.join(limits)} must be positive")

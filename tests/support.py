@@ -31,12 +31,13 @@ async def running_service(settings: Settings) -> AsyncIterator[ConfigService]:
         await running.stop()
 
 
-def start_process(settings: Settings, command: str, data_dir: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    """``python -m eventconfig <command>`` for this test's deployment, logging to ``log_path``."""
+def start_process(settings: Settings, command: str, data_dir: Path, log_path: Path,
+                  *args: str) -> subprocess.Popen[bytes]:
+    """``python -m eventconfig <command> [args]`` for this test's deployment, logging to ``log_path``."""
     env = {**os.environ, "EVENTCONFIG_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
            "EVENTCONFIG_TOPIC_PREFIX": settings.topic_prefix, "EVENTCONFIG_DATA_DIR": str(data_dir)}
     with open(log_path, "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "eventconfig", command], env=env, stdout=log, stderr=log,
+        return subprocess.Popen([sys.executable, "-m", "eventconfig", command, *args], env=env, stdout=log, stderr=log,
                                 stdin=subprocess.DEVNULL)
 
 

@@ -91,12 +91,12 @@ async def create_topics(admin: AIOKafkaAdminClient, settings: Settings) -> list[
             log.info("created topic %s", name)
         elif code != _TOPIC_ALREADY_EXISTS:
             raise TopologyError(f"could not create topic {name}: error {code} {message or ''}".strip())
-    await _wait_visible(admin, [s.name for s in specs])
+    await wait_visible(admin, [s.name for s in specs])
     await check_topics(admin, settings)
     return created
 
 
-async def _wait_visible(admin: AIOKafkaAdminClient, names: list[str], timeout: float = 30.0) -> None:
+async def wait_visible(admin: AIOKafkaAdminClient, names: list[str], timeout: float = 30.0) -> None:
     """New topics reach the broker's metadata a moment after CreateTopics returns; wait for them."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -126,7 +126,7 @@ async def check_topics(admin: AIOKafkaAdminClient, settings: Settings,
                             f"{spec.partitions} to keep one total order")
     if problems:
         raise TopologyError("; ".join(problems))
-    actual = await _topic_configs(admin, [s.name for s in specs])
+    actual = await topic_configs(admin, [s.name for s in specs])
     warnings: list[str] = []
     for spec in specs:
         configs = actual.get(spec.name, {})
@@ -151,14 +151,14 @@ async def log_delete_retention_ms(admin: AIOKafkaAdminClient, settings: Settings
     the setting, with a warning, when the topic's configs cannot be read (e.g. no DescribeConfigs ACL)."""
     topic = settings.topics.log
     try:
-        return int((await _topic_configs(admin, [topic]))[topic]["delete.retention.ms"])
+        return int((await topic_configs(admin, [topic]))[topic]["delete.retention.ms"])
     except (KafkaError, TopologyError, KeyError, ValueError) as exc:
         log.warning("cannot read delete.retention.ms of the log topic; using the setting", extra={"fields": {
             "topic": topic, "error": repr(exc), "log_delete_retention_ms": settings.log_delete_retention_ms}})
         return settings.log_delete_retention_ms
 
 
-async def _topic_configs(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, dict[str, str]]:
+async def topic_configs(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, dict[str, str]]:
     responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names])
     result: dict[str, dict[str, str]] = {}
     for response in responses:

@@ -262,6 +262,33 @@ async def test_export_then_import_round_trips_and_honours_overwrite_and_dry_run(
     assert json.loads(old.stdout)["config"]["prompt"] == {"system": "Be terse", "ü": "ñ\n", "extra": "x"}
 
 
+async def test_a_trustgraph_dump_imports_one_version_per_workspace_without_overwriting(service, wire, run_cli,
+                                                                                       tmp_path):
+    await wire.put("default", ("prompt", "system", "already here"))  # version 1
+    dump = tmp_path / "trustgraph-dump.json"
+    dump.write_text(json.dumps({
+        "__workspaces__": {"workspace": {"default": "{}", "acme": "{}"}},
+        "default": {"prompt": {"system": "from trustgraph", "user": "u"}, "flow": {"f": None}},
+        "acme": {"prompt": {"system": "acme's"}},
+    }))
+    result = await run_cli("import", "-i", str(dump), "--format", "jsonl")
+    assert result.exit_code == 0, result.output
+    assert "skipped 1 null values" in result.stderr and "default/flow/f" in result.stderr
+    assert [line.split(": ")[0] for line in result.stderr.splitlines() if line.startswith("imported")] == [
+        "imported into acme at version 2", "imported into default at version 3",
+        "imported into __workspaces__ at version 4"]
+    assert {(r["workspace"], r["key"]) for r in map(json.loads, result.stdout.splitlines())} == {
+        ("acme", "system"), ("default", "user"), ("__workspaces__", "default"), ("__workspaces__", "acme")}
+    assert (await wire.call("config", "default"))["config"] == {"prompt": {"system": "already here", "user": "u"}}
+
+    overwrite = await run_cli("import", "-i", str(dump), "-w", "default", "--overwrite")
+    assert "imported into default at version 5: 0 added, 1 overwritten, 1 unchanged" in overwrite.stderr
+    assert (await wire.call("config", "default"))["config"]["prompt"]["system"] == "from trustgraph"
+
+    missing = await run_cli("import", "-i", str(dump), "-w", "nowhere")
+    assert missing.exit_code == 1 and "has no workspace 'nowhere'" in missing.stderr
+
+
 async def test_requests_older_than_the_retained_history_fail_with_the_earliest_version_held(
         service, wire, settings, run_cli):
     for i in range(1, 11):

@@ -290,10 +290,10 @@ async def test_a_log_topic_with_two_partitions_is_refused(settings):
     from aiokafka.admin import NewTopic
 
     from eventconfig.errors import TopologyError
-    from eventconfig.kafka.topics import _wait_visible
+    from eventconfig.kafka.topics import wait_visible
 
     async with admin_client(settings) as admin:
         await admin.create_topics([NewTopic(settings.topics.log, 2, 1, topic_configs={"cleanup.policy": "compact"})])
-        await _wait_visible(admin, [settings.topics.log])
+        await wait_visible(admin, [settings.topics.log])
     with pytest.raises(TopologyError, match="2 partitions"):
         await Materializer(settings).start()
