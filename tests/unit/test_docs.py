@@ -138,8 +138,9 @@ def test_the_readme_says_which_settings_are_flags_of_which_command() -> None:
     connection = {"bootstrap_servers", "topic_prefix", "deployment", "data_dir", "security_protocol", "sasl_mechanism",
                   "sasl_username", "sasl_password", "ssl_cafile", "ssl_certfile", "ssl_keyfile"}
     said = {**{n: "eventconfig" for n in connection},  # "also flags of `eventconfig` itself"
-            **{n: "eventconfig serve" for n in ("max_value_bytes", "max_items_per_request", "min_version_wait_ms",
-                                                "metrics_port")},  # "value size, item count, min_version wait, port"
+            **{n: "eventconfig serve" for n in ("max_value_bytes", "max_items_per_request", "max_name_bytes",
+                                                "max_id_bytes", "max_actor_bytes", "min_version_wait_ms",
+                                                "metrics_port")},  # "value size, item count, name, id, actor ..."
             "replication_factor": "eventconfig topics create", "min_insync_replicas": "eventconfig topics create"}
     commands = {name: {line.rsplit(" ", 1)[0] for line in lines} for name, lines in options_by_setting().items()}
     assert commands == {name: {command} for name, command in said.items()}
