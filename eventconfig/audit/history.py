@@ -28,6 +28,7 @@ from eventconfig.audit.records import Mutation, format_time
 from eventconfig.audit.replay import Diff, DiffFold, Fold, State, StateFold
 from eventconfig.codec import Codec, default_codec
 from eventconfig.errors import CodecError, TopologyError
+from eventconfig.kafka.connect import start
 from eventconfig.kafka.reading import committed_consumer, end_offset
 from eventconfig.settings import Settings
 
@@ -61,8 +62,8 @@ class HistoryReader:
         await self.stop()
 
     async def start(self) -> None:
-        consumer = committed_consumer(self.settings)
-        await consumer.start()
+        consumer = committed_consumer(self.settings, request_timeout_ms=self.settings.request_timeout_ms)
+        await start(consumer, self.settings)
         try:
             if self._tp.topic not in await consumer.topics():
                 raise TopologyError(f"history topic {self._tp.topic} does not exist; run `eventconfig topics create`")

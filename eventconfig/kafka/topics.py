@@ -22,6 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from eventconfig.errors import TopologyError
+from eventconfig.kafka.connect import started
 from eventconfig.settings import DAY_MS, Settings
 
 log = logging.getLogger(__name__)
@@ -69,12 +70,10 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
 
 @asynccontextmanager
 async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client, closed on exit; KafkaUnavailable when no broker answers."""
     admin = AIOKafkaAdminClient(**settings.kafka_kwargs(), request_timeout_ms=settings.request_timeout_ms)
-    await admin.start()
-    try:
+    async with started(admin, settings):
         yield admin
-    finally:
-        await admin.close()
 
 
 async def create_topics(admin: AIOKafkaAdminClient, settings: Settings) -> list[str]:
