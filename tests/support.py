@@ -1,11 +1,13 @@
-"""Helpers shared by integration tests: service processes as real subprocesses."""
+"""Helpers shared by integration tests: service processes as real subprocesses, and waiting on conditions."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import subprocess
+import inspect
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from eventconfig.settings import Settings
@@ -30,3 +32,19 @@ async def wait_serving(wire, timeout: float = 60) -> None:  # type: ignore[no-un
         except asyncio.TimeoutError:
             if asyncio.get_running_loop().time() > deadline:
                 raise
+
+
+async def wait_until(condition: Callable[[], bool | Awaitable[bool]], timeout: float, message: str,
+                     *, interval: float = 0.05) -> None:
+    """Re-check ``condition`` (plain or async) until it holds; after ``timeout`` s fail with what did not happen."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        held = condition()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"within {timeout:g} s: {message}")
+        await asyncio.sleep(interval)
