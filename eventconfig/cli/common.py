@@ -1,6 +1,6 @@
 """Helpers shared by the command modules: running coroutines and turning every error into one line.
 
-Exit codes of every command (README: Command line):
+Exit codes of every command (README: Using it):
 
 * 0 -- done.
 * 1 -- the command failed: an eventconfig error (not found, conflict, bad document, a version past the

@@ -16,10 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 
 from eventconfig.audit import ExportDocument
-from eventconfig.cli.common import EXIT_ERROR, EXIT_UNAVAILABLE, EXIT_USAGE
+from eventconfig.cli.common import EXIT_ERROR, EXIT_UNAVAILABLE, EXIT_USAGE, failure
+from eventconfig.client import ClientError
+from eventconfig.errors import Conflict
 from eventconfig.localbroker.broker import free_port
+from eventconfig.settings import Settings
 
 _DEADLINE_S = 30  # far above what any of these needs; a hang fails the test instead of the suite
 
@@ -125,3 +129,16 @@ def test_verify_of_a_view_that_does_not_exist_is_one_line_and_exit_1(closed_port
 def test_a_bad_setting_is_one_line_and_exit_1(closed_port: str, tmp_path: Path) -> None:
     result = eventconfig(closed_port, "topics", "check", cwd=tmp_path, env={"EVENTCONFIG_REQUEST_TIMEOUT_MS": "soon"})
     assert_one_line_error(result, EXIT_ERROR, "EVENTCONFIG_REQUEST_TIMEOUT_MS='soon' is not a valid int")
+
+
+def test_failures_map_to_one_message_and_a_documented_code(tmp_path: Path) -> None:
+    settings = Settings.load({"bootstrap_servers": "kafka:9092"}, env={})
+    denied = PermissionError(13, "Permission denied", str(tmp_path / "out.json"))
+    assert failure(denied, settings) == (f"{tmp_path / 'out.json'}: Permission denied", EXIT_ERROR)
+    assert failure(Conflict("t/k is at version 3"), settings) == ("conflict: t/k is at version 3", EXIT_ERROR)
+    assert failure(KafkaTimeoutError(), settings) == ("Kafka at kafka:9092 did not answer: KafkaTimeoutError",
+                                                      EXIT_UNAVAILABLE)
+    try:  # the client's own "cannot reach" error keeps its text and gets the unavailable code
+        raise ClientError("cannot reach Kafka at kafka:9092") from KafkaConnectionError()
+    except ClientError as exc:
+        assert failure(exc, settings) == ("cannot reach Kafka at kafka:9092", EXIT_UNAVAILABLE)
