@@ -7,10 +7,7 @@ and never answers (a hung broker).
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,26 +21,7 @@ from eventconfig.client import ClientError
 from eventconfig.errors import Conflict
 from eventconfig.localbroker.broker import free_port
 from eventconfig.settings import Settings
-
-_DEADLINE_S = 30  # far above what any of these needs; a hang fails the test instead of the suite
-
-
-def eventconfig(bootstrap: str, *args: str, cwd: Path, env: dict[str, str] | None = None,
-                stdin: str = "") -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("EVENTCONFIG_", "KAFKA_"))}
-    return subprocess.run([sys.executable, "-m", "eventconfig", "--bootstrap-servers", bootstrap, *args],
-                          env={**clean, **(env or {})}, cwd=cwd, input=stdin, capture_output=True, text=True,
-                          timeout=_DEADLINE_S)
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, *fragments: str) -> None:
-    lines = result.stderr.splitlines()
-    assert result.returncode == code, result.stderr
-    assert len(lines) == 1 and lines[0].startswith("error: "), \
-        f"expected exactly one 'error:' line on stderr, got:\n{result.stderr}"
-    for fragment in fragments:
-        assert fragment in lines[0]
-    assert "Traceback" not in result.stderr and "Unclosed" not in result.stderr
+from tests.support import CLI_DEADLINE_S, assert_one_line_error, eventconfig
 
 
 @pytest.fixture
@@ -98,7 +76,7 @@ def test_a_broker_that_never_answers_fails_within_the_request_timeout(args: list
     started = time.monotonic()
     result = eventconfig(hung_broker, *args, cwd=tmp_path, env={"EVENTCONFIG_REQUEST_TIMEOUT_MS": "1000"})
     assert_one_line_error(result, EXIT_UNAVAILABLE, f"cannot reach Kafka at {hung_broker}")
-    assert time.monotonic() - started < _DEADLINE_S / 2, "bounded by request_timeout_ms, not by a hang"
+    assert time.monotonic() - started < CLI_DEADLINE_S / 2, "bounded by request_timeout_ms, not by a hang"
 
 
 def test_export_to_a_folder_that_does_not_exist_is_a_usage_error_before_connecting(closed_port: str,
