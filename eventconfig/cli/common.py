@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from eventconfig.errors import EventConfigError, KafkaUnavailable
-from eventconfig.kafka.connect import unavailable
+from eventconfig.kafka.connect import describe, unavailable
 from eventconfig.settings import Settings
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -61,7 +61,7 @@ def failure(exc: BaseException, settings: Settings | None) -> tuple[str, int]:
     """The message and exit code that report ``exc``."""
     if isinstance(exc, (KafkaError, TimeoutError)):
         if settings is None:
-            return f"Kafka did not answer: {exc!r}", EXIT_UNAVAILABLE
+            return f"Kafka did not answer: {describe(exc)}", EXIT_UNAVAILABLE
         return str(unavailable(settings, exc)), EXIT_UNAVAILABLE
     if isinstance(exc, EventConfigError):
         return str(exc), EXIT_UNAVAILABLE if _caused_by_kafka(exc) else EXIT_ERROR
