@@ -31,6 +31,8 @@ from eventconfig.trustgraph.dump import is_dump, read_dump
 @click.pass_context
 def export_cmd(ctx: click.Context, workspace: str, output: str, at_version: int | None, timeout: float) -> None:
     """Write one workspace as an eventconfig-export/1 JSON document (see README: Audit and replay)."""
+    if output != "-" and not Path(output).parent.is_dir():  # checked before the (maybe long) read
+        raise click.BadParameter(f"folder {Path(output).parent} does not exist", param_hint="'--output' / '-o'")
     if at_version is None:
         document = call_service(ctx, timeout, lambda client: export_workspace(client, workspace))
     else:

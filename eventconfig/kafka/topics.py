@@ -23,6 +23,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
 from eventconfig.errors import TopologyError
+from eventconfig.kafka.connect import started
 from eventconfig.settings import DAY_MS, Settings
 
 log = logging.getLogger(__name__)
@@ -70,12 +71,10 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
 
 @asynccontextmanager
 async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client, closed on exit; KafkaUnavailable when no broker answers."""
     admin = AIOKafkaAdminClient(**settings.kafka_kwargs(), request_timeout_ms=settings.request_timeout_ms)
-    await admin.start()
-    try:
+    async with started(admin, settings):
         yield admin
-    finally:
-        await admin.close()
 
 
 async def create_topics(admin: AIOKafkaAdminClient, settings: Settings) -> list[str]:

@@ -24,6 +24,7 @@ from eventconfig.cli.main import cli
 from eventconfig.model import Entry, ItemKey
 from eventconfig.settings import Settings
 from eventconfig.view import ViewStore, ViewWrites
+from tests.support import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -171,10 +172,7 @@ async def test_history_follow_tails_new_mutations(service, wire, settings):
     task = asyncio.create_task(follow())
     await wire.put("w", ("t", "k", "2"))
     await wire.delete("w", ("t", "k"))
-    for _ in range(100):
-        if len(seen) == 3:
-            break
-        await asyncio.sleep(0.05)
+    await wait_until(lambda: len(seen) >= 3, 10, "following the history did not deliver the 3 mutations")
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert seen == [1, 2, 3]
@@ -327,3 +325,29 @@ async def test_requests_older_than_the_retained_history_fail_with_the_earliest_v
     assert listing.exit_code == 0
     assert [json.loads(line)["version"] for line in listing.stdout.splitlines()] == list(range(5, 11))
     assert "note: the history topic starts at version 5" in listing.stderr
+
+
+async def test_a_version_past_the_head_is_an_error_in_every_command_even_a_diff_of_equal_versions(
+        service, wire, run_cli):
+    for i in range(1, 4):
+        await wire.put("w", ("t", "k", str(i)))
+    past = "version 4 does not exist: the history ends at version 3"
+    for args in (["state", "--at-version", "4"], ["diff", "--from", "4", "--to", "4"],
+                 ["diff", "--from", "0", "--to", "4"], ["diff", "--from", "4", "--to", "2"],
+                 ["history", "--from-version", "4"], ["history", "--to-version", "4"],
+                 ["history", "--from-version", "1", "--to-version", "4", "--format", "json"],
+                 ["export", "-w", "w", "--at-version", "4"]):
+        result = await run_cli(*args)
+        assert (result.exit_code, result.stdout) == (1, ""), f"{args}: {result.output}"
+        assert result.stderr.strip() == f"error: {past}", args
+    beyond = await run_cli("diff", "--from", "9", "--to", "12")
+    assert beyond.stderr.strip() == "error: version 12 does not exist: the history ends at version 3", \
+        "the error names where the history really ends, not where the diff starts"
+
+    for version in ("0", "3"):  # equal versions within the history: an empty diff
+        same = await run_cli("diff", "--from", version, "--to", version, "--format", "json")
+        assert same.exit_code == 0, same.output
+        assert json.loads(same.stdout) == {"from": int(version), "to": int(version), "workspace": None,
+                                           "added": [], "removed": [], "changed": []}
+    last = await run_cli("history", "--from-version", "3", "--to-version", "3", "--format", "jsonl")
+    assert last.exit_code == 0 and [json.loads(line)["version"] for line in last.stdout.splitlines()] == [3]

@@ -22,7 +22,7 @@ from eventconfig.service import ConfigService
 from eventconfig.settings import Settings
 from eventconfig.view.materializer import Materializer
 from eventconfig.writer import parking
-from tests.support import start_process, wait_serving
+from tests.support import start_process, wait_serving, wait_until
 
 pytestmark = pytest.mark.integration
 codec = default_codec()
@@ -66,8 +66,7 @@ async def test_kill_9_during_writes_loses_no_acknowledged_write_and_the_view_equ
     await wait_serving(wire)
     acked: dict[str, int] = {}
     load = asyncio.gather(*(write_load(wire, f"c{c}", 40, acked) for c in range(8)))
-    while len(acked) < 60:
-        await asyncio.sleep(0.05)
+    await wait_until(lambda: len(acked) >= 60 or load.done(), 60, "the load did not get 60 writes acknowledged")
     processes[0].send_signal(signal.SIGKILL)
     processes[0].wait()
     processes.append(start_process(settings, "serve", data_dir, tmp_path / "serve.log"))
@@ -105,14 +104,13 @@ async def test_two_writers_never_duplicate_or_skip_and_the_standby_takes_over(
     await wait_serving(wire)
     acked: dict[str, int] = {}
     load = asyncio.gather(*(write_load(wire, f"c{c}", 30, acked) for c in range(6)))
-    while len(acked) < 40:
-        await asyncio.sleep(0.05)
+    await wait_until(lambda: len(acked) >= 40 or load.done(), 60, "the load did not get 40 writes acknowledged")
     active = next(p for p, log in logs.items() if " active role=writer" in log.read_text())
     active.send_signal(signal.SIGKILL)
     started = asyncio.get_running_loop().time()
     before = len(acked)
-    while len(acked) == before:
-        await asyncio.sleep(0.1)
+    await wait_until(lambda: len(acked) > before or load.done(), 60,
+                     "no write was acknowledged after the active writer was killed: the standby did not take over")
     takeover = asyncio.get_running_loop().time() - started
     await asyncio.wait_for(load, 120)
 

@@ -80,11 +80,15 @@ async def test_compare_and_set_conflicts_write_nothing(service, wire):
 
 
 async def test_min_version_reads_wait_for_the_version_or_time_out(service, wire):
-    pending = asyncio.create_task(wire.call("config", "w", min_version=1))
-    await asyncio.sleep(0.3)
-    assert not pending.done(), "a read for a future version waits"
+    waiting = wire.expect("waits-for-1")  # expected before it is sent: the answer cannot slip past
+    await wire.send_raw(codec.encode("ConfigRequest", {"operation": "config", "workspace": "w", "min_version": 1}),
+                        [("id", b"waits-for-1")])
+    probe = await wire.call("config", "w")  # handled after it (one partition, in order), answered at once
+    assert probe["version"] == 0
+    assert not waiting.done(), "a read for a future version waits (an early answer would precede the probe's)"
     await wire.put("w", ("t", "k", "v"))
-    assert (await pending)["config"] == {"t": {"k": "v"}}
+    answer = codec.decode("ConfigResponse", (await asyncio.wait_for(waiting, 20)).value)
+    assert answer["config"] == {"t": {"k": "v"}} and answer["version"] == 1
     late = await wire.call("config", "w", min_version=99, timeout=30)
     assert late["error"]["type"] == "timeout"
 
@@ -102,10 +106,10 @@ async def test_limits_give_clear_errors_and_write_nothing(service, wire):
 
 
 async def test_bad_input_goes_to_the_dlq_and_the_service_keeps_running(service, wire):
+    answered = wire.expect("garbage-1")  # before sending: the answer may arrive before send_raw returns
     await wire.send_raw(b"not avro at all", [("id", b"garbage-1")])
     await wire.send_raw(b"\xc3\x01" + b"\x00" * 8 + b"body", [("id", b"unknown-fp")])
     await wire.send_raw(codec.encode("ConfigRequest", {"operation": "config", "workspace": "w"}), [])
-    answered = wire.expect("garbage-1")
     assert (await wire.put("w", ("t", "k", "v")))["version"] == 1, "the service still serves"
     error = codec.decode("ConfigResponse", (await asyncio.wait_for(answered, 10)).value)["error"]
     assert error["type"] == "config-error" and "undecodable" in error["message"]

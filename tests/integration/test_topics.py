@@ -9,6 +9,7 @@ from aiokafka.admin import NewTopic
 
 from eventconfig.errors import TopologyError
 from eventconfig.kafka.topics import topic_configs, wait_visible, admin_client, check_topics, create_topics, topic_specs
+from tests.support import assert_one_line_error, eventconfig
 
 pytestmark = pytest.mark.integration
 
@@ -51,3 +52,11 @@ async def test_a_log_topic_without_compaction_is_fatal(settings):
                                                             topic_configs={"cleanup.policy": "delete"}))
         with pytest.raises(TopologyError, match="must be 'compact'"):
             await check_topics(admin, settings)
+
+
+@pytest.mark.parametrize("command", ["topics check", "history", "state --at-version 0", "verify --scratch", "watch",
+                                     "rebuild --path {tmp}/view"])
+def test_commands_on_a_deployment_without_topics_say_so_in_one_line(settings, command, tmp_path):
+    args = command.format(tmp=tmp_path).split()
+    result = eventconfig(settings.bootstrap_servers, "--topic-prefix", settings.topic_prefix, *args, cwd=tmp_path)
+    assert_one_line_error(result, 1, "does not exist", "run `eventconfig topics create`")
