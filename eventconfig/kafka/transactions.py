@@ -165,3 +165,34 @@ class TransactionalSender:
         except (KafkaError, asyncio.TimeoutError) as exc:
             log.warning("could not abort the failed transaction: %s", str(exc) or type(exc).__name__,
                         extra={"fields": {"transactional_id": self.transactional_id}})
+
+
+class PlainSender:
+    """An idempotent producer outside any transaction, for output that needs no atomicity with the
+    input offsets: the answers to reads (docs/design.md §6), which a re-consumed read only repeats."""
+
+    _batches = TransactionalSender._batches  # the same record routing as the transactional output
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        producer = AIOKafkaProducer(**self.settings.kafka_kwargs(), enable_idempotence=True, acks="all",
+                                    max_request_size=self.settings.max_message_bytes, max_batch_size=1024 * 1024,
+                                    linger_ms=0, request_timeout_ms=self.settings.request_timeout_ms)
+        await producer.start()
+        self._producer = producer
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await producer.stop()
+
+    async def send(self, records: Mapping[str, Sequence[OutRecord]]) -> None:
+        """Produce ``records`` (topic → records) and wait for the acknowledgements; KafkaError if not."""
+        if self._producer is None:
+            raise EventConfigError("the read producer is not running")
+        futures = [await future for future in self._batches(self._producer, records)]
+        if futures:
+            await asyncio.gather(*futures)

@@ -307,6 +307,11 @@ class Materializer:
         """True once the view holds ``version`` (and has finished its initial replay); False on timeout."""
         return await self._wait(lambda: self._ready and self.version >= version, timeout)
 
+    async def changed(self, timeout: float) -> None:
+        """Return when the view moves (a new version or position), or after ``timeout`` s."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
+
     async def stop(self) -> None:
         """Stop applying, close the consumer and the store; later waits raise ViewError."""
         await cancel(self._task)

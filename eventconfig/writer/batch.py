@@ -3,13 +3,19 @@
 The writer's Kafka adapter consumes a batch of request records and hands them here with a view
 reader, the committed-but-not-yet-applied changes and the current version. Back come the log,
 history, response and DLQ records for one transaction, the changes to remember until the view
-applies them, and the reads still waiting for a ``min_version``. Requests are handled in order, and
-each sees the writes before it.
+applies them, and the reads. Writes are handled in order, each on top of the writes before it.
+
+Reads are not answered in the transaction: each becomes a :class:`Waiting` read that
+:func:`answer_reads` answers from the view once the view has reached the log's last stable offset
+taken after the read was consumed (its ``barrier``) and the version of every write before it in the
+request topic (docs/design.md §6). That is linearizable without a lease: a write whose response
+anyone has seen was committed before the read was sent, so it lies below the barrier.
 
 Example::
 
-    result = process_batch(records, reader, pending={}, version=7, waiting=[], config=BatchConfig(), now_ms=now)
+    result = process_batch(records, reader, pending={}, version=7, config=BatchConfig(), now_ms=now)
     # produce result.log / .history / .responses / .dlq in one transaction, then commit offsets
+    answered, later = answer_reads(result.reads with barriers, view_snapshot, view_position, config, now)
 """
 
 from __future__ import annotations
@@ -44,7 +50,8 @@ class RawRequest:
 
 @dataclass(frozen=True)
 class Waiting:
-    """A read whose ``min_version`` is ahead of the store; answered when reached or at the deadline."""
+    """A consumed read, answered from the view once the view holds ``version`` and has reached
+    ``barrier``, or with ``timeout`` at its deadline."""
 
     request: Request
     request_id: str
@@ -52,6 +59,12 @@ class Waiting:
     deadline_ms: int
     dialect: bytes | None = None  # the ConfigResponse schema to answer with (older clients)
     offset: int = -1  # of its request record: committed as parked, so a fail-over cannot lose it
+    version: int = 0  # its min_version, or the version of the last write before it, the higher
+    barrier: int | None = None  # the log's last stable offset, taken after the read was consumed
+
+    def ready(self, version: int, position: int) -> bool:
+        """Whether a view at ``version`` and log ``position`` may answer this read."""
+        return self.barrier is not None and position >= self.barrier and version >= self.version
 
 
 @dataclass(frozen=True)
@@ -82,15 +95,14 @@ class BatchResult:
     dlq: list[OutRecord] = field(default_factory=list)
     changes: dict[ItemKey, Entry | None] = field(default_factory=dict)
     version: int = 0
-    waiting: list[Waiting] = field(default_factory=list)
-    answered_waiting: int = 0  # earlier waiting reads answered in this batch
+    reads: list[Waiting] = field(default_factory=list)  # answered later, from the view (answer_reads)
     outcomes: list[tuple[str, str]] = field(default_factory=list)  # (operation, "ok" | error type)
 
 
 def process_batch(records: Sequence[RawRequest], base: ViewReader, pending: Mapping[ItemKey, Entry | None],
-                  version: int, waiting: Sequence[Waiting], config: BatchConfig, now_ms: int,
+                  version: int, config: BatchConfig, now_ms: int,
                   codec: Codec | None = None, refused: Mapping[int, str | None] | None = None) -> BatchResult:
-    """Handle ``records`` (then earlier waiting reads) as one atomic unit of output.
+    """Handle ``records`` as one atomic unit of output; their reads come back in ``reads``.
 
     ``refused`` maps offsets of requests whose output the broker refused (``offset -> reason``): they
     are not handled again but dead-lettered as a minimal record, so they cannot block the topic
@@ -102,13 +114,36 @@ def process_batch(records: Sequence[RawRequest], base: ViewReader, pending: Mapp
             batch.refuse(record, refused[record.offset])
         else:
             batch.take(record)
-    for item in waiting:
-        batch.retry(item)
     return batch.result
 
 
-def min_version_reads(records: Sequence[RawRequest], codec: Codec | None = None) -> list[RawRequest]:
-    """The records that are reads with a ``min_version``: the ones a previous writer may have parked."""
+def answer_reads(reads: Sequence[Waiting], view: ViewReader, position: int, config: BatchConfig, now_ms: int,
+                 codec: Codec | None = None) -> tuple[BatchResult, list[Waiting]]:
+    """Answer from ``view`` (a snapshot at log ``position``) the reads it may answer, and with
+    ``timeout`` those past their deadline; the rest come back to wait longer."""
+    batch = _Batch(view, {}, view.version, config, now_ms, codec or default_codec())
+    later = []
+    for item in reads:
+        if item.ready(view.version, position):
+            batch._handle(item.request, item.request_id, item.actor, item.dialect)
+        elif now_ms >= item.deadline_ms:
+            batch._respond(item.request_id, error_response(ReadTimeout(_late(item, view.version, position, config))),
+                          item.request["operation"], item.dialect)
+        else:
+            later.append(item)
+    return batch.result, later
+
+
+def _late(item: Waiting, version: int, position: int, config: BatchConfig) -> str:
+    """Why ``item`` is answered ``timeout``."""
+    limit = f"by the read's deadline (at most {config.min_version_wait_ms} ms"
+    if version < item.version:
+        return f"version {item.version} not reached {limit}; current {version})"
+    return f"the view did not reach the log's end (offset {item.barrier}) {limit}; at {position})"
+
+
+def read_requests(records: Sequence[RawRequest], codec: Codec | None = None) -> list[RawRequest]:
+    """The records that are reads: the ones a previous writer may have left unanswered."""
     codec = codec or default_codec()
     kept = []
     for record in records:
@@ -116,7 +151,7 @@ def min_version_reads(records: Sequence[RawRequest], codec: Codec | None = None)
             request = codec.decode("ConfigRequest", record.value) if record.value is not None else None
         except CodecError:
             continue
-        if request is not None and needs_version(request) is not None:
+        if request is not None and request.get("operation") in model.READ_OPERATIONS:
             kept.append(record)
     return kept
 
@@ -170,11 +205,12 @@ class _Batch:
             error = TooLarge(f"the 'actor' header is {actor_bytes} bytes; the limit is {self.config.max_actor_bytes}")
             self._respond(request_id, error_response(error), request["operation"], dialect)
             return
-        min_version = needs_version(request)
-        if min_version is not None and min_version > self.result.version:
+        if request["operation"] in model.READ_OPERATIONS:
+            # Answered from the view once it holds every write before this read (docs/design.md §6).
             wait_until = self.now_ms + self.config.min_version_wait_ms
             deadline = wait_until if deadline is None else min(deadline, wait_until)
-            self.result.waiting.append(Waiting(request, request_id, actor, deadline, dialect, record.offset))
+            version = max(needs_version(request) or 0, self.result.version)
+            self.result.reads.append(Waiting(request, request_id, actor, deadline, dialect, record.offset, version))
             return
         self._handle(request, request_id, actor, dialect)
 
@@ -190,19 +226,6 @@ class _Batch:
             self._dead_letter(record, "BadId", f"{problem}; no response can be sent")
             return None
         return _text(ids[0] if ids else None)
-
-    def retry(self, item: Waiting) -> None:
-        if item.request["min_version"] <= self.result.version:
-            self.result.answered_waiting += 1
-            self._handle(item.request, item.request_id, item.actor, item.dialect)
-        elif self.now_ms >= item.deadline_ms:
-            self.result.answered_waiting += 1
-            message = (f"version {item.request['min_version']} not reached by the read's deadline (at most "
-                       f"{self.config.min_version_wait_ms} ms; current {self.result.version})")
-            self._respond(item.request_id, error_response(ReadTimeout(message)), item.request["operation"],
-                          item.dialect)
-        else:
-            self.result.waiting.append(item)
 
     def _handle(self, request: Request, request_id: str, actor: str | None, dialect: bytes | None) -> None:
         operation = request["operation"]

@@ -2,10 +2,13 @@
 
 Activation (see :mod:`eventconfig.kafka.exclusive`) fences the previous writer, then waits until
 this process's view has read the log to its end and continues versions from there (or from the
-history topic's last version, if that is higher). Each batch of
-requests becomes one transaction holding the log, history, response and DLQ records plus the
-request offsets (group commit, exactly-once request processing). The offset's metadata names the
-reads still parked for a ``min_version``, which the next writer parks again after a fail-over.
+history topic's last version, if that is higher). The writes and errors of each batch of requests
+become one transaction holding the log, history, response and DLQ records plus the request offsets
+(group commit, exactly-once request processing). Reads take no transaction: the
+:class:`~eventconfig.writer.reads.ReadAnswerer` answers them from the view once it has reached the
+log's last stable offset (docs/design.md §6). The committed offset's metadata names the reads not
+answered yet, which the next writer reads again after a fail-over; a stretch of reads alone is
+committed now and then with a plain offset commit, so a fail-over does not answer it all again.
 
 Batches are pipelined: batch N+1 is handled (pure CPU) on top of batch N's results while N's
 transaction commits, and its transaction begins once N's has committed. Nothing of N+1 is visible
@@ -31,6 +34,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
 
 from eventconfig import metrics
 from eventconfig.kafka.exclusive import ExclusiveRole
@@ -41,14 +46,16 @@ from eventconfig.logrecords import OutRecord
 from eventconfig.model import Entry, ItemKey
 from eventconfig.settings import Settings
 from eventconfig.view.materializer import Materializer
-from eventconfig.writer.batch import BatchConfig, BatchResult, RawRequest, Waiting, min_version_reads, process_batch
+from eventconfig.writer.batch import BatchConfig, BatchResult, RawRequest, process_batch, read_requests
 from eventconfig.writer.handler import Limits
 from eventconfig.writer.parking import parked_metadata, parked_span
 from eventconfig.writer.history_tail import last_history_version
+from eventconfig.writer.reads import ReadAnswerer
 
 log = logging.getLogger(__name__)
 
 _CATCH_UP_TIMEOUT_S = 600.0
+_READS_COMMIT_S = 1.0  # a stretch of reads alone commits its request offset at most this often
 
 
 class Writer(ExclusiveRole):
@@ -68,14 +75,22 @@ class Writer(ExclusiveRole):
         self.version = 0
         # Committed changes the view may not have applied yet, one segment per batch: (version, changes).
         self._pending: list[tuple[int, dict[ItemKey, Entry | None]]] = []
-        self._waiting: list[Waiting] = []
-        self._recovered: list[RawRequest] = []  # reads a predecessor left parked, handled first
+        self.reads = ReadAnswerer(settings, materializer, self.config)
+        self._recovered: list[RawRequest] = []  # reads a predecessor left unanswered, handled first
         self._position: int | None = None  # the next request offset to commit
         self._last_batch = 0
         self._inflight: asyncio.Task[bool] | None = None
         # request offset -> why the broker refused its output (None: its dead letter was refused too)
         self._refused: dict[int, str | None] = {}
         self._isolate_below = 0  # requests before this offset are redone one per transaction
+        self._offset_committed = 0.0  # monotonic time of the last commit of the request offset
+
+    async def run(self) -> None:
+        await self.reads.start()
+        try:
+            await super().run()
+        finally:
+            await self.reads.stop()
 
     async def settle(self) -> None:
         if self._inflight is not None:
@@ -89,13 +104,14 @@ class Writer(ExclusiveRole):
         # Above every version in the log (the view's, never lowered by a stray marker) and the history.
         view_version = await self.materializer.wait_caught_up(_CATCH_UP_TIMEOUT_S)
         self.version = max(view_version, await last_history_version(self.settings))
-        self._pending, self._waiting = [], []
+        self._pending = []
+        self.reads.clear()  # those not committed as answered are read again from the request topic
         metrics.WRITER_VERSION.set(self.version)
         return {"version": self.version}
 
     async def on_resume(self, consumer: AIOKafkaConsumer, committed: int | None) -> dict[str, Any]:
-        """Re-read the reads the previous writer left parked (named by the committed offset's
-        metadata, see :mod:`eventconfig.writer.parking`), to park them again."""
+        """Re-read the reads the previous writer left unanswered (named by the committed offset's
+        metadata, see :mod:`eventconfig.writer.parking`), to answer them."""
         self._position, self._recovered = committed, []
         span = parked_span(await self._committed_metadata()) if committed is not None else None
         if span is None or committed is None:
@@ -103,7 +119,7 @@ class Writer(ExclusiveRole):
         consumer.seek(self.tp, span.first)
         raw = [_raw(r) async for batch in read_to_end(consumer, self.tp, until=committed) for r in batch
                if r.offset < committed and span.holds(r.offset)]
-        self._recovered = raw if span.offsets is not None else min_version_reads(raw)
+        self._recovered = raw if span.offsets is not None else read_requests(raw)
         return {"parked_reads": len(self._recovered)}
 
     async def _committed_metadata(self) -> str:
@@ -113,7 +129,7 @@ class Writer(ExclusiveRole):
         return committed.metadata if committed is not None else ""
 
     def poll_ms(self) -> int | None:
-        return 10 if self._waiting or self._recovered else None  # waiting reads need their deadlines checked
+        return 10 if self._recovered else None  # recovered reads are handled without waiting for a request
 
     def linger_ms(self) -> int:
         return self.settings.writer_linger_ms if self._last_batch > 1 else 0
@@ -126,33 +142,33 @@ class Writer(ExclusiveRole):
         with self.materializer.store.snapshot() as snapshot:
             self._pending = [(v, changes) for v, changes in self._pending if v > snapshot.version]
             pending = ChainMap(*(changes for _, changes in reversed(self._pending)))
-            result = process_batch(raw, snapshot, pending, self.version, self._waiting, self.config,
+            result = process_batch(raw, snapshot, pending, self.version, self.config,
                                    now_ms=int(time.time() * 1000), refused=self._refused)
-        if not raw and not (result.responses or result.dlq):
-            self._waiting = result.waiting
+        self.reads.add(result.reads)
+        if records:
+            self._position = records[-1].offset + 1  # redone from the committed offset if a commit fails
+        if not (result.log or result.history or result.responses or result.dlq):
+            await self._commit_reads()
             return
         # Speculatively continue from this batch; a failed commit makes re-activation drop it all.
         if result.changes:
             self._pending.append((result.version, result.changes))
         self.version = result.version
-        self._waiting = result.waiting
         previous, self._inflight = self._inflight, None
         if previous is not None and not await previous:
             return  # the previous transaction failed: this batch is redone after re-activation
-        if records:
-            self._position = records[-1].offset + 1
+        self._offset_committed = time.monotonic()
         self._inflight = asyncio.create_task(
-            self._commit(result, [r.offset for r in records], self._position, started,
-                         [r.timestamp for r in records]))
+            self._commit(result, [r.offset for r in records], self._position, parked_metadata(self.reads.offsets()),
+                         started, [r.timestamp for r in records]))
 
-    async def _commit(self, result: BatchResult, offsets: list[int], next_offset: int | None, started: float,
-                      timestamps: list[int]) -> bool:
+    async def _commit(self, result: BatchResult, offsets: list[int], next_offset: int | None, parked: str,
+                      started: float, timestamps: list[int]) -> bool:
         """Commit one batch; ``offsets`` are the request records it consumed, ``next_offset`` the
-        request offset to commit (with the parked reads as its metadata)."""
-        parked = parked_metadata(w.offset for w in result.waiting)
+        request offset to commit with ``parked``, the reads not answered yet, as its metadata."""
         if not await self.commit(_by_topic(self.settings, result), next_offset, parked):
             if isinstance(self.commit_error, RecordRefused) and offsets:
-                self._isolate(offsets, self.commit_error, alone=len(offsets) == 1 and not result.answered_waiting)
+                self._isolate(offsets, self.commit_error, alone=len(offsets) == 1)
             return False
         if offsets and offsets[-1] + 1 >= self._isolate_below:
             self.max_records = self.settings.batch_max_requests
@@ -160,10 +176,27 @@ class Writer(ExclusiveRole):
         _observe(result, started, timestamps)
         return True
 
+    async def _commit_reads(self) -> None:
+        """After a batch of reads alone: now and then, once every write before it has committed,
+        commit the request offset outside a transaction (the reads not answered yet as its metadata)."""
+        if self._position is None or time.monotonic() - self._offset_committed < _READS_COMMIT_S:
+            return
+        previous, self._inflight = self._inflight, None
+        if previous is not None and not await previous:
+            return
+        self._offset_committed = time.monotonic()
+        assert self.consumer is not None
+        offset = OffsetAndMetadata(self._position, parked_metadata(self.reads.offsets()))
+        try:
+            await self.consumer.commit({self.tp: offset})
+        except KafkaError as exc:  # e.g. no longer a member: the successor answers these reads again
+            log.warning("could not commit the request offset after reads", extra={"fields": {
+                "offset": self._position, "error": str(exc) or type(exc).__name__}})
+
     def _isolate(self, offsets: list[int], error: RecordRefused, *, alone: bool) -> None:
         """After a refused transaction: redo its requests one per transaction, or, if it held the output
         of a single request and nothing else, remember that request as the culprit so the redo
-        dead-letters it. (Waiting reads it also answered are dropped by the re-activation.)"""
+        dead-letters it."""
         if alone:
             # Refused again once it was only a dead letter: skip it without one.
             reason = None if offsets[0] in self._refused else str(error)

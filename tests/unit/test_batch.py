@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from eventconfig.codec import default_codec
+from eventconfig.model import Entry, ItemKey
 from eventconfig.view.reader import DictReader
 from eventconfig.settings import RECORD_OVERHEAD_BYTES
-from eventconfig.writer.batch import DLQ_EXTRA_BYTES, BatchConfig, RawRequest, process_batch
+from eventconfig.writer.batch import DLQ_EXTRA_BYTES, BatchConfig, RawRequest, answer_reads, process_batch
 
 codec = default_codec()
 
@@ -27,7 +30,7 @@ def responses(result) -> list[dict]:
 def test_a_write_whose_history_record_would_be_too_large_fails_whole_and_writes_nothing():
     config = BatchConfig(max_response_bytes=4096)
     big = [("t", str(i), "x" * 1000) for i in range(5)]
-    result = process_batch([put("big", *big), put("small", ("t", "k", "v"))], DictReader(), {}, 0, [], config, 0)
+    result = process_batch([put("big", *big), put("small", ("t", "k", "v"))], DictReader(), {}, 0, config, 0)
     first, second = responses(result)
     assert first["error"]["type"] == "too-large" and "history record" in first["error"]["message"]
     assert second["version"] == 1, "the next request gets the version the failed one did not use"
@@ -36,7 +39,7 @@ def test_a_write_whose_history_record_would_be_too_large_fails_whole_and_writes_
 
 def test_an_oversized_dead_letter_is_cut_to_the_limit_and_marked():
     config = BatchConfig(max_response_bytes=100)
-    result = process_batch([RawRequest(7, b"\x00" * 500, [("id", b"x")])], DictReader(), {}, 0, [], config, 0)
+    result = process_batch([RawRequest(7, b"\x00" * 500, [("id", b"x")])], DictReader(), {}, 0, config, 0)
     (dead,) = result.dlq
     assert len(dead.value) == 100
     assert dict(dead.headers)["truncated-from"] == b"500"
@@ -52,7 +55,7 @@ def raw_request(request_id: str, operation: str, headers: list[tuple[str, bytes]
 def test_a_request_past_its_deadline_is_answered_timeout_and_writes_nothing():
     late = raw_request("late", "put", [("deadline", b"1000")], values=[{"type": "t", "key": "k", "value": "v"}])
     on_time = raw_request("on-time", "put", [("deadline", b"1001")], values=[{"type": "t", "key": "k", "value": "v"}])
-    result = process_batch([late, on_time], DictReader(), {}, 0, [], BatchConfig(), now_ms=1000)
+    result = process_batch([late, on_time], DictReader(), {}, 0, BatchConfig(), now_ms=1000)
     expired, applied = responses(result)
     assert expired["error"]["type"] == "timeout" and "deadline" in expired["error"]["message"]
     assert applied["error"] is None and applied["version"] == 1
@@ -60,28 +63,61 @@ def test_a_request_past_its_deadline_is_answered_timeout_and_writes_nothing():
 
 
 def test_without_a_deadline_header_a_request_is_handled_however_late():
-    result = process_batch([put("old", ("t", "k", "v"))], DictReader(), {}, 0, [], BatchConfig(), now_ms=10**15)
+    result = process_batch([put("old", ("t", "k", "v"))], DictReader(), {}, 0, BatchConfig(), now_ms=10**15)
     assert responses(result)[0]["version"] == 1
 
 
 def test_a_malformed_deadline_is_a_bad_request_and_writes_nothing():
     for bad in (b"soon", b"-5", b"12.5", b"", "١٢".encode(), b"9" * 19):
-        result = process_batch([raw_request("r", "put", [("deadline", bad)], values=[])], DictReader(), {}, 0, [],
+        result = process_batch([raw_request("r", "put", [("deadline", bad)], values=[])], DictReader(), {}, 0,
                                BatchConfig(), now_ms=0)
         (response,) = responses(result)
         assert response["error"]["type"] == "bad-request" and "deadline" in response["error"]["message"], bad
         assert not result.history and not result.dlq
 
 
-def test_a_parked_read_waits_until_the_earlier_of_its_deadline_and_the_min_version_wait():
+def test_a_read_waits_until_the_earlier_of_its_deadline_and_the_min_version_wait():
     config = BatchConfig(min_version_wait_ms=5_000)
     short = raw_request("short", "config", [("deadline", b"1200")], min_version=3)
     long = raw_request("long", "config", [("deadline", b"99999")], min_version=3)
-    parked = process_batch([short, long], DictReader(), {}, 0, [], config, now_ms=1000).waiting
-    assert [(w.request_id, w.deadline_ms) for w in parked] == [("short", 1200), ("long", 6000)]
-    later = process_batch([], DictReader(), {}, 0, parked, config, now_ms=1200)
-    assert [w.request_id for w in later.waiting] == ["long"]
-    assert responses(later)[0]["error"]["type"] == "timeout"
+    reads = process_batch([short, long], DictReader(), {}, 0, config, now_ms=1000).reads
+    assert [(w.request_id, w.deadline_ms) for w in reads] == [("short", 1200), ("long", 6000)]
+    answered, later = answer_reads(with_barrier(reads, 0), DictReader(), 0, config, now_ms=1200)
+    assert [w.request_id for w in later] == ["long"]
+    assert responses(answered)[0]["error"]["type"] == "timeout"
+
+
+def with_barrier(reads, barrier: int) -> list:
+    return [replace(read, barrier=barrier) for read in reads]
+
+
+def test_reads_are_not_answered_in_the_transaction_and_need_every_write_before_them():
+    get = raw_request("g", "get", keys=[{"type": "t", "key": "k"}])
+    result = process_batch([get, put("p", ("t", "k", "v")), get], DictReader(), {}, 4, BatchConfig(), 0)
+    assert [r.key for r in result.responses] == [b"p"], "only the write is answered in the transaction"
+    assert [(w.offset, w.version) for w in result.reads] == [(0, 4), (0, 5)], "the second read follows the put"
+
+
+def test_a_read_is_answered_once_the_view_reached_its_barrier_and_its_version():
+    read = replace(process_batch([raw_request("r", "config")], DictReader(), {}, 7, BatchConfig(), 0).reads[0],
+                   barrier=40)
+    view = DictReader({ItemKey("w", "t", "k"): Entry("v", 7)}, version=7)
+    assert answer_reads([replace(read, barrier=None)], view, 99, BatchConfig(), 0)[1], "no barrier taken yet"
+    assert answer_reads([read], view, 39, BatchConfig(), 0)[1], "the view is short of the log's end"
+    assert answer_reads([read], DictReader(version=6), 40, BatchConfig(), 0)[1], "a write before it is missing"
+    answered, later = answer_reads([read], view, 40, BatchConfig(), 0)
+    assert not later and responses(answered)[0]["config"] == {"t": {"k": "v"}}
+
+
+def test_a_read_the_view_does_not_reach_in_time_says_what_it_waited_for():
+    config = BatchConfig(min_version_wait_ms=100)
+    reads = process_batch([raw_request("plain", "config"), raw_request("ahead", "config", min_version=9)],
+                          DictReader(), {}, 3, config, now_ms=0).reads
+    answered, later = answer_reads(with_barrier(reads, 50), DictReader(version=3), 45, config, now_ms=100)
+    plain, ahead = (r["error"] for r in responses(answered))
+    assert not later and plain["type"] == ahead["type"] == "timeout"
+    assert "log's end (offset 50)" in plain["message"] and "at 45" in plain["message"]
+    assert "version 9 not reached" in ahead["message"]
 
 
 def record_size(record) -> int:
@@ -96,7 +132,7 @@ def test_every_output_record_is_bounded_by_construction_whatever_the_request_car
         RawRequest(1, b"\x00" * 5000, [("id", b"ok-id"), ("bulk", huge), *[("n", b"x")] * 20_000], key=huge),
         RawRequest(2, config_request(), [("id", huge)]),
     ]
-    result = process_batch(hostile, DictReader(), {}, 0, [], config, 0)
+    result = process_batch(hostile, DictReader(), {}, 0, config, 0)
     assert len(result.dlq) == 2 and len(result.responses) == 1, "only the first has an id that can be echoed"
     for record in result.dlq + result.responses:
         assert record_size(record) <= config.max_response_bytes + DLQ_EXTRA_BYTES
@@ -114,14 +150,14 @@ def test_an_id_header_must_be_short_utf8_and_single_or_the_request_is_dead_lette
                 RawRequest(2, config_request(), [("id", b"\xff\xfe")]),
                 RawRequest(3, config_request(), [("id", b"one"), ("id", b"two")]),
                 RawRequest(4, config_request(), [("id", b"a" * 256)])]
-    result = process_batch(requests, DictReader(), {}, 0, [], BatchConfig(), 0)
+    result = process_batch(requests, DictReader(), {}, 0, BatchConfig(), 0)
     assert [dict(r.headers)["error-type"] for r in result.dlq] == [b"BadId", b"BadId", b"DuplicateId"]
-    assert [r.key for r in result.responses] == [b"a" * 256], "an id at the limit is still answered"
+    assert [r.request_id for r in result.reads] == ["a" * 256], "an id at the limit is still answered"
 
 
 def test_an_over_long_actor_is_answered_too_large_and_writes_nothing():
     request = RawRequest(1, put("p", ("t", "k", "v")).value, [("id", b"p"), ("actor", b"a" * 257)])
-    result = process_batch([request], DictReader(), {}, 0, [], BatchConfig(), 0)
+    result = process_batch([request], DictReader(), {}, 0, BatchConfig(), 0)
     (response,) = responses(result)
     assert response["error"]["type"] == "too-large" and "'actor'" in response["error"]["message"]
     assert not result.log and not result.history
@@ -129,7 +165,7 @@ def test_an_over_long_actor_is_answered_too_large_and_writes_nothing():
 
 def test_a_refused_request_is_dead_lettered_minimally_and_the_rest_of_the_batch_is_handled():
     requests = [put("p1", ("t", "k", "x" * 3000)), RawRequest(1, put("p2", ("t", "k", "v")).value, [("id", b"p2")])]
-    result = process_batch(requests, DictReader(), {}, 0, [], BatchConfig(), 0,
+    result = process_batch(requests, DictReader(), {}, 0, BatchConfig(), 0,
                            refused={0: "MessageSizeTooLargeError: the broker refused it"})
     (dead,) = result.dlq
     assert dead.key is None and dead.value is None
@@ -139,14 +175,5 @@ def test_a_refused_request_is_dead_lettered_minimally_and_the_rest_of_the_batch_
 
 
 def test_a_request_whose_dead_letter_was_refused_too_is_skipped_without_output():
-    result = process_batch([put("p1", ("t", "k", "v"))], DictReader(), {}, 0, [], BatchConfig(), 0, refused={0: None})
+    result = process_batch([put("p1", ("t", "k", "v"))], DictReader(), {}, 0, BatchConfig(), 0, refused={0: None})
     assert not (result.dlq or result.responses or result.log) and result.outcomes == [("?", "skipped")]
-
-
-def test_a_batch_counts_the_waiting_reads_it_answers():
-    read = RawRequest(0, codec.encode("ConfigRequest", {"operation": "config", "workspace": "w", "min_version": 1}),
-                      [("id", b"r")])
-    parked = process_batch([read], DictReader(), {}, 0, [], BatchConfig(), now_ms=0)
-    assert parked.answered_waiting == 0 and len(parked.waiting) == 1
-    answered = process_batch([put("p", ("t", "k", "v"))], DictReader(), {}, 0, parked.waiting, BatchConfig(), 0)
-    assert answered.answered_waiting == 1 and len(answered.responses) == 2

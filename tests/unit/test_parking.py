@@ -1,10 +1,10 @@
-"""Parked reads named in the commit metadata: exact while short, a starting point when too many."""
+"""Unanswered (parked) reads named in the commit metadata: exact while short, a starting point when too many."""
 
 from __future__ import annotations
 
 from eventconfig.codec import default_codec
 from eventconfig.view.reader import DictReader
-from eventconfig.writer.batch import BatchConfig, RawRequest, min_version_reads, process_batch
+from eventconfig.writer.batch import BatchConfig, RawRequest, process_batch, read_requests
 from eventconfig.writer.parking import MAX_METADATA_CHARS, ParkedSpan, parked_metadata, parked_span
 
 codec = default_codec()
@@ -39,15 +39,13 @@ def test_metadata_that_is_not_ours_recovers_nothing():
     assert parked_span("parked:1,x") is None
 
 
-def test_a_parked_read_remembers_its_offset_and_a_later_batch_keeps_it():
-    config = BatchConfig()
-    parked = process_batch([record(5, "config", min_version=2)], DictReader(), {}, 0, [], config, 0).waiting
-    assert [w.offset for w in parked] == [5]
-    still = process_batch([record(6, "config")], DictReader(), {}, 1, parked, config, 10).waiting
-    assert [w.offset for w in still] == [5]
+def test_a_read_remembers_its_offset_to_be_named_while_unanswered():
+    reads = process_batch([record(5, "config", min_version=2), record(6, "get", keys=[])], DictReader(), {}, 0,
+                          BatchConfig(), 0).reads
+    assert parked_metadata(w.offset for w in reads) == "parked:5,6"
 
 
-def test_only_min_version_reads_are_candidates_for_re_parking():
+def test_every_read_is_a_candidate_for_re_reading():
     records = [record(1, "config", min_version=3), record(2, "config"), RawRequest(3, b"junk", []),
                record(4, "put", values=[], min_version=9), record(5, "get", keys=[], min_version=1)]
-    assert [r.offset for r in min_version_reads(records)] == [1, 5]
+    assert [r.offset for r in read_requests(records)] == [1, 2, 5]

@@ -50,7 +50,7 @@ def test_a_generation_0_request_is_answered_in_generation_0():
                RawRequest(2, codec.encode("ConfigRequest", {"operation": "get", "workspace": "w",
                                                             "keys": [{"type": "t", "key": "k"}]}),
                           [("id", b"new-get")])]
-    result = process_batch(records, DictReader(), {}, 0, [], BatchConfig(), now_ms=0)
+    result = process_batch(records, DictReader(), {}, 0, BatchConfig(), now_ms=0)
     put, get, new = (r.value for r in result.responses)
     assert read_old_response(put)["version"] == 1
     assert read_old_response(get)["values"] == [{"type": "t", "key": "k", "value": "v", "workspace": ""}]

@@ -2,13 +2,17 @@
 
 Requests go through the real batch handler; its log records go through the real applier into a
 real RocksDB view that lags one batch behind (as the service's view lags its writer), so the
-overlay of committed-but-unapplied changes is exercised too.
+overlay of committed-but-unapplied changes is exercised too. Reads are answered from that view as
+soon as it may answer them, and each equals the dict at the view's version then, a version that
+holds every write before the read (docs/design.md §6).
 """
 
 from __future__ import annotations
 
+import copy
 import tempfile
 from collections import ChainMap
+from dataclasses import replace
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -18,7 +22,7 @@ from eventconfig.codec import default_codec
 from eventconfig.model import Entry, ItemKey
 from eventconfig.view.apply import Applier
 from eventconfig.view.store import ViewStore
-from eventconfig.writer.batch import BatchConfig, RawRequest, process_batch
+from eventconfig.writer.batch import BatchConfig, RawRequest, answer_reads, process_batch
 
 codec = default_codec()
 WORKSPACES = ["w1", "w2", "_r"]
@@ -102,6 +106,8 @@ def test_any_request_sequence_matches_the_dict_model(reqs, batch_sizes):
         store = ViewStore.open(Path(tmp) / "view")
         applier, offset, version = Applier(0), 0, 0
         unapplied: list[tuple[int, dict, list]] = []  # (version, changes, log records) per batch
+        states = {0: copy.deepcopy(model)}  # the dict at each version
+        reads: list = []  # (request, Waiting) not answered yet
         raw = [RawRequest(i, codec.encode("ConfigRequest", r), [("id", f"r{i}".encode())]) for i, r in enumerate(reqs)]
         position = 0
         for size in batch_sizes * (len(raw) // len(batch_sizes) + 1):
@@ -110,21 +116,39 @@ def test_any_request_sequence_matches_the_dict_model(reqs, batch_sizes):
             batch, position = raw[position:position + size], position + size
             snapshot = store.snapshot()
             pending = ChainMap(*(changes for _, changes, _ in reversed(unapplied)))
-            result = process_batch(batch, snapshot, pending, version, [], BatchConfig(), now_ms=0)
-            for rec, response in zip(batch, result.responses):
-                req = codec.decode("ConfigRequest", rec.value)
+            result = process_batch(batch, snapshot, pending, version, BatchConfig(), now_ms=0)
+            requests = [codec.decode("ConfigRequest", rec.value) for rec in batch]
+            writes = [req for req in requests if req["operation"] in ("put", "delete")]
+            assert len(result.responses) == len(writes), "only writes are answered in the transaction"
+            for req, response in zip(writes, result.responses):
                 assert observed(req, codec.decode("ConfigResponse", response.value)) == model.expect(req)
+                states[model.version] = copy.deepcopy(model)
+            reads += zip((req for req in requests if req not in writes), result.reads)
             version = result.version
             unapplied.append((version, result.changes, result.log))
             if len(unapplied) > 1:  # the view lags one batch behind the writer
                 offset = _apply(store, applier, unapplied.pop(0)[2], offset)
+            reads = _answer(store, offset, reads, states)
         for _, _, log in unapplied:
             offset = _apply(store, applier, log, offset)
+        assert not _answer(store, offset, reads, states), "once the view has every write, every read is answered"
         snapshot = store.snapshot()
         assert snapshot.version == model.version
         stored = {ItemKey(w, t, k): e for w in WORKSPACES for t, k, e in snapshot.scan_workspace(w)}
         assert stored == model.data
         store.close()
+
+
+def _answer(store: ViewStore, offset: int, reads: list, states: dict[int, DictModel]) -> list:
+    """Answer the reads the view may answer; each must equal the dict at the view's version."""
+    snapshot = store.snapshot()
+    waiting = [replace(read, barrier=0) for _, read in reads]  # the barrier itself: test_read_answers.py
+    result, later = answer_reads(waiting, snapshot, offset, BatchConfig(), now_ms=0)
+    answered = [req for (req, _), read in zip(reads, waiting) if read not in later]
+    assert len(result.responses) == len(answered)
+    for req, response in zip(answered, result.responses):
+        assert observed(req, codec.decode("ConfigResponse", response.value)) == states[snapshot.version].expect(req)
+    return [(req, read) for (req, read), wait in zip(reads, waiting) if wait in later]
 
 
 def _apply(store: ViewStore, applier: Applier, log: list, offset: int) -> int:
