@@ -87,6 +87,10 @@ class ReadAnswerer:
         """Forget every read (a new activation re-reads the ones not committed as answered)."""
         self._reads = []
 
+    def waiting(self) -> list[Waiting]:
+        """The reads not answered yet."""
+        return list(self._reads)
+
     def offsets(self) -> list[int]:
         """The request offsets of the reads not answered yet."""
         return [read.offset for read in self._reads]

@@ -1,0 +1,107 @@
+"""docs/design.md §9.3: reads answered without a transaction are still linearizable, also across a
+fail-over of the writer. A read sent after a write's response arrived sees that write, whichever
+process answers it: the active writer, or a fenced zombie whose view lags behind the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+from dataclasses import replace
+
+import pytest
+from aiokafka import TopicPartition
+
+from eventconfig.codec import default_codec
+from eventconfig.kafka.transactions import TransactionalSender
+from eventconfig.model import Entry, ItemKey
+from eventconfig.service import ConfigService
+from eventconfig.view.reader import DictReader
+from eventconfig.writer.batch import BatchConfig, RawRequest, process_batch
+from tests.support import start_process, wait_serving, wait_until
+
+pytestmark = pytest.mark.integration
+codec = default_codec()
+KEY = {"type": "t", "key": "k"}
+
+
+async def commit_as_successor(settings, value: str, version: int) -> None:
+    """What a writer that takes over does for one put: fence the previous writer (same transactional
+    id), then commit the write's log and history records. Returns once the write is committed, i.e.
+    once its response could have reached a client."""
+    put = RawRequest(0, codec.encode("ConfigRequest", {"operation": "put", "workspace": "w",
+                                                       "values": [{**KEY, "value": value}]}), [("id", b"successor")])
+    before = DictReader({ItemKey("w", "t", "k"): Entry("old", version - 1)}, version=version - 1)
+    result = process_batch([put], before, {}, version - 1, BatchConfig(), now_ms=0)
+    assert result.version == version
+    successor = TransactionalSender(settings, "writer")
+    await successor.start()  # fences the running writer: from now on it is a zombie
+    try:
+        await successor.commit({settings.topics.log: result.log, settings.topics.history: result.history})
+    finally:
+        await successor.stop()
+
+
+async def test_a_fenced_writer_whose_view_lags_never_answers_a_read_with_a_value_older_than_an_acknowledged_write(
+        settings, topics, wire, tmp_path):
+    zombie = ConfigService(replace(settings, data_dir=tmp_path / "a"), projector=False)
+    await zombie.start()
+    try:
+        await zombie.writer.wait_active(60)
+        assert (await wire.put("w", ("t", "k", "old")))["version"] == 1
+        await wait_until(lambda: zombie.materializer.version >= 1, 20, "the writer's view did not apply version 1")
+        log_tp = TopicPartition(settings.topics.log, 0)
+        zombie.materializer._consumer.pause(log_tp)  # its view stops following the log (a slow or stuck fetch)
+        await commit_as_successor(settings, "new", 2)
+
+        answer = wire.expect("read")
+        request = codec.encode("ConfigRequest", {"operation": "get", "workspace": "w", "keys": [KEY]})
+        sent = await wire.producer.send_and_wait(settings.topics.request, request, headers=[("id", b"read")])
+        # Until it answered, or it holds the read with the log's end taken as the barrier to wait for:
+        await wait_until(lambda: answer.done() or any(read.offset == sent.offset and read.barrier is not None
+                                                      for read in zombie.writer.reads.waiting()), 30,
+                         "the zombie writer neither answered the read nor took its barrier")
+        zombie.materializer._consumer.resume(log_tp)
+        response = codec.decode("ConfigResponse", (await asyncio.wait_for(answer, 30)).value)
+    finally:
+        await zombie.stop()
+    assert response["error"] is None
+    assert response["values"][0]["value"] == "new", "a read sent after version 2 was committed must see it"
+    assert response["version"] >= 2
+
+
+@pytest.fixture
+def processes():
+    running: list[subprocess.Popen[bytes]] = []
+    yield running
+    for proc in running:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.send_signal(signal.SIGTERM)
+    for proc in running:
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def test_after_the_active_writer_is_paused_and_replaced_every_read_sees_the_successors_write(
+        settings, topics, wire, processes, tmp_path):
+    logs = {}
+    for name in ("a", "b"):
+        proc = start_process(settings, "serve", tmp_path / name, tmp_path / f"{name}.log")
+        processes.append(proc)
+        logs[proc] = tmp_path / f"{name}.log"
+    await wait_serving(wire)
+    assert (await wire.put("w", ("t", "k", "old")))["error"] is None
+    active = next(p for p, log in logs.items() if " active role=writer" in log.read_text())
+    standby = next(p for p in logs if p is not active)
+    active.send_signal(signal.SIGSTOP)  # between the write and the reads: it keeps its stale state
+    await wait_until(lambda: " active role=writer" in logs[standby].read_text(), 60,
+                     "the standby did not take the writer role from the paused one")
+    assert (await wire.put("w", ("t", "k", "new"), timeout=60))["error"] is None
+
+    active.send_signal(signal.SIGCONT)  # a zombie now, until it hears of the rebalance
+    answers = await asyncio.gather(*(wire.call("get", keys=[KEY], timeout=30) for _ in range(20)))
+    assert [a["values"][0]["value"] for a in answers if a["error"] is None] == ["new"] * 20
