@@ -84,6 +84,7 @@ class Writer(ExclusiveRole):
         self._refused: dict[int, str | None] = {}
         self._isolate_below = 0  # requests before this offset are redone one per transaction
         self._offset_committed = 0.0  # monotonic time of the last commit of the request offset
+        self._uncommitted = False  # reads alone moved the position past the committed offset
 
     async def run(self) -> None:
         await self.reads.start()
@@ -112,7 +113,7 @@ class Writer(ExclusiveRole):
     async def on_resume(self, consumer: AIOKafkaConsumer, committed: int | None) -> dict[str, Any]:
         """Re-read the reads the previous writer left unanswered (named by the committed offset's
         metadata, see :mod:`eventconfig.writer.parking`), to answer them."""
-        self._position, self._recovered = committed, []
+        self._position, self._recovered, self._uncommitted = committed, [], False
         span = parked_span(await self._committed_metadata()) if committed is not None else None
         if span is None or committed is None:
             return {}
@@ -129,7 +130,11 @@ class Writer(ExclusiveRole):
         return committed.metadata if committed is not None else ""
 
     def poll_ms(self) -> int | None:
-        return 10 if self._recovered else None  # recovered reads are handled without waiting for a request
+        if self._recovered:
+            return 10  # recovered reads are handled without waiting for a request
+        if self._uncommitted:  # then commit the position reads alone moved, without waiting for a request
+            return max(1, int((self._offset_committed + _READS_COMMIT_S - time.monotonic()) * 1000))
+        return None
 
     def linger_ms(self) -> int:
         return self.settings.writer_linger_ms if self._last_batch > 1 else 0
@@ -148,6 +153,7 @@ class Writer(ExclusiveRole):
         if records:
             self._position = records[-1].offset + 1  # redone from the committed offset if a commit fails
         if not (result.log or result.history or result.responses or result.dlq):
+            self._uncommitted = self._uncommitted or bool(records)
             await self._commit_reads()
             return
         # Speculatively continue from this batch; a failed commit makes re-activation drop it all.
@@ -157,7 +163,7 @@ class Writer(ExclusiveRole):
         previous, self._inflight = self._inflight, None
         if previous is not None and not await previous:
             return  # the previous transaction failed: this batch is redone after re-activation
-        self._offset_committed = time.monotonic()
+        self._offset_committed, self._uncommitted = time.monotonic(), False
         self._inflight = asyncio.create_task(
             self._commit(result, [r.offset for r in records], self._position, parked_metadata(self.reads.offsets()),
                          started, [r.timestamp for r in records]))
@@ -179,12 +185,13 @@ class Writer(ExclusiveRole):
     async def _commit_reads(self) -> None:
         """After a batch of reads alone: now and then, once every write before it has committed,
         commit the request offset outside a transaction (the reads not answered yet as its metadata)."""
-        if self._position is None or time.monotonic() - self._offset_committed < _READS_COMMIT_S:
+        if not self._uncommitted or self._position is None or \
+                time.monotonic() - self._offset_committed < _READS_COMMIT_S:
             return
         previous, self._inflight = self._inflight, None
         if previous is not None and not await previous:
             return
-        self._offset_committed = time.monotonic()
+        self._offset_committed, self._uncommitted = time.monotonic(), False
         assert self.consumer is not None
         offset = OffsetAndMetadata(self._position, parked_metadata(self.reads.offsets()))
         try:
