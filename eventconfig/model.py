@@ -34,6 +34,9 @@ ERROR_HEADER = "error"
 ERROR_TYPE_HEADER = "error-type"
 # Optional: UTF-8 decimal epoch milliseconds after which the caller no longer waits for the answer.
 DEADLINE_HEADER = "deadline"
+# On the last commit marker of a writer transaction: where the next writer resumes the request topic.
+REQUEST_OFFSET_HEADER = "request-offset"
+PARKED_HEADER = "parked"
 
 
 class ItemKey(NamedTuple):

@@ -87,6 +87,10 @@ class ExclusiveRole(ABC):
         ``committed``); return fields for the 'active' log line."""
         return {}
 
+    async def committed_offset(self, consumer: AIOKafkaConsumer) -> int | None:
+        """Where to resume the input (after on_activate): the group's committed offset by default."""
+        return await consumer.committed(self.tp)
+
     def poll_ms(self) -> int | None:
         """How long to wait for input; return a number to be called with empty batches too."""
         return None
@@ -163,7 +167,7 @@ class ExclusiveRole(ABC):
             try:
                 await self.sender.restart()  # fences the previous holder, aborts its open transaction
                 fields = await self.on_activate()
-                committed = await consumer.committed(self.tp)
+                committed = await self.committed_offset(consumer)
                 fields.update(await self.on_resume(consumer, committed))
             except (EventConfigError, KafkaError, asyncio.TimeoutError) as exc:
                 log.warning("could not take the %s role (%s); retrying in %.0f s", self.role, exc, _RETRY_S)

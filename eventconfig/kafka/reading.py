@@ -15,12 +15,15 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from eventconfig.settings import Settings
+
+T = TypeVar("T")
+_FIRST_WINDOW = 16  # offsets; transaction markers take one each, so a few records fit
 
 
 def committed_consumer(settings: Settings, **kwargs: Any) -> AIOKafkaConsumer:
@@ -55,3 +58,26 @@ async def read_to_end(
         records = batches.get(tp, [])
         if records:
             yield records
+
+
+async def read_tail(settings: Settings, topic: str, pick: Callable[[ConsumerRecord], T | None]) -> list[T]:
+    """What ``pick`` finds (not None) in the last records of ``topic``'s partition 0, in log order: a
+    window before the end, widened until it finds something or reaches the beginning."""
+    tp = TopicPartition(topic, 0)
+    consumer = committed_consumer(settings)
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        beginning = (await consumer.beginning_offsets([tp]))[tp]
+        end = (await consumer.end_offsets([tp]))[tp]
+        window = _FIRST_WINDOW
+        while True:
+            start = max(beginning, end - window)
+            consumer.seek(tp, start)
+            found = [v async for batch in read_to_end(consumer, tp, until=end) for r in batch
+                     if (v := pick(r)) is not None]
+            if found or start == beginning:
+                return found
+            window *= 4
+    finally:
+        await consumer.stop()

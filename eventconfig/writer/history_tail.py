@@ -13,36 +13,17 @@ Example::
 
 from __future__ import annotations
 
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 
 from eventconfig.codec import default_codec
 from eventconfig.errors import CodecError
-from eventconfig.kafka.reading import committed_consumer, read_to_end
+from eventconfig.kafka.reading import read_tail
 from eventconfig.settings import Settings
-
-_FIRST_WINDOW = 16  # offsets; transaction markers take one each, so a few records fit
 
 
 async def last_history_version(settings: Settings) -> int:
     """Highest version among the last records of the history topic; 0 when it has none."""
-    tp = TopicPartition(settings.topics.history, 0)
-    consumer = committed_consumer(settings)
-    await consumer.start()
-    try:
-        consumer.assign([tp])
-        beginning = (await consumer.beginning_offsets([tp]))[tp]
-        end = (await consumer.end_offsets([tp]))[tp]
-        window = _FIRST_WINDOW
-        while True:
-            start = max(beginning, end - window)
-            consumer.seek(tp, start)
-            versions = [v async for batch in read_to_end(consumer, tp) for r in batch
-                        if (v := record_version(r)) is not None]
-            if versions or start == beginning:
-                return max(versions, default=0)
-            window *= 4
-    finally:
-        await consumer.stop()
+    return max(await read_tail(settings, settings.topics.history, record_version), default=0)
 
 
 def record_version(record: ConsumerRecord) -> int | None:

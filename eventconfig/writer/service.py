@@ -51,6 +51,7 @@ from eventconfig.writer.handler import Limits
 from eventconfig.writer.parking import parked_metadata, parked_span
 from eventconfig.writer.history_tail import last_history_version
 from eventconfig.writer.reads import ReadAnswerer
+from eventconfig.writer.resume_point import ResumePoint, furthest, last_stamped, stamped
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ class Writer(ExclusiveRole):
         self._isolate_below = 0  # requests before this offset are redone one per transaction
         self._offset_committed = 0.0  # monotonic time of the last commit of the request offset
         self._uncommitted = False  # reads alone moved the position past the committed offset
+        self._resume_parked = ""  # the metadata of the committed offset this writer resumed from
 
     async def run(self) -> None:
         await self.reads.start()
@@ -110,11 +112,17 @@ class Writer(ExclusiveRole):
         metrics.WRITER_VERSION.set(self.version)
         return {"version": self.version}
 
+    async def committed_offset(self, consumer: AIOKafkaConsumer) -> int | None:
+        """The further of the group's committed offset and the one on the log's last commit marker."""
+        point = furthest(await self._group_point(), await last_stamped(self.settings))
+        self._resume_parked = point.parked if point is not None else ""
+        return point.offset if point is not None else None
+
     async def on_resume(self, consumer: AIOKafkaConsumer, committed: int | None) -> dict[str, Any]:
         """Re-read the reads the previous writer left unanswered (named by the committed offset's
         metadata, see :mod:`eventconfig.writer.parking`), to answer them."""
         self._position, self._recovered, self._uncommitted = committed, [], False
-        span = parked_span(await self._committed_metadata()) if committed is not None else None
+        span = parked_span(self._resume_parked) if committed is not None else None
         if span is None or committed is None:
             return {}
         consumer.seek(self.tp, span.first)
@@ -123,11 +131,11 @@ class Writer(ExclusiveRole):
         self._recovered = raw if span.offsets is not None else read_requests(raw)
         return {"parked_reads": len(self._recovered)}
 
-    async def _committed_metadata(self) -> str:
+    async def _group_point(self) -> ResumePoint | None:
         async with admin_client(self.settings) as admin:
             offsets = await admin.list_consumer_group_offsets(self.group_id, partitions=[self.tp])
         committed = offsets.get(self.tp)
-        return committed.metadata if committed is not None else ""
+        return ResumePoint(committed.offset, committed.metadata or "") if committed is not None else None
 
     def poll_ms(self) -> int | None:
         if self._recovered:
@@ -172,7 +180,11 @@ class Writer(ExclusiveRole):
                       started: float, timestamps: list[int]) -> bool:
         """Commit one batch; ``offsets`` are the request records it consumed, ``next_offset`` the
         request offset to commit with ``parked``, the reads not answered yet, as its metadata."""
-        if not await self.commit(_by_topic(self.settings, result), next_offset, parked):
+        records = _by_topic(self.settings, result)
+        if result.log and next_offset is not None:  # the offset goes on the last commit marker
+            records[self.settings.topics.log] = stamped(result.log, ResumePoint(next_offset, parked))
+            next_offset = None
+        if not await self.commit(records, next_offset, parked):
             if isinstance(self.commit_error, RecordRefused) and offsets:
                 self._isolate(offsets, self.commit_error, alone=len(offsets) == 1)
             return False

@@ -129,21 +129,21 @@ async def writer_committed(settings: Settings) -> int:
     return committed.offset if committed is not None else -1
 
 
-async def send_parked_reads(wire, settings: Settings, count: int) -> list[asyncio.Future]:
-    """``count`` reads for version 1 (not written yet), returned once the writer committed past them."""
+async def send_parked_reads(wire, settings: Settings, count: int, min_version: int = 1) -> list[asyncio.Future]:
+    """``count`` reads for ``min_version`` (not written yet), returned once the writer committed past them."""
     answers, last = [], -1
     for _ in range(count):
         read_id = str(uuid.uuid4())
         answers.append(wire.expect(read_id))
         sent = await wire.producer.send_and_wait(
             settings.topics.request, codec.encode("ConfigRequest", {"operation": "config", "workspace": "w",
-                                                                    "min_version": 1}),
+                                                                    "min_version": min_version}),
             headers=[("id", read_id.encode())])
         last = sent.offset
     async with asyncio.timeout(30):
         while await writer_committed(settings) <= last:
             await asyncio.sleep(0.1)  # polling a condition: the writer consumed the reads and committed past them
-    assert not any(answer.done() for answer in answers), "the reads are parked: version 1 does not exist yet"
+    assert not any(answer.done() for answer in answers), "the reads are parked: their version does not exist yet"
     return answers
 
 
@@ -164,6 +164,29 @@ async def test_a_parked_min_version_read_survives_the_death_of_its_writer(
         pytest.fail("the read parked by the killed writer was not answered once the new writer reached its version")
     response = codec.decode("ConfigResponse", record.value)
     assert response["error"] is None and response["config"] == {"t": {"k": "v"}}
+
+
+async def test_the_next_writer_resumes_after_the_last_write_and_answers_the_reads_its_commit_marker_names(
+        settings, topics, wire, processes, tmp_path, monkeypatch):
+    monkeypatch.setenv("EVENTCONFIG_MIN_VERSION_WAIT_MS", "120000")
+    processes.append(start_process(settings, "serve", tmp_path / "a", tmp_path / "a.log"))
+    await wait_serving(wire)
+    (answer,) = await send_parked_reads(wire, settings, 1, min_version=2)
+    assert (await wire.put("w", ("t", "k", "v1")))["version"] == 1  # its commit marker names the parked read
+    offset_in_group = await writer_committed(settings)
+
+    processes[0].send_signal(signal.SIGKILL)
+    processes[0].wait()
+    processes.append(start_process(settings, "serve", tmp_path / "b", tmp_path / "b.log"))
+    assert (await wire.put("w", ("t", "k", "v2"), timeout=60))["version"] == 2, \
+        "the put of v1 was not handled twice: the new writer resumed after it"
+    try:
+        record = await asyncio.wait_for(answer, 10)
+    except TimeoutError:
+        pytest.fail("the read named by the last commit marker was not answered by the next writer")
+    assert codec.decode("ConfigResponse", record.value)["config"] == {"t": {"k": "v2"}}
+    assert offset_in_group == await writer_committed(settings), \
+        "writes commit their request offset on the commit marker, not in the writer group"
 
 
 async def test_when_parked_reads_are_too_many_to_name_the_next_writer_re_parks_every_one_from_the_oldest(

@@ -1,0 +1,72 @@
+"""Where a writer that takes over resumes the request topic, and which reads it must answer again.
+
+A transaction with writes carries its next request offset, and the reads not answered yet (in the
+form of :mod:`eventconfig.writer.parking`), as headers of its last commit marker, instead of a
+consumer-offset commit to the writer group: two round trips fewer per transaction (AddOffsetsToTxn,
+TxnOffsetCommit) and one partition fewer in it. Committed with the writes, offset and writes cannot
+disagree. Transactions without a write (errors, dead letters) and stretches of reads still commit
+to the group. Both only ever move forward, so the next writer resumes from the further of the two
+(docs/design.md §6). The log is compacted, but the latest commit marker is always kept.
+
+Example::
+
+    log = stamped(result.log, ResumePoint(next_offset, parked_metadata(unanswered)))
+    point = furthest(await last_stamped(settings), group_point)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiokafka import ConsumerRecord
+
+from eventconfig.kafka.reading import read_tail
+from eventconfig.logrecords import OutRecord
+from eventconfig.codec import default_codec
+from eventconfig.model import MARKER_KEY, PARKED_HEADER, REQUEST_OFFSET_HEADER
+from eventconfig.settings import Settings
+
+_MARKER_KEY = default_codec().encode_log_key(*MARKER_KEY)
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """The next request offset to handle, and the metadata naming the reads below it not answered."""
+
+    offset: int
+    parked: str = ""
+
+
+def stamped(log: Sequence[OutRecord], point: ResumePoint) -> list[OutRecord]:
+    """``log`` (a transaction's log records, ending with a commit marker) with ``point`` on its marker."""
+    *items, marker = log
+    headers = [(REQUEST_OFFSET_HEADER, str(point.offset).encode())]
+    if point.parked:
+        headers.append((PARKED_HEADER, point.parked.encode()))
+    return [*items, OutRecord(marker.key, marker.value, [*marker.headers, *headers])]
+
+
+def read_point(record: ConsumerRecord) -> ResumePoint | None:
+    """The resume point of a commit marker (offset -1 for a marker without one); None for an item."""
+    if record.key != _MARKER_KEY:
+        return None
+    headers = dict(record.headers or [])
+    try:
+        offset = int(headers[REQUEST_OFFSET_HEADER].decode())
+    except (KeyError, UnicodeDecodeError, ValueError):
+        return ResumePoint(-1)
+    return ResumePoint(offset, headers.get(PARKED_HEADER, b"").decode("utf-8", errors="replace"))
+
+
+async def last_stamped(settings: Settings) -> ResumePoint | None:
+    """The resume point of the log's last commit marker (read from the log's tail); None when that
+    marker has none (written before writers stamped them) or the log has no marker."""
+    points = await read_tail(settings, settings.topics.log, read_point)
+    return points[-1] if points and points[-1].offset >= 0 else None
+
+
+def furthest(*points: ResumePoint | None) -> ResumePoint | None:
+    """The point furthest into the request topic (the latest committed), None when there is none."""
+    known = [point for point in points if point is not None and point.offset >= 0]
+    return max(known, key=lambda point: point.offset) if known else None
