@@ -190,9 +190,13 @@ class PlainSender:
             await producer.stop()
 
     async def send(self, records: Mapping[str, Sequence[OutRecord]]) -> None:
-        """Produce ``records`` (topic → records) and wait for the acknowledgements; KafkaError if not."""
+        """Produce ``records`` (topic → records) and wait for the acknowledgements; RecordRefused when
+        the broker refuses a record for good (some of the others may have been written), else KafkaError."""
         if self._producer is None:
             raise EventConfigError("the read producer is not running")
-        futures = [await future for future in self._batches(self._producer, records)]
-        if futures:
-            await asyncio.gather(*futures)
+        try:
+            futures = [await future for future in self._batches(self._producer, records)]
+            if futures:
+                await asyncio.gather(*futures)
+        except _REFUSALS as exc:
+            raise RecordRefused(f"{type(exc).__name__}: {exc}") from exc

@@ -274,9 +274,7 @@ class _Batch:
         if reason is None:
             self.result.outcomes.append(("?", "skipped"))
             return
-        request_id = next((raw for name, raw in record.headers if name == model.ID_HEADER), None)
-        headers: Headers = [] if request_id is None else [(model.ID_HEADER, request_id[:DLQ_FIELD_BYTES])]
-        self.result.dlq.append(OutRecord(None, None, [*headers, *self._reasons(record, "Unproducible", reason)]))
+        self.result.dlq.append(unproducible(record, reason))
         self.result.outcomes.append(("?", "dlq"))
 
     def _dead_letter(self, record: RawRequest, error_type: str, reason: str) -> None:
@@ -302,6 +300,14 @@ class _Batch:
     def _reasons(record: RawRequest, error_type: str, reason: str) -> Headers:
         return [(model.ERROR_HEADER, _cut(reason)), (model.ERROR_TYPE_HEADER, error_type.encode()),
                 ("source-offset", str(record.offset).encode())]
+
+
+def unproducible(record: RawRequest, reason: str) -> OutRecord:
+    """The dead letter of a request whose output the broker refused: only its offset, the reason and
+    its id (cut short), since its own bytes are what may not be producible."""
+    request_id = next((raw for name, raw in record.headers if name == model.ID_HEADER), None)
+    headers: Headers = [] if request_id is None else [(model.ID_HEADER, request_id[:DLQ_FIELD_BYTES])]
+    return OutRecord(None, None, [*headers, *_Batch._reasons(record, "Unproducible", reason)])
 
 
 def _bounded_headers(headers: Sequence[tuple[str, bytes]], dropped: list[str]) -> Headers:

@@ -30,14 +30,15 @@ from dataclasses import replace
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from eventconfig import metrics
+from eventconfig import metrics, model
 from eventconfig.errors import EventConfigError
 from eventconfig.kafka.reading import committed_consumer, end_offset
-from eventconfig.kafka.transactions import PlainSender
+from eventconfig.kafka.transactions import PlainSender, RecordRefused
+from eventconfig.logrecords import OutRecord
 from eventconfig.settings import Settings
 from eventconfig.tasks import cancel
 from eventconfig.view.materializer import Materializer
-from eventconfig.writer.batch import BatchConfig, Waiting, answer_reads
+from eventconfig.writer.batch import BatchConfig, RawRequest, Waiting, answer_reads, unproducible
 
 log = logging.getLogger(__name__)
 
@@ -125,14 +126,37 @@ class ReadAnswerer:
         reads = self._reads
         with self.materializer.store.snapshot() as snapshot:  # holds at least everything below position
             result, self._reads = answer_reads(reads, snapshot, position, self.config, now_ms)
+        later = {id(read) for read in self._reads}
+        answered = [read for read in reads if id(read) not in later]  # one response each, in order
         try:
-            await self._sender.send({self.settings.topics.response: result.responses})
+            try:
+                await self._sender.send({self.settings.topics.response: result.responses})
+            except RecordRefused:
+                await self._one_by_one(answered, result.responses)
         except BaseException:
-            later = {id(read) for read in self._reads}
-            self._reads = [read for read in reads if id(read) not in later] + self._reads  # answered again
+            self._reads = answered + self._reads  # answered again
             raise
         for operation, outcome in result.outcomes:
             metrics.REQUESTS.labels(operation, outcome).inc()
+
+    async def _one_by_one(self, reads: list[Waiting], responses: list[OutRecord]) -> None:
+        """After the broker refused a record of a round: send each answer alone, and dead-letter the
+        read whose answer is refused (docs/design.md §5.4, ``Unproducible``) or, refused too, skip it."""
+        for read, response in zip(reads, responses):
+            try:
+                await self._sender.send({self.settings.topics.response: [response]})
+                continue
+            except RecordRefused as exc:
+                reason = str(exc)
+            request = RawRequest(read.offset, None, [(model.ID_HEADER, read.request_id.encode())])
+            try:
+                await self._sender.send({self.settings.topics.dlq: [unproducible(request, reason)]})
+                outcome = "dlq"
+            except RecordRefused:
+                outcome = "skipped"
+            metrics.REQUESTS.labels("?", outcome).inc()
+            log.error("the broker refused the answer to a read", extra={"fields": {
+                "offset": read.offset, "error": reason, "outcome": outcome}})
 
     async def _wait(self) -> None:
         """Until the view moves, a read arrives, or the next deadline (at most _RECHECK_S)."""
