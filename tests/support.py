@@ -45,6 +45,13 @@ def start_process(settings: Settings, command: str, data_dir: Path, log_path: Pa
                                 stdin=subprocess.DEVNULL)
 
 
+def start_services(settings: Settings, tmp_path: Path, names: tuple[str, ...] = ("a", "b")
+                   ) -> dict[subprocess.Popen[bytes], Path]:
+    """One ``serve`` process per name, each with its own data dir and log file: process -> log path."""
+    return {start_process(settings, "serve", tmp_path / name, tmp_path / f"{name}.log"): tmp_path / f"{name}.log"
+            for name in names}
+
+
 async def wait_serving(wire, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
     """Wait until some writer answers requests."""
     deadline = asyncio.get_running_loop().time() + timeout

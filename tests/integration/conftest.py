@@ -8,6 +8,8 @@ it can also send arbitrary bytes and headers, and read whole topics.
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
 import uuid
 from typing import Any
 
@@ -95,6 +97,22 @@ class Wire:
             return [r async for batch in read_to_end(consumer, tp) for r in batch]
         finally:
             await consumer.stop()
+
+
+@pytest.fixture
+def processes():
+    """Service subprocesses a test starts (append them); each is stopped (resumed first, if paused) at the end."""
+    running: list[subprocess.Popen[bytes]] = []
+    yield running
+    for proc in running:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.send_signal(signal.SIGTERM)
+    for proc in running:
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 @pytest.fixture

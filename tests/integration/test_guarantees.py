@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 import uuid
 from dataclasses import replace
 
@@ -22,24 +21,10 @@ from eventconfig.service import ConfigService
 from eventconfig.settings import Settings
 from eventconfig.view.materializer import Materializer
 from eventconfig.writer import parking
-from tests.support import start_process, wait_serving, wait_until
+from tests.support import start_process, start_services, wait_serving, wait_until
 
 pytestmark = pytest.mark.integration
 codec = default_codec()
-
-
-@pytest.fixture
-def processes():
-    running: list[subprocess.Popen[bytes]] = []
-    yield running
-    for proc in running:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in running:
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 async def write_load(wire, name: str, count: int, acked: dict[str, int]) -> None:
@@ -96,11 +81,8 @@ async def test_kill_9_during_writes_loses_no_acknowledged_write_and_the_view_equ
 
 async def test_two_writers_never_duplicate_or_skip_and_the_standby_takes_over(
         settings, topics, wire, processes, tmp_path):
-    logs = {}
-    for name in ("a", "b"):
-        proc = start_process(settings, "serve", tmp_path / name, tmp_path / f"{name}.log")
-        processes.append(proc)
-        logs[proc] = tmp_path / f"{name}.log"
+    logs = start_services(settings, tmp_path)
+    processes.extend(logs)
     await wait_serving(wire)
     acked: dict[str, int] = {}
     load = asyncio.gather(*(write_load(wire, f"c{c}", 30, acked) for c in range(6)))

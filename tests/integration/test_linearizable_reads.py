@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 from dataclasses import replace
 
 import pytest
@@ -19,7 +18,7 @@ from eventconfig.model import Entry, ItemKey
 from eventconfig.service import ConfigService
 from eventconfig.view.reader import DictReader
 from eventconfig.writer.batch import BatchConfig, RawRequest, process_batch
-from tests.support import start_process, wait_serving, wait_until
+from tests.support import start_services, wait_serving, wait_until
 
 pytestmark = pytest.mark.integration
 codec = default_codec()
@@ -71,28 +70,10 @@ async def test_a_fenced_writer_whose_view_lags_never_answers_a_read_with_a_value
     assert response["version"] >= 2
 
 
-@pytest.fixture
-def processes():
-    running: list[subprocess.Popen[bytes]] = []
-    yield running
-    for proc in running:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGCONT)
-            proc.send_signal(signal.SIGTERM)
-    for proc in running:
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 async def test_after_the_active_writer_is_paused_and_replaced_every_read_sees_the_successors_write(
         settings, topics, wire, processes, tmp_path):
-    logs = {}
-    for name in ("a", "b"):
-        proc = start_process(settings, "serve", tmp_path / name, tmp_path / f"{name}.log")
-        processes.append(proc)
-        logs[proc] = tmp_path / f"{name}.log"
+    logs = start_services(settings, tmp_path)
+    processes.extend(logs)
     await wait_serving(wire)
     assert (await wire.put("w", ("t", "k", "old")))["error"] is None
     active = next(p for p, log in logs.items() if " active role=writer" in log.read_text())
