@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -60,18 +61,28 @@ async def describe(admin: AIOKafkaAdminClient, principal: str) -> set[Acl]:
     return found
 
 
-async def apply(admin: AIOKafkaAdminClient, wanted: Sequence[Acl]) -> list[Acl]:
-    """Create the bindings of ``wanted`` that do not exist yet; return those created (idempotent)."""
-    existing: set[Acl] = set()
-    for principal in sorted({a.principal for a in wanted}):
-        existing |= await describe(admin, principal)
-    missing = [a for a in wanted if a not in existing]
+async def apply(admin: AIOKafkaAdminClient, wanted: Sequence[Acl], timeout: float = 30.0) -> list[Acl]:
+    """Create the bindings of ``wanted`` that do not exist yet and return those created (idempotent).
+    Returns once a broker enforces them: the controller commits new ACLs before brokers apply them."""
+    missing = await _missing(admin, wanted)
     if not missing:
         return []
     response = await admin._send_request(_CreateAcls(missing))
     for acl, (code, message) in zip(missing, response.creation_responses):
         _raise_for(code, message, f"creating {acl.line()}")
+    deadline = asyncio.get_running_loop().time() + timeout
+    while still := await _missing(admin, missing):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AclError(f"{len(still)} created ACLs are not in force after {timeout:g} s, e.g. {still[0].line()}")
+        await asyncio.sleep(0.05)
     return missing
+
+
+async def _missing(admin: AIOKafkaAdminClient, wanted: Sequence[Acl]) -> list[Acl]:
+    existing: set[Acl] = set()
+    for principal in sorted({a.principal for a in wanted}):
+        existing |= await describe(admin, principal)
+    return [a for a in wanted if a not in existing]
 
 
 def _name(table: dict[str, int], code: int) -> str:
