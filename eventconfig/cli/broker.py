@@ -9,7 +9,7 @@ import click
 
 from eventconfig.cli.common import CONTEXT_SETTINGS, fail
 from eventconfig.localbroker import BrokerError, LocalBroker
-from eventconfig.localbroker.secure import MECHANISM, ROLE_USERS, SECURITY_PROTOCOL, SUPER_USER
+from eventconfig.localbroker.secure import CA_FILE, MECHANISM, ROLE_USERS, SECURITY_PROTOCOL, SUPER_USER
 
 _RUN_DIR = click.option("--run-dir", type=click.Path(path_type=Path), default=Path(".eventconfig/broker"),
                         show_default=True, help="Data, logs and state of the broker.")
@@ -51,18 +51,23 @@ def status(run_dir: Path) -> None:
     state = LocalBroker(run_dir).status()
     if state is None:
         fail("no broker running")
-    click.echo(f"{state.bootstrap} pid={state.pid}" + (f" secure={SECURITY_PROTOCOL}/{MECHANISM}" if state.secure else ""))
+    secure = f" secure={SECURITY_PROTOCOL}/{MECHANISM} tls=127.0.0.1:{state.tls_port}" if state.secure else ""
+    click.echo(f"{state.bootstrap} pid={state.pid}{secure}")
 
 
 @broker.command()
 @_RUN_DIR
 @click.argument("user", type=click.Choice([SUPER_USER, *ROLE_USERS]))
-def env(run_dir: Path, user: str) -> None:
+@click.option("--tls", is_flag=True, help="Connect to the SASL_SSL listener, trusting the broker's CA.")
+def env(run_dir: Path, user: str, tls: bool) -> None:
     """Print the environment that connects as USER of a secure broker: eval "$(eventconfig broker env client)"."""
     local = LocalBroker(run_dir)
     creds, state = local.credentials(), local.status()
     if creds is None:
         fail(f"{run_dir} holds no secure broker (start one with --secure)")
-    variables = {"EVENTCONFIG_BOOTSTRAP_SERVERS": state.bootstrap} if state else {}
-    for name, value in {**variables, **creds.environment(user)}.items():
+    variables = {}
+    if state is not None:
+        variables["EVENTCONFIG_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{state.tls_port}" if tls else state.bootstrap
+    ca_file = local.run_dir / CA_FILE if tls else None
+    for name, value in {**variables, **creds.environment(user, ca_file)}.items():
         click.echo(f"export {name}={shlex.quote(value)}")

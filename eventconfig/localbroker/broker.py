@@ -104,7 +104,8 @@ class BrokerState:
     port: int
     controller_port: int
     cluster_id: str
-    secure: bool = False  # SASL/SCRAM and ACLs (secure.py)
+    secure: bool = False  # SASL/SCRAM, TLS and ACLs (secure.py)
+    tls_port: int = 0  # secure mode: the SASL_SSL listener
 
     @property
     def bootstrap(self) -> str:
@@ -240,7 +241,7 @@ class LocalBroker:
             state = BrokerState(**previous)
         else:
             state = BrokerState(pid=0, port=self.port or free_port(), controller_port=free_port(),
-                                cluster_id=_cluster_id(), secure=self.secure)
+                                cluster_id=_cluster_id(), secure=self.secure, tls_port=free_port() if self.secure else 0)
         (self.run_dir / "log4j2.properties").write_text(_RESOURCES.joinpath("log4j2.properties").read_text())
         template = _RESOURCES.joinpath("server.properties.template").read_text()
         properties = template.format(port=state.port, controller_port=state.controller_port,
@@ -248,7 +249,7 @@ class LocalBroker:
         scram: list[str] = []
         if self.secure:
             creds = Credentials.load_or_create(self.run_dir)
-            properties += creds.server_properties(state.port, state.controller_port)
+            properties += creds.server_properties(state.port, state.tls_port, state.controller_port, self.run_dir)
             scram = creds.format_args()
         (self.run_dir / "server.properties").write_text(properties)
         os.chmod(self.run_dir / "server.properties", 0o600)  # secure mode: it holds the super user's password

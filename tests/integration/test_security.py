@@ -24,7 +24,7 @@ from eventconfig.kafka.acl_plan import plan
 from eventconfig.kafka.acls import apply, describe
 from eventconfig.kafka.topics import admin_client, create_topics
 from eventconfig.localbroker import LocalBroker
-from eventconfig.localbroker.secure import ROLE_USERS, SUPER_USER
+from eventconfig.localbroker.secure import CA_FILE, ROLE_USERS, SUPER_USER
 from eventconfig.settings import Settings
 from tests.support import assert_one_line_error, eventconfig, start_process, wait_until
 
@@ -38,20 +38,25 @@ class Deployment:
         state, creds = broker.status(), broker.credentials()
         assert state is not None and creds is not None, "the secure broker is not running"
         self.bootstrap, self.creds, self.prefix, self.root = state.bootstrap, creds, prefix, root
+        self.tls_bootstrap, self.ca_file = f"127.0.0.1:{state.tls_port}", broker.run_dir / CA_FILE
 
     def settings(self, user: str) -> Settings:
         return Settings.load({"bootstrap_servers": self.bootstrap, "topic_prefix": self.prefix,
                               "data_dir": self.root / user}, env=self.creds.environment(user))
 
-    async def cli(self, user: str | None, *args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
+    async def cli(self, user: str | None, *args: str, password: str | None = None, tls: bool = False,
+                  ca_file: str | None = None) -> subprocess.CompletedProcess[str]:
         """``eventconfig ARGS`` connecting as ``user`` (None: without credentials), with its own password
-        unless ``password`` is given."""
+        unless ``password`` is given; ``tls``: to the SASL_SSL listener, trusting ``ca_file`` (default:
+        the broker's CA)."""
         env = {"EVENTCONFIG_TOPIC_PREFIX": self.prefix, "EVENTCONFIG_DATA_DIR": str(self.root / (user or "anon")),
-               **(self.creds.environment(user) if user else {})}
+               **(self.creds.environment(user, self.ca_file if tls else None) if user else {})}
         if password is not None:
             env["EVENTCONFIG_SASL_PASSWORD"] = password
-        return await asyncio.to_thread(eventconfig, self.bootstrap, "--log-level", "WARNING", *args, cwd=self.root,
-                                       env=env)
+        if ca_file is not None:
+            env["EVENTCONFIG_SSL_CAFILE"] = ca_file
+        return await asyncio.to_thread(eventconfig, self.tls_bootstrap if tls else self.bootstrap, "--log-level",
+                                       "WARNING", *args, cwd=self.root, env=env)
 
 
 @pytest.fixture
@@ -148,6 +153,15 @@ async def test_clients_without_credentials_or_with_a_wrong_password_are_refused(
     wrong = await granted.cli("client", "get", "-t", "t", "-k", "k", password="not-the-password")
     # aiokafka reports a failed SASL handshake as "unable to bootstrap" (the cause is only logged).
     assert_one_line_error(wrong, 3, "cannot reach Kafka")
+
+
+async def test_the_tls_listener_serves_clients_that_trust_the_brokers_ca_and_only_those(granted: Deployment) -> None:
+    checked = await granted.cli("admin", "topics", "check", tls=True)
+    assert checked.returncode == 0 and f"{granted.prefix}.log" in checked.stdout, checked.stderr
+    history = await granted.cli("auditor", "history", "--format", "json", tls=True)
+    assert (history.returncode, history.stdout.strip()) == (0, "[]"), history.stderr
+    untrusted = await granted.cli("auditor", "history", tls=True, ca_file="")  # the system's CAs only
+    assert_one_line_error(untrusted, 3, "cannot reach Kafka")
 
 
 async def test_every_process_works_with_its_role_acls_alone(granted: Deployment, tmp_path: Path) -> None:
