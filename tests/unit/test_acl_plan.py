@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from eventconfig.kafka.acl_plan import ROLES, Acl, AclError, plan
-from eventconfig.localbroker.secure import ROLE_USERS, SUPER_USER, Credentials
+from eventconfig.localbroker.secure import CA_FILE, ROLE_USERS, SUPER_USER, Credentials
 from eventconfig.settings import Settings
 from eventconfig.trustgraph.frontend import RequestForwarder, ResponseTranslator
 from eventconfig.trustgraph.wire import TrustGraphTopics
@@ -112,7 +112,11 @@ def test_a_secure_broker_keeps_its_users_passwords_in_a_private_file_and_reuses_
     assert client.kafka_kwargs()["sasl_plain_username"] == "client"
     assert client.kafka_kwargs()["sasl_plain_password"] == created.passwords["client"]
     assert created.format_args().count("--add-scram") == len(created.passwords)
-    assert "super.users=User:superuser" in created.server_properties(9094, 9095)
+    properties = created.server_properties(9094, 9096, 9095, tmp_path)
+    assert "super.users=User:superuser" in properties and "SASL_SSL://127.0.0.1:9096" in properties
+    assert (tmp_path / CA_FILE).exists(), "the throw-away CA clients trust"
+    assert stat.S_IMODE((tmp_path / "tls" / "broker.pem").stat().st_mode) == 0o600
+    assert created.environment("admin", tmp_path / CA_FILE)["EVENTCONFIG_SSL_CAFILE"] == str(tmp_path / CA_FILE)
     assert Credentials.load(tmp_path / "plain") is None
 
 
