@@ -22,11 +22,12 @@ def broker() -> None:
 
 @broker.command()
 @_RUN_DIR
-@click.option("--port", type=int, default=9092, show_default=True, help="PLAINTEXT port on 127.0.0.1.")
+@click.option("--port", type=int, default=9092, show_default=True,
+              help="Client port on 127.0.0.1 (PLAINTEXT; SASL_PLAINTEXT with --secure).")
 @click.option("--heap-mb", type=int, default=768, show_default=True)
 @click.option("--timeout", type=float, default=90, show_default=True, help="Seconds to wait until ready.")
-@click.option("--secure", is_flag=True, help="SASL/SCRAM-SHA-512 and ACLs: a super user and one user per "
-              "ACL role, passwords in RUN_DIR/credentials.json (see `broker env`).")
+@click.option("--secure", is_flag=True, help="SASL/SCRAM-SHA-512 (also over TLS on a second port) and ACLs: a "
+              "super user and one user per ACL role, passwords in RUN_DIR/credentials.json (see `broker env`).")
 def start(run_dir: Path, port: int, heap_mb: int, timeout: float, secure: bool) -> None:
     """Start the broker (provisioning the jars on first use) and wait until it serves requests."""
     try:

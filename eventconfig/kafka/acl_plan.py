@@ -97,7 +97,8 @@ def _service(s: Settings) -> list[Grant]:
         # eventconfig's responses into TrustGraph's; the projector also pokes TrustGraph's notify topic.
         grants += [*_topic(tg.request, "READ"), *_topic(t.request, "WRITE"), *_topic(t.response, "READ"),
                    *_topic(tg.response, "WRITE"), *_topic(tg.notify, "WRITE")]
-        grants += [g for name in (tg.request, tg.response, tg.notify) for g in _topic(name, "CREATE", "DESCRIBE_CONFIGS")]
+        grants += [g for name in (tg.request, tg.response, tg.notify)
+                   for g in _topic(name, "CREATE", "DESCRIBE_CONFIGS")]
     grants += [("GROUP", "LITERAL", s.group_id(role), "READ") for role in roles]
     grants += [("TRANSACTIONAL_ID", "LITERAL", s.transactional_id(role), "WRITE") for role in roles]
     return grants

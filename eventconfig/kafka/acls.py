@@ -93,5 +93,6 @@ def _raise_for(code: int, message: str | None, doing: str) -> None:
     if code == 0:
         return
     if code == _CLUSTER_AUTHORIZATION_FAILED:
-        raise AclError(f"{doing} was refused: managing ACLs needs DESCRIBE and ALTER on the cluster (run it as a super user)")
+        raise AclError(f"{doing} was refused: managing ACLs needs DESCRIBE and ALTER on the cluster "
+                       "(run it as a super user)")
     raise AclError(f"{doing} failed: {for_code(code).__name__}{f': {message}' if message else ''}")

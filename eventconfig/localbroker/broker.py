@@ -241,7 +241,8 @@ class LocalBroker:
             state = BrokerState(**previous)
         else:
             state = BrokerState(pid=0, port=self.port or free_port(), controller_port=free_port(),
-                                cluster_id=_cluster_id(), secure=self.secure, tls_port=free_port() if self.secure else 0)
+                                cluster_id=_cluster_id(), secure=self.secure,
+                                tls_port=free_port() if self.secure else 0)
         (self.run_dir / "log4j2.properties").write_text(_RESOURCES.joinpath("log4j2.properties").read_text())
         template = _RESOURCES.joinpath("server.properties.template").read_text()
         properties = template.format(port=state.port, controller_port=state.controller_port,

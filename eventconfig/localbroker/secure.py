@@ -134,8 +134,8 @@ def make_certificates(run_dir: Path) -> Path:
         return keystore
     now = datetime.datetime.now(datetime.timezone.utc)
 
-    def certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, signer: ec.EllipticCurvePrivateKey,
-                    ca: bool) -> x509.Certificate:
+    def certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name,
+                    signer: ec.EllipticCurvePrivateKey, ca: bool) -> x509.Certificate:
         builder = (x509.CertificateBuilder()
                    .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
                    .issuer_name(issuer).public_key(key.public_key()).serial_number(x509.random_serial_number())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import stat
 from pathlib import Path
@@ -133,3 +134,13 @@ def test_acls_plan_prints_one_binding_a_line_and_a_bad_principal_is_a_usage_erro
                                                                   "User:app")]
     refused = runner.invoke(cli, ["acls", "plan", "-r", "client", "-p", "app"], env={})
     assert refused.exit_code == 2 and "must look like User:<name>" in refused.output
+
+
+@pytest.mark.parametrize("was_secure", [False, True])
+def test_a_run_dir_keeps_the_mode_it_was_made_in(tmp_path: Path, was_secure: bool) -> None:
+    from eventconfig.localbroker import BrokerError, LocalBroker
+
+    (tmp_path / "broker.json").write_text(json.dumps({"pid": 0, "port": 9092, "controller_port": 9093,
+                                                      "cluster_id": "x", "secure": was_secure}))
+    with pytest.raises(BrokerError, match="use another --run-dir to switch modes"):
+        LocalBroker(tmp_path, secure=not was_secure)._prepare(tmp_path / "lib")  # refused before any JVM runs
