@@ -50,6 +50,18 @@ def local_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBrok
         dedicated.stop()
 
 
+@pytest.fixture(scope="session")
+def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """A broker of its own in secure mode (SASL/SCRAM, ACLs enforced) for the security tests; always
+    started here, as the shared development broker is a plain one."""
+    broker = LocalBroker(Path(tmp_path_factory.mktemp("secure-kafka")), heap_mb=512, secure=True)
+    try:
+        asyncio.run(prewarm(broker.start(), **broker.admin_kwargs()))
+        yield broker
+    finally:
+        broker.stop()
+
+
 @pytest.fixture
 def settings_on_local_broker(local_broker: LocalBroker, unique: str, tmp_path: Path) -> Settings:
     """Like ``settings``, on the ``local_broker``; a test module uses it as its ``settings``."""
