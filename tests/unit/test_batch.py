@@ -8,7 +8,8 @@ from eventconfig.codec import default_codec
 from eventconfig.model import Entry, ItemKey
 from eventconfig.view.reader import DictReader
 from eventconfig.settings import RECORD_OVERHEAD_BYTES
-from eventconfig.writer.batch import DLQ_EXTRA_BYTES, BatchConfig, RawRequest, answer_reads, process_batch
+from eventconfig.deadletter import DLQ_EXTRA_BYTES
+from eventconfig.writer.batch import BatchConfig, RawRequest, answer_reads, process_batch
 
 codec = default_codec()
 
