@@ -4,8 +4,9 @@ The writer (input: the request topic) and the push projector (input: the log top
 shape: every process that can play the role joins one consumer group on the one-partition input
 topic; the member assigned the partition is the one that should be active. Activation starts the
 role's transactional producer (fencing the previous holder and aborting its open transaction), lets
-the role catch up its state, and seeks to the group's committed offset. Each batch it consumes
-becomes one transaction of output records plus the input offsets.
+the role catch up its state, and seeks to the committed input offset (the group's, unless the role
+keeps it elsewhere: ``committed_offset``). Each batch it consumes becomes one transaction of output
+records plus the input offset.
 
 Whether to be active is derived on every step from the assignment, never remembered in a flag:
 assigned and not active means (re-)activate, with a back-off after a failure; revoked means step
