@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
 from eventconfig.codec import MARKER, SCHEMAS_DIR, default_codec, schema_fingerprint
+from eventconfig.model import Entry, ItemKey
 from eventconfig.view.reader import DictReader
-from eventconfig.writer.batch import BatchConfig, RawRequest, process_batch
+from eventconfig.writer.batch import BatchConfig, RawRequest, answer_reads, process_batch
 
 codec = default_codec()
 OLD_REQUEST = parse_schema(json.loads((SCHEMAS_DIR / "compat" / "ConfigRequest.v0.avsc").read_text()), _write_hint=False)
@@ -51,7 +53,10 @@ def test_a_generation_0_request_is_answered_in_generation_0():
                                                             "keys": [{"type": "t", "key": "k"}]}),
                           [("id", b"new-get")])]
     result = process_batch(records, DictReader(), {}, 0, BatchConfig(), now_ms=0)
-    put, get, new = (r.value for r in result.responses)
+    (put,) = (r.value for r in result.responses)
+    view = DictReader({ItemKey("w", "t", "k"): Entry("v", 1)}, version=1)  # the put, applied
+    answered, _ = answer_reads([replace(read, barrier=0) for read in result.reads], view, 0, BatchConfig(), now_ms=0)
+    get, new = (r.value for r in answered.responses)
     assert read_old_response(put)["version"] == 1
     assert read_old_response(get)["values"] == [{"type": "t", "key": "k", "value": "v", "workspace": ""}]
     assert codec.decode("ConfigResponse", new)["values"][0]["version"] == 1, "current clients get everything"
