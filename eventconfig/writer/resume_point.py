@@ -48,25 +48,26 @@ def stamped(log: Sequence[OutRecord], point: ResumePoint) -> list[OutRecord]:
 
 
 def read_point(record: ConsumerRecord) -> ResumePoint | None:
-    """The resume point of a commit marker (offset -1 for a marker without one); None for an item."""
+    """The resume point a commit marker carries; None for an item or a marker without one."""
     if record.key != _MARKER_KEY:
         return None
     headers = dict(record.headers or [])
     try:
         offset = int(headers[REQUEST_OFFSET_HEADER].decode())
     except (KeyError, UnicodeDecodeError, ValueError):
-        return ResumePoint(-1)
+        return None
     return ResumePoint(offset, headers.get(PARKED_HEADER, b"").decode("utf-8", errors="replace"))
 
 
 async def last_stamped(settings: Settings) -> ResumePoint | None:
-    """The resume point of the log's last commit marker (read from the log's tail); None when that
-    marker has none (written before writers stamped them) or the log has no marker."""
+    """The resume point of the last commit marker that carries one, read from the log's tail (markers
+    without one, like stray or older ones, are passed over); None when no marker carries one. Until
+    the first write of a writer that stamps markers, that reads the whole log."""
     points = await read_tail(settings, settings.topics.log, read_point)
-    return points[-1] if points and points[-1].offset >= 0 else None
+    return points[-1] if points else None
 
 
 def furthest(*points: ResumePoint | None) -> ResumePoint | None:
     """The point furthest into the request topic (the latest committed), None when there is none."""
-    known = [point for point in points if point is not None and point.offset >= 0]
+    known = [point for point in points if point is not None]
     return max(known, key=lambda point: point.offset) if known else None

@@ -135,7 +135,9 @@ class Writer(ExclusiveRole):
         async with admin_client(self.settings) as admin:
             offsets = await admin.list_consumer_group_offsets(self.group_id, partitions=[self.tp])
         committed = offsets.get(self.tp)
-        return ResumePoint(committed.offset, committed.metadata or "") if committed is not None else None
+        if committed is None or committed.offset < 0:  # nothing committed to the group
+            return None
+        return ResumePoint(committed.offset, committed.metadata or "")
 
     def poll_ms(self) -> int | None:
         if self._recovered:
