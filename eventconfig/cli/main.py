@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from eventconfig.cli import (bootstrap_command, broker, config_commands, history_commands, serve, topics,
-                             transfer_commands, view_commands, watch)
+from eventconfig.cli import (bootstrap_command, broker, config_commands, gateway_command, history_commands, serve,
+                             topics, transfer_commands, view_commands, watch)
 from eventconfig.cli.common import CONTEXT_SETTINGS, fail
 from eventconfig.errors import EventConfigError
 from eventconfig.logs import setup_logging
@@ -71,6 +71,8 @@ cli.add_command(view_commands.rebuild_cmd)
 cli.add_command(view_commands.verify_cmd)
 cli.add_command(transfer_commands.export_cmd)
 cli.add_command(transfer_commands.import_cmd)
+cli.add_command(gateway_command.gateway_cmd)
+cli.add_command(gateway_command.gateway_secret_cmd)
 
 
 def main() -> None:
