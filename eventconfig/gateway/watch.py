@@ -54,15 +54,19 @@ def sse(event: str, data: Any, id: int | None = None) -> bytes:
     return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-def needs_resync(beginning_offset: int, first_held_version: int | None, last_seen: int) -> bool:
+def needs_resync(beginning_offset: int, first_held_version: int | None, last_seen: int, current: int) -> bool:
     """True when pokes newer than ``last_seen`` may have been deleted by retention.
 
     Deleted pokes all precede the first one held, so nothing newer than ``last_seen`` is lost when
-    ``last_seen`` reaches the version just before it, or when nothing was ever deleted.
+    ``last_seen`` reaches the version just before it, or when nothing was ever deleted. When every
+    poke was deleted (a quiet day), the deleted ones are at or below ``current``, the version the
+    gateway's view has applied: a client that saw that much lost nothing.
     """
     if beginning_offset == 0:
         return False
-    return first_held_version is None or first_held_version - 1 > last_seen
+    if first_held_version is None:
+        return last_seen < current
+    return first_held_version - 1 > last_seen
 
 
 def select(poke: dict[str, Any], workspace: str | None, types: set[str]) -> dict[str, Any] | None:
@@ -115,21 +119,26 @@ class PokeFollower:
     async def __aexit__(self, *exc: object) -> None:
         await self._consumer.stop()
 
-    async def open(self, last_seen: int | None) -> Opening:
-        """Position after ``last_seen`` when the topic still holds what follows it, else at the end."""
+    async def open(self, last_seen: int | None, current: int) -> Opening:
+        """Position after ``last_seen`` when the topic still holds what follows it, else at the end.
+
+        At the end, the stream starts at the newer of the last poke held and ``current`` (the version
+        the caller's reads will reflect): pokes at or below it that the projector has yet to write are
+        already in what the client reads with ``min_version``, so they are passed over.
+        """
         consumer, tp = self._consumer, self._tp
         beginning = int((await consumer.beginning_offsets([tp]))[tp])
         end = await end_offset(consumer, tp)
         if last_seen is not None:
             consumer.seek(tp, beginning)
             first = await self._first_pokes(end)
-            if not needs_resync(beginning, first[0]["version"] if first else None, last_seen):
+            if not needs_resync(beginning, first[0]["version"] if first else None, last_seen, current):
                 return Opening("ready", last_seen, first)
         consumer.seek(tp, max(beginning, end - _TAIL_WINDOW))
-        version = 0
+        version = current
         while await consumer.position(tp) < end:
             for poke in await self.pokes():
-                version = poke["version"]
+                version = max(version, poke["version"])
         return Opening("ready" if last_seen is None else "resync", version, [])
 
     async def _first_pokes(self, end: int) -> list[dict[str, Any]]:
@@ -158,7 +167,7 @@ async def _events(request: Request, backend: Backend, last_seen: int | None, wor
     metrics.WATCH_STREAMS.inc()
     try:
         async with PokeFollower(backend.settings) as follower:
-            opening = await follower.open(last_seen)
+            opening = await follower.open(last_seen, backend.version)
             reason = (f"pokes after version {last_seen} are no longer held (notify topic retention)"
                       if opening.kind == "resync" else None)
             yield b"retry: 2000\n\n" + sse(opening.kind, {"version": opening.version, "reason": reason},
