@@ -118,14 +118,26 @@ async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Re
     return response
 
 
+class _Uvicorn(uvicorn.Server):
+    """uvicorn that ends the open event streams on SIGTERM/SIGINT, instead of waiting on them."""
+
+    def __init__(self, config: uvicorn.Config, stopping: asyncio.Event) -> None:
+        super().__init__(config)
+        self._stopping = stopping
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self._stopping.set()
+        super().handle_exit(sig, frame)
+
+
 class GatewayServer:
     """uvicorn serving the gateway app on ``host:port`` (port 0: a free one, see :attr:`port`)."""
 
     def __init__(self, app: FastAPI, host: str, port: int) -> None:
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                                 timeout_graceful_shutdown=3, lifespan="on")
-        self.server = uvicorn.Server(config)
         self._stopping: asyncio.Event = app.state.stopping
+        self.server = _Uvicorn(config, self._stopping)
 
     async def serve(self) -> None:
         await self.server.serve()

@@ -348,7 +348,7 @@ $("state-form").addEventListener("submit", async event => {
   try {
     const data = await api(`/v1/state${query({...atParams(), workspace: state.workspace})}`);
     $("state-summary").textContent = `As of version ${data.version}` + (data.time ? ` (${data.time})` : "");
-    $("state-result").textContent = JSON.stringify(data.config, (k, v) => (typeof v === "string" ? prettyValue(v) : v), 2);
+    $("state-result").textContent = JSON.stringify(data.config, (k, v) => (typeof v === "string" ? parsedValue(v) : v), 2);
   } catch (e) {
     $("state-summary").textContent = e.message;
     $("state-result").textContent = "";

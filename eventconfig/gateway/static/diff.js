@@ -4,10 +4,16 @@
 /** A value as people read it: JSON pretty-printed with two spaces, anything else verbatim. */
 function prettyValue(text) {
   if (text === null || text === undefined) return null;
+  const parsed = parsedValue(text);
+  return parsed === text ? text : JSON.stringify(parsed, null, 2);
+}
+
+/** A stored value inside a larger JSON view: JSON objects and arrays nested, anything else as the string. */
+function parsedValue(text) {
   try {
     const parsed = JSON.parse(text);
-    if (parsed !== null && typeof parsed === "object") return JSON.stringify(parsed, null, 2);
-  } catch (e) { /* not JSON: shown as stored */ }
+    if (parsed !== null && typeof parsed === "object") return parsed;
+  } catch (e) { /* not JSON */ }
   return text;
 }
 
