@@ -6,8 +6,8 @@ export EVENTCONFIG_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(BROKER_PORT)
 
 .PHONY: install run test test-unit test-integration broker-start broker-stop bench clean
 
-install:  ## Python package and test dependencies (editable)
-	$(PYTHON) -m pip install -q -e '.[test]'
+install:  ## Python package, the gateway's web framework and test dependencies (editable)
+	$(PYTHON) -m pip install -q -e '.[test,gateway]'
 
 broker-start: install  ## the local Kafka broker (jars via Maven on first use), waits until ready
 	eventconfig broker start --run-dir $(BROKER_DIR) --port $(BROKER_PORT)
