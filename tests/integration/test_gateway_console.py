@@ -33,7 +33,10 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
+
+from eventconfig.gateway.auth import token_digest
 
 pytestmark = pytest.mark.integration
 
@@ -42,11 +45,13 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--window-size=1280,860")
 WAIT_S = 20
+TOKEN = "console-test-token"
 
 
 @dataclass
 class Deployment:
-    url: str
+    url: str  # the gateway in development mode
+    secure_url: str  # a second gateway, in production mode: TOKEN is the bearer token of actor deploy-bot
     env: dict[str, str]
     workspace: str
 
@@ -96,7 +101,7 @@ def _wait_ready(url: str, processes: list[subprocess.Popen[bytes]], logs: list[P
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
-            raise AssertionError(f"the gateway at {url} was not ready within {timeout} s:\n{logs[-1].read_text()}")
+            raise AssertionError(f"the gateway at {url} was not ready within {timeout} s")
         time.sleep(0.1)
 
 
@@ -115,18 +120,23 @@ def deployment(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -
     root = tmp_path_factory.mktemp("console")
     env = {**os.environ, "EVENTCONFIG_BOOTSTRAP_SERVERS": kafka_bootstrap,
            "EVENTCONFIG_TOPIC_PREFIX": f"ui{uuid.uuid4().hex[:10]}", "EVENTCONFIG_DATA_DIR": str(root / "data")}
-    url = f"http://127.0.0.1:{(port := _free_port())}"
-    deployment = Deployment(url, env, "acme")
+    url, secure_url = (f"http://127.0.0.1:{_free_port()}" for _ in range(2))
+    deployment = Deployment(url, secure_url, env, "acme")
     deployment.cli("topics", "create")
-    logs = [root / "serve.log", root / "gateway.log"]
-    commands = [["serve"], ["gateway", "--port", str(port), "--request-timeout", "30"]]
+    auth_file = root / "auth.yaml"
+    auth_file.write_text(f"tokens:\n  - {{actor: deploy-bot, sha256: {token_digest(TOKEN)}}}\n")
+    logs = [root / "serve.log", root / "gateway.log", root / "secure-gateway.log"]
+    commands = [["serve"], ["gateway", "--port", url.rsplit(":", 1)[1], "--view-path", str(root / "view")],
+                ["gateway", "--port", secure_url.rsplit(":", 1)[1], "--view-path", str(root / "secure-view"),
+                 "--auth-file", str(auth_file)]]
     processes = []
     try:
         for command, log in zip(commands, logs):
             with open(log, "wb") as out:
                 processes.append(subprocess.Popen([sys.executable, "-m", "eventconfig", *command], env=env,
                                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
-        _wait_ready(url, processes, logs)
+        for gateway_url in (url, secure_url):
+            _wait_ready(gateway_url, processes, logs)
         deployment.seed("flow", "main", '{"steps":[{"name":"fetch","timeout":30},{"name":"answer","model":"large"}],'
                                        '"retries":2}')
         deployment.seed("prompt", "system", "You are a helpful assistant.")
@@ -297,3 +307,54 @@ def test_workspace_history_and_the_state_at_a_version(browser, deployment, artif
     click(browser, "#state-diff")
     wait_for(browser, lambda d: "changed: model / default" in text_of(d, "#state-diff-result"), "the diff with now")
     browser.save_screenshot(str(artifacts / "state-at-version.png"))
+
+
+def test_a_new_key_is_created_only_if_absent_and_a_delete_asks_first(browser, deployment, artifacts):
+    browser.get(f"{deployment.url}/#/{deployment.workspace}")
+    browser.refresh()
+    wait_for(browser, lambda d: visible(d, "#live-status.live"), "the live indicator")
+    click(browser, "#new-key summary")
+    for field, text in (("#new-type", "limits"), ("#new-key-name", "rate"), ("#new-value", '{"per_s": 50}')):
+        wait_for(browser, lambda d: visible(d, field), f"the field {field}").send_keys(text)
+    click(browser, "#new-key-form button[type=submit]")
+    wait_for(browser, lambda d: '"per_s": 50' in text_of(d, "#key-value"), "the new key's page")
+    created = int(text_of(browser, "#key-version").removeprefix("version "))
+    assert deployment.value("limits", "rate", created) == '{"per_s": 50}'
+
+    click(browser, "#new-key-form button[type=submit]")  # the same key again: If-None-Match refuses it
+    wait_for(browser, lambda d: "Not created" in text_of(d, "#new-key-status"), "the refusal to create it twice")
+
+    click(browser, "#delete-button")
+    wait_for(browser, expected_conditions.alert_is_present(), "the confirmation").accept()
+    wait_for(browser, lambda d: text_of(d, "#key-version") == "deleted", "the key shown as deleted")
+    wait_for(browser, lambda d: "delete ·" in text_of(d, "#key-history li.entry"), "the delete in the key's history")
+    assert "anonymous" in text_of(browser, "#key-history li.entry")
+
+
+def test_a_gateway_with_an_auth_file_signs_in_and_records_the_verified_actor(browser, deployment, artifacts):
+    browser.get(f"{deployment.secure_url}/#/{deployment.workspace}/prompt/system")
+    browser.refresh()
+    wait_for(browser, lambda d: visible(d, "#sign-in"), "the sign-in dialog")
+    browser.save_screenshot(str(artifacts / "sign-in.png"))
+    wait_for(browser, lambda d: visible(d, "#sign-in-token"), "the token field").send_keys("wrong")
+    click(browser, "#sign-in-submit")
+    wait_for(browser, lambda d: "not accepted" in text_of(d, "#sign-in-status"), "the refusal of a wrong token")
+
+    token = browser.find_element(By.ID, "sign-in-token")
+    token.clear()
+    token.send_keys(TOKEN)
+    click(browser, "#sign-in-submit")
+    wait_for(browser, lambda d: text_of(d, "#identity") == "signed in as deploy-bot", "the signed-in identity")
+    wait_for(browser, lambda d: visible(d, "#live-status.live"), "the live indicator")
+    assert not visible(browser, "#actor-box")  # no way to choose another actor
+    wait_for(browser, lambda d: "assistant" in text_of(d, "#key-value"), "the key's value")
+    click(browser, "#edit-button")
+    editor = wait_for(browser, lambda d: visible(d, "#editor"), "the editor")
+    editor.clear()
+    editor.send_keys("You are a signed-in assistant.")
+    click(browser, "#save-button")
+    wait_for(browser, lambda d: "signed-in" in text_of(d, "#key-value"), "the saved value")
+    version = int(text_of(browser, "#key-version").removeprefix("version "))
+    entry = wait_for(browser, lambda d: history_entry(d, version), "the history entry")
+    assert "deploy-bot" in entry and "unverified" not in entry
+    browser.save_screenshot(str(artifacts / "signed-in.png"))
