@@ -212,6 +212,13 @@ def open_key(driver: WebDriver, deployment: Deployment, type_: str, key: str, ex
     wait_for(driver, lambda d: expected in text_of(d, "#key-value"), f"{type_}/{key} showing {expected!r}")
 
 
+def act_as(driver: WebDriver, name: str) -> None:
+    """Development mode's "acting as" box (kept in the browser's storage, so every test sets its own)."""
+    actor = driver.find_element(By.ID, "actor-input")
+    actor.clear()
+    actor.send_keys(f"{name}\t")
+
+
 def history_entry(driver: WebDriver, version: int) -> str:
     """The text of the key history's entry of ``version`` ("" until it is shown)."""
     return text_of(driver, f'#key-history li.entry[data-version="{version}"]')
@@ -222,9 +229,7 @@ def test_an_edit_is_saved_with_compare_and_set_and_shows_its_version_and_history
     before = deployment.seed("prompt", "greeting", '{"text":"hello","lang":"en"}')
     open_key(browser, deployment, "prompt", "greeting", '"text": "hello"')
     assert text_of(browser, "#key-version") == f"version {before}"
-    actor = browser.find_element(By.ID, "actor-input")
-    actor.clear()
-    actor.send_keys("console-user\t")
+    act_as(browser, "console-user")
 
     click(browser, "#edit-button")
     editor = wait_for(browser, lambda d: visible(d, "#editor"), "the editor")
@@ -313,6 +318,7 @@ def test_a_new_key_is_created_only_if_absent_and_a_delete_asks_first(browser, de
     browser.get(f"{deployment.url}/#/{deployment.workspace}")
     browser.refresh()
     wait_for(browser, lambda d: visible(d, "#live-status.live"), "the live indicator")
+    act_as(browser, "key-keeper")
     click(browser, "#new-key summary")
     for field, text in (("#new-type", "limits"), ("#new-key-name", "rate"), ("#new-value", '{"per_s": 50}')):
         wait_for(browser, lambda d: visible(d, field), f"the field {field}").send_keys(text)
@@ -328,7 +334,7 @@ def test_a_new_key_is_created_only_if_absent_and_a_delete_asks_first(browser, de
     wait_for(browser, expected_conditions.alert_is_present(), "the confirmation").accept()
     wait_for(browser, lambda d: text_of(d, "#key-version") == "deleted", "the key shown as deleted")
     wait_for(browser, lambda d: "delete ·" in text_of(d, "#key-history li.entry"), "the delete in the key's history")
-    assert "anonymous" in text_of(browser, "#key-history li.entry")
+    assert "unverified:key-keeper" in text_of(browser, "#key-history li.entry")
 
 
 def test_a_gateway_with_an_auth_file_signs_in_and_records_the_verified_actor(browser, deployment, artifacts):
