@@ -9,6 +9,7 @@ are requests to the service; each answers with the new global version (body, ``E
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
@@ -20,6 +21,7 @@ from eventconfig.gateway.deps import backend_of, caller
 from eventconfig.gateway.problems import bad_request, not_found
 from eventconfig.model import WORKSPACE_TYPE, WORKSPACES_WORKSPACE, ItemKey, is_reserved
 
+log = logging.getLogger(__name__)
 VERSION_HEADER = "X-Eventconfig-Version"
 router = APIRouter(prefix="/v1", tags=["config"])
 MinVersion = Annotated[int | None, Query(ge=0, description="Answer once the gateway's view holds this version.")]
@@ -87,6 +89,14 @@ def precondition(if_match: str | None, if_none_match: str | None = None) -> int 
     return int(tag)
 
 
+def _written(request: Request, response: Response, identity: Identity, version: int, tag: int | None = None) -> Written:
+    """The answer to a write, logged with who wrote it and whether the gateway verified that."""
+    log.info("write", extra={"fields": {"method": request.method, "path": request.url.path, "version": version,
+                                        "actor": identity.actor, "verified": identity.verified}})
+    _versioned(response, version, tag)
+    return Written(version=version)
+
+
 def _versioned(response: Response, version: int, tag: int | None = None) -> None:
     response.headers[VERSION_HEADER] = str(version)
     if tag is not None:
@@ -147,7 +157,7 @@ async def get_item(workspace: str, type: str, key: str, response: Response, back
         entry, version = view.get(ItemKey(workspace, type, key)), view.version
     if entry is None:
         raise not_found(f"{workspace}/{type}/{key} does not exist (as of version {version})")
-    if if_none_match is not None and if_none_match.strip() == etag(entry.version):
+    if if_none_match is not None and if_none_match.strip().removeprefix("W/") == etag(entry.version):
         return Response(status_code=304, headers={"ETag": etag(entry.version), VERSION_HEADER: str(version)})
     _versioned(response, version, entry.version)
     return Item(workspace=workspace, type=type, key=key, value=entry.value, version=entry.version)
@@ -180,24 +190,23 @@ async def put_item(workspace: str, type: str, key: str, request: Request, respon
     value = await _value_of(request)
     with acting_as(identity.actor):
         version = await backend.client.put(workspace, type, key, value, if_version=if_version)
-    _versioned(response, version, version)
-    return Written(version=version)
+    return _written(request, response, identity, version, tag=version)
 
 
 @router.delete("/workspaces/{workspace}/config/{type}/{key:path}", response_model=Written,
                summary="Delete one key (a missing key is fine unless If-Match names a version)")
-async def delete_item(workspace: str, type: str, key: str, response: Response, backend: Backend = Depends(backend_of),
-                      identity: Identity = Depends(caller), if_match: str | None = Header(None)) -> Written:
+async def delete_item(workspace: str, type: str, key: str, request: Request, response: Response,
+                      backend: Backend = Depends(backend_of), identity: Identity = Depends(caller),
+                      if_match: str | None = Header(None)) -> Written:
     with acting_as(identity.actor):
         version = await backend.client.delete(workspace, type, key, if_version=precondition(if_match))
-    _versioned(response, version)
-    return Written(version=version)
+    return _written(request, response, identity, version)
 
 
 @router.post("/workspaces/{workspace}/batch", response_model=Written,
              summary="Put many items, or delete many keys, in one atomic write (one version)")
-async def batch(workspace: str, response: Response, body: Batch = Body(...), backend: Backend = Depends(backend_of),
-                identity: Identity = Depends(caller)) -> Written:
+async def batch(workspace: str, request: Request, response: Response, body: Batch = Body(...),
+                backend: Backend = Depends(backend_of), identity: Identity = Depends(caller)) -> Written:
     if bool(body.put) == bool(body.delete):
         raise bad_request("a batch has either `put` items or `delete` items (one service request each)")
     with acting_as(identity.actor):
@@ -207,5 +216,4 @@ async def batch(workspace: str, response: Response, body: Batch = Body(...), bac
         else:
             version = await backend.client.delete_many(workspace, [(i.type, i.key, i.if_version)
                                                                    for i in body.delete])
-    _versioned(response, version)
-    return Written(version=version)
+    return _written(request, response, identity, version)
