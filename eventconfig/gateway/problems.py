@@ -1,7 +1,7 @@
 """Errors as ``application/problem+json`` (RFC 9457), carrying the service's error types.
 
 Every error body has ``type`` (``urn:eventconfig:error:<error_type>``), ``title``, ``status``,
-``detail``, ``instance`` (the request path) and ``error_type``: the wire error type of DESIGN §5
+``detail``, ``instance`` (the request path) and ``error_type``: the wire error type of docs/design.md §5.4
 (``bad-request``, ``conflict``, ``too-large``, ``timeout`` ...) or one of the gateway's own
 (``not-found``, ``unauthorized``, ``out-of-retention``, ``unavailable``). The mapping is pure, so it is
 tested without a server.
