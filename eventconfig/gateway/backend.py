@@ -15,12 +15,14 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
 from pathlib import Path
 
+from eventconfig.audit import AuditError, HistoryReader
 from eventconfig.client import ConfigClient, LocalView
 from eventconfig.errors import ReadTimeout
 from eventconfig.settings import Settings
@@ -56,13 +58,49 @@ class ActorClient(ConfigClient):
         self._default_actor = value
 
 
+class HistoryReaders:
+    """Started history readers, reused: starting one (a Kafka consumer) costs more than a typical read.
+
+    A reader serves one read at a time; at most ``size`` run at once, the others wait for one.
+    """
+
+    def __init__(self, settings: Settings, size: int = 4) -> None:
+        self.settings = settings
+        self._idle: list[HistoryReader] = []
+        self._slots = asyncio.Semaphore(size)
+
+    @contextlib.asynccontextmanager
+    async def reader(self) -> AsyncIterator[HistoryReader]:
+        async with self._slots:
+            if self._idle:
+                reader = self._idle.pop()
+            else:
+                reader = HistoryReader(self.settings)
+                await reader.start()
+            try:
+                yield reader
+            except AuditError:
+                self._idle.append(reader)  # an answer such as "out of retention": the reader is fine
+                raise
+            except BaseException:
+                await reader.stop()  # Kafka failed, or the caller went away mid-read: start afresh next time
+                raise
+            self._idle.append(reader)
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for reader in idle:
+            await reader.stop()
+
+
 class Backend:
-    """The service client and the local view of one gateway process."""
+    """The service client, the local view and the history readers of one gateway process."""
 
     def __init__(self, settings: Settings, view_path: Path | None = None, *, request_timeout: float = 30.0) -> None:
         self.settings = settings
         self.client = ActorClient(settings, timeout=request_timeout)
         self.view = LocalView(settings, view_path or settings.data_dir / "gateway-view")
+        self.history = HistoryReaders(settings)
         self.started = False
 
     async def start(self) -> None:
@@ -77,6 +115,7 @@ class Backend:
 
     async def stop(self) -> None:
         self.started = False
+        await self.history.close()
         await self.view.stop()
         await self.client.stop()
 

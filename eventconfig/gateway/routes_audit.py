@@ -1,6 +1,6 @@
 """``/v1/history``, ``/v1/state`` and ``/v1/diff``: the audit commands of the CLI over HTTP.
 
-They read the history topic (one reader per request) with the same filters and answers as
+They read the history topic (with readers the gateway reuses) with the same filters and answers as
 ``eventconfig history|state|diff``. A history listing is paginated: ``limit`` mutations per page and a
 ``next`` link (also a ``Link: <...>; rel="next"`` header) that narrows the version range.
 """
@@ -44,7 +44,7 @@ async def history(request: Request, response: Response, backend: Backend = Depen
         raise bad_request("from_version is above to_version")
     query = HistoryQuery(workspace, type, key, from_version, to_version, _time("since", since),
                          _time("until", until))
-    async with HistoryReader(backend.settings) as reader:
+    async with backend.history.reader() as reader:
         page, more = await (_oldest_first(reader, query, limit) if order == "asc"
                             else _newest_first(reader, query, limit))
     next_url = None
@@ -83,7 +83,7 @@ async def state(backend: Backend = Depends(backend_of), at_version: int | None =
     """With ``workspace``: ``config`` is ``{type: {key: value}}``; without: ``workspaces`` nests them all."""
     if (at_version is None) == (at_time is None):
         raise bad_request("give exactly one of at_version and at_time")
-    async with HistoryReader(backend.settings) as reader:
+    async with backend.history.reader() as reader:
         result = await reader.state(at_version=at_version, at_time_ms=_time("at_time", at_time), workspace=workspace)
     answer: dict[str, Any] = {"version": result.version, "timestamp_ms": result.timestamp_ms,
                               "time": None if result.timestamp_ms is None else format_time(result.timestamp_ms)}
@@ -95,6 +95,6 @@ async def state(backend: Backend = Depends(backend_of), at_version: int | None =
 @router.get("/diff", summary="Keys added, removed and changed between two versions")
 async def diff(backend: Backend = Depends(backend_of), from_: int = Query(..., alias="from", ge=0),
                to: int = Query(..., ge=0), workspace: str | None = None) -> dict[str, Any]:
-    async with HistoryReader(backend.settings) as reader:
+    async with backend.history.reader() as reader:
         result = await reader.diff(from_, to, workspace=workspace)
     return result.to_json()

@@ -21,9 +21,10 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.records_to_delete import RecordsToDelete
 
+from eventconfig.audit import VersionNotFound
 from eventconfig.gateway.app import GatewayServer, create_app
 from eventconfig.gateway.auth import Authenticator, hash_password, token_digest
-from eventconfig.gateway.backend import Backend
+from eventconfig.gateway.backend import Backend, HistoryReaders
 from eventconfig.kafka.reading import committed_consumer, end_offset
 from eventconfig.kafka.topics import admin_client, create_topics
 from eventconfig.service import ConfigService
@@ -284,6 +285,26 @@ async def test_state_at_a_version_or_time_and_the_diff_of_two_versions(http, ws)
     assert_problem(await http.get("/v1/state", params={"at_time": "not a time"}), 400, "bad-request")
     assert_problem(await http.get("/v1/diff", params={"from": 1}), 400, "bad-request")
     assert_problem(await http.get("/v1/diff", params={"from": 1, "to": 10**9}), 404, "not-found")
+
+
+async def test_history_readers_are_reused_and_one_that_failed_is_replaced(gateways):
+    readers = HistoryReaders(gateways.settings, size=1)
+    try:
+        async with readers.reader() as first:
+            pass
+        with pytest.raises(VersionNotFound):
+            async with readers.reader() as again:
+                assert again is first
+                await again.diff(1, 10**9)
+        with pytest.raises(RuntimeError):
+            async with readers.reader() as kept:
+                assert kept is first  # an audit answer leaves the reader usable
+                raise RuntimeError("the caller went away")
+        async with readers.reader() as fresh:
+            assert fresh is not first
+            assert (await fresh.held()).end_offset >= 0
+    finally:
+        await readers.close()
 
 
 # --- watch ---------------------------------------------------------------------------------
