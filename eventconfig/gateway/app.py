@@ -131,7 +131,11 @@ class _Uvicorn(uvicorn.Server):
 
 
 class GatewayServer:
-    """uvicorn serving the gateway app on ``host:port`` (port 0: a free one, see :attr:`port`)."""
+    """uvicorn serving the gateway app on ``host:port`` (port 0: a free one, see :attr:`port`).
+
+        server = GatewayServer(create_app(backend, Authenticator()), "127.0.0.1", 0)
+        task = asyncio.create_task(server.serve()); ...; server.stop(); await task
+    """
 
     def __init__(self, app: FastAPI, host: str, port: int) -> None:
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,

@@ -115,7 +115,11 @@ class _User:
 
 @dataclass
 class Authenticator:
-    """Maps request credentials to an :class:`Identity`; ``production`` when any credential is configured."""
+    """Maps request credentials to an :class:`Identity`; ``production`` when any credential is configured.
+
+        auth = Authenticator.from_mapping({"tokens": [{"actor": "ci", "sha256": token_digest("t0k")}]})
+        auth.identify("Bearer t0k")          # Identity(actor='ci', verified=True)
+    """
 
     tokens: dict[str, str] = field(default_factory=dict)  # sha256 hex -> actor
     users: dict[str, _User] = field(default_factory=dict)

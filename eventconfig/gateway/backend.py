@@ -62,6 +62,9 @@ class HistoryReaders:
     """Started history readers, reused: starting one (a Kafka consumer) costs more than a typical read.
 
     A reader serves one read at a time; at most ``size`` run at once, the others wait for one.
+
+        async with backend.history.reader() as reader:
+            diff = await reader.diff(3, 7)
     """
 
     def __init__(self, settings: Settings, size: int = 4) -> None:
@@ -94,7 +97,11 @@ class HistoryReaders:
 
 
 class Backend:
-    """The service client, the local view and the history readers of one gateway process."""
+    """The service client, the local view and the history readers of one gateway process.
+
+        backend = Backend(settings); await backend.start()
+        await backend.at_least(version)      # the local view holds `version` now
+    """
 
     def __init__(self, settings: Settings, view_path: Path | None = None, *, request_timeout: float = 30.0) -> None:
         self.settings = settings

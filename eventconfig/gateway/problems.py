@@ -31,7 +31,10 @@ PROBLEM_JSON = "application/problem+json"
 
 @dataclass
 class Problem(Exception):
-    """An HTTP error with its problem document; raise it from a route, or build it with problem_for."""
+    """An HTTP error with its problem document; raise it from a route, or build it with problem_for.
+
+        raise Problem(400, "bad-request", "If-Match must be a version ETag")
+    """
 
     status: int
     error_type: str

@@ -104,7 +104,11 @@ class Opening:
 
 
 class PokeFollower:
-    """One stream's reader of the notify topic (a consumer of its own, no group, read_committed)."""
+    """One stream's reader of the notify topic (a consumer of its own, no group, read_committed).
+
+        async with PokeFollower(settings) as follower:
+            opening = await follower.open(last_seen=41, current=backend.version); pokes = await follower.pokes()
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._tp = TopicPartition(settings.topics.notify, 0)

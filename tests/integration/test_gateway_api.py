@@ -174,7 +174,8 @@ async def test_dump_type_listing_and_workspaces(http, ws):
     dump = (await http.get(f"/v1/workspaces/{ws}/config", params={"min_version": version})).json()
     assert dump["config"] == {"flow": {"f": "{}"}, "prompt": {"a": "1", "b": "2"}} and dump["version"] >= version
     listing = (await http.get(f"/v1/workspaces/{ws}/config/prompt", params={"min_version": version})).json()
-    assert [(i["key"], i["value"], i["version"]) for i in listing["items"]] == [("a", "1", version), ("b", "2", version)]
+    assert [(i["key"], i["value"], i["version"]) for i in listing["items"]] == [("a", "1", version),
+                                                                                ("b", "2", version)]
     assert (await http.get("/v1/workspaces/nobody-here/config")).json()["config"] == {}
 
     names = (await http.get("/v1/workspaces", params={"min_version": version + 1})).json()["workspaces"]
