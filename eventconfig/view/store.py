@@ -343,6 +343,20 @@ class ViewSnapshot:
         found = self._scan(self._data_iter, b"", values=True)
         return iter([(ItemKey(*rest.decode().split("\x00", 2)), _entry(raw)) for rest, raw in found])
 
+    def workspaces(self) -> list[str]:
+        """Every workspace holding at least one item, ascending: one seek per workspace, not per key."""
+        if self._data_iter is None:
+            raise ViewError(f"this snapshot of the view at {self.path} is closed")
+        found: list[str] = []
+        with _rocksdb("scan", self.path):
+            self._data_iter.seek_to_first()
+            while self._data_iter.valid():
+                workspace = self._data_iter.key().split(b"\x00", 1)[0]
+                found.append(workspace.decode())
+                self._data_iter.seek(workspace + b"\x01")  # past "workspace\x00...": names hold no NUL
+            self._data_iter.status()
+        return found
+
     def _scan(self, it: Any, prefix: bytes, values: bool) -> list[tuple[bytes, bytes]]:
         """(key after the prefix, value) of every key that starts with ``prefix``, ascending."""
         if it is None:
