@@ -21,7 +21,7 @@ async def test_a_position_moved_without_records_wakes_a_caught_up_waiter(tmp_pat
     try:
         waiter = asyncio.create_task(view._wait(lambda: view.position >= 5, timeout=30))
         await asyncio.sleep(0.05)
-        view._apply([], 5)  # a fetch that skipped an aborted transaction: no records, position 5
+        await view._apply([], 5)  # a fetch that skipped an aborted transaction: no records, position 5
         assert await asyncio.wait_for(waiter, 0.5), "the waiter must not sleep through the move"
     finally:
         view._store.close()
