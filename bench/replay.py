@@ -142,18 +142,24 @@ def _timed_gets(view: LocalView, probes: list[ItemKey]) -> tuple[float, int]:
     return len(probes) / (time.perf_counter() - started), misses
 
 
+HOT_KEYS = 1_000
+
+
 @dataclass
 class LocalViewReads:
     cold_per_s: float  # first pass right after the start: RocksDB blocks not cached yet
     warm_per_s: float  # second pass over other random keys
+    hot_per_s: float  # repeated gets of HOT_KEYS keys, served by the item cache
     misses: int
     start_s: float  # LocalView.start() on the existing view
 
 
 async def local_view_get_rate(settings: Settings, path: Path, keys: int, gets: int, seed: int = 5) -> LocalViewReads:
-    """Open a LocalView on an existing view and time two passes of random ``LocalView.get`` calls."""
+    """Open a LocalView on an existing view and time two passes of random ``LocalView.get`` calls, then
+    ``gets`` gets cycling over a hot set of :data:`HOT_KEYS` keys (read once first, as a service would)."""
     rng = random.Random(seed)
     passes = [[item_key(rng.randrange(keys)) for _ in range(gets)] for _ in range(2)]
+    hot = [item_key(rng.randrange(keys)) for _ in range(HOT_KEYS)]
     view = LocalView(settings, path)
     started = time.perf_counter()
     await view.start()
@@ -161,9 +167,11 @@ async def local_view_get_rate(settings: Settings, path: Path, keys: int, gets: i
     try:
         cold, cold_misses = _timed_gets(view, passes[0])
         warm, warm_misses = _timed_gets(view, passes[1])
+        _timed_gets(view, hot)
+        hot_rate, hot_misses = _timed_gets(view, hot * max(1, gets // HOT_KEYS))
     finally:
         await view.stop()
-    return LocalViewReads(cold, warm, cold_misses + warm_misses, start_s)
+    return LocalViewReads(cold, warm, hot_rate, cold_misses + warm_misses + hot_misses, start_s)
 
 
 def dir_bytes(path: Path) -> int:
