@@ -30,7 +30,7 @@ from eventconfig.model import WORKSPACE_TYPE, WORKSPACES_WORKSPACE, Entry, ItemK
 from eventconfig.settings import Settings
 from eventconfig.view.apply import ViewWrites
 from eventconfig.view.materializer import Materializer
-from eventconfig.tasks import cancel
+from eventconfig.tasks import cancel, off_loop
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +137,8 @@ class LocalView(HandlerHost):
         await self.handlers.lifecycle([k for k, alive in lifecycle if alive],
                                       [k for k, alive in lifecycle if not alive], writes.version)
         per_workspace: dict[str, Config] = {}
-        for workspace, type_ in sorted(pairs):
-            per_workspace.setdefault(workspace, {})[type_] = self.get_values(workspace, type_)
+        for workspace, type_ in sorted(pairs):  # a scan of a large type runs off the loop
+            per_workspace.setdefault(workspace, {})[type_] = await off_loop(self.get_values, workspace, type_)
         for workspace, config in per_workspace.items():
             await self.handlers.deliver(workspace, config, writes.version)
 

@@ -7,10 +7,14 @@ import tempfile
 import threading
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from eventconfig.client.local_view import LocalView
 from eventconfig.model import Entry, ItemKey
+from eventconfig.settings import Settings, SettingsError
+from eventconfig.view.materializer import Materializer
 from eventconfig.view import ViewStore, ViewWrites
 from eventconfig.view.cache import MISS, ViewCache
 from eventconfig.view.store import ViewStoreOptions
@@ -102,3 +106,16 @@ def test_reads_on_another_thread_stay_exact_while_writes_run(tmp_path):
             thread.join(10)
         assert problems == []
         assert store.get(KEYS[0]) == Entry("300", 300) == store._cache.items.get(KEYS[0], Entry("300", 300))
+
+
+def test_the_memory_of_views_is_set_by_settings():
+    settings = Settings.load({"view_block_cache_bytes": 8 << 20, "view_write_buffer_bytes": 4 << 20,
+                              "view_max_write_buffers": 2, "local_view_cache_items": 50}, env={})
+    local = LocalView(settings, Path("unused")).materializer.options
+    assert local == ViewStoreOptions(write_buffer_bytes=4 << 20, max_write_buffers=2, block_cache_bytes=8 << 20,
+                                     cache_items=50)
+    assert Materializer(settings).options.cache_items == 0, "the service's view reads through snapshots only"
+    for bad in ({"local_view_cache_items": -1}, {"view_block_cache_bytes": -1}, {"view_write_buffer_bytes": 1000},
+                {"view_max_write_buffers": 1}):
+        with pytest.raises(SettingsError):
+            Settings.load(bad, env={})
