@@ -133,15 +133,20 @@ async def materialize(settings: Settings, path: Path, timeout: float = 900.0,
     return run, materializer
 
 
-def _timed_gets(view: LocalView, probes: list[ItemKey]) -> tuple[float, float, int]:
+async def _timed_gets(view: LocalView, probes: list[ItemKey], chunk: int = 10_000) -> tuple[float, float, int]:
     """Gets per second of wall clock and per second of this process's CPU time (the machine may be
-    shared: the CPU figure is what one free core would do), and the misses."""
-    get, misses = view.get, 0
-    started, cpu = time.perf_counter(), time.process_time()
-    for workspace, type_, key in probes:
-        if get(workspace, type_, key) is None:
-            misses += 1
-    return len(probes) / (time.perf_counter() - started), len(probes) / (time.process_time() - cpu), misses
+    shared: the CPU figure is what one free core would do), and the misses. The event loop gets a turn
+    between chunks (untimed), so the view's consumer is not starved past its request timeout."""
+    get, misses, wall, cpu = view.get, 0, 0.0, 0.0
+    for first in range(0, len(probes), chunk):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        for workspace, type_, key in probes[first:first + chunk]:
+            if get(workspace, type_, key) is None:
+                misses += 1
+        wall += time.perf_counter() - started
+        cpu += time.process_time() - cpu_started
+        await asyncio.sleep(0)
+    return len(probes) / wall, len(probes) / max(cpu, 1e-9), misses
 
 
 HOT_KEYS = 1_000
@@ -169,10 +174,10 @@ async def local_view_get_rate(settings: Settings, path: Path, keys: int, gets: i
     await view.start()
     start_s = time.perf_counter() - started
     try:
-        cold, cold_cpu, cold_misses = _timed_gets(view, passes[0])
-        warm, _, warm_misses = _timed_gets(view, passes[1])
-        _timed_gets(view, hot)
-        hot_rate, hot_cpu, hot_misses = _timed_gets(view, hot * max(1, gets // HOT_KEYS))
+        cold, cold_cpu, cold_misses = await _timed_gets(view, passes[0])
+        warm, _, warm_misses = await _timed_gets(view, passes[1])
+        await _timed_gets(view, hot)
+        hot_rate, hot_cpu, hot_misses = await _timed_gets(view, hot * max(1, gets // HOT_KEYS))
     finally:
         await view.stop()
     return LocalViewReads(cold, warm, hot_rate, cold_cpu, hot_cpu, cold_misses + warm_misses + hot_misses, start_s)
