@@ -134,17 +134,17 @@ async def materialize(settings: Settings, path: Path, timeout: float = 900.0,
 
 
 async def _timed_gets(view: LocalView, probes: list[ItemKey], chunk: int = 10_000) -> tuple[float, float, int]:
-    """Gets per second of wall clock and per second of this process's CPU time (the machine may be
+    """Gets per second of wall clock and per second of this thread's CPU time (the machine may be
     shared: the CPU figure is what one free core would do), and the misses. The event loop gets a turn
     between chunks (untimed), so the view's consumer is not starved past its request timeout."""
     get, misses, wall, cpu = view.get, 0, 0.0, 0.0
     for first in range(0, len(probes), chunk):
-        started, cpu_started = time.perf_counter(), time.process_time()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         for workspace, type_, key in probes[first:first + chunk]:
             if get(workspace, type_, key) is None:
                 misses += 1
         wall += time.perf_counter() - started
-        cpu += time.process_time() - cpu_started
+        cpu += time.thread_time() - cpu_started
         await asyncio.sleep(0)
     return len(probes) / wall, len(probes) / max(cpu, 1e-9), misses
 
@@ -157,7 +157,7 @@ class LocalViewReads:
     cold_per_s: float  # first pass right after the start: RocksDB blocks not cached yet
     warm_per_s: float  # second pass over other random keys
     hot_per_s: float  # repeated gets of HOT_KEYS keys, served by the item cache
-    cold_cpu_per_s: float  # the same per second of CPU time
+    cold_cpu_per_s: float  # the same per second of the reading thread's CPU time
     hot_cpu_per_s: float
     misses: int
     start_s: float  # LocalView.start() on the existing view
