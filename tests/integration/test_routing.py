@@ -16,9 +16,9 @@ import zlib
 import pytest
 from aiokafka.admin import NewPartitions
 
-from eventconfig.client import ConfigClient
+from eventconfig.client import ClientError, ConfigClient
 from eventconfig.codec import default_codec
-from eventconfig.kafka.topics import admin_client
+from eventconfig.kafka.topics import admin_client, check_topics
 from eventconfig.settings import Settings
 from tests.support import running_service
 
@@ -96,6 +96,16 @@ async def test_partitions_added_to_a_live_topic_are_used(settings: Settings, ser
 async def test_a_one_partition_response_topic_of_an_older_deployment_keeps_working(settings: Settings):
     older = dataclasses.replace(settings, response_partitions=1)
     async with running_service(older):
-        async with ConfigClient(settings) as client:  # a newer client: response_partitions 4
+        async with admin_client(settings) as admin:
+            warnings = await check_topics(admin, settings)  # the newer settings want 4: a warning only
+        assert any(f"{settings.topics.response} (response) has 1 partitions" in w for w in warnings)
+        async with ConfigClient(settings) as client:
             assert client.reply_partition == 0
             assert await client.put("w", "t", "k", "v") == 1
+
+
+async def test_a_client_asking_for_a_partition_the_topic_lacks_fails_to_start(settings: Settings, topics):
+    client = ConfigClient(settings, reply_partition=4)
+    with pytest.raises(ClientError, match="has no partition 4 \\(it has 4\\)"):
+        await client.start()
+    assert client.reply_partition is None
