@@ -373,6 +373,7 @@ async def write_to_poke(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
 
 
 FLEET_TYPE = "fleet"
+FLEET_START_S = 600
 
 
 async def _grow_response_topic(settings: Settings, partitions: int) -> int:
@@ -392,10 +393,20 @@ async def _fleet_workers(load: Load, cfg: BenchConfig) -> list[asyncio.subproces
     workers = [await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.fleet", json.dumps(asdict(FleetSpec(count, FLEET_TYPE))), env=load.env,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE) for count in share]
-    for worker in workers:
-        line = await asyncio.wait_for(worker.stdout.readline(), 300)  # type: ignore[union-attr]
-        if line.strip() != b"READY":
-            raise RuntimeError(f"fleet worker failed to start: {line!r}")
+    try:
+        for worker in workers:
+            line = await asyncio.wait_for(worker.stdout.readline(), FLEET_START_S)  # type: ignore[union-attr]
+            if line.strip() != b"READY":
+                raise RuntimeError(f"fleet worker failed to start: {line!r}")
+    except BaseException as exc:
+        for worker in workers:
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
+        if isinstance(exc, TimeoutError):
+            raise RuntimeError(f"the {cfg.subscribers} subscribers did not all start within {FLEET_START_S} s "
+                               "(a busy machine or broker)") from None
+        raise
     return workers
 
 
