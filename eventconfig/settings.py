@@ -67,6 +67,9 @@ class Settings:
     # is what `topics create` gives the log topic; views read the topic's actual value.
     log_delete_retention_ms: int = DAY_MS
     history_retention_ms: int = -1
+    # Partitions `topics create` gives the response topic. Each client reads one of them, so it reads
+    # the answers of about fleet/partitions other clients: size it to the fleet (docs/operations.md).
+    response_partitions: int = 32
     max_message_bytes: int = 10 * 1024 * 1024
     max_value_bytes: int = 512 * 1024
     max_items_per_request: int = 10_000
@@ -139,6 +142,8 @@ class Settings:
         if any(c not in _TOPIC_CHARS for c in self.trustgraph_topicspace):
             raise SettingsError(f"TrustGraph topicspace {self.trustgraph_topicspace!r} may only use letters, "
                                 "digits, '.', '_' and '-'")
+        if self.response_partitions < 1:
+            raise SettingsError(f"response_partitions must be at least 1, got {self.response_partitions}")
         limits = ("max_value_bytes", "max_items_per_request", "max_name_bytes", "max_id_bytes", "max_actor_bytes")
         if any(getattr(self, name) <= 0 for name in limits):
             raise SettingsError(f"{', '.join(limits)} must be positive")
