@@ -1,0 +1,272 @@
+"""The orchestration of a chaos run: cluster, deployment, clients, rounds of faults, then the model check.
+
+Example::
+
+    figures = await run_chaos(ChaosSpec(workdir=Path("/tmp/chaos"), seed=7, rounds=10))
+    print("\\n".join(figures.table()))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from chaos import model
+from chaos.faults import FAULTS, OFFSETS_TOPIC, TXN_STATE_TOPIC, schedule
+from chaos.load import TYPE, LoadSpec, workspace_of
+from chaos.observers import ObserverSpec
+from chaos.processes import ChaosError, Child, service_env
+from eventconfig.audit.views import verify_view
+from eventconfig.client import ConfigClient
+from eventconfig.codec import default_codec
+from eventconfig.kafka.reading import committed_consumer, read_to_end
+from eventconfig.kafka.topics import admin_client, create_topics
+from eventconfig.localbroker import LocalBroker
+from eventconfig.logrecords import decode_record
+from eventconfig.settings import Settings
+
+codec = default_codec()
+
+
+@dataclass
+class ChaosSpec:
+    """The size and pace of one run; the defaults are the full run of ``make chaos``."""
+
+    workdir: Path
+    seed: int = 7
+    rounds: int = 10
+    kinds: list[str] = field(default_factory=list)  # empty: every fault kind
+    writers: int = 8
+    cas_writers: int = 3
+    readers: int = 3
+    subscribers: int = 20
+    views: int = 2
+    settle_s: float = 4.0  # normal load between faults
+    broker_down_s: float = 5.0
+    pause_s: float = 10.0  # longer than the 6 s session timeout of the writer's group
+    base_port: int = 0  # 0: free ports
+
+
+class Deployment:
+    """The running pieces a fault acts on: the cluster, the service processes, the views."""
+
+    def __init__(self, spec: ChaosSpec, broker: LocalBroker, settings: Settings) -> None:
+        self.spec = spec
+        self.broker = broker
+        self.settings = settings
+        self.rng = random.Random(spec.seed + 1)
+        self.serves: list[Child] = []
+        self.views: list[Child] = []
+        self.subscribers: Child | None = None
+        self.load: Child | None = None
+        self.admin: AIOKafkaAdminClient | None = None
+        self.notes: list[str] = []
+
+    def env(self, data_dir: Path) -> dict[str, str]:
+        env = {**os.environ, "EVENTCONFIG_PROJECTOR_LINGER_MS": "100"}
+        env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+        return service_env(self.settings, data_dir, env)
+
+    def active(self, role: str) -> Child:
+        """The live service process that most recently took ``role``."""
+        alive = [s for s in self.serves if s.alive and s.last_active(role)]
+        if not alive:
+            raise ChaosError(f"no live process holds the {role} role")
+        return max(alive, key=lambda s: s.last_active(role))
+
+    async def leader(self, topic: str) -> int:
+        assert self.admin is not None
+        [described] = await self.admin.describe_topics([topic])
+        return int(described["partitions"][0]["leader"])
+
+    async def wait_replicated(self, timeout: float) -> None:
+        """Until every partition of the deployment and of Kafka's internal topics has 3 in-sync replicas."""
+        assert self.admin is not None
+        topics = [*vars(self.settings.topics).values(), TXN_STATE_TOPIC, OFFSETS_TOPIC]
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                described = await self.admin.describe_topics(topics)
+                short = [f"{t['topic']}-{p['partition']}" for t in described for p in t["partitions"]
+                         if len(p["isr"]) < 3] + [t["topic"] for t in described if t["error_code"]]
+            except Exception as exc:  # noqa: BLE001 - metadata of a recovering cluster: ask again
+                short = [repr(exc)]
+            if not short:
+                return
+            if time.monotonic() > deadline:
+                raise ChaosError(f"partitions not fully replicated after {timeout:.0f} s: {short[:5]}")
+            await asyncio.sleep(0.5)
+
+    async def revive(self, after: str) -> None:
+        """Restart any service process that exited on its own (noted: it should not happen)."""
+        for serve in self.serves:
+            if not serve.alive:
+                code = serve.proc.returncode if serve.proc else None
+                self.notes.append(f"{serve.name} exited with code {code} during or after {after}")
+                await serve.start()
+
+
+async def run_chaos(spec: ChaosSpec) -> model.Figures:
+    """Run every round, then collect and check; the cluster and every process are stopped in the end."""
+    started = time.monotonic()
+    spec.workdir.mkdir(parents=True, exist_ok=True)
+    broker = LocalBroker(spec.workdir / "cluster", nodes=3, port=spec.base_port)
+    bootstrap = await asyncio.to_thread(broker.start, 240.0)
+    settings = Settings.load({"bootstrap_servers": bootstrap, "topic_prefix": f"chaos-{uuid.uuid4().hex[:8]}",
+                              "data_dir": spec.workdir / "data", "replication_factor": 3,
+                              "min_insync_replicas": 2}, env={})
+    dep = Deployment(spec, broker, settings)
+    try:
+        return await _run(dep, started)
+    finally:
+        for child in [*dep.serves, *dep.views, dep.subscribers, dep.load]:
+            if child is not None:
+                await child.stop()
+        if dep.admin is not None:
+            await dep.admin.close()
+        await asyncio.to_thread(broker.stop)
+
+
+async def _run(dep: Deployment, started: float) -> model.Figures:
+    spec, settings, work = dep.spec, dep.settings, dep.spec.workdir
+    async with admin_client(settings) as admin:
+        await create_topics(admin, settings)
+    dep.admin = AIOKafkaAdminClient(**settings.kafka_kwargs(), request_timeout_ms=10_000)
+    await dep.admin.start()
+    for name in ("serve-a", "serve-b"):
+        dep.serves.append(Child.python(name, "eventconfig", ["--log-format", "json", "serve"],
+                                       dep.env(work / name), work / f"{name}.log"))
+        await dep.serves[-1].start()
+    await _wait_serving(settings, 120)
+    await dep.wait_replicated(120)  # the service's groups and transactions created Kafka's internal topics
+    events = work / "acks.jsonl"
+    events.unlink(missing_ok=True)
+    load_spec = LoadSpec(events=str(events), writers=spec.writers, cas_writers=min(spec.cas_writers, spec.writers),
+                         readers=spec.readers, seed=spec.seed)
+    dep.load = Child.python("load", "chaos.load", [json.dumps(asdict(load_spec))], dep.env(work / "load"),
+                            work / "load.log", protocol=True)
+    observer_specs = [ObserverSpec("subscribers", str(work / "subscribers.json"), count=spec.subscribers)]
+    observer_specs += [ObserverSpec("view", str(work / f"view-{i}.json"), path=str(work / f"view-{i}"))
+                       for i in range(spec.views)]
+    observers = [Child.python(f"{o.kind}-{i}", "chaos.observers", [json.dumps(asdict(o))],
+                              dep.env(work / f"observer-{i}"), work / f"observer-{i}.log", protocol=True)
+                 for i, o in enumerate(observer_specs)]
+    dep.subscribers, dep.views = (observers[0], observers[1:]) if spec.subscribers else (None, observers[1:])
+    for child in ([dep.subscribers] if spec.subscribers else []) + dep.views:
+        assert child is not None
+        await child.start()
+    await dep.load.start()
+
+    faults: list[tuple[str, str, float]] = []
+    for kind in schedule(spec.seed, spec.rounds, spec.kinds):
+        await asyncio.sleep(spec.settle_s)
+        at = time.time()
+        target = await FAULTS[kind](dep)
+        faults.append((kind, target, at))
+        print(f"round {len(faults)}: {kind} on {target} ({time.time() - at:.1f} s)", file=sys.stderr, flush=True)
+        await dep.revive(kind)
+    await asyncio.sleep(spec.settle_s)
+    await dep.load.tell("stop")
+    counters = json.loads(await dep.load.expect("DONE", 120))
+    load_end = time.time()
+    final = await _quiet_version(settings, 60)
+
+    states = []
+    for child, ospec in zip(observers, observer_specs):
+        if child is dep.subscribers and not spec.subscribers:
+            continue
+        await child.tell(str(final))
+        await child.expect("DONE", ospec.catch_up_s + 30)
+        states += [model.Observer(o["name"], o["version"], o["state"], o["out_of_order"])
+                   for o in json.loads(Path(ospec.out).read_text())]
+    workspaces = sorted({workspace_of(w, LoadSpec.workspaces) for w in range(spec.writers)})
+    async with ConfigClient(settings, timeout=60) as client:
+        service = {ws: await client.get_values(ws, TYPE, min_version=final) for ws in workspaces}
+    report = await verify_view(settings, scratch=True)
+    recorded = model.Recorded(
+        type=TYPE,
+        acks=[model.Ack(**json.loads(line)) for line in events.read_text().splitlines()],
+        unknown_writes=counters["unknown"],
+        history=await _history(settings),
+        markers=await _markers(settings),
+        pokes=await _pokes(settings),
+        service_state=service,
+        observers=states,
+        faults=[model.Fault(kind, target, at, until)
+                for (kind, target, at), until in zip(faults, [f[2] for f in faults[1:]] + [load_end])],
+        reads=counters["reads"], stale_reads=counters["stale"], reads_unanswered=counters["unanswered"],
+        verify_ok=report.ok, verify_summary=report.lines()[-1],
+        run_seconds=time.monotonic() - started, notes=dep.notes,
+    )
+    return model.check(recorded)
+
+
+async def _wait_serving(settings: Settings, timeout: float) -> None:
+    async with ConfigClient(settings, timeout=5) as client:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                await client.version()
+                return
+            except Exception as exc:  # noqa: BLE001 - not serving yet
+                if time.monotonic() > deadline:
+                    raise ChaosError(f"the service did not answer within {timeout:.0f} s: {exc}") from exc
+
+
+async def _quiet_version(settings: Settings, timeout: float) -> int:
+    """The version once no write lands for two seconds (late requests of timed-out clients included)."""
+    async with ConfigClient(settings, timeout=timeout) as client:
+        deadline = time.monotonic() + timeout
+        version = await client.version()
+        while time.monotonic() < deadline:
+            await asyncio.sleep(2)
+            now = await client.version()
+            if now == version:
+                return version
+            version = now
+    raise ChaosError(f"writes kept landing for {timeout:.0f} s after the load stopped")
+
+
+async def _read_all(settings: Settings, topic: str) -> list[Any]:
+    consumer = committed_consumer(settings)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        return [r async for batch in read_to_end(consumer, tp) for r in batch]
+    finally:
+        await consumer.stop()
+
+
+async def _history(settings: Settings) -> list[model.Mutation]:
+    mutations = []
+    for record in await _read_all(settings, settings.topics.history):
+        m = codec.decode("Mutation", record.value)
+        mutations.append(model.Mutation(m["version"], m["request_id"], m["workspace"],
+                                        {c["key"]: c["value"] for c in m["changes"] if c["type"] == TYPE}))
+    return mutations
+
+
+async def _markers(settings: Settings) -> list[int]:
+    records = [decode_record(r.key, r.value, r.headers) for r in await _read_all(settings, settings.topics.log)]
+    return [r.version for r in records if r.is_marker]
+
+
+async def _pokes(settings: Settings) -> list[model.Poke]:
+    pokes = []
+    for record in await _read_all(settings, settings.topics.notify):
+        poke = codec.decode("ConfigPush", record.value)
+        pokes.append(model.Poke(poke["version"], {t: list(ws) for t, ws in poke["changes"].items()}))
+    return pokes
