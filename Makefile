@@ -4,7 +4,7 @@ BROKER_DIR ?= .eventconfig/broker
 BROKER_PORT ?= 9092
 export EVENTCONFIG_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(BROKER_PORT)
 
-.PHONY: install run test test-unit test-integration broker-start broker-stop bench clean
+.PHONY: install run test test-unit test-integration broker-start broker-stop bench chaos clean
 
 install:  ## Python package and test dependencies (editable)
 	$(PYTHON) -m pip install -q -e '.[test]'
@@ -30,6 +30,11 @@ test-integration: install
 
 bench: broker-start  ## the DESIGN §10 figures against the local broker
 	$(PYTHON) -m bench
+
+CHAOS_SEED ?= 7
+CHAOS_ROUNDS ?= 10
+chaos: install  ## faults on an own 3-node cluster (free ports), then the model check and its figures
+	$(PYTHON) -m chaos --seed $(CHAOS_SEED) --rounds $(CHAOS_ROUNDS)
 
 clean: broker-stop
 	rm -rf .eventconfig

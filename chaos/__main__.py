@@ -28,6 +28,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # a killed broker is the point, not news
     with tempfile.TemporaryDirectory(prefix="eventconfig-chaos-") as tmp:
         spec = ChaosSpec(workdir=args.workdir or Path(tmp), seed=args.seed, rounds=args.rounds, kinds=args.kinds,
                          writers=args.writers, readers=args.readers, subscribers=args.subscribers, views=args.views)

@@ -84,6 +84,7 @@ class Recorded:
     service_state: Config
     observers: list[Observer]
     faults: list[Fault]
+    calm: Fault | None = None  # the load before the first fault: the baseline of "unavailable"
     reads: int = 0
     stale_reads: int = 0
     reads_unanswered: int = 0  # no response within the client's deadline: a wait that never ended
@@ -145,6 +146,8 @@ def check(rec: Recorded) -> Figures:
     gaps = {f: unavailability(f, [a.acked_at for a in rec.acks]) for f in rec.faults}
     rows = [
         ("rounds (faults)", str(len(rec.faults))),
+        ("  longest gap between acks before any fault",
+         f"{unavailability(rec.calm, [a.acked_at for a in rec.acks]) if rec.calm else 0.0:.1f} s"),
         *((f"  {kind}", f"{n}, writes unavailable p50 {_p50(gaps, kind):.1f} s, max {_max(gaps, kind):.1f} s")
           for kind, n in sorted(kinds.items())),
         ("writes acknowledged", f"{len(rec.acks)} ({len(cas)} compare-and-set)"),

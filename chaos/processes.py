@@ -13,6 +13,7 @@ import asyncio
 import json
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ class Child:
         self.log_path = log_path
         self.protocol = protocol
         self.proc: asyncio.subprocess.Process | None = None
+        self.started_at = 0.0  # wall clock of the last start: older log lines are a previous life's
 
     @classmethod
     def python(cls, name: str, module: str, args: list[str], env: dict[str, str], log_path: Path,
@@ -58,6 +60,7 @@ class Child:
         return self.proc is not None and self.proc.returncode is None
 
     async def start(self, timeout: float = 120.0) -> None:
+        self.started_at = time.time()
         with open(self.log_path, "ab") as log:
             pipe = asyncio.subprocess.PIPE if self.protocol else log
             self.proc = await asyncio.create_subprocess_exec(
@@ -110,7 +113,7 @@ class Child:
             await self.kill9()
 
     def last_active(self, role: str) -> float:
-        """When this process last logged that it took ``role`` (its JSON log); 0 if never."""
+        """When this process (since its last start) logged that it took ``role``; 0 if never."""
         latest = 0.0
         if not self.log_path.exists():
             return latest
@@ -121,6 +124,6 @@ class Child:
                 event: dict[str, Any] = json.loads(line)
             except ValueError:
                 continue
-            if event.get("msg") == "active" and event.get("role") == role:
-                latest = max(latest, float(event.get("ts", 0)))
+            if event.get("msg") == "active" and event.get("role") == role and event.get("ts", 0) >= self.started_at:
+                latest = max(latest, float(event["ts"]))
         return latest

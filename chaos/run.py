@@ -167,6 +167,7 @@ async def _run(dep: Deployment, started: float) -> model.Figures:
         assert child is not None
         await child.start()
     await dep.load.start()
+    load_start = time.time()
 
     faults: list[tuple[str, str, float]] = []
     for kind in schedule(spec.seed, spec.rounds, spec.kinds):
@@ -205,6 +206,7 @@ async def _run(dep: Deployment, started: float) -> model.Figures:
         observers=states,
         faults=[model.Fault(kind, target, at, until)
                 for (kind, target, at), until in zip(faults, [f[2] for f in faults[1:]] + [load_end])],
+        calm=model.Fault("none", "", load_start, faults[0][2] if faults else load_end),
         reads=counters["reads"], stale_reads=counters["stale"], reads_unanswered=counters["unanswered"],
         verify_ok=report.ok, verify_summary=report.lines()[-1],
         run_seconds=time.monotonic() - started, notes=dep.notes,
