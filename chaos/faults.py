@@ -47,7 +47,7 @@ async def _kill_broker(dep: Deployment, node: int, role: str) -> str:
 
 async def pause_writer(dep: Deployment) -> str:
     """SIGSTOP the active writer's process for longer than its session timeout, then SIGCONT."""
-    serve = dep.active("writer")
+    serve = await dep.active("writer")
     serve.signal(signal.SIGSTOP)
     try:
         await asyncio.sleep(dep.spec.pause_s)
@@ -58,7 +58,7 @@ async def pause_writer(dep: Deployment) -> str:
 
 async def kill_projector(dep: Deployment) -> str:
     """kill -9 the process running the active projector, then start it again on its data dir."""
-    serve = dep.active("projector")
+    serve = await dep.active("projector")
     await serve.kill9()
     await serve.start()
     return serve.name

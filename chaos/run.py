@@ -30,6 +30,7 @@ from chaos.processes import ChaosError, Child, service_env
 from eventconfig.audit.views import verify_view
 from eventconfig.client import ConfigClient
 from eventconfig.codec import default_codec
+from eventconfig.errors import TopologyError
 from eventconfig.kafka.reading import committed_consumer, read_to_end
 from eventconfig.kafka.topics import admin_client, create_topics
 from eventconfig.localbroker import LocalBroker
@@ -78,12 +79,16 @@ class Deployment:
         env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
         return service_env(self.settings, data_dir, env)
 
-    def active(self, role: str) -> Child:
-        """The live service process that most recently took ``role``."""
-        alive = [s for s in self.serves if s.alive and s.last_active(role)]
-        if not alive:
-            raise ChaosError(f"no live process holds the {role} role")
-        return max(alive, key=lambda s: s.last_active(role))
+    async def active(self, role: str, timeout: float = 60.0) -> Child:
+        """The live service process that most recently took ``role`` (waiting for a take-over)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            alive = [s for s in self.serves if s.alive and s.last_active(role)]
+            if alive:
+                return max(alive, key=lambda s: s.last_active(role))
+            if time.monotonic() > deadline:
+                raise ChaosError(f"no live process took the {role} role within {timeout:.0f} s")
+            await asyncio.sleep(0.2)
 
     async def leader(self, topic: str) -> int:
         assert self.admin is not None
@@ -140,8 +145,7 @@ async def run_chaos(spec: ChaosSpec) -> model.Figures:
 
 async def _run(dep: Deployment, started: float) -> model.Figures:
     spec, settings, work = dep.spec, dep.settings, dep.spec.workdir
-    async with admin_client(settings) as admin:
-        await create_topics(admin, settings)
+    await _create_topics(settings)
     dep.admin = AIOKafkaAdminClient(**settings.kafka_kwargs(), request_timeout_ms=10_000)
     await dep.admin.start()
     for name in ("serve-a", "serve-b"):
@@ -212,6 +216,19 @@ async def _run(dep: Deployment, started: float) -> model.Figures:
         run_seconds=time.monotonic() - started, notes=dep.notes,
     )
     return model.check(recorded)
+
+
+async def _create_topics(settings: Settings, attempts: int = 3) -> None:
+    """Create the deployment's topics; a just-started cluster may take a while to show new topics."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with admin_client(settings) as admin:
+                await create_topics(admin, settings)
+            return
+        except TopologyError as exc:
+            if attempt == attempts:
+                raise
+            print(f"creating topics, attempt {attempt}: {exc}; again", file=sys.stderr, flush=True)
 
 
 async def _wait_serving(settings: Settings, timeout: float) -> None:
