@@ -17,9 +17,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
-from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from chaos import model
@@ -31,7 +29,7 @@ from eventconfig.audit.views import verify_view
 from eventconfig.client import ConfigClient
 from eventconfig.codec import default_codec
 from eventconfig.errors import TopologyError
-from eventconfig.kafka.reading import committed_consumer, read_to_end
+from eventconfig.kafka.reading import read_whole
 from eventconfig.kafka.topics import admin_client, create_topics
 from eventconfig.localbroker import LocalBroker
 from eventconfig.logrecords import decode_record
@@ -257,21 +255,9 @@ async def _quiet_version(settings: Settings, timeout: float) -> int:
     raise ChaosError(f"writes kept landing for {timeout:.0f} s after the load stopped")
 
 
-async def _read_all(settings: Settings, topic: str) -> list[Any]:
-    consumer = committed_consumer(settings)
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        return [r async for batch in read_to_end(consumer, tp) for r in batch]
-    finally:
-        await consumer.stop()
-
-
 async def _history(settings: Settings) -> list[model.Mutation]:
     mutations = []
-    for record in await _read_all(settings, settings.topics.history):
+    for record in await read_whole(settings, settings.topics.history):
         m = codec.decode("Mutation", record.value)
         mutations.append(model.Mutation(m["version"], m["request_id"], m["workspace"],
                                         {c["key"]: c["value"] for c in m["changes"] if c["type"] == TYPE}))
@@ -279,13 +265,13 @@ async def _history(settings: Settings) -> list[model.Mutation]:
 
 
 async def _markers(settings: Settings) -> list[int]:
-    records = [decode_record(r.key, r.value, r.headers) for r in await _read_all(settings, settings.topics.log)]
+    records = [decode_record(r.key, r.value, r.headers) for r in await read_whole(settings, settings.topics.log)]
     return [r.version for r in records if r.is_marker]
 
 
 async def _pokes(settings: Settings) -> list[model.Poke]:
     pokes = []
-    for record in await _read_all(settings, settings.topics.notify):
+    for record in await read_whole(settings, settings.topics.notify):
         poke = codec.decode("ConfigPush", record.value)
         pokes.append(model.Poke(poke["version"], {t: list(ws) for t, ws in poke["changes"].items()}))
     return pokes
