@@ -85,6 +85,7 @@ class Recorded:
     observers: list[Observer]
     faults: list[Fault]
     calm: Fault | None = None  # the load before the first fault: the baseline of "unavailable"
+    cas_conflicts: int = 0
     reads: int = 0
     stale_reads: int = 0
     reads_unanswered: int = 0  # no response within the client's deadline: a wait that never ended
@@ -150,7 +151,7 @@ def check(rec: Recorded) -> Figures:
          f"{unavailability(rec.calm, [a.acked_at for a in rec.acks]) if rec.calm else 0.0:.1f} s"),
         *((f"  {kind}", f"{n}, writes unavailable p50 {_p50(gaps, kind):.1f} s, max {_max(gaps, kind):.1f} s")
           for kind, n in sorted(kinds.items())),
-        ("writes acknowledged", f"{len(rec.acks)} ({len(cas)} compare-and-set)"),
+        ("writes acknowledged", f"{len(rec.acks)} ({len(cas)} compare-and-set, {rec.cas_conflicts} more conflicted)"),
         ("writes with unknown outcome", f"{rec.unknown_writes} (client timeout; not counted as acknowledged)"),
         ("acknowledged writes lost", str(lost)),
         ("versions (history / log)", f"{len(rec.history)} / {len(rec.markers)}"),

@@ -17,6 +17,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -66,9 +67,12 @@ class Deployment:
         self.settings = settings
         self.rng = random.Random(spec.seed + 1)
         self.serves: list[Child] = []
+        self.observers: list[Child] = []  # the subscribers' process and the views'
+        self.observer_specs: list[ObserverSpec] = []
         self.views: list[Child] = []
-        self.subscribers: Child | None = None
         self.load: Child | None = None
+        self.events = spec.workdir / "acks.jsonl"
+        self.counters: dict[str, Any] = {}
         self.admin: AIOKafkaAdminClient | None = None
         self.notes: list[str] = []
 
@@ -131,9 +135,13 @@ async def run_chaos(spec: ChaosSpec) -> model.Figures:
                               "min_insync_replicas": 2}, env={})
     dep = Deployment(spec, broker, settings)
     try:
-        return await _run(dep, started)
+        await _start(dep)
+        faults, load_start, load_end = await _strike(dep)
+        recorded = await _collect(dep, faults, load_start, load_end)
+        recorded.run_seconds = time.monotonic() - started
+        return model.check(recorded)
     finally:
-        for child in [*dep.serves, *dep.views, dep.subscribers, dep.load]:
+        for child in [*dep.serves, *dep.observers, dep.load]:
             if child is not None:
                 await child.stop()
         if dep.admin is not None:
@@ -141,7 +149,8 @@ async def run_chaos(spec: ChaosSpec) -> model.Figures:
         await asyncio.to_thread(broker.stop)
 
 
-async def _run(dep: Deployment, started: float) -> model.Figures:
+async def _start(dep: Deployment) -> None:
+    """Topics, the two service processes, then the observers and the load, each ready before the next."""
     spec, settings, work = dep.spec, dep.settings, dep.spec.workdir
     await _create_topics(settings)
     dep.admin = AIOKafkaAdminClient(**settings.kafka_kwargs(), request_timeout_ms=10_000)
@@ -152,68 +161,74 @@ async def _run(dep: Deployment, started: float) -> model.Figures:
         await dep.serves[-1].start()
     await _wait_serving(settings, 120)
     await dep.wait_replicated(120)  # the service's groups and transactions created Kafka's internal topics
-    events = work / "acks.jsonl"
-    events.unlink(missing_ok=True)
-    load_spec = LoadSpec(events=str(events), writers=spec.writers, cas_writers=min(spec.cas_writers, spec.writers),
-                         readers=spec.readers, seed=spec.seed)
+    dep.observer_specs = ([ObserverSpec("subscribers", str(work / "subscribers.json"), count=spec.subscribers)]
+                          if spec.subscribers else [])
+    dep.observer_specs += [ObserverSpec("view", str(work / f"view-{i}.json"), path=str(work / f"view-{i}"))
+                           for i in range(spec.views)]
+    for i, ospec in enumerate(dep.observer_specs):
+        child = Child.python(f"{ospec.kind}-{i}", "chaos.observers", [json.dumps(asdict(ospec))],
+                             dep.env(work / f"observer-{i}"), work / f"observer-{i}.log", protocol=True)
+        dep.observers.append(child)
+        if ospec.kind == "view":
+            dep.views.append(child)
+        await child.start()
+    load_spec = LoadSpec(events=str(dep.events), writers=spec.writers, readers=spec.readers, seed=spec.seed,
+                         cas_writers=min(spec.cas_writers, spec.writers))
+    dep.events.unlink(missing_ok=True)
     dep.load = Child.python("load", "chaos.load", [json.dumps(asdict(load_spec))], dep.env(work / "load"),
                             work / "load.log", protocol=True)
-    observer_specs = [ObserverSpec("subscribers", str(work / "subscribers.json"), count=spec.subscribers)]
-    observer_specs += [ObserverSpec("view", str(work / f"view-{i}.json"), path=str(work / f"view-{i}"))
-                       for i in range(spec.views)]
-    observers = [Child.python(f"{o.kind}-{i}", "chaos.observers", [json.dumps(asdict(o))],
-                              dep.env(work / f"observer-{i}"), work / f"observer-{i}.log", protocol=True)
-                 for i, o in enumerate(observer_specs)]
-    dep.subscribers, dep.views = (observers[0], observers[1:]) if spec.subscribers else (None, observers[1:])
-    for child in ([dep.subscribers] if spec.subscribers else []) + dep.views:
-        assert child is not None
-        await child.start()
     await dep.load.start()
-    load_start = time.time()
 
+
+async def _strike(dep: Deployment) -> tuple[list[tuple[str, str, float]], float, float]:
+    """The rounds: settle, one fault (ending once its target recovered), revive what died; then stop the load."""
+    assert dep.load is not None
+    load_start = time.time()
     faults: list[tuple[str, str, float]] = []
-    for kind in schedule(spec.seed, spec.rounds, spec.kinds):
-        await asyncio.sleep(spec.settle_s)
+    for kind in schedule(dep.spec.seed, dep.spec.rounds, dep.spec.kinds):
+        await asyncio.sleep(dep.spec.settle_s)
         at = time.time()
         target = await FAULTS[kind](dep)
         faults.append((kind, target, at))
         print(f"round {len(faults)}: {kind} on {target} ({time.time() - at:.1f} s)", file=sys.stderr, flush=True)
         await dep.revive(kind)
-    await asyncio.sleep(spec.settle_s)
+    await asyncio.sleep(dep.spec.settle_s)
     await dep.load.tell("stop")
-    counters = json.loads(await dep.load.expect("DONE", 120))
-    load_end = time.time()
-    final = await _quiet_version(settings, 60)
+    dep.counters = json.loads(await dep.load.expect("DONE", 120))
+    return faults, load_start, time.time()
 
+
+async def _collect(dep: Deployment, faults: list[tuple[str, str, float]], load_start: float,
+                   load_end: float) -> model.Recorded:
+    """Once writes stopped: every observer's state at the final version, the service's, and the topics."""
+    settings, counters = dep.settings, dep.counters
+    final = await _quiet_version(settings, 60)
     states = []
-    for child, ospec in zip(observers, observer_specs):
-        if child is dep.subscribers and not spec.subscribers:
-            continue
+    for child, ospec in zip(dep.observers, dep.observer_specs):
         await child.tell(str(final))
         await child.expect("DONE", ospec.catch_up_s + 30)
         states += [model.Observer(o["name"], o["version"], o["state"], o["out_of_order"])
                    for o in json.loads(Path(ospec.out).read_text())]
-    workspaces = sorted({workspace_of(w, LoadSpec.workspaces) for w in range(spec.writers)})
+    workspaces = sorted({workspace_of(w, LoadSpec.workspaces) for w in range(dep.spec.writers)})
     async with ConfigClient(settings, timeout=60) as client:
         service = {ws: await client.get_values(ws, TYPE, min_version=final) for ws in workspaces}
     report = await verify_view(settings, scratch=True)
-    recorded = model.Recorded(
+    ends = [f[2] for f in faults[1:]] + [load_end]
+    return model.Recorded(
         type=TYPE,
-        acks=[model.Ack(**json.loads(line)) for line in events.read_text().splitlines()],
+        acks=[model.Ack(**json.loads(line)) for line in dep.events.read_text().splitlines()],
         unknown_writes=counters["unknown"],
         history=await _history(settings),
         markers=await _markers(settings),
         pokes=await _pokes(settings),
         service_state=service,
         observers=states,
-        faults=[model.Fault(kind, target, at, until)
-                for (kind, target, at), until in zip(faults, [f[2] for f in faults[1:]] + [load_end])],
+        faults=[model.Fault(kind, target, at, until) for (kind, target, at), until in zip(faults, ends)],
         calm=model.Fault("none", "", load_start, faults[0][2] if faults else load_end),
-        reads=counters["reads"], stale_reads=counters["stale"], reads_unanswered=counters["unanswered"],
-        verify_ok=report.ok, verify_summary=report.lines()[-1],
-        run_seconds=time.monotonic() - started, notes=dep.notes,
+        cas_conflicts=counters["conflicts"], reads=counters["reads"], stale_reads=counters["stale"],
+        reads_unanswered=counters["unanswered"], verify_ok=report.ok, verify_summary=report.lines()[-1],
+        notes=dep.notes,
     )
-    return model.check(recorded)
 
 
 async def _create_topics(settings: Settings, attempts: int = 3) -> None:

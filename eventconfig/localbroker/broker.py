@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from eventconfig.errors import EventConfigError
+from eventconfig.localbroker.processes import alive, free_port, port_taken, signal_group, stopped
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +62,6 @@ def default_cache_dir() -> Path:
     """Where the broker jars are cached: ``$EVENTCONFIG_CACHE_DIR`` or ``~/.cache/eventconfig``."""
     base = os.environ.get("EVENTCONFIG_CACHE_DIR") or Path.home() / ".cache" / "eventconfig"
     return Path(base) / f"kafka-{KAFKA_VERSION}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _cluster_id() -> str:
@@ -192,16 +187,16 @@ class LocalBroker:
     def status(self) -> BrokerState | None:
         """The layout of the broker while at least one of its nodes runs, else None."""
         state = self.layout()
-        if state is None or not any(_alive(node.pid) for node in state.nodes):
+        if state is None or not any(alive(node.pid) for node in state.nodes):
             return None
         return state
 
     @staticmethod
     def node_status(node: NodeState) -> str:
         """``up``, ``paused`` (SIGSTOP) or ``down``."""
-        if not _alive(node.pid):
+        if not alive(node.pid):
             return DOWN
-        return PAUSED if _stopped(node.pid) else UP
+        return PAUSED if stopped(node.pid) else UP
 
     def start(self, timeout: float = 90.0) -> str:
         """Start every node that is down (or find them running); return the bootstrap once all serve.
@@ -209,13 +204,9 @@ class LocalBroker:
         A stopped broker may move to another ``port``; a running one says it must be stopped first.
         """
         state = self.layout()
-        running = [n for n in state.nodes if _alive(n.pid)] if state else []
-        if state is not None and self.nodes not in (None, len(state.nodes)):
-            raise BrokerError(f"{self.run_dir} holds a {len(state.nodes)}-node broker; stop it and give another "
-                              f"--run-dir for a {self.nodes}-node one")
-        if running and self.port not in (0, state.port):  # type: ignore[union-attr]
-            raise BrokerError(f"a broker already runs from {self.run_dir} on port {state.port}; stop it first "  # type: ignore[union-attr]
-                              f"(eventconfig broker stop --run-dir {self.run_dir}) to move it to port {self.port}")
+        running = [n for n in state.nodes if alive(n.pid)] if state else []
+        if state is not None:
+            self._refuse_to_change(state, bool(running))
         if not running:
             state = self._layout(state)
             for node in state.nodes:
@@ -227,7 +218,7 @@ class LocalBroker:
             self._configure(lib, state)
         started = time.monotonic()
         for node in state.nodes:
-            if not _alive(node.pid):
+            if not alive(node.pid):
                 self._launch(lib, state, node)
         self.state_file.write_text(json.dumps(state.to_json()))
         for node in state.nodes:
@@ -240,12 +231,12 @@ class LocalBroker:
         False if none ran."""
         targets = self._running(node)
         for target in targets:
-            _signal_group(target.pid, signal.SIGTERM)
-            _signal_group(target.pid, signal.SIGCONT)  # a paused node must wake to see the SIGTERM
+            signal_group(target.pid, signal.SIGTERM)
+            signal_group(target.pid, signal.SIGCONT)  # a paused node must wake to see the SIGTERM
         deadline = time.monotonic() + timeout
-        while any(_alive(t.pid) for t in targets) and time.monotonic() < deadline:
+        while any(alive(t.pid) for t in targets) and time.monotonic() < deadline:
             time.sleep(0.1)
-        stuck = [t for t in targets if _alive(t.pid)]
+        stuck = [t for t in targets if alive(t.pid)]
         if stuck:
             log.warning("node(s) %s did not stop in %.0f s; killing them", [t.id for t in stuck], timeout)
             self._kill(stuck)
@@ -283,25 +274,34 @@ class LocalBroker:
 
     # --- internals -----------------------------------------------------------------------------
 
+    def _refuse_to_change(self, state: BrokerState, running: bool) -> None:
+        """A run dir keeps its node count; a running broker keeps its ports (say why, never ignore)."""
+        if self.nodes not in (None, len(state.nodes)):
+            raise BrokerError(f"{self.run_dir} holds a {len(state.nodes)}-node broker; stop it and give another "
+                              f"--run-dir for a {self.nodes}-node one")
+        if running and self.port not in (0, state.port):
+            raise BrokerError(f"a broker already runs from {self.run_dir} on port {state.port}; stop it first "
+                              f"(eventconfig broker stop --run-dir {self.run_dir}) to move it to port {self.port}")
+
     def _running(self, node: int | None) -> list[NodeState]:
         state = self.layout()
         if state is None:
             return []
         targets = state.nodes if node is None else [state.node(node)]
-        return [t for t in targets if _alive(t.pid)]
+        return [t for t in targets if alive(t.pid)]
 
     def _signal(self, node: int, sig: signal.Signals) -> bool:
         targets = self._running(node)
         for target in targets:
-            _signal_group(target.pid, sig)
+            signal_group(target.pid, sig)
         return bool(targets)
 
     @staticmethod
     def _kill(targets: list[NodeState]) -> None:
         for target in targets:
-            _signal_group(target.pid, signal.SIGKILL)
+            signal_group(target.pid, signal.SIGKILL)
         for target in targets:
-            while _alive(target.pid):
+            while alive(target.pid):
                 time.sleep(0.05)
 
     def _heap_mb(self, count: int) -> int:
@@ -373,54 +373,16 @@ def _tail(logs: Path, lines: int) -> str:
 
 def _check_free(port: int) -> None:
     """Say which port is taken before a JVM fails on it with a bind error deep in its log."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the JVM does: TIME_WAIT is no owner
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError as exc:
-            raise BrokerError(f"port {port} on 127.0.0.1 is in use by another process ({exc.strerror}); "
-                              "choose another --port") from exc
-
-
-def _stopped(pid: int) -> bool:
-    """True when the process is stopped by a signal (state T in /proc)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] in ("T", "t")
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:  # never started (0 would address our own process group)
-        return False
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)  # reap our own child if it exited
-        if waited == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
+    reason = port_taken(port)
+    if reason is not None:
+        raise BrokerError(f"port {port} on 127.0.0.1 is in use by another process ({reason}); choose another --port")
 
 
 def _wait_ready(node: NodeState, timeout: float, log_tail: Callable[[], str]) -> None:
     """Wait for the PLAINTEXT port (opened only once the node is unfenced), then one metadata call."""
     deadline = time.monotonic() + timeout
     while True:
-        if not _alive(node.pid):
+        if not alive(node.pid):
             raise BrokerError(f"Kafka node {node.id} exited during start; its log ends with:\n{log_tail()}")
         try:
             socket.create_connection(("127.0.0.1", node.port), timeout=0.5).close()

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from eventconfig.cli.main import cli
 from eventconfig.localbroker import LocalBroker
-from eventconfig.localbroker.broker import free_port
+from eventconfig.localbroker.processes import free_port
 
 pytestmark = pytest.mark.integration
 

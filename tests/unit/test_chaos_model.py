@@ -35,7 +35,7 @@ def test_a_clean_run_has_no_violation_and_reports_its_figures():
     assert figures.ok, figures.violations
     rows = dict(figures.rows)
     assert rows["acknowledged writes lost"] == "0"
-    assert rows["writes acknowledged"] == "3 (1 compare-and-set)"
+    assert rows["writes acknowledged"] == "3 (1 compare-and-set, 0 more conflicted)"
     assert rows["observers equal to the service"] == "2 / 2"
     assert figures.table()[-1] == "OK: every guarantee held"
 
