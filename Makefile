@@ -1,40 +1,52 @@
 # The two commands of the README: `make run` and `make test`. Everything else supports them.
+# Everything runs in a project virtual environment (.venv), never in the system interpreter
+# (Debian and Ubuntu refuse `pip install` there, PEP 668). PYTHON is the interpreter that creates it.
 PYTHON ?= python3
+VENV ?= .venv
+VENV_PYTHON := $(VENV)/bin/python
+EVENTCONFIG := $(VENV)/bin/eventconfig
 BROKER_DIR ?= .eventconfig/broker
 BROKER_PORT ?= 9092
 export EVENTCONFIG_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(BROKER_PORT)
 
 .PHONY: install run test test-unit test-integration broker-start broker-stop bench chaos clean
 
-install:  ## Python package and test dependencies (editable)
-	$(PYTHON) -m pip install -q -e '.[test]'
+install: $(VENV)/.installed  ## the virtual environment with the package (editable) and test dependencies
+
+$(VENV_PYTHON):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(VENV_PYTHON)
+	$(VENV_PYTHON) -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
 
 broker-start: install  ## the local Kafka broker (jars via Maven on first use), waits until ready
-	eventconfig broker start --run-dir $(BROKER_DIR) --port $(BROKER_PORT)
+	$(EVENTCONFIG) broker start --run-dir $(BROKER_DIR) --port $(BROKER_PORT)
 
-broker-stop:
-	eventconfig broker stop --run-dir $(BROKER_DIR)
+broker-stop: install
+	$(EVENTCONFIG) broker stop --run-dir $(BROKER_DIR)
 
 run: broker-start  ## local broker + topics + the service
-	eventconfig topics create
-	eventconfig serve
+	$(EVENTCONFIG) topics create
+	$(EVENTCONFIG) serve
 
 test: install  ## every test; integration tests start their own broker on free ports
-	$(PYTHON) -m pytest -q
+	$(VENV_PYTHON) -m pytest -q
 
 test-unit: install
-	$(PYTHON) -m pytest -q tests/unit
+	$(VENV_PYTHON) -m pytest -q tests/unit
 
 test-integration: install
-	$(PYTHON) -m pytest -q tests/integration
+	$(VENV_PYTHON) -m pytest -q tests/integration
 
-bench: broker-start  ## the DESIGN §10 figures against the local broker
-	$(PYTHON) -m bench
+bench: broker-start  ## the benchmark against the local broker, etcd (Debian etcd-server) in the same run
+	$(VENV_PYTHON) -m pip install -q --disable-pip-version-check -e '.[test,bench]'
+	$(VENV_PYTHON) -m bench --peer etcd
 
 CHAOS_SEED ?= 7
 CHAOS_ROUNDS ?= 10
 chaos: install  ## faults on an own 3-node cluster (free ports), then the model check and its figures
-	$(PYTHON) -m chaos --seed $(CHAOS_SEED) --rounds $(CHAOS_ROUNDS)
+	$(VENV_PYTHON) -m chaos --seed $(CHAOS_SEED) --rounds $(CHAOS_ROUNDS)
 
-clean: broker-stop
+clean: broker-stop  ## stops the broker and removes its data (the virtual environment stays)
 	rm -rf .eventconfig

@@ -1,10 +1,11 @@
-"""``python -m bench``: measure eventconfig against the DESIGN §10 goals and print the table.
+"""``python -m bench``: measure eventconfig against the docs/design.md §10 goals and print the table.
 
 Uses the broker at ``EVENTCONFIG_BOOTSTRAP_SERVERS`` when it is reachable (``make bench``), else
 starts an own LocalBroker in a temporary folder. Every run uses fresh topics (a unique prefix) and
 deletes them at the end. The service runs in its own process, the client load in worker processes.
 
     python -m bench                  # full run (a few minutes)
+    python -m bench --peer etcd      # and etcd (Debian etcd-server) in the same run, with ratios
     python -m bench --quick          # smaller sizes, ~1-2 minutes
     python -m bench --only put64,get1 --json results.json
 """
@@ -26,9 +27,11 @@ from rich.console import Console
 
 from eventconfig.localbroker import prewarm
 
+from bench.compare import add_peer, floor_ratios
 from bench.cpu import listener_pid
 from bench.env import (RUN_ID, ServiceProcess, broker_for_bench, create_deployment_topics,
                        delete_deployment_topics, deployment)
+from bench.peer import EtcdServer, PeerUnavailable, measure_etcd
 from bench.report import Row, print_table, write_json
 from bench.scenarios import (ALL_SCENARIOS, LOG_SCENARIOS, SERVICE_SCENARIOS, BenchConfig, ServiceContext,
                              warm_up)
@@ -42,8 +45,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", metavar="NAME[,NAME]", default="",
                         help=f"run only these scenarios: {', '.join(ALL_SCENARIOS)}")
     parser.add_argument("--json", metavar="FILE", type=Path, help="also write the results as JSON")
-    parser.add_argument("--client-procs", type=int, default=2,
-                        help="client processes the 64 concurrent loops are spread over (default 2)")
+    parser.add_argument("--client-procs", type=int, default=4,
+                        help="client processes the 64 concurrent loops are spread over (default 4)")
+    parser.add_argument("--shared-client", action="store_true",
+                        help="one ConfigClient per client process instead of one per loop")
+    parser.add_argument("--peer", choices=["none", "etcd"], default="none",
+                        help="also run the put/get loads against this peer in the same run (etcd: the "
+                             "`etcd` binary on PATH, the `aetcd` client of the `bench` extra)")
     parser.add_argument("--duration", type=float, help="measurement window of each load scenario, seconds")
     parser.add_argument("--no-projector", action="store_true",
                         help="run the service without its push projector (diagnosis; skips the poke scenario)")
@@ -58,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def make_config(args: argparse.Namespace) -> BenchConfig:
-    overrides: dict[str, Any] = {"client_procs": args.client_procs}
+    overrides: dict[str, Any] = {"client_procs": args.client_procs, "client_per_loop": not args.shared_client}
     if args.duration:
         overrides["duration_s"] = args.duration
     return BenchConfig.quick_config(**overrides) if args.quick else BenchConfig(**overrides)
@@ -107,7 +115,22 @@ async def run(args: argparse.Namespace, bootstrap: str, workdir: Path) -> list[R
         rows.extend(await run_service_scenarios(service_names, bootstrap, workdir, cfg, not args.no_projector))
     for name in (n for n in args.names if n in LOG_SCENARIOS):
         rows.extend(await _run_one(name, LOG_SCENARIOS[name](workdir, bootstrap, cfg)))
-    return rows
+    if args.peer == "etcd":
+        rows = await with_etcd(rows, args.names, workdir, cfg)
+    return [*rows, *floor_ratios(rows)]
+
+
+async def with_etcd(rows: list[Row], names: list[str], workdir: Path, cfg: BenchConfig) -> list[Row]:
+    """Run the same loads against a fresh etcd and add its figures and the ratios to ``rows``."""
+    console.print("[cyan]▶ etcd[/] (same loads, same machine) ...")
+    try:
+        async with EtcdServer.start(workdir) as etcd:
+            console.print(f"  {etcd.version} at {etcd.endpoint}")
+            runs = await measure_etcd(etcd, names, cfg)
+    except PeerUnavailable as exc:
+        console.print(f"[red]✗ etcd: {exc}[/]")
+        return [*rows, Row("etcd", "peer", None, "", note=str(exc), valid=False)]
+    return add_peer(rows, runs, cfg.duration_s)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -128,7 +151,9 @@ def main(argv: list[str] | None = None) -> None:
               "python": platform.python_version(), "broker": broker.description,
               "service": "separate process (ConfigService + batch probe"
                          + (", NO projector)" if args.no_projector else ", with push projector)"),
-              "clients": f"worker processes ({args.client_procs} for the concurrent runs)",
+              "clients": f"worker processes ({args.client_procs} for the concurrent runs, "
+                         + ("one ConfigClient per process)" if args.shared_client else "one client per loop)"),
+              "peer": args.peer,
               "took": f"{time.monotonic() - started:.0f} s"}
     print_table(rows, header, Console(width=None if sys.stdout.isatty() else 230))
     if args.json:

@@ -1,4 +1,4 @@
-"""Benchmark results: one row per measured figure, printed as a rich table beside the DESIGN §10 goals.
+"""Benchmark results: one row per measured figure, printed as a rich table beside the docs/design.md §10 goals.
 
 Example::
 
@@ -22,7 +22,7 @@ from rich.table import Table
 
 @dataclass(frozen=True)
 class Goal:
-    """A DESIGN §10 goal: ``op`` is ``>=`` (at least) or ``<=`` (at most)."""
+    """A docs/design.md §10 goal: ``op`` is ``>=`` (at least) or ``<=`` (at most)."""
 
     op: str
     threshold: float
@@ -89,12 +89,13 @@ _STYLE = {"PASS": "bold green", "MISS": "bold red", "n/a": "yellow", "-": "dim"}
 
 
 def print_table(rows: Sequence[Row], header: Mapping[str, Any], console: Console | None = None) -> None:
-    """Print the results table (measured vs goal, PASS/MISS, etcd reference) and the run header."""
+    """Print the results table (measured vs goal, PASS/MISS, etcd figures) and the run header."""
     console = console or Console()
-    table = Table(title="eventconfig benchmark vs DESIGN §10", title_justify="left", show_lines=False)
+    table = Table(title="eventconfig benchmark: goals, etcd in the same run, the floor", title_justify="left",
+                  show_lines=False)
     for column, kwargs in (("scenario", {"style": "cyan"}), ("figure", {}), ("measured", {"justify": "right"}),
                            ("goal", {"justify": "right"}), ("result", {"justify": "center"}),
-                           ("etcd reference", {"style": "dim"}), ("notes", {"overflow": "fold"})):
+                           ("etcd (same run with --peer etcd)", {"style": "dim"}), ("notes", {"overflow": "fold"})):
         table.add_column(column, **kwargs)
     for row in rows:
         measured = "—" if row.value is None else f"{_number(row.value)} {row.unit}"

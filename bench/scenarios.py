@@ -1,4 +1,4 @@
-"""The scenarios of the benchmark, each returning result rows for the DESIGN §10 table.
+"""The scenarios of the benchmark, each returning result rows for the docs/design.md §10 table.
 
 Service scenarios (``put1``, ``put64``, ``get1``, ``get64``) drive the service process through
 :class:`~eventconfig.client.ConfigClient` loops in separate client processes; log scenarios
@@ -32,13 +32,15 @@ from eventconfig.kafka.reading import committed_consumer
 from eventconfig.settings import Settings
 
 from bench import cpu, replay
+from bench.floor import floor_rows
 from bench.env import (ServiceProcess, create_deployment_topics, delete_deployment_topics, deployment,
                        settings_env)
 from bench.load import TYPE, WORKSPACE, LoadSpec, LoadStats, make_key, make_values, preload
 from bench.report import Goal, Row, percentile, summarize_ms
 
-ETCD = {"put1": "≈ 1,200/s, p50 0.6 ms", "put64": "≈ 11,000/s, p99 11 ms", "get1": "≈ 2,000/s",
-        "get64": "≈ 9,000/s"}
+# etcd on a machine of this kind, measured once; shown only when ``--peer etcd`` did not run.
+ETCD = {"put1": "≈ 1,200/s (reference, not this run)", "put64": "≈ 11,000/s (reference, not this run)",
+        "get1": "≈ 2,000/s (reference, not this run)", "get64": "≈ 9,000/s (reference, not this run)"}
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,8 @@ class BenchConfig:
     duration_s: float = 10.0
     service_warmup_s: float = 8.0  # unmeasured 64-client puts first: JIT-compiles a fresh broker JVM
     clients: int = 64
-    client_procs: int = 2
+    client_procs: int = 4
+    client_per_loop: bool = True  # 64 clients = 64 separate ConfigClient instances, as in a fleet
     get_key_space: int = 100
     replay_items: int = 200_000
     restart_keys: int = 1_000_000
@@ -73,6 +76,20 @@ class ServiceContext:
     broker_pid: int = 0
     preloaded: bool = False
 
+    def load(self) -> Load:
+        pids = {"service": self.service.pid, **({"broker": self.broker_pid} if self.broker_pid else {})}
+        return Load(settings_env(self.settings), pids)
+
+
+@dataclass(frozen=True)
+class Load:
+    """Where the worker processes send their requests, and whose CPU use is sampled meanwhile."""
+
+    env: dict[str, str]
+    pids: dict[str, int]  # e.g. {"service": pid, "broker": pid} or {"etcd": pid}
+    target: str = "eventconfig"
+    etcd: str = ""
+
 
 # --- client processes -----------------------------------------------------------------------------
 
@@ -87,47 +104,47 @@ class LoadRun:
     cpu: dict[str, float]
 
 
-async def _spawn_worker(ctx: ServiceContext, spec: LoadSpec) -> asyncio.subprocess.Process:
+async def _spawn_worker(load: Load, spec: LoadSpec) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.worker", json.dumps(asdict(spec)), env=settings_env(ctx.settings),
+        sys.executable, "-m", "bench.worker", json.dumps(asdict(spec)), env=load.env,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
 
 async def _cpu_in_window(pids: dict[str, int], since: float, until: float) -> dict[str, float]:
-    """Sample CPU use between two wall-clock instants; ``other`` is the rest of the machine (broker)."""
+    """Sample CPU use between two wall-clock instants, per named process, all clients together, and
+    ``other_pct``: the rest of the machine."""
     await asyncio.sleep(max(0.0, since - time.time()))
     before = cpu.sample(pids)
     await asyncio.sleep(max(0.0, until - time.time()))
     used = cpu.usage(before, cpu.sample(pids))
-    clients = sum(v for k, v in used.items() if k.startswith("client"))
-    result = {"machine_busy_pct": used["machine_busy_pct"], "service_pct": used.get("service_pct", 0.0),
-              "clients_pct": clients, "broker_pct": used.get("broker_pct", float("nan"))}
-    known = result["service_pct"] + clients + (result["broker_pct"] if "broker_pct" in used else 0.0)
-    result["other_pct"] = result["machine_busy_pct"] - known  # other processes on this machine
+    result = {k: v for k, v in used.items() if not k.startswith("client")}
+    result["clients_pct"] = sum(v for k, v in used.items() if k.startswith("client"))
+    known = sum(v for k, v in result.items() if k != "machine_busy_pct")
+    result["other_pct"] = result["machine_busy_pct"] - known
     return result
 
 
-async def run_workers(ctx: ServiceContext, op: str, loops: int, procs: int, cfg: BenchConfig, seed: int) -> LoadRun:
-    """Run ``loops`` request loops spread over ``procs`` worker processes, all in one time window."""
+async def run_workers(load: Load, op: str, loops: int, procs: int, cfg: BenchConfig, seed: int) -> LoadRun:
+    """Run ``loops`` request loops spread over ``procs`` worker processes, all in one time window;
+    with ``cfg.client_per_loop`` every loop has its own client, else each process shares one."""
     procs = max(1, min(procs, loops))
     share = [loops // procs + (1 if i < loops % procs else 0) for i in range(procs)]
     workers = []
     for i, count in enumerate(share):
         offset = sum(share[:i])
-        workers.append(await _spawn_worker(ctx, LoadSpec(
+        workers.append(await _spawn_worker(load, LoadSpec(
             op=op, loops=count, warmup=cfg.warmup_s, duration=cfg.duration_s, start_at=0.0,
-            loop_offset=offset, key_space=cfg.get_key_space, seed=seed + offset)))
+            loop_offset=offset, key_space=cfg.get_key_space, seed=seed + offset,
+            clients=count if cfg.client_per_loop else 1, target=load.target, etcd=load.etcd)))
     try:
         for worker in workers:
-            line = await asyncio.wait_for(worker.stdout.readline(), 60)  # type: ignore[union-attr]
+            line = await asyncio.wait_for(worker.stdout.readline(), 120)  # type: ignore[union-attr]
             if line.strip() != b"READY":
                 raise RuntimeError(f"load worker failed to start: {line!r}")
         start_at = time.time() + 0.3
         since = start_at + cfg.warmup_s
         until = since + cfg.duration_s
-        pids = {"service": ctx.service.pid, **{f"client{i}": w.pid for i, w in enumerate(workers)}}
-        if ctx.broker_pid:
-            pids["broker"] = ctx.broker_pid
+        pids = {**load.pids, **{f"client{i}": w.pid for i, w in enumerate(workers)}}
         sampler = asyncio.create_task(_cpu_in_window(pids, since, until))
         for worker in workers:
             worker.stdin.write(f"{start_at}\n".encode())  # type: ignore[union-attr]
@@ -149,8 +166,9 @@ async def run_workers(ctx: ServiceContext, op: str, loops: int, procs: int, cfg:
 
 
 def cpu_note(used: dict[str, float]) -> str:
-    return (f"CPU (100% = 1 core): service {used['service_pct']:.0f}%, clients {used['clients_pct']:.0f}%, "
-            f"broker {used['broker_pct']:.0f}%, other processes {used['other_pct']:.0f}%, "
+    parts = [f"{name[:-4]} {pct:.0f}%" for name, pct in used.items()
+             if name.endswith("_pct") and name not in ("machine_busy_pct", "other_pct")]
+    return (f"CPU (100% = 1 core): {', '.join(parts)}, other processes {used['other_pct']:.0f}%, "
             f"machine {used['machine_busy_pct']:.0f}% of {100 * len(os.sched_getaffinity(0))}%")
 
 
@@ -202,7 +220,7 @@ def profile_note(profile: dict[str, Any]) -> str:
 async def warm_up(ctx: ServiceContext, cfg: BenchConfig) -> None:
     """Unmeasured 64-client puts: the broker JVM and the service reach steady state before measuring."""
     if cfg.service_warmup_s > 0:
-        await run_workers(ctx, "put", cfg.clients, cfg.client_procs,
+        await run_workers(ctx.load(), "put", cfg.clients, cfg.client_procs,
                           replace(cfg, warmup_s=0.0, duration_s=cfg.service_warmup_s), seed=99)
 
 
@@ -224,7 +242,7 @@ def _profile_row(scenario: str, what: str, ctx: ServiceContext, run: LoadRun) ->
 
 async def put_sequential(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
     """One client, one request in flight: put throughput and round trip."""
-    run = await run_workers(ctx, "put", 1, 1, cfg, seed=1)
+    run = await run_workers(ctx.load(), "put", 1, 1, cfg, seed=1)
     lat = summarize_ms(run.stats.latencies_ms)
     return [
         _throughput_row("put1", "put throughput, 1 client (sequential)", run, cfg, None, ETCD["put1"]),
@@ -236,11 +254,20 @@ async def put_sequential(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
 
 async def put_concurrent(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
     """64 concurrent request loops (spread over client processes): group-commit throughput."""
-    run = await run_workers(ctx, "put", cfg.clients, cfg.client_procs, cfg, seed=2)
-    spread = f"{cfg.clients} loops over {min(cfg.client_procs, cfg.clients)} client processes, 1 ConfigClient each"
+    run = await run_workers(ctx.load(), "put", cfg.clients, cfg.client_procs, cfg, seed=2)
+    spread = (f"{cfg.clients} loops over {min(cfg.client_procs, cfg.clients)} client processes, "
+              + ("a ConfigClient per loop" if cfg.client_per_loop else "1 ConfigClient per process"))
     return [_throughput_row("put64", f"put throughput, {cfg.clients} clients", run, cfg, Goal(">=", 5000),
                             ETCD["put64"], spread),
             _profile_row("put64", f"{cfg.clients}-client put", ctx, run)]
+
+
+WARM_READS = "warm: the keys were written just before (the view's memtable and block cache hold them)"
+
+
+async def floor(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
+    """The two-hop and commit floor of the architecture, bare aiokafka on the same broker."""
+    return await floor_rows(ctx.settings, cfg.duration_s)
 
 
 async def _ensure_preloaded(ctx: ServiceContext, cfg: BenchConfig) -> None:
@@ -254,10 +281,10 @@ async def _ensure_preloaded(ctx: ServiceContext, cfg: BenchConfig) -> None:
 async def get_sequential(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
     """One client reading existing keys: get round trip."""
     await _ensure_preloaded(ctx, cfg)
-    run = await run_workers(ctx, "get", 1, 1, cfg, seed=3)
+    run = await run_workers(ctx.load(), "get", 1, 1, cfg, seed=3)
     lat = summarize_ms(run.stats.latencies_ms)
     return [
-        _throughput_row("get1", "get throughput, 1 client (sequential)", run, cfg, None, ETCD["get1"]),
+        _throughput_row("get1", "get throughput, 1 client (sequential)", run, cfg, None, ETCD["get1"], WARM_READS),
         Row("get1", "get round trip p50, 1 client", lat.get("p50"), "ms", Goal("<=", 5)),
         Row("get1", "get round trip p99, 1 client", lat.get("p99"), "ms", Goal("<=", 20)),
         _profile_row("get1", "1-client get", ctx, run),
@@ -267,8 +294,9 @@ async def get_sequential(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
 async def get_concurrent(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
     """64 concurrent readers (reads also pass through the writer's request topic)."""
     await _ensure_preloaded(ctx, cfg)
-    run = await run_workers(ctx, "get", cfg.clients, cfg.client_procs, cfg, seed=4)
-    return [_throughput_row("get64", f"get throughput, {cfg.clients} clients", run, cfg, None, ETCD["get64"]),
+    run = await run_workers(ctx.load(), "get", cfg.clients, cfg.client_procs, cfg, seed=4)
+    return [_throughput_row("get64", f"get throughput, {cfg.clients} clients", run, cfg, None, ETCD["get64"],
+                            WARM_READS),
             _profile_row("get64", f"{cfg.clients}-client get", ctx, run)]
 
 
@@ -420,7 +448,7 @@ async def history_replay(workdir: Path, bootstrap: str, cfg: BenchConfig) -> lis
 ServiceScenario = Callable[[ServiceContext, BenchConfig], Awaitable[list[Row]]]
 LogScenario = Callable[[Path, str, BenchConfig], Awaitable[list[Row]]]
 
-SERVICE_SCENARIOS: dict[str, ServiceScenario] = {"put1": put_sequential, "put64": put_concurrent,
+SERVICE_SCENARIOS: dict[str, ServiceScenario] = {"floor": floor, "put1": put_sequential, "put64": put_concurrent,
                                                  "get1": get_sequential, "get64": get_concurrent,
                                                  "poke": write_to_poke}
 LOG_SCENARIOS: dict[str, LogScenario] = {"replay": replay_rate, "restart": restart_view, "history": history_replay}

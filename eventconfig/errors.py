@@ -104,3 +104,14 @@ def error_from_wire(wire_type: str, message: str) -> RequestError:
     err = RequestError(message)
     err.wire_type = wire_type
     return err
+
+
+# --- reaching Kafka and starting -----------------------------------------------------------------
+
+
+class KafkaUnavailable(EventConfigError):
+    """Kafka could not be reached, or did not answer in time; retrying later may succeed."""
+
+
+class ServiceStartError(EventConfigError):
+    """The service could not start (e.g. its metrics port is taken); everything it had started is stopped."""

@@ -53,6 +53,18 @@ class _TransientCoordinatorErrors(logging.Filter):
         return True
 
 
+class _BootstrapAttempts(logging.Filter):
+    """aiokafka logs each bootstrap server it fails to reach; when none answers the caller gets (and a
+    command prints) one error naming the address, and when another answers nothing failed. Shown at DEBUG."""
+
+    _PREFIXES = ("Unable connect to", "Unable to request metadata from")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith(self._PREFIXES):
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
+
 def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     """Configure the root logger once for a CLI process (stderr, so stdout stays for data)."""
     handler = logging.StreamHandler(sys.stderr)
@@ -62,3 +74,4 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root.setLevel(level.upper())
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("aiokafka.consumer.group_coordinator").addFilter(_TransientCoordinatorErrors())
+    logging.getLogger("aiokafka").addFilter(_BootstrapAttempts())  # aiokafka.client logs as "aiokafka"

@@ -14,12 +14,18 @@ REQUEST_LATENCY = Histogram("eventconfig_request_latency_seconds",
                             buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 VIEW_VERSION = Gauge("eventconfig_view_version", "Last complete version applied to the local view.")
 WRITER_VERSION = Gauge("eventconfig_writer_version", "Last version committed by this writer.")
-LOG_LAG = Gauge("eventconfig_log_lag_records", "Log records not yet applied to the local view.")
+LOG_LAG = Gauge("eventconfig_log_lag_records",
+                "Log records not yet applied to a view (`service`: the service's own, `local`: a LocalView).",
+                ["view"])
 ROLE_ACTIVE = Gauge("eventconfig_role_active", "1 while this process holds the role (writer, projector).",
                     ["role"])
 TRANSACTION_FAILURES = Counter("eventconfig_transaction_failures_total", "Transactions that failed, by role.",
                                ["role", "reason"])
 POKES = Counter("eventconfig_pokes_total", "ConfigPush records produced by the projector.")
+SUBSCRIBER_FETCH_FAILURES = Counter(
+    "eventconfig_subscriber_fetch_failures_total",
+    "Failed ConfigSubscriber fetches: `transient` and `unexpected` ones are retried, `permanent` ones skip "
+    "that (type, workspace) until its next change.", ["kind"])
 PROJECTOR_VERSION = Gauge("eventconfig_projector_version", "Last version the projector has handled.")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-# Operations of DESIGN §5.
+# Operations of docs/design.md §5.
 GET = "get"
 LIST = "list"
 GETVALUES = "getvalues"
@@ -32,6 +32,8 @@ ACTOR_HEADER = "actor"
 VERSION_HEADER = "version"
 ERROR_HEADER = "error"
 ERROR_TYPE_HEADER = "error-type"
+# Optional: UTF-8 decimal epoch milliseconds after which the caller no longer waits for the answer.
+DEADLINE_HEADER = "deadline"
 
 
 class ItemKey(NamedTuple):

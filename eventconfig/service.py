@@ -1,4 +1,5 @@
-"""The config service process: topic check, materializer, writer and (by default) the push projector.
+"""The config service process: topic check, materializer, writer, (by default) the push projector and
+(with a TrustGraph topicspace) the TrustGraph front end.
 
 Example::
 
@@ -13,10 +14,17 @@ import asyncio
 import logging
 import time
 
+from aiokafka.errors import KafkaError
+
 from eventconfig import metrics
+from eventconfig.errors import ServiceStartError
+from eventconfig.kafka.connect import unavailable
 from eventconfig.kafka.topics import admin_client, check_topics
 from eventconfig.push.service import PushProjector
 from eventconfig.settings import Settings
+from eventconfig.trustgraph import topics as trustgraph_topics
+from eventconfig.trustgraph.frontend import TrustGraphFrontEnd
+from eventconfig.trustgraph.wire import TrustGraphTopics
 from eventconfig.view.materializer import Materializer
 from eventconfig.writer.service import Writer
 from eventconfig.tasks import cancel
@@ -32,23 +40,51 @@ class ConfigService:
         self.materializer = Materializer(settings)
         self.writer = Writer(settings, self.materializer)
         self.projector = PushProjector(settings) if projector else None
+        self.trustgraph: TrustGraphFrontEnd | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Check the topics (fatal if unsafe), catch the view up, then join the writer group."""
+        """Check the topics (fatal if unsafe), catch the view up, then join the writer group.
+
+        If any step fails, whatever already started is stopped again before the error is raised:
+        KafkaUnavailable when Kafka does not answer, ServiceStartError for a metrics port in use or a
+        view that does not catch up.
+        """
         started = time.monotonic()
         async with admin_client(self.settings) as admin:
             await check_topics(admin, self.settings)
+            if self.settings.trustgraph_topicspace:
+                topics = TrustGraphTopics.of(self.settings.trustgraph_topicspace)
+                limit = await trustgraph_topics.ensure_topics(admin, self.settings, topics)
+                self.trustgraph = TrustGraphFrontEnd(self.settings, limit)
         await self.materializer.start()
-        version = await self.materializer.wait_caught_up(timeout=3600)
-        log.info("view ready", extra={"fields": {"version": version, "took_s": round(time.monotonic() - started, 3)}})
-        if self.settings.metrics_port:
-            metrics.serve_metrics(self.settings.metrics_port)
-        self._tasks = [asyncio.create_task(self.writer.run(), name="writer"),
-                       asyncio.create_task(self.materializer.wait(), name="view"),
-                       asyncio.create_task(self._report_view(), name="view-metrics")]
-        if self.projector is not None:
-            self._tasks.append(asyncio.create_task(self.projector.run(), name="projector"))
+        try:
+            version = await self.materializer.wait_caught_up(timeout=3600)
+            log.info("view ready", extra={"fields": {"version": version,
+                                                     "took_s": round(time.monotonic() - started, 3)}})
+            if self.settings.metrics_port:
+                self._serve_metrics(self.settings.metrics_port)
+            self._tasks = [asyncio.create_task(self.writer.run(), name="writer"),
+                           asyncio.create_task(self.materializer.wait(), name="view"),
+                           asyncio.create_task(self._report_view(), name="view-metrics")]
+            if self.projector is not None:
+                self._tasks.append(asyncio.create_task(self.projector.run(), name="projector"))
+            if self.trustgraph is not None:
+                self._tasks += [asyncio.create_task(role.run(), name=role.role) for role in self.trustgraph.roles]
+        except BaseException as exc:
+            await self.stop()
+            if isinstance(exc, KafkaError):
+                raise unavailable(self.settings, exc) from exc
+            if isinstance(exc, TimeoutError):
+                raise ServiceStartError(str(exc)) from exc
+            raise
+
+    @staticmethod
+    def _serve_metrics(port: int) -> None:
+        try:
+            metrics.serve_metrics(port)
+        except OSError as exc:
+            raise ServiceStartError(f"cannot serve metrics on port {port}: {exc.strerror or exc}") from exc
 
     async def wait(self) -> None:
         """Return when a component dies (re-raising its error); runs until cancelled otherwise."""

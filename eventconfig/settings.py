@@ -23,6 +23,10 @@ from typing import Any
 from eventconfig.errors import EventConfigError
 
 DAY_MS = 24 * 3600 * 1000
+# Room a produced record keeps beside its value for key, headers and framing (see max_response_bytes).
+RECORD_OVERHEAD_BYTES = 64 * 1024
+# Upper bound of the id, actor and name limits: an echoed id (key and header) stays well inside the room.
+MAX_HEADER_LIMIT = 16 * 1024
 
 
 class SettingsError(EventConfigError):
@@ -59,12 +63,20 @@ class Settings:
     min_insync_replicas: int = 0  # 0: leave the broker default
     # The log keeps every version for at least this long before compaction (the audit window).
     log_min_compaction_lag_ms: int = 7 * DAY_MS
-    # Tombstones stay readable this long after compaction; a view offline longer must rebuild.
+    # Tombstones stay readable this long after compaction; a view offline longer must rebuild. This
+    # is what `topics create` gives the log topic; views read the topic's actual value.
     log_delete_retention_ms: int = DAY_MS
     history_retention_ms: int = -1
     max_message_bytes: int = 10 * 1024 * 1024
     max_value_bytes: int = 512 * 1024
     max_items_per_request: int = 10_000
+    # Longest workspace, type or key name (UTF-8 bytes); longer names are refused with too-large.
+    max_name_bytes: int = 1024
+    # Longest request ``id`` header the writer echoes; a request with a longer one cannot be
+    # answered and goes to the DLQ.
+    max_id_bytes: int = 256
+    # Longest ``actor`` header (it is stored in the history); longer is refused with too-large.
+    max_actor_bytes: int = 256
     min_version_wait_ms: int = 5_000
     request_timeout_ms: int = 30_000
     batch_max_requests: int = 500
@@ -76,7 +88,13 @@ class Settings:
     projector_linger_ms: int = 5
     # The projector merges pokes of a batch into one when it is further behind the log than this.
     projector_merge_lag_records: int = 1000
+    # How long opening a view retries while it is locked (a process still shutting down) or the system
+    # refuses (permission, disk full, file limit) before giving up with an error; a view is never
+    # deleted for either.
+    view_open_wait_ms: int = 15_000
     metrics_port: int = 0  # 0: no metrics endpoint
+    # Serve TrustGraph's JSON config protocol on <topicspace>.{request,response,notify}.config; "" = off.
+    trustgraph_topicspace: str = ""
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""
     sasl_username: str = ""
@@ -111,10 +129,23 @@ class Settings:
             raise SettingsError("bootstrap_servers is empty")
         if not self.topic_prefix or any(c not in _TOPIC_CHARS for c in self.topic_prefix):
             raise SettingsError(f"topic prefix {self.topic_prefix!r} may only use letters, digits, '.', '_' and '-'")
-        if self.max_value_bytes <= 0 or self.max_items_per_request <= 0:
-            raise SettingsError("max_value_bytes and max_items_per_request must be positive")
-        if self.max_value_bytes >= self.max_message_bytes:
-            raise SettingsError("max_value_bytes must be below max_message_bytes")
+        if any(c not in _TOPIC_CHARS for c in self.trustgraph_topicspace):
+            raise SettingsError(f"TrustGraph topicspace {self.trustgraph_topicspace!r} may only use letters, "
+                                "digits, '.', '_' and '-'")
+        limits = ("max_value_bytes", "max_items_per_request", "max_name_bytes", "max_id_bytes", "max_actor_bytes")
+        if any(getattr(self, name) <= 0 for name in limits):
+            raise SettingsError(f"{', '.join(limits)} must be positive")
+        if max(self.max_name_bytes, self.max_id_bytes, self.max_actor_bytes) > MAX_HEADER_LIMIT:
+            raise SettingsError(f"max_name_bytes, max_id_bytes and max_actor_bytes may be at most {MAX_HEADER_LIMIT}")
+        # A log record (three names and a value) must fit a record with room to spare.
+        if self.max_value_bytes + 3 * self.max_name_bytes >= self.max_response_bytes:
+            raise SettingsError("max_value_bytes (plus three names) must be well below max_message_bytes")
+
+    @property
+    def max_response_bytes(self) -> int:
+        """Largest record value the writer produces: the broker's record limit less room for the
+        key and headers, which are bounded by the id, actor and name limits."""
+        return self.max_message_bytes - RECORD_OVERHEAD_BYTES
 
     @property
     def topics(self) -> TopicNames:

@@ -38,11 +38,27 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def local_broker(kafka_bootstrap: str) -> LocalBroker:
-    """The session's own broker, for tests that crash and restart it."""
-    if _broker is None:
-        pytest.skip("needs the broker this test session starts (KAFKA_BOOTSTRAP_SERVERS points elsewhere)")
-    return _broker
+def local_broker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """A broker the test may crash and restart: the session's own, or, when KAFKA_BOOTSTRAP_SERVERS points
+    at a shared broker that must not be crashed, a dedicated one on a free port (so the test always runs).
+    Pair it with ``settings_on_local_broker``."""
+    if _broker is not None:
+        yield _broker
+        return
+    dedicated = LocalBroker(Path(tmp_path_factory.mktemp("crash-kafka")), heap_mb=512)
+    try:
+        asyncio.run(prewarm(dedicated.start()))
+        yield dedicated
+    finally:
+        dedicated.stop()
+
+
+@pytest.fixture
+def settings_on_local_broker(local_broker: LocalBroker, unique: str, tmp_path: Path) -> Settings:
+    """Like ``settings``, on the ``local_broker``; a test module uses it as its ``settings``."""
+    state = local_broker.status()
+    assert state is not None, "the local broker is not running"
+    return deployment_settings(state.bootstrap, unique, tmp_path)
 
 
 @pytest.fixture
@@ -54,11 +70,12 @@ def unique() -> str:
 @pytest.fixture
 def settings(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Settings:
     """Settings of a fresh deployment: its own topics, groups, transactional ids and data dir."""
-    return Settings.load({
-        "bootstrap_servers": kafka_bootstrap,
-        "topic_prefix": f"t{unique}",
-        "data_dir": tmp_path / "data",
-    }, env={})
+    return deployment_settings(kafka_bootstrap, unique, tmp_path)
+
+
+def deployment_settings(bootstrap: str, unique: str, tmp_path: Path) -> Settings:
+    return Settings.load({"bootstrap_servers": bootstrap, "topic_prefix": f"t{unique}",
+                          "data_dir": tmp_path / "data"}, env={})
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -72,15 +89,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 @pytest.fixture
 async def service(settings: Settings):
     """A running config service (writer + view) on freshly created topics of this test's deployment."""
-    from eventconfig.kafka.topics import admin_client, create_topics
-    from eventconfig.service import ConfigService
+    from tests.support import running_service
 
-    async with admin_client(settings) as admin:
-        await create_topics(admin, settings)
-    running = ConfigService(settings)
-    await running.start()
-    await running.writer.wait_active(60)
-    if running.projector is not None:
-        await running.projector.wait_active(60)
-    yield running
-    await running.stop()
+    async with running_service(settings) as running:
+        yield running

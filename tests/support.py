@@ -1,22 +1,47 @@
-"""Helpers shared by integration tests: service processes as real subprocesses."""
+"""Helpers shared by tests: service processes, view-lock holders and CLI commands as real subprocesses,
+waiting on conditions."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
+from eventconfig.kafka.topics import admin_client, create_topics
+from eventconfig.service import ConfigService
 from eventconfig.settings import Settings
 
+CLI_DEADLINE_S = 30  # far above what a failing command needs; a hang fails the test, not the suite
 
-def start_process(settings: Settings, command: str, data_dir: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    """``python -m eventconfig <command>`` for this test's deployment, logging to ``log_path``."""
+
+@asynccontextmanager
+async def running_service(settings: Settings) -> AsyncIterator[ConfigService]:
+    """A config service (writer + view + projector) on freshly created topics, active when entered."""
+    async with admin_client(settings) as admin:
+        await create_topics(admin, settings)
+    running = ConfigService(settings)
+    await running.start()
+    try:
+        await running.writer.wait_active(60)
+        if running.projector is not None:
+            await running.projector.wait_active(60)
+        yield running
+    finally:
+        await running.stop()
+
+
+def start_process(settings: Settings, command: str, data_dir: Path, log_path: Path,
+                  *args: str) -> subprocess.Popen[bytes]:
+    """``python -m eventconfig <command> [args]`` for this test's deployment, logging to ``log_path``."""
     env = {**os.environ, "EVENTCONFIG_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
            "EVENTCONFIG_TOPIC_PREFIX": settings.topic_prefix, "EVENTCONFIG_DATA_DIR": str(data_dir)}
     with open(log_path, "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "eventconfig", command], env=env, stdout=log, stderr=log,
+        return subprocess.Popen([sys.executable, "-m", "eventconfig", command, *args], env=env, stdout=log, stderr=log,
                                 stdin=subprocess.DEVNULL)
 
 
@@ -30,3 +55,60 @@ async def wait_serving(wire, timeout: float = 60) -> None:  # type: ignore[no-un
         except asyncio.TimeoutError:
             if asyncio.get_running_loop().time() > deadline:
                 raise
+
+
+@contextmanager
+def view_held_elsewhere(path: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process opens the view at ``path`` and holds its lock until the block ends (or until the
+    block calls ``release(holder)``)."""
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys; from eventconfig.view import ViewStore; s = ViewStore.open(sys.argv[1]); "
+        "print('open', flush=True); sys.stdin.read()"), str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open", "the holder did not open"
+        yield holder
+    finally:
+        release(holder)
+
+
+def release(holder: subprocess.Popen[str]) -> None:
+    """Let a :func:`view_held_elsewhere` process close the view and exit."""
+    if holder.returncode is None:
+        holder.communicate("", timeout=30)
+
+
+async def wait_until(condition: Callable[[], bool | Awaitable[bool]], timeout: float, message: str,
+                     *, interval: float = 0.05) -> None:
+    """Re-check ``condition`` (plain or async) until it holds; after ``timeout`` s fail with what did not happen."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        held = condition()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"within {timeout:g} s: {message}")
+        await asyncio.sleep(interval)
+
+
+def eventconfig(bootstrap: str, *args: str, cwd: Path, env: dict[str, str] | None = None,
+                stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """Run ``python -m eventconfig`` to completion with only the given environment of eventconfig's own."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("EVENTCONFIG_", "KAFKA_"))}
+    return subprocess.run([sys.executable, "-m", "eventconfig", "--bootstrap-servers", bootstrap, *args],
+                          env={**clean, **(env or {})}, cwd=cwd, input=stdin, capture_output=True, text=True,
+                          timeout=CLI_DEADLINE_S)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, *fragments: str) -> None:
+    """Exit ``code``, exactly one ``error:`` line on stderr holding ``fragments``, no traceback or leak warning."""
+    lines = result.stderr.splitlines()
+    assert result.returncode == code, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), \
+        f"expected exactly one 'error:' line on stderr, got:\n{result.stderr}"
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert "Traceback" not in result.stderr and "Unclosed" not in result.stderr

@@ -23,7 +23,7 @@ Example::
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,15 +76,20 @@ class ExportDocument:
             raise bad("'version' must be a non-negative integer")
         if not isinstance(config, dict):
             raise bad("'config' must be an object {type: {key: value}}")
-        for type_, values in config.items():
-            problem = name_problem("type", type_)
-            if problem or not isinstance(values, dict):
-                raise bad(problem or f"config[{type_!r}] must be an object {{key: value}}")
-            for key, value in values.items():
-                problem = name_problem("key", key)
-                if problem or not isinstance(value, str):
-                    raise bad(problem or f"the value of {type_}/{key} must be a string (the stored text)")
-        return cls(workspace, version, {t: dict(kv) for t, kv in config.items()})
+        return cls(workspace, version, check_config(config, bad))
+
+
+def check_config(config: dict[Any, Any], bad: Callable[[str], ExportFormatError], where: str = "config") -> Config:
+    """``config`` as ``{type: {key: value}}`` with valid names and string values, or ``bad(why)`` raised."""
+    for type_, values in config.items():
+        problem = name_problem("type", type_)
+        if problem or not isinstance(values, dict):
+            raise bad(problem or f"{where}[{type_!r}] must be an object {{key: value}}")
+        for key, value in values.items():
+            problem = name_problem("key", key)
+            if problem or not isinstance(value, str):
+                raise bad(problem or f"the value of {type_}/{key} must be a string (the stored text)")
+    return {t: dict(kv) for t, kv in config.items()}
 
 
 ADD, OVERWRITE, UNCHANGED, KEEP = "add", "overwrite", "unchanged", "keep"

@@ -25,9 +25,10 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from eventconfig.audit.errors import CorruptHistory
 from eventconfig.audit.query import HeldHistory, HistoryQuery, describe_range
 from eventconfig.audit.records import Mutation, format_time
-from eventconfig.audit.replay import Diff, DiffFold, Fold, State, StateFold
+from eventconfig.audit.replay import Diff, DiffFold, Fold, State, StateFold, require_version
 from eventconfig.codec import Codec, default_codec
 from eventconfig.errors import CodecError, TopologyError
+from eventconfig.kafka.connect import start
 from eventconfig.kafka.reading import committed_consumer, end_offset
 from eventconfig.settings import Settings
 
@@ -61,8 +62,8 @@ class HistoryReader:
         await self.stop()
 
     async def start(self) -> None:
-        consumer = committed_consumer(self.settings)
-        await consumer.start()
+        consumer = committed_consumer(self.settings, request_timeout_ms=self.settings.request_timeout_ms)
+        await start(consumer, self.settings)
         try:
             if self._tp.topic not in await consumer.topics():
                 raise TopologyError(f"history topic {self._tp.topic} does not exist; run `eventconfig topics create`")
@@ -103,6 +104,35 @@ class HistoryReader:
             if records:
                 return HeldHistory(beginning, end, self._decode(records[0]))
         return HeldHistory(beginning, end, None)
+
+    async def head(self) -> int | None:
+        """The last version the history holds (0 when empty); None when retention deleted every record.
+
+        Read from just before the end, stepping further back while the window holds no mutation (the
+        end of a transactional topic is a commit marker, and aborted records are never delivered).
+        """
+        consumer, tp = self.consumer, self._tp
+        beginning, end = await self._rewind()
+        start, step = end, 8
+        while start > beginning:
+            start, step = max(beginning, start - step), step * 8
+            consumer.seek(tp, start)
+            last: ConsumerRecord | None = None
+            while await consumer.position(tp) < end:
+                records = (await consumer.getmany(tp, timeout_ms=_POLL_MS, max_records=_MAX_RECORDS)).get(tp)
+                if records:
+                    last = records[-1]
+            if last is not None:
+                return self._decode(last).version
+        return None if beginning else 0
+
+    async def require_held(self, *versions: int | None) -> None:
+        """VersionNotFound if any of ``versions`` is past the last version the history holds."""
+        asked = max((v for v in versions if v is not None), default=0)
+        if asked:
+            head = await self.head()
+            if head is not None:
+                require_version(asked, head)
 
     def _decode(self, record: ConsumerRecord) -> Mutation:
         try:
@@ -148,7 +178,10 @@ class HistoryReader:
 
         A query bounded below (``from_version``/``since_ms``) that reaches before the first held
         mutation raises OutOfRetention; an unbounded one lists what is held (check :meth:`held`).
+        A version bound past the last version is VersionNotFound, unless ``follow`` waits for it.
         """
+        if not follow:
+            await self.require_held(query.from_version, query.to_version)
         stream = self.mutations(from_version=query.from_version, since_ms=query.since_ms,
                                 purpose=describe_range(query), follow=follow, progress=progress)
         async with aclosing(stream):
@@ -193,7 +226,10 @@ class HistoryReader:
                    progress: Progress | None = None) -> Diff:
         """Added, removed and changed keys between two versions; needs only the mutations in between."""
         fold = DiffFold(from_version, to_version, workspace)
-        if from_version != to_version:
-            await self.replay(fold, purpose=f"the diff from version {from_version} to {to_version}",
-                              progress=progress)
+        if from_version == to_version:  # nothing to fold, but the version must exist all the same
+            await self.require_held(from_version)
+        else:
+            last = await self.replay(fold, purpose=f"the diff from version {from_version} to {to_version}",
+                                     progress=progress)
+            require_version(max(from_version, to_version), last)  # names where the history really ends
         return fold.finish()

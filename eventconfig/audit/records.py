@@ -1,4 +1,4 @@
-"""History records as plain values: ``Mutation`` and ``Change`` (DESIGN §4), and audit times.
+"""History records as plain values: ``Mutation`` and ``Change`` (docs/design.md §4), and audit times.
 
 The writer puts one ``Mutation`` per successful write on the history topic; here it becomes a frozen
 value that the pure replay code folds and the CLI renders. Times are the writer's wall clock in

@@ -71,8 +71,13 @@ class Fold:
         raise NotImplementedError
 
     def _require(self, version: int) -> None:
-        if self.version < version:
-            raise VersionNotFound(f"version {version} does not exist: the history ends at version {self.version}")
+        require_version(version, self.version)
+
+
+def require_version(version: int, last: int) -> None:
+    """VersionNotFound when ``version`` is past ``last``, the last version of the history."""
+    if version > last:
+        raise VersionNotFound(f"version {version} does not exist: the history ends at version {last}")
 
 
 # --- state as of a version or a time ------------------------------------------------------------

@@ -28,6 +28,7 @@ from eventconfig.audit.history import HistoryReader, Progress
 from eventconfig.audit.replay import StateFold
 from eventconfig.audit.verify import VerifyReport, compare
 from eventconfig.errors import TopologyError, ViewError
+from eventconfig.kafka.connect import started
 from eventconfig.kafka.reading import committed_consumer, end_offset
 from eventconfig.model import Entry, ItemKey
 from eventconfig.settings import Settings
@@ -157,7 +158,8 @@ async def _caught_up(settings: Settings, path: Path, target: int, progress: Prog
 async def _log_end(settings: Settings) -> int:
     """The log topic's end offset now; TopologyError if there is no log topic."""
     topic = settings.topics.log
-    async with committed_consumer(settings) as consumer:
+    consumer = committed_consumer(settings, request_timeout_ms=settings.request_timeout_ms)
+    async with started(consumer, settings):
         if topic not in await consumer.topics():
             raise TopologyError(f"log topic {topic} does not exist; run `eventconfig topics create`")
         return await end_offset(consumer, TopicPartition(topic, 0))

@@ -1,4 +1,4 @@
-"""Bootstrap (DESIGN §8): a long-running reconciler that runs pluggable, flag-versioned initialisers.
+"""Bootstrap (docs/design.md §8): a long-running reconciler that runs pluggable, flag-versioned initialisers.
 
 Example::
 

@@ -1,4 +1,4 @@
-"""The bootstrapper: a long-running reconciler that converges a deployment, then idles (DESIGN §8).
+"""The bootstrapper: a long-running reconciler that converges a deployment, then idles (docs/design.md §8).
 
 One wake:
 
@@ -96,7 +96,7 @@ class CycleReport:
 
 @dataclass(frozen=True)
 class Cadence:
-    """Sleeps between wakes and the time limits of one wake, in seconds (the seed's 5 / 15 / 300)."""
+    """Sleeps between wakes and the time limits of one wake, in seconds (TrustGraph's 5 / 15 / 300)."""
 
     gate_down: float = 5.0
     converging: float = 15.0

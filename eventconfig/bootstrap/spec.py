@@ -1,7 +1,7 @@
 """The initialiser list: read from YAML/JSON, validated whole before anything runs.
 
 Every problem is a :class:`SpecError` with a message that names the entry, so a typo stops the
-bootstrapper at start instead of being silently ignored (the seed swallowed unknown params).
+bootstrapper at start instead of being silently ignored (TrustGraph's bootstrapper ignored them).
 
 File format (YAML when the name ends ``.yaml``/``.yml``, JSON otherwise)::
 

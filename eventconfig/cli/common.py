@@ -1,4 +1,15 @@
-"""Helpers shared by the command modules: running coroutines and reporting errors."""
+"""Helpers shared by the command modules: running coroutines and turning every error into one line.
+
+Exit codes of every command (README: Using it):
+
+* 0 -- done.
+* 1 -- the command failed: an eventconfig error (not found, conflict, bad document, a version past the
+  head, out of retention, a view in use ...), a file that cannot be read or written; ``verify`` also
+  exits 1 when it finds differences, ``bootstrap --once`` when not everything converged.
+* 2 -- wrong usage (click's code): a missing or invalid option, an input file that does not exist.
+* 3 -- Kafka could not be reached or did not answer in time; retrying later may succeed.
+* 130 -- interrupted (Ctrl-C).
+"""
 
 from __future__ import annotations
 
@@ -6,25 +17,65 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, NoReturn, TypeVar
 
+import click
+from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.markup import escape
 
-from eventconfig.errors import EventConfigError
+from eventconfig.errors import EventConfigError, KafkaUnavailable
+from eventconfig.kafka.connect import describe, unavailable
+from eventconfig.settings import Settings
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+EXIT_ERROR, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
+SETTINGS_KEY = "eventconfig.settings"  # ctx.meta: the settings of this invocation, once loaded
 T = TypeVar("T")
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     """Print a one-line error to stderr and exit non-zero."""
     stderr.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     raise SystemExit(code)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a command's coroutine; eventconfig errors become a clear message and exit code 1."""
-    try:
-        return asyncio.run(coro)
-    except EventConfigError as exc:
-        fail(str(exc))
+    """Run a command's coroutine (its errors are reported by :class:`CommandGroup`)."""
+    return asyncio.run(coro)
+
+
+class CommandGroup(click.Group):
+    """The ``eventconfig`` group: whatever goes wrong in a command ends as one line and an exit code,
+    never a traceback. Commands close what they opened themselves (``async with``/``finally``)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise  # stdout closed by the reader (``| head``): click exits quietly
+        except (EventConfigError, KafkaError, TimeoutError, OSError) as exc:
+            fail(*failure(exc, ctx.meta.get(SETTINGS_KEY)))
+
+
+def failure(exc: BaseException, settings: Settings | None) -> tuple[str, int]:
+    """The message and exit code that report ``exc``."""
+    if isinstance(exc, (KafkaError, TimeoutError)):
+        if settings is None:
+            return f"Kafka did not answer: {describe(exc)}", EXIT_UNAVAILABLE
+        return str(unavailable(settings, exc)), EXIT_UNAVAILABLE
+    if isinstance(exc, EventConfigError):
+        return str(exc), EXIT_UNAVAILABLE if _caused_by_kafka(exc) else EXIT_ERROR
+    assert isinstance(exc, OSError)
+    if exc.strerror and exc.filename:
+        return f"{exc.filename}: {exc.strerror}", EXIT_ERROR
+    return str(exc) or type(exc).__name__, EXIT_ERROR
+
+
+def _caused_by_kafka(exc: BaseException) -> bool:
+    """KafkaUnavailable, or an error raised from a Kafka error (e.g. the client's "cannot reach Kafka")."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, (KafkaUnavailable, KafkaError)):
+            return True
+        cause = cause.__cause__
+    return False

@@ -14,13 +14,12 @@ import click
 
 from eventconfig.cli import (bootstrap_command, broker, config_commands, history_commands, serve, topics,
                              transfer_commands, view_commands, watch)
-from eventconfig.cli.common import CONTEXT_SETTINGS, fail
-from eventconfig.errors import EventConfigError
+from eventconfig.cli.common import CONTEXT_SETTINGS, SETTINGS_KEY, CommandGroup
 from eventconfig.logs import setup_logging
 from eventconfig.settings import Settings
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+@click.group(cls=CommandGroup, context_settings=CONTEXT_SETTINGS)
 @click.option("--bootstrap-servers", "-b", help="Kafka bootstrap servers [env EVENTCONFIG_BOOTSTRAP_SERVERS].")
 @click.option("--topic-prefix", help="Prefix of the six topics (default 'eventconfig').")
 @click.option("--deployment", help="Name of consumer groups and transactional ids (default: the prefix).")
@@ -45,11 +44,9 @@ def cli(ctx: click.Context, log_level: str, log_format: str, **overrides: Any) -
 
 def load_settings(ctx: click.Context, **more: Any) -> Settings:
     """The settings of this invocation: root flags and command flags over environment over defaults."""
-    try:
-        return Settings.load({**ctx.find_root().obj, **more})
-    except EventConfigError as exc:
-        fail(str(exc))
-        raise  # unreachable: fail exits
+    settings = Settings.load({**ctx.find_root().obj, **more})
+    ctx.meta[SETTINGS_KEY] = settings  # error messages name the bootstrap servers
+    return settings
 
 
 cli.add_command(broker.broker)

@@ -1,4 +1,4 @@
-"""``eventconfig topics create|check``: the topics of DESIGN §3."""
+"""``eventconfig topics create|check``: the topics of docs/design.md §3."""
 
 from __future__ import annotations
 

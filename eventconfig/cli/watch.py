@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -11,6 +12,8 @@ from aiokafka import TopicPartition
 from eventconfig.cli.common import CONTEXT_SETTINGS, run
 from eventconfig.client import ConfigClient
 from eventconfig.codec import default_codec
+from eventconfig.errors import TopologyError
+from eventconfig.kafka.connect import started
 from eventconfig.kafka.reading import committed_consumer
 from eventconfig.settings import Settings
 
@@ -40,12 +43,12 @@ async def _watch(settings: Settings, types: set[str], workspace: str | None, val
                  from_beginning: bool) -> None:
     codec = default_codec()
     tp = TopicPartition(settings.topics.notify, 0)
-    consumer = committed_consumer(settings)
-    client = ConfigClient(settings) if values else None
-    await consumer.start()
-    try:
-        if client is not None:
-            await client.start()
+    async with contextlib.AsyncExitStack() as stack:  # closes whatever was opened, however it ends
+        consumer = committed_consumer(settings, request_timeout_ms=settings.request_timeout_ms)
+        await stack.enter_async_context(started(consumer, settings))
+        if tp.topic not in await consumer.topics():
+            raise TopologyError(f"notify topic {tp.topic} does not exist; run `eventconfig topics create`")
+        client = await stack.enter_async_context(ConfigClient(settings)) if values else None
         consumer.assign([tp])
         await (consumer.seek_to_beginning(tp) if from_beginning else consumer.seek_to_end(tp))
         while True:
@@ -63,10 +66,6 @@ async def _watch(settings: Settings, types: set[str], workspace: str | None, val
                             fetched.setdefault(ws, {})[type_] = await client.get_values(
                                 ws, type_, min_version=poke["version"])
                 _print(poke["version"], changes, lifecycle, fetched, fmt)
-    finally:
-        await consumer.stop()
-        if client is not None:
-            await client.stop()
 
 
 def _print(version: int, changes: dict[str, list[str]], lifecycle: dict[str, list[str]] | None,

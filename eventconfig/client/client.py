@@ -1,4 +1,4 @@
-"""ConfigClient: the request/response client of the config service (DESIGN §4 and §5).
+"""ConfigClient: the request/response client of the config service (docs/design.md §4 and §5).
 
 Each call sends one ``ConfigRequest`` to the request topic with a fresh ``id`` header and waits for
 the ``ConfigResponse`` with the same ``id`` on the response topic. The response consumer is assigned
@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -40,6 +41,11 @@ VERSION_PROBE_WORKSPACE = "__system__"
 
 class ClientError(EventConfigError):
     """The client cannot talk to Kafka (not started, stopped, topics missing, reader died)."""
+
+
+def kafka_unreachable(settings: Settings, exc: Exception) -> ClientError:
+    """What a Kafka error while starting a client (or subscriber, or local view) becomes."""
+    return ClientError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}")
 
 
 # --- the client ------------------------------------------------------------------------------
@@ -94,7 +100,7 @@ class ConfigClient:
         except BaseException as exc:
             await _stop_quietly(producer, consumer)
             if isinstance(exc, KafkaError):
-                raise ClientError(f"cannot reach Kafka at {s.bootstrap_servers}: {exc}") from exc
+                raise kafka_unreachable(s, exc) from exc
             raise
         self._attach(producer, consumer)
 
@@ -165,10 +171,12 @@ class ConfigClient:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future  # before sending: the response may beat send_and_wait's return
         limit = self.timeout if timeout is None else timeout
+        # The writer drops the request (answers `timeout`) once we have stopped waiting for it.
+        deadline_ms = int((time.time() + limit) * 1000) if limit is not None else None
         try:
             async with asyncio.timeout(limit):
                 await self._producer.send_and_wait(self.settings.topics.request, value,
-                                                   headers=request_headers(request_id, self.actor))
+                                                   headers=request_headers(request_id, self.actor, deadline_ms))
                 response = await future
         except TimeoutError:
             unknown = (" The write may still be applied: check the version or value before retrying."
@@ -272,7 +280,7 @@ class ConfigClient:
         return (await self.get_keys_all_workspaces_versioned(type, min_version=min_version)).value
 
     async def workspaces_for_type(self, type: str, *, min_version: int | None = None) -> set[str]:
-        """Workspaces holding at least one item of ``type`` (the seed client's helper)."""
+        """Workspaces holding at least one item of ``type`` (a helper TrustGraph's client has)."""
         return {ws for ws, _ in await self.get_keys_all_workspaces(type, min_version=min_version) if ws}
 
     async def get_all_versioned(self, workspace: str, *, min_version: int | None = None

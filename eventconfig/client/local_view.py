@@ -19,7 +19,11 @@ import asyncio
 import logging
 from pathlib import Path
 
+from aiokafka.errors import KafkaError
+
+from eventconfig.client.client import kafka_unreachable
 from eventconfig.client.handlers import Config, HandlerHost, Handlers
+from eventconfig.errors import ViewError
 from eventconfig.model import WORKSPACE_TYPE, WORKSPACES_WORKSPACE, Entry, ItemKey
 from eventconfig.settings import Settings
 from eventconfig.view.apply import ViewWrites
@@ -33,17 +37,30 @@ class LocalView(HandlerHost):
     """Local reads of the whole store, kept current from the log."""
 
     def __init__(self, settings: Settings, path: Path | None = None) -> None:
-        self.materializer = Materializer(settings, path or settings.data_dir / "local-view")
+        # Its lag is exported as eventconfig_log_lag_records{view="local"}.
+        self.materializer = Materializer(settings, path or settings.data_dir / "local-view", name="local")
         self.handlers = Handlers()
         self._changes: asyncio.Queue[ViewWrites] = asyncio.Queue()
+        self.materializer.add_listener(self._changes.put_nowait)  # it only announces once caught up
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, timeout: float = 600.0) -> None:
-        """Open (or rebuild) the view, catch up with the log, and give typed handlers the state."""
-        await self.materializer.start()
-        await self.materializer.wait_caught_up(timeout)
-        self.materializer.add_listener(self._changes.put_nowait)
-        await self._deliver_state()
+        """Open (or rebuild) the view, catch up with the log, and give typed handlers the state.
+
+        Raises ViewError (the view cannot be opened or did not catch up within ``timeout`` s),
+        TopologyError (the log topic is missing or unsafe) or ClientError (Kafka cannot be reached);
+        whatever start opened is closed again first.
+        """
+        try:
+            await self.materializer.start()
+            await self.materializer.wait_caught_up(timeout)
+            await self._deliver_state()
+        except BaseException as exc:
+            await self.stop()
+            typed = _start_error(exc, self.materializer.settings)
+            if typed is exc:
+                raise
+            raise typed from exc
         self._task = asyncio.create_task(self._dispatch(), name="local-view-handlers")
 
     async def stop(self) -> None:
@@ -119,3 +136,12 @@ class LocalView(HandlerHost):
             per_workspace.setdefault(workspace, {})[type_] = self.get_values(workspace, type_)
         for workspace, config in per_workspace.items():
             await self.handlers.deliver(workspace, config, writes.version)
+
+
+def _start_error(exc: BaseException, settings: Settings) -> BaseException:
+    """The typed error an embedding application catches for a failed start (others pass unchanged)."""
+    if isinstance(exc, TimeoutError):
+        return ViewError(f"the local view did not catch up with {settings.topics.log}: {exc}")
+    if isinstance(exc, KafkaError):
+        return kafka_unreachable(settings, exc)
+    return exc

@@ -1,4 +1,4 @@
-"""The pure half of the client: ConfigRequest building and ConfigResponse reading (DESIGN §4, §5).
+"""The pure half of the client: ConfigRequest building and ConfigResponse reading (docs/design.md §4, §5).
 
 No I/O and no event loop, so the wire mapping is tested without a broker. Keys and items are accepted
 as tuples (``(type, key[, if_version])``, ``(type, key, value[, if_version])``), mappings or objects with
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from eventconfig.errors import error_from_wire
-from eventconfig.model import ACTOR_HEADER, ID_HEADER
+from eventconfig.model import ACTOR_HEADER, DEADLINE_HEADER, ID_HEADER
 
 T = TypeVar("T")
 Headers = list[tuple[str, bytes]]
@@ -28,7 +28,7 @@ Headers = list[tuple[str, bytes]]
 class ConfigItem:
     """One config item as read; ``value``/``version`` are None for a missing key.
 
-    ``version`` is the global version at which this key last changed (DESIGN §4, ``ConfigValue``).
+    ``version`` is the global version at which this key last changed (docs/design.md §4, ``ConfigValue``).
     """
 
     workspace: str
@@ -114,11 +114,14 @@ def new_request_id() -> str:
     return str(uuid.uuid4())
 
 
-def request_headers(request_id: str, actor: str | None = None) -> Headers:
-    """Kafka headers of a request: the correlation ``id`` and, for the history, the ``actor``."""
+def request_headers(request_id: str, actor: str | None = None, deadline_ms: int | None = None) -> Headers:
+    """Kafka headers of a request: the correlation ``id``, for the history the ``actor``, and the
+    ``deadline`` (epoch ms) after which the writer answers ``timeout`` instead of acting on it."""
     headers = [(ID_HEADER, request_id.encode())]
     if actor:
         headers.append((ACTOR_HEADER, actor.encode()))
+    if deadline_ms is not None:
+        headers.append((DEADLINE_HEADER, str(deadline_ms).encode()))
     return headers
 
 

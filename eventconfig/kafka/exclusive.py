@@ -70,6 +70,7 @@ class ExclusiveRole(ABC):
         self._lock = asyncio.Lock()
         self._ready = asyncio.Event()
         self._not_before = 0.0  # monotonic time before which no activation is tried
+        self.commit_error: EventConfigError | None = None  # why the last commit() failed, if it did
 
     # --- what a role provides -------------------------------------------------------------------
 
@@ -80,6 +81,11 @@ class ExclusiveRole(ABC):
     @abstractmethod
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
         """Process a batch (possibly empty, see ``poll_ms``) and ``commit`` its output."""
+
+    async def on_resume(self, consumer: AIOKafkaConsumer, committed: int | None) -> dict[str, Any]:
+        """Recover what the previous holder left before ``committed`` (the consumer is then moved to
+        ``committed``); return fields for the 'active' log line."""
+        return {}
 
     def poll_ms(self) -> int | None:
         """How long to wait for input; return a number to be called with empty batches too."""
@@ -158,6 +164,7 @@ class ExclusiveRole(ABC):
                 await self.sender.restart()  # fences the previous holder, aborts its open transaction
                 fields = await self.on_activate()
                 committed = await consumer.committed(self.tp)
+                fields.update(await self.on_resume(consumer, committed))
             except (EventConfigError, KafkaError, asyncio.TimeoutError) as exc:
                 log.warning("could not take the %s role (%s); retrying in %.0f s", self.role, exc, _RETRY_S)
                 await self._fail()
@@ -194,13 +201,17 @@ class ExclusiveRole(ABC):
         self._not_before = time.monotonic() + _RETRY_S
         await self.sender.stop()
 
-    async def commit(self, records: Mapping[str, Sequence[OutRecord]], next_offset: int | None) -> bool:
-        """One transaction of ``records`` and the input offset; False (and recovery) if it failed."""
-        offsets = {self.tp: next_offset} if next_offset is not None else None
+    async def commit(self, records: Mapping[str, Sequence[OutRecord]], next_offset: int | None,
+                     metadata: str = "") -> bool:
+        """One transaction of ``records`` and the input offset (with ``metadata`` for the next holder);
+        False (and recovery) if it failed."""
+        offsets = {self.tp: (next_offset, metadata)} if next_offset is not None else None
         try:
             await self.sender.commit(records, offsets=offsets, group_id=self.group_id)
+            self.commit_error = None
             return True
         except (Fenced, TransactionFailed) as exc:
+            self.commit_error = exc
             reason = "fenced" if isinstance(exc, Fenced) else "failed"
             metrics.TRANSACTION_FAILURES.labels(self.role, reason).inc()
             log.warning("%s transaction %s: %s; redoing from committed state", self.role, reason, exc)

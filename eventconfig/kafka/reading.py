@@ -44,10 +44,12 @@ async def end_offset(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int:
 
 
 async def read_to_end(
-    consumer: AIOKafkaConsumer, tp: TopicPartition, *, max_records: int = 10_000, poll_ms: int = 200
+    consumer: AIOKafkaConsumer, tp: TopicPartition, *, max_records: int = 10_000, poll_ms: int = 200,
+    until: int | None = None,
 ) -> AsyncIterator[list[ConsumerRecord]]:
-    """Yield batches of records of ``tp`` until the position reaches the end offset taken at the start."""
-    target = await end_offset(consumer, tp)
+    """Yield batches of records of ``tp`` until the position reaches ``until`` (default: the end
+    offset taken at the start); the last batch may reach past ``until``."""
+    target = await end_offset(consumer, tp) if until is None else until
     while await consumer.position(tp) < target:
         batches = await consumer.getmany(tp, timeout_ms=poll_ms, max_records=max_records)
         records = batches.get(tp, [])

@@ -1,4 +1,4 @@
-"""The topics of DESIGN §3: their specs, creation, and the startup check that refuses a bad layout.
+"""The topics of docs/design.md §3: their specs, creation, and the startup check that refuses a bad layout.
 
 A log or history topic with more than one partition, or a log topic that is not compacted, would
 silently break ordering and history; :func:`check_topics` turns those into a fatal
@@ -24,6 +24,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
 from eventconfig.errors import TopologyError
+from eventconfig.kafka.connect import started
 from eventconfig.settings import DAY_MS, Settings
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class TopicSpec:
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
-    """The six topics of a deployment with the configs DESIGN §3 gives them."""
+    """The six topics of a deployment with the configs docs/design.md §3 gives them."""
     names = settings.topics
     common = {"max.message.bytes": str(settings.max_message_bytes)}
     if settings.min_insync_replicas:
@@ -73,12 +74,10 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
 
 @asynccontextmanager
 async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client, closed on exit; KafkaUnavailable when no broker answers."""
     admin = AIOKafkaAdminClient(**settings.kafka_kwargs(), request_timeout_ms=settings.request_timeout_ms)
-    await admin.start()
-    try:
+    async with started(admin, settings):
         yield admin
-    finally:
-        await admin.close()
 
 
 async def create_topics(admin: AIOKafkaAdminClient, settings: Settings) -> list[str]:
@@ -94,12 +93,12 @@ async def create_topics(admin: AIOKafkaAdminClient, settings: Settings) -> list[
             log.info("created topic %s", name)
         elif code != _TOPIC_ALREADY_EXISTS:
             raise TopologyError(f"could not create topic {name}: error {code} {message or ''}".strip())
-    await _wait_visible(admin, [s.name for s in specs])
+    await wait_visible(admin, [s.name for s in specs])
     await check_topics(admin, settings)
     return created
 
 
-async def _wait_visible(admin: AIOKafkaAdminClient, names: list[str], timeout: float = 30.0) -> None:
+async def wait_visible(admin: AIOKafkaAdminClient, names: list[str], timeout: float = 30.0) -> None:
     """New topics reach the broker's metadata a moment after CreateTopics returns; wait for them."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -130,7 +129,7 @@ async def check_topics(admin: AIOKafkaAdminClient, settings: Settings,
                             f"{spec.partitions} to keep one total order")
     if problems:
         raise TopologyError("; ".join(problems))
-    actual = await _topic_configs(admin, [s.name for s in specs])
+    actual = await topic_configs(admin, [s.name for s in specs])
     warnings: list[str] = []
     for spec in specs:
         configs = actual.get(spec.name, {})
@@ -150,7 +149,19 @@ async def check_topics(admin: AIOKafkaAdminClient, settings: Settings,
     return warnings
 
 
-async def _topic_configs(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, dict[str, str]]:
+async def log_delete_retention_ms(admin: AIOKafkaAdminClient, settings: Settings) -> int:
+    """The log topic's actual ``delete.retention.ms`` (how long a missed tombstone stays readable);
+    the setting, with a warning, when the topic's configs cannot be read (e.g. no DescribeConfigs ACL)."""
+    topic = settings.topics.log
+    try:
+        return int((await topic_configs(admin, [topic]))[topic]["delete.retention.ms"])
+    except (KafkaError, TopologyError, KeyError, ValueError) as exc:
+        log.warning("cannot read delete.retention.ms of the log topic; using the setting", extra={"fields": {
+            "topic": topic, "error": repr(exc), "log_delete_retention_ms": settings.log_delete_retention_ms}})
+        return settings.log_delete_retention_ms
+
+
+async def topic_configs(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, dict[str, str]]:
     resources = [ConfigResource(ConfigResourceType.TOPIC, n) for n in names]
     responses = await _retrying(lambda: admin.describe_configs(resources))
     result: dict[str, dict[str, str]] = {}

@@ -8,7 +8,10 @@ transaction. Failures come back as two typed errors the caller can act on:
 
 * :class:`Fenced`: another process took the role; stop acting as it.
 * :class:`TransactionFailed`: the outcome is unknown or the transaction aborted; recreate the
-  sender (``restart()``) and redo the work from committed state.
+  sender (``restart()``) and redo the work from committed state. A transaction that can still be
+  aborted is aborted before the producer stops, so it does not hold back read_committed readers.
+* :class:`RecordRefused` (a TransactionFailed): the broker refused a record for good (too large for
+  the topic, invalid); redoing the same records fails the same way, so the caller must leave one out.
 
 Example::
 
@@ -26,13 +29,18 @@ from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError, ProducerFenced
+from aiokafka.errors import (CorruptRecordException, InvalidMessageError, InvalidTimestampError, KafkaError,
+                             MessageSizeTooLargeError, ProducerFenced, RecordListTooLargeError, RecordTooLargeError)
+from aiokafka.producer.transaction_manager import TransactionState
 
 from eventconfig.errors import EventConfigError
 from eventconfig.logrecords import OutRecord
 from eventconfig.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# aiokafka's transaction states from which abort_transaction() is a valid transition.
+_ABORTABLE = frozenset({TransactionState.IN_TRANSACTION, TransactionState.ABORTABLE_ERROR})
 
 
 class Fenced(EventConfigError):
@@ -41,6 +49,15 @@ class Fenced(EventConfigError):
 
 class TransactionFailed(EventConfigError):
     """The transaction did not commit (or its outcome is unknown); redo from committed state."""
+
+
+class RecordRefused(TransactionFailed):
+    """The broker refused a record permanently; the same transaction would fail again."""
+
+
+# Produce errors that retrying cannot cure: the records themselves are unacceptable to the broker.
+_REFUSALS = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, CorruptRecordException,
+             InvalidMessageError, InvalidTimestampError)
 
 
 class TransactionalSender:
@@ -111,8 +128,10 @@ class TransactionalSender:
                 yield producer.send_batch(builder, topic, partition=partition)
 
     async def commit(self, records: Mapping[str, Sequence[OutRecord]], *,
-                     offsets: Mapping[TopicPartition, int] | None = None, group_id: str = "") -> None:
-        """Produce ``records`` (topic → records) and commit ``offsets`` for ``group_id`` atomically."""
+                     offsets: Mapping[TopicPartition, int | tuple[int, str]] | None = None,
+                     group_id: str = "") -> None:
+        """Produce ``records`` (topic → records) and commit ``offsets`` (each an offset, or an offset
+        and its metadata) for ``group_id`` atomically."""
         producer = self._producer
         if producer is None:
             raise TransactionFailed("the transactional producer is not running")
@@ -127,6 +146,22 @@ class TransactionalSender:
         except ProducerFenced as exc:
             await self.stop()
             raise Fenced(str(exc)) from exc
+        except _REFUSALS as exc:
+            await self._abort(producer)
+            await self.stop()
+            raise RecordRefused(f"{type(exc).__name__}: {exc}") from exc
         except (KafkaError, asyncio.TimeoutError) as exc:
+            await self._abort(producer)
             await self.stop()
             raise TransactionFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _abort(self, producer: AIOKafkaProducer) -> None:
+        """End a failed transaction now: left open, it pins the last stable offset of every partition
+        it touched (read_committed readers stall) until the broker times it out."""
+        if producer._txn_manager.state not in _ABORTABLE:  # committing (outcome unknown) or fatal: nothing to abort
+            return
+        try:
+            await asyncio.wait_for(producer.abort_transaction(), self.settings.request_timeout_ms / 1000)
+        except (KafkaError, asyncio.TimeoutError) as exc:
+            log.warning("could not abort the failed transaction: %s", str(exc) or type(exc).__name__,
+                        extra={"fields": {"transactional_id": self.transactional_id}})

@@ -5,7 +5,8 @@ version yields its poke exactly once across crashes, restarts and failovers. The
 is always just past a commit marker: the items of a version still being read are re-read after a
 restart rather than lost. A projector group without a committed offset starts at the log's
 beginning, so no write is ever left without a poke; a long backlog (e.g. a projector added to an
-old deployment) comes out as a few merged pokes.
+old deployment) comes out as a few merged pokes. With a TrustGraph topicspace set, each poke also
+goes to ``<ts>.notify.config`` as TrustGraph ``ConfigPush`` JSON, in the same transaction.
 
 Example::
 
@@ -29,6 +30,7 @@ from eventconfig.logrecords import OutRecord, decode_record
 from eventconfig.model import VERSION_HEADER
 from eventconfig.push.projector import Poke, Projector, merge
 from eventconfig.settings import Settings
+from eventconfig.trustgraph.wire import TrustGraphTopics, encode_push
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,8 @@ class PushProjector(ExclusiveRole):
         self.codec = default_codec()
         self.projector = Projector()
         self.skipped = 0
+        topicspace = settings.trustgraph_topicspace
+        self.trustgraph_notify = TrustGraphTopics.of(topicspace).notify if topicspace else None
 
     async def on_activate(self) -> dict[str, Any]:
         self.projector = Projector()  # anything half-read is re-read from the committed offset
@@ -72,10 +76,12 @@ class PushProjector(ExclusiveRole):
             return  # no version completed in this batch; nothing to commit yet
         if len(pokes) > 1 and self._lag(records[0].offset) > self.settings.projector_merge_lag_records:
             pokes = [merge(pokes)]
-        out = [OutRecord(None, self.codec.encode("ConfigPush", p), [(VERSION_HEADER, str(p["version"]).encode())])
-               for p in pokes]
-        if await self.commit({self.settings.topics.notify: out}, next_offset):
-            metrics.POKES.inc(len(out))
+        out = {self.settings.topics.notify: [OutRecord(None, self.codec.encode("ConfigPush", p),
+                                                       [(VERSION_HEADER, str(p["version"]).encode())]) for p in pokes]}
+        if self.trustgraph_notify:  # TrustGraph's consumer decodes every header: its pushes carry none
+            out[self.trustgraph_notify] = [OutRecord(None, encode_push(p), []) for p in pokes]
+        if await self.commit(out, next_offset):
+            metrics.POKES.inc(len(pokes))
 
     def _lag(self, first_offset: int) -> int:
         """How far behind the log's end (as of the last fetch) this batch started."""

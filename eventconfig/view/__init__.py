@@ -9,10 +9,10 @@ Example::
 from eventconfig.view.apply import Applier, ViewWrites
 from eventconfig.view.materializer import Materializer
 from eventconfig.view.reader import DictReader, ViewReader
-from eventconfig.view.store import (FORMAT_VERSION, ViewLockedError, ViewMeta, ViewSnapshot, ViewStore,
-                                    ViewStoreOptions)
+from eventconfig.view.store import (FORMAT_VERSION, ViewCorruptError, ViewLockedError, ViewMeta, ViewSnapshot,
+                                    ViewStore, ViewStoreOptions, ViewUnavailableError)
 
 __all__ = [
-    "FORMAT_VERSION", "Applier", "DictReader", "Materializer", "ViewLockedError", "ViewMeta", "ViewReader",
-    "ViewSnapshot", "ViewStore", "ViewStoreOptions", "ViewWrites",
+    "FORMAT_VERSION", "Applier", "DictReader", "Materializer", "ViewCorruptError", "ViewLockedError", "ViewMeta",
+    "ViewReader", "ViewSnapshot", "ViewStore", "ViewStoreOptions", "ViewUnavailableError", "ViewWrites",
 ]

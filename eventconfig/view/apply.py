@@ -46,7 +46,9 @@ class Applier:
     """
 
     def __init__(self, version: int, codec: Codec | None = None) -> None:
-        self.version = version  # version of the last marker added (released or not yet taken)
+        # Highest version of the markers added (released or not yet taken): a stray lower marker never
+        # moves it backwards, so the writer never reuses a version, and a fresh replay agrees.
+        self.version = version
         self.skipped = 0  # undecodable records, skipped with a warning
         self.pending = 0  # records added and not yet taken
         self._codec = codec or default_codec()
@@ -75,7 +77,7 @@ class Applier:
                 self._tail = {}
             self._tail_records = 0
             self._marker_offset = offset
-            self.version = record.version
+            self.version = max(self.version, record.version)
             return
         self._tail_records += 1
         self._tail[record.item] = None if record.value is None else Entry(record.value, record.version)

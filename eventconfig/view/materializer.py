@@ -18,13 +18,14 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 
+from eventconfig import metrics
 from eventconfig.errors import ViewError
 from eventconfig.kafka.reading import committed_consumer, end_offset
-from eventconfig.kafka.topics import admin_client, check_topics
+from eventconfig.kafka.topics import admin_client, check_topics, log_delete_retention_ms
 from eventconfig.settings import Settings
 from eventconfig.view import store as store_module
 from eventconfig.view.apply import Applier, ViewWrites
-from eventconfig.view.store import ViewLockedError, ViewMeta, ViewStore
+from eventconfig.view.store import ViewCorruptError, ViewLockedError, ViewMeta, ViewStore, ViewUnavailableError
 from eventconfig.tasks import cancel
 
 log = logging.getLogger(__name__)
@@ -49,9 +50,10 @@ class Materializer:
         version = await materializer.wait_caught_up(30.0); view = materializer.store.snapshot()
     """
 
-    def __init__(self, settings: Settings, path: Path | None = None) -> None:
+    def __init__(self, settings: Settings, path: Path | None = None, *, name: str = "service") -> None:
         self.settings = settings
         self.path = Path(path) if path is not None else settings.data_dir / "view"
+        self._lag = metrics.LOG_LAG.labels(name)  # records of the log not yet in this view
         self.records_applied = 0  # records consumed from the log since start()
         self.rebuild_reason: str | None = None  # why start() rebuilt the view, None if it did not
         self._tp = TopicPartition(settings.topics.log, 0)
@@ -99,14 +101,15 @@ class Materializer:
         """Open (or rebuild) the view, seek to its stored offset and start applying the log."""
         self._failure, self._ready, self.records_applied, self.rebuild_reason = None, False, 0, None
         consumer = committed_consumer(self.settings, auto_offset_reset="none")
-        await consumer.start()
         try:
+            await consumer.start()
             async with admin_client(self.settings) as admin:  # one partition, compacted: or refuse
                 await check_topics(admin, self.settings, roles={"log"})
+                retention_ms = await log_delete_retention_ms(admin, self.settings)
             consumer.assign([self._tp])
             beginning = int((await consumer.beginning_offsets([self._tp]))[self._tp])
             end = await end_offset(consumer, self._tp)
-            store = self._open_store(beginning, end)
+            store = await self._open_store(beginning, end, retention_ms)
         except BaseException:
             await consumer.stop()
             raise
@@ -119,24 +122,46 @@ class Materializer:
                                                   "log_end": end, "rebuilt": self.rebuild_reason is not None}})
         self._task = asyncio.create_task(self._run(end), name=f"materializer:{self._tp.topic}")
 
-    def _open_store(self, beginning: int, end: int) -> ViewStore:
+    async def _open_store(self, beginning: int, end: int, retention_ms: int) -> ViewStore:
+        """Open the view, rebuilding it only when it is corrupt or cannot follow this log."""
         try:
-            store: ViewStore | None = ViewStore.open(self.path)
-        except ViewLockedError:
-            raise  # a live process owns it: never destroy it
-        except ViewError as exc:
-            store, reason = None, f"cannot open it: {exc}"
-        if store is not None:
-            reason = self._rebuild_reason(store.meta(), beginning, end)
-            if reason is None:
-                return store
-            store.close()
+            store = await self._open_waiting()
+        except ViewCorruptError as exc:
+            return self._rebuild(str(exc))
+        reason = self._rebuild_reason(store.meta(), beginning, end, retention_ms)
+        if reason is None:
+            return store
+        store.close()
+        return self._rebuild(reason)
+
+    async def _open_waiting(self) -> ViewStore:
+        """Open the view, retrying a lock (its previous owner may be shutting down) or a refusal of the
+        system (permission, disk full, file limit) with backoff until ``view_open_wait_ms``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.view_open_wait_ms / 1000
+        backoff = _BACKOFF_S[0]
+        while True:
+            try:
+                return ViewStore.open(self.path)
+            except (ViewLockedError, ViewUnavailableError) as exc:
+                wait = min(backoff, deadline - loop.time())
+                if wait <= 0:
+                    raise type(exc)(f"{exc}; gave up after {self.settings.view_open_wait_ms} ms "
+                                    "(view_open_wait_ms)") from exc
+                log.warning("cannot open the view yet; retrying", extra={"fields": {
+                    "path": self.path, "error": str(exc), "retry_in_s": round(wait, 3)}})
+                await asyncio.sleep(wait)
+                backoff = min(backoff * 2, _BACKOFF_S[1])
+
+    def _rebuild(self, reason: str) -> ViewStore:
         log.warning("rebuilding the view from the log", extra={"fields": {"path": self.path, "reason": reason}})
         self.rebuild_reason = reason
         ViewStore.destroy(self.path)
         return ViewStore.open(self.path)
 
-    def _rebuild_reason(self, meta: ViewMeta, beginning: int, end: int) -> str | None:
+    def _rebuild_reason(self, meta: ViewMeta, beginning: int, end: int, retention_ms: int) -> str | None:
+        """Why this view cannot simply resume from its offset (``retention_ms``: the log topic's
+        delete.retention.ms), or None."""
         if meta.format_version != store_module.FORMAT_VERSION:
             return f"format version {meta.format_version}, this code writes {store_module.FORMAT_VERSION}"
         if meta.offset > end:
@@ -148,9 +173,8 @@ class Materializer:
             return "its first replay never finished"
         offline_ms = int(time.time() * 1000) - meta.caught_up_ms
         # Compaction may have dropped tombstones it never saw; with nothing new in the log it missed none.
-        if meta.caught_up_ms > 0 and meta.offset < end and offline_ms > self.settings.log_delete_retention_ms:
-            return (f"it was offline {offline_ms} ms, longer than the log's delete.retention.ms "
-                    f"{self.settings.log_delete_retention_ms}")
+        if meta.caught_up_ms > 0 and meta.offset < end and offline_ms > retention_ms:
+            return f"it was offline {offline_ms} ms, longer than the log's delete.retention.ms {retention_ms}"
         return None
 
     async def _run(self, target: int) -> None:
@@ -177,6 +201,7 @@ class Materializer:
                 backoff = _BACKOFF_S[0]
                 self._apply(batches.get(self._tp, []), position)
                 self._progress(target)
+                self._report_lag(consumer)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # recorded, logged, and raised to every waiter
@@ -206,6 +231,11 @@ class Materializer:
             stable = self._consumer.last_stable_offset(self._tp)  # from the last fetch response
             if stable is not None and self._position >= stable:
                 self._mark_caught_up(now)
+
+    def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
+        stable = consumer.last_stable_offset(self._tp)  # known from the last fetch: no extra request
+        if stable is not None:
+            self._lag.set(max(0, stable - self._position))
 
     def _mark_caught_up(self, now: float) -> None:
         self._last_mark = now

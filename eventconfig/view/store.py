@@ -8,7 +8,7 @@ The only module that imports rocksdict. Three column families, raw bytes:
 
 Names are non-empty and hold no NUL, the smallest byte, so the byte order of these keys is the order
 of (workspace, type, key) tuples. Items, offset and version go in one WriteBatch, so a crash leaves
-the view equal to a replay of a prefix of the log (DESIGN §6). The WAL stays on but unsynced: a
+the view equal to a replay of a prefix of the log (docs/design.md §6). The WAL stays on but unsynced: a
 killed process loses nothing, an OS crash at worst loses a suffix that is read again from the log.
 """
 
@@ -39,6 +39,15 @@ _NOT_FOUND = "key not found"  # what rocksdict's Snapshot raises (a bare Excepti
 
 class ViewLockedError(ViewError):
     """Another process (or another open ViewStore) holds the view: it must never be rebuilt under it."""
+
+
+class ViewCorruptError(ViewError):
+    """The view's own files are damaged or missing: only a rebuild from the log can mend it."""
+
+
+class ViewUnavailableError(ViewError):
+    """The system refused (permission, disk full, file limit, a file where the folder should be): the
+    view may be intact, so this is never a reason to delete it."""
 
 
 @dataclass(frozen=True)
@@ -97,11 +106,21 @@ def _rocksdb(action: str, path: Path) -> Iterator[None]:
         raise _view_error(action, path, exc) from exc
 
 
+# What RocksDB says when another process, or this one, holds the LOCK file.
+_LOCKED = ("While lock file:", "lock hold by")
+# A damaged file, or a file the view's own MANIFEST names that is gone: rebuilding is the only cure.
+_CORRUPT = ("Corruption:", "IO error: No such file or directory")
+
+
 def _view_error(action: str, path: Path, exc: Exception) -> ViewError:
+    """Corruption may be rebuilt, a held lock waited for; anything else (EACCES, ENOSPC, EMFILE ...)
+    leaves the view alone."""
     message = str(exc)
-    if "/LOCK" in message or "lock hold" in message:
+    if any(marker in message for marker in _LOCKED):
         return ViewLockedError(f"cannot {action} the view at {path}: it is open elsewhere ({message})")
-    return ViewError(f"cannot {action} the view at {path}: {message}")
+    if message.startswith(_CORRUPT):
+        return ViewCorruptError(f"cannot {action} the view at {path}: it is corrupt ({message})")
+    return ViewUnavailableError(f"cannot {action} the view at {path}: {message}")
 
 
 def _u64(value: int) -> bytes:
@@ -138,7 +157,7 @@ class ViewStore:
             with _rocksdb("open", path):
                 raw = {field: self._families[2].get(key) for field, key in _META_KEYS.items()}
             if any(v is not None and len(v) != 8 for v in raw.values()):
-                raise ViewError(f"the view at {path} has corrupt meta entries")
+                raise ViewCorruptError(f"the view at {path} has corrupt meta entries")
         except BaseException:
             self.close()
             raise
@@ -147,7 +166,8 @@ class ViewStore:
 
     @classmethod
     def open(cls, path: Path, options: ViewStoreOptions | None = None) -> ViewStore:
-        """Open or create the view; ViewError if it is unusable, ViewLockedError if open elsewhere."""
+        """Open or create the view; ViewCorruptError if damaged, ViewLockedError if open elsewhere,
+        ViewUnavailableError if the system refuses."""
         options = options or ViewStoreOptions()
         path = Path(path)
         fresh = not (path / "CURRENT").exists()

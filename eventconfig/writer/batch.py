@@ -22,7 +22,8 @@ from typing import Any
 
 from eventconfig import model
 from eventconfig.codec import Codec, default_codec
-from eventconfig.errors import CodecError, ConfigError, ReadTimeout, RequestError, TooLarge, ViewError
+from eventconfig.deadletter import DLQ_FIELD_BYTES, dead_letter, reasons
+from eventconfig.errors import BadRequest, CodecError, ConfigError, ReadTimeout, RequestError, TooLarge, ViewError
 from eventconfig.logrecords import Headers, OutRecord
 from eventconfig.model import Entry, ItemKey
 from eventconfig.view.reader import ViewReader
@@ -51,13 +52,20 @@ class Waiting:
     actor: str | None
     deadline_ms: int
     dialect: bytes | None = None  # the ConfigResponse schema to answer with (older clients)
+    offset: int = -1  # of its request record: committed as parked, so a fail-over cannot lose it
 
 
 @dataclass(frozen=True)
 class BatchConfig:
+    """Limits of one batch. Every record value it produces is at most ``max_response_bytes``; keys and
+    headers are bounded by ``max_id_bytes`` (responses) or :data:`~eventconfig.deadletter.DLQ_EXTRA_BYTES` (DLQ), well inside
+    the room the settings keep beside the value (``RECORD_OVERHEAD_BYTES``)."""
+
     limits: Limits = Limits()
     min_version_wait_ms: int = 5_000
-    max_response_bytes: int = 10 * 1024 * 1024 - 4096
+    max_response_bytes: int = 10 * 1024 * 1024 - 64 * 1024
+    max_id_bytes: int = 256
+    max_actor_bytes: int = 256
 
 
 @dataclass
@@ -69,19 +77,42 @@ class BatchResult:
     changes: dict[ItemKey, Entry | None] = field(default_factory=dict)
     version: int = 0
     waiting: list[Waiting] = field(default_factory=list)
+    answered_waiting: int = 0  # earlier waiting reads answered in this batch
     outcomes: list[tuple[str, str]] = field(default_factory=list)  # (operation, "ok" | error type)
 
 
 def process_batch(records: Sequence[RawRequest], base: ViewReader, pending: Mapping[ItemKey, Entry | None],
                   version: int, waiting: Sequence[Waiting], config: BatchConfig, now_ms: int,
-                  codec: Codec | None = None) -> BatchResult:
-    """Handle ``records`` (then earlier waiting reads) as one atomic unit of output."""
+                  codec: Codec | None = None, refused: Mapping[int, str | None] | None = None) -> BatchResult:
+    """Handle ``records`` (then earlier waiting reads) as one atomic unit of output.
+
+    ``refused`` maps offsets of requests whose output the broker refused (``offset -> reason``): they
+    are not handled again but dead-lettered as a minimal record, so they cannot block the topic
+    (reason None: even that record was refused, so the request is only skipped).
+    """
     batch = _Batch(base, pending, version, config, now_ms, codec or default_codec())
     for record in records:
-        batch.take(record)
+        if refused and record.offset in refused:
+            batch.refuse(record, refused[record.offset])
+        else:
+            batch.take(record)
     for item in waiting:
         batch.retry(item)
     return batch.result
+
+
+def min_version_reads(records: Sequence[RawRequest], codec: Codec | None = None) -> list[RawRequest]:
+    """The records that are reads with a ``min_version``: the ones a previous writer may have parked."""
+    codec = codec or default_codec()
+    kept = []
+    for record in records:
+        try:
+            request = codec.decode("ConfigRequest", record.value) if record.value is not None else None
+        except CodecError:
+            continue
+        if request is not None and needs_version(request) is not None:
+            kept.append(record)
+    return kept
 
 
 class _Batch:
@@ -100,8 +131,10 @@ class _Batch:
         return Overlay(self.base, self.changes, self.result.version)
 
     def take(self, record: RawRequest) -> None:
+        request_id = self._request_id(record)
+        if request_id is None:
+            return
         headers = dict(record.headers)
-        request_id = _text(headers.get(model.ID_HEADER))
         try:
             if record.value is None:
                 raise CodecError("request record has no value")
@@ -116,19 +149,50 @@ class _Batch:
             return
         actor = _text(headers.get(model.ACTOR_HEADER)) or None
         dialect = self.codec.registry.counterpart(writer, "ConfigResponse")  # answer in kind
+        try:
+            deadline = request_deadline(headers.get(model.DEADLINE_HEADER))
+        except BadRequest as exc:
+            self._respond(request_id, error_response(exc), request["operation"], dialect)
+            return
+        if deadline is not None and self.now_ms >= deadline:
+            expired = ReadTimeout(f"the request's deadline passed {self.now_ms - deadline} ms before the writer "
+                                  "got to it; nothing was done")
+            self._respond(request_id, error_response(expired), request["operation"], dialect)
+            return
+        actor_bytes = len(headers.get(model.ACTOR_HEADER) or b"")
+        if actor_bytes > self.config.max_actor_bytes:  # the actor goes into the history record
+            error = TooLarge(f"the 'actor' header is {actor_bytes} bytes; the limit is {self.config.max_actor_bytes}")
+            self._respond(request_id, error_response(error), request["operation"], dialect)
+            return
         min_version = needs_version(request)
         if min_version is not None and min_version > self.result.version:
-            deadline = self.now_ms + self.config.min_version_wait_ms
-            self.result.waiting.append(Waiting(request, request_id, actor, deadline, dialect))
+            wait_until = self.now_ms + self.config.min_version_wait_ms
+            deadline = wait_until if deadline is None else min(deadline, wait_until)
+            self.result.waiting.append(Waiting(request, request_id, actor, deadline, dialect, record.offset))
             return
         self._handle(request, request_id, actor, dialect)
 
+    def _request_id(self, record: RawRequest) -> str | None:
+        """The id to answer with ("" when there is none), or None when the id itself is unusable: then
+        the request is dead-lettered unanswered, since its response could not be produced or routed."""
+        ids = [raw for name, raw in record.headers if name == model.ID_HEADER]
+        if len(ids) > 1:  # clients differ in which one they read: answering either could misroute
+            self._dead_letter(record, "DuplicateId", f"request has {len(ids)} 'id' headers; exactly one is allowed")
+            return None
+        problem = _id_problem(ids[0] if ids else None, self.config.max_id_bytes)
+        if problem:
+            self._dead_letter(record, "BadId", f"{problem}; no response can be sent")
+            return None
+        return _text(ids[0] if ids else None)
+
     def retry(self, item: Waiting) -> None:
         if item.request["min_version"] <= self.result.version:
+            self.result.answered_waiting += 1
             self._handle(item.request, item.request_id, item.actor, item.dialect)
         elif self.now_ms >= item.deadline_ms:
-            message = (f"version {item.request['min_version']} not reached within "
-                       f"{self.config.min_version_wait_ms} ms (current {self.result.version})")
+            self.result.answered_waiting += 1
+            message = (f"version {item.request['min_version']} not reached by the read's deadline (at most "
+                       f"{self.config.min_version_wait_ms} ms; current {self.result.version})")
             self._respond(item.request_id, error_response(ReadTimeout(message)), item.request["operation"],
                           item.dialect)
         else:
@@ -175,17 +239,47 @@ class _Batch:
         self.result.outcomes.append((operation, outcome))
         self.result.responses.append(OutRecord(request_id.encode(), value, [(model.ID_HEADER, request_id.encode())]))
 
-    def _dead_letter(self, record: RawRequest, error_type: str, reason: str) -> None:
-        headers: Headers = [*record.headers, (model.ERROR_HEADER, reason.encode()),
-                            (model.ERROR_TYPE_HEADER, error_type.encode()),
-                            ("source-offset", str(record.offset).encode())]
-        value = record.value
-        if value is not None and len(value) > self.config.max_response_bytes:
-            # The DLQ topic has the same record limit; keep the start, and say so.
-            headers.append(("truncated-from", str(len(value)).encode()))
-            value = value[:self.config.max_response_bytes]
-        self.result.dlq.append(OutRecord(record.key, value, headers))
+    def refuse(self, record: RawRequest, reason: str | None) -> None:
+        """Dead-letter a request whose output the broker refused: only its offset, the reason and its id
+        (cut short), since its own bytes are what may not be producible."""
+        if reason is None:
+            self.result.outcomes.append(("?", "skipped"))
+            return
+        request_id = next((raw for name, raw in record.headers if name == model.ID_HEADER), None)
+        headers: Headers = [] if request_id is None else [(model.ID_HEADER, request_id[:DLQ_FIELD_BYTES])]
+        self.result.dlq.append(OutRecord(None, None, [*headers, *reasons(record.offset, "Unproducible", reason)]))
         self.result.outcomes.append(("?", "dlq"))
+
+    def _dead_letter(self, record: RawRequest, error_type: str, reason: str) -> None:
+        """A bounded copy of ``record`` (see :mod:`eventconfig.deadletter`)."""
+        self.result.dlq.append(dead_letter(record.key, record.value, record.headers, offset=record.offset,
+                                           error_type=error_type, reason=reason,
+                                           max_value_bytes=self.config.max_response_bytes))
+        self.result.outcomes.append(("?", "dlq"))
+
+
+def _id_problem(raw: bytes | None, max_bytes: int) -> str | None:
+    """Why an ``id`` header cannot be echoed in a response (too long, not UTF-8), or None."""
+    if raw is None:
+        return None
+    if len(raw) > max_bytes:
+        return f"the 'id' header is {len(raw)} bytes, over the {max_bytes}-byte limit"
+    try:
+        raw.decode()
+    except UnicodeDecodeError:
+        return "the 'id' header is not UTF-8"
+    return None
+
+
+def request_deadline(raw: bytes | None) -> int | None:
+    """The ``deadline`` header as epoch milliseconds, None without one; BadRequest if malformed."""
+    if raw is None:
+        return None
+    text = raw.decode("utf-8", errors="replace")
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise BadRequest(f"the {model.DEADLINE_HEADER!r} header must be epoch milliseconds as decimal digits, "
+                         f"not {text[:40]!r}")
+    return int(text)
 
 
 def _text(raw: bytes | None) -> str:

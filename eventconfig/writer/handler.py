@@ -32,6 +32,7 @@ class Limits:
 
     max_value_bytes: int = 512 * 1024
     max_items: int = 10_000
+    max_name_bytes: int = 1024  # workspace, type and key names, in UTF-8 bytes
 
 
 @dataclass
@@ -87,7 +88,7 @@ def handle_request(request: Request, ctx: Context) -> Outcome:
     if handler is None:
         raise BadOperation("Bad operation")
     if workspace:
-        _check_name("workspace", workspace)
+        _check_name("workspace", workspace, ctx.limits)
     return handler(request, ctx)
 
 
@@ -103,8 +104,8 @@ def _get(request: Request, ctx: Context) -> Outcome:
     response = empty_response(ctx.version)
     workspace = request["workspace"]
     for k in request["keys"]:
-        _check_name("type", k["type"], allow_empty=True)
-        _check_name("key", k["key"], allow_empty=True)
+        _check_name("type", k["type"], ctx.limits, allow_empty=True)
+        _check_name("key", k["key"], ctx.limits, allow_empty=True)
         entry = ctx.reader.get(ItemKey(workspace, k["type"], k["key"])) if k["type"] and k["key"] else None
         response["values"].append(_value(k["type"], k["key"], entry))
     return Outcome(response)
@@ -113,7 +114,7 @@ def _get(request: Request, ctx: Context) -> Outcome:
 def _list(request: Request, ctx: Context) -> Outcome:
     response = empty_response(ctx.version)
     if request["type"]:
-        _check_name("type", request["type"])
+        _check_name("type", request["type"], ctx.limits)
         response["directory"] = [key for key, _ in ctx.reader.scan_type(request["workspace"], request["type"])]
     return Outcome(response)
 
@@ -122,7 +123,7 @@ def _getvalues(request: Request, ctx: Context) -> Outcome:
     response = empty_response(ctx.version)
     type_ = request["type"]
     if type_:
-        _check_name("type", type_)
+        _check_name("type", type_, ctx.limits)
         scan = ctx.reader.scan_type(request["workspace"], type_)
         response["values"] = [_value(type_, key, entry) for key, entry in scan]
     return Outcome(response)
@@ -133,7 +134,7 @@ def _all_workspaces(keys_only: bool) -> Callable[[Request, Context], Outcome]:
         response = empty_response(ctx.version)
         type_ = request["type"]
         if type_:
-            _check_name("type", type_)
+            _check_name("type", type_, ctx.limits)
             for workspace, key, entry in ctx.reader.scan_all_workspaces(type_):
                 value = _value(type_, key, entry, workspace)
                 if keys_only:
@@ -161,7 +162,7 @@ def _put(request: Request, ctx: Context) -> Outcome:
     workspace = request["workspace"]
     values = request["values"]
     _check_count(values, limits)
-    items = [(_item(workspace, v["type"], v["key"]), v) for v in values]
+    items = [(_item(workspace, v["type"], v["key"], limits), v) for v in values]
     wanted: dict[ItemKey, str] = {}
     for item, v in items:
         if v["value"] is None:
@@ -179,7 +180,7 @@ def _delete(request: Request, ctx: Context) -> Outcome:
     workspace = request["workspace"]
     keys = request["keys"]
     _check_count(keys, ctx.limits)
-    items = [(_item(workspace, k["type"], k["key"]), k["if_version"]) for k in keys]
+    items = [(_item(workspace, k["type"], k["key"], ctx.limits), k["if_version"]) for k in keys]
     _check_preconditions(ctx.reader, items)
     return _write(request, ctx, {item: None for item, _ in items})
 
@@ -219,18 +220,22 @@ def _check_preconditions(reader: ViewReader, wanted: Iterable[tuple[ItemKey, int
         raise Conflict("; ".join(failed))
 
 
-def _item(workspace: str, type_: str, key: str) -> ItemKey:
-    _check_name("type", type_)
-    _check_name("key", key)
+def _item(workspace: str, type_: str, key: str, limits: Limits) -> ItemKey:
+    _check_name("type", type_, limits)
+    _check_name("key", key, limits)
     return ItemKey(workspace, type_, key)
 
 
-def _check_name(kind: str, name: str, *, allow_empty: bool = False) -> None:
+def _check_name(kind: str, name: str, limits: Limits, *, allow_empty: bool = False) -> None:
+    """A malformed name is a bad request; an over-long one is too large (like a value over its limit)."""
     if allow_empty and name == "":
         return
     problem = model.name_problem(kind, name)
     if problem:
         raise BadRequest(problem)
+    size = len(name.encode("utf-8", errors="surrogatepass"))
+    if size > limits.max_name_bytes:
+        raise TooLarge(f"{kind} name {name[:40]!r}... is {size} bytes; the limit is {limits.max_name_bytes}")
 
 
 _HANDLERS: dict[str, Callable[[Request, Context], Outcome]] = {

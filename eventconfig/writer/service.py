@@ -1,13 +1,19 @@
 """The writer's Kafka adapter: the exclusive ``writer`` role over the request topic.
 
 Activation (see :mod:`eventconfig.kafka.exclusive`) fences the previous writer, then waits until
-this process's view has read the log to its end and continues versions from there. Each batch of
+this process's view has read the log to its end and continues versions from there (or from the
+history topic's last version, if that is higher). Each batch of
 requests becomes one transaction holding the log, history, response and DLQ records plus the
-request offsets (group commit, exactly-once request processing).
+request offsets (group commit, exactly-once request processing). The offset's metadata names the
+reads still parked for a ``min_version``, which the next writer parks again after a fail-over.
 
 Batches are pipelined: batch N+1 is handled (pure CPU) on top of batch N's results while N's
 transaction commits, and its transaction begins once N's has committed. Nothing of N+1 is visible
 before N is, and if N fails both are redone from committed state.
+
+A transaction the broker refuses for good (:class:`RecordRefused`, e.g. a record over a topic's
+``max.message.bytes``) would fail the same way on every redo. So its requests are redone one per
+transaction; the one whose own transaction is refused is dead-lettered in a minimal form and skipped.
 
 Example::
 
@@ -24,16 +30,21 @@ from collections import ChainMap
 from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from eventconfig import metrics
 from eventconfig.kafka.exclusive import ExclusiveRole
+from eventconfig.kafka.reading import read_to_end
+from eventconfig.kafka.topics import admin_client
+from eventconfig.kafka.transactions import RecordRefused
 from eventconfig.logrecords import OutRecord
 from eventconfig.model import Entry, ItemKey
 from eventconfig.settings import Settings
 from eventconfig.view.materializer import Materializer
-from eventconfig.writer.batch import BatchConfig, BatchResult, RawRequest, Waiting, process_batch
+from eventconfig.writer.batch import BatchConfig, BatchResult, RawRequest, Waiting, min_version_reads, process_batch
 from eventconfig.writer.handler import Limits
+from eventconfig.writer.parking import parked_metadata, parked_span
+from eventconfig.writer.history_tail import last_history_version
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +59,23 @@ class Writer(ExclusiveRole):
         self.max_records = settings.batch_max_requests
         self.materializer = materializer
         self.config = BatchConfig(
-            limits=Limits(settings.max_value_bytes, settings.max_items_per_request),
+            limits=Limits(settings.max_value_bytes, settings.max_items_per_request, settings.max_name_bytes),
             min_version_wait_ms=settings.min_version_wait_ms,
-            max_response_bytes=settings.max_message_bytes - 64 * 1024,
+            max_response_bytes=settings.max_response_bytes,
+            max_id_bytes=settings.max_id_bytes,
+            max_actor_bytes=settings.max_actor_bytes,
         )
         self.version = 0
         # Committed changes the view may not have applied yet, one segment per batch: (version, changes).
         self._pending: list[tuple[int, dict[ItemKey, Entry | None]]] = []
         self._waiting: list[Waiting] = []
+        self._recovered: list[RawRequest] = []  # reads a predecessor left parked, handled first
+        self._position: int | None = None  # the next request offset to commit
         self._last_batch = 0
         self._inflight: asyncio.Task[bool] | None = None
+        # request offset -> why the broker refused its output (None: its dead letter was refused too)
+        self._refused: dict[int, str | None] = {}
+        self._isolate_below = 0  # requests before this offset are redone one per transaction
 
     async def settle(self) -> None:
         if self._inflight is not None:
@@ -68,26 +86,48 @@ class Writer(ExclusiveRole):
                 log.exception("the writer's in-flight transaction failed unexpectedly")
 
     async def on_activate(self) -> dict[str, Any]:
-        self.version = await self.materializer.wait_caught_up(_CATCH_UP_TIMEOUT_S)
+        # Above every version in the log (the view's, never lowered by a stray marker) and the history.
+        view_version = await self.materializer.wait_caught_up(_CATCH_UP_TIMEOUT_S)
+        self.version = max(view_version, await last_history_version(self.settings))
         self._pending, self._waiting = [], []
         metrics.WRITER_VERSION.set(self.version)
         return {"version": self.version}
 
+    async def on_resume(self, consumer: AIOKafkaConsumer, committed: int | None) -> dict[str, Any]:
+        """Re-read the reads the previous writer left parked (named by the committed offset's
+        metadata, see :mod:`eventconfig.writer.parking`), to park them again."""
+        self._position, self._recovered = committed, []
+        span = parked_span(await self._committed_metadata()) if committed is not None else None
+        if span is None or committed is None:
+            return {}
+        consumer.seek(self.tp, span.first)
+        raw = [_raw(r) async for batch in read_to_end(consumer, self.tp, until=committed) for r in batch
+               if r.offset < committed and span.holds(r.offset)]
+        self._recovered = raw if span.offsets is not None else min_version_reads(raw)
+        return {"parked_reads": len(self._recovered)}
+
+    async def _committed_metadata(self) -> str:
+        async with admin_client(self.settings) as admin:
+            offsets = await admin.list_consumer_group_offsets(self.group_id, partitions=[self.tp])
+        committed = offsets.get(self.tp)
+        return committed.metadata if committed is not None else ""
+
     def poll_ms(self) -> int | None:
-        return 10 if self._waiting else None  # waiting reads need their deadlines checked
+        return 10 if self._waiting or self._recovered else None  # waiting reads need their deadlines checked
 
     def linger_ms(self) -> int:
         return self.settings.writer_linger_ms if self._last_batch > 1 else 0
 
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
         started = time.monotonic()
-        raw = [RawRequest(r.offset, r.value, list(r.headers), r.key) for r in records]
-        self._last_batch = len(raw)
+        raw = [*self._recovered, *map(_raw, records)]
+        self._recovered = []
+        self._last_batch = len(records)
         with self.materializer.store.snapshot() as snapshot:
             self._pending = [(v, changes) for v, changes in self._pending if v > snapshot.version]
             pending = ChainMap(*(changes for _, changes in reversed(self._pending)))
             result = process_batch(raw, snapshot, pending, self.version, self._waiting, self.config,
-                                   now_ms=int(time.time() * 1000))
+                                   now_ms=int(time.time() * 1000), refused=self._refused)
         if not raw and not (result.responses or result.dlq):
             self._waiting = result.waiting
             return
@@ -99,15 +139,47 @@ class Writer(ExclusiveRole):
         previous, self._inflight = self._inflight, None
         if previous is not None and not await previous:
             return  # the previous transaction failed: this batch is redone after re-activation
+        if records:
+            self._position = records[-1].offset + 1
         self._inflight = asyncio.create_task(
-            self._commit(result, raw[-1].offset + 1 if raw else None, started, [r.timestamp for r in records]))
+            self._commit(result, [r.offset for r in records], self._position, started,
+                         [r.timestamp for r in records]))
 
-    async def _commit(self, result: BatchResult, next_offset: int | None, started: float,
+    async def _commit(self, result: BatchResult, offsets: list[int], next_offset: int | None, started: float,
                       timestamps: list[int]) -> bool:
-        if not await self.commit(_by_topic(self.settings, result), next_offset):
+        """Commit one batch; ``offsets`` are the request records it consumed, ``next_offset`` the
+        request offset to commit (with the parked reads as its metadata)."""
+        parked = parked_metadata(w.offset for w in result.waiting)
+        if not await self.commit(_by_topic(self.settings, result), next_offset, parked):
+            if isinstance(self.commit_error, RecordRefused) and offsets:
+                self._isolate(offsets, self.commit_error, alone=len(offsets) == 1 and not result.answered_waiting)
             return False
+        if offsets and offsets[-1] + 1 >= self._isolate_below:
+            self.max_records = self.settings.batch_max_requests
+            self._refused = {}
         _observe(result, started, timestamps)
         return True
+
+    def _isolate(self, offsets: list[int], error: RecordRefused, *, alone: bool) -> None:
+        """After a refused transaction: redo its requests one per transaction, or, if it held the output
+        of a single request and nothing else, remember that request as the culprit so the redo
+        dead-letters it. (Waiting reads it also answered are dropped by the re-activation.)"""
+        if alone:
+            # Refused again once it was only a dead letter: skip it without one.
+            reason = None if offsets[0] in self._refused else str(error)
+            self._refused[offsets[0]] = reason
+            log.error("the broker refused the output of one request; it goes to the DLQ" if reason else
+                      "the broker refused the dead letter of a request too; it is skipped",
+                      extra={"fields": {"offset": offsets[0], "error": str(error)}})
+        else:
+            log.warning("the broker refused a transaction; redoing its requests one at a time",
+                        extra={"fields": {"offsets": f"{offsets[0]}-{offsets[-1]}", "error": str(error)}})
+        self._isolate_below = max(self._isolate_below, offsets[-1] + 1)
+        self.max_records = 1
+
+
+def _raw(record: ConsumerRecord) -> RawRequest:
+    return RawRequest(record.offset, record.value, list(record.headers), record.key)
 
 
 def _by_topic(settings: Settings, result: BatchResult) -> dict[str, list[OutRecord]]:

@@ -1,4 +1,4 @@
-"""A raw wire client for black-box service tests: it speaks only the contract of DESIGN §4.
+"""A raw wire client for black-box service tests: it speaks only the contract of docs/design.md §4.
 
 It sends Avro single-object ``ConfigRequest`` bytes with an ``id`` header and waits for the
 ``ConfigResponse`` with the same ``id``, reading with ``read_committed`` as the contract demands;

@@ -24,6 +24,7 @@ from eventconfig.cli.main import cli
 from eventconfig.model import Entry, ItemKey
 from eventconfig.settings import Settings
 from eventconfig.view import ViewStore, ViewWrites
+from tests.support import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +41,8 @@ def run_cli(settings: Settings):
         try:
             return CliRunner().invoke(cli, ["--bootstrap-servers", settings.bootstrap_servers, "--topic-prefix",
                                             settings.topic_prefix, "--data-dir", str(settings.data_dir),
-                                            "--log-level", "WARNING", *args], input=input)
+                                            "--log-level", "WARNING", *args], input=input,
+                                       env={"EVENTCONFIG_VIEW_OPEN_WAIT_MS": "500"})  # a locked view: fail soon
         finally:
             root.handlers[:] = handlers
             root.setLevel(level)
@@ -170,10 +172,7 @@ async def test_history_follow_tails_new_mutations(service, wire, settings):
     task = asyncio.create_task(follow())
     await wire.put("w", ("t", "k", "2"))
     await wire.delete("w", ("t", "k"))
-    for _ in range(100):
-        if len(seen) == 3:
-            break
-        await asyncio.sleep(0.05)
+    await wait_until(lambda: len(seen) >= 3, 10, "following the history did not deliver the 3 mutations")
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert seen == [1, 2, 3]
@@ -261,6 +260,33 @@ async def test_export_then_import_round_trips_and_honours_overwrite_and_dry_run(
     assert json.loads(old.stdout)["config"]["prompt"] == {"system": "Be terse", "ü": "ñ\n", "extra": "x"}
 
 
+async def test_a_trustgraph_dump_imports_one_version_per_workspace_without_overwriting(service, wire, run_cli,
+                                                                                       tmp_path):
+    await wire.put("default", ("prompt", "system", "already here"))  # version 1
+    dump = tmp_path / "trustgraph-dump.json"
+    dump.write_text(json.dumps({
+        "__workspaces__": {"workspace": {"default": "{}", "acme": "{}"}},
+        "default": {"prompt": {"system": "from trustgraph", "user": "u"}, "flow": {"f": None}},
+        "acme": {"prompt": {"system": "acme's"}},
+    }))
+    result = await run_cli("import", "-i", str(dump), "--format", "jsonl")
+    assert result.exit_code == 0, result.output
+    assert "skipped 1 null values" in result.stderr and "default/flow/f" in result.stderr
+    assert [line.split(": ")[0] for line in result.stderr.splitlines() if line.startswith("imported")] == [
+        "imported into acme at version 2", "imported into default at version 3",
+        "imported into __workspaces__ at version 4"]
+    assert {(r["workspace"], r["key"]) for r in map(json.loads, result.stdout.splitlines())} == {
+        ("acme", "system"), ("default", "user"), ("__workspaces__", "default"), ("__workspaces__", "acme")}
+    assert (await wire.call("config", "default"))["config"] == {"prompt": {"system": "already here", "user": "u"}}
+
+    overwrite = await run_cli("import", "-i", str(dump), "-w", "default", "--overwrite")
+    assert "imported into default at version 5: 0 added, 1 overwritten, 1 unchanged" in overwrite.stderr
+    assert (await wire.call("config", "default"))["config"]["prompt"]["system"] == "from trustgraph"
+
+    missing = await run_cli("import", "-i", str(dump), "-w", "nowhere")
+    assert missing.exit_code == 1 and "has no workspace 'nowhere'" in missing.stderr
+
+
 async def test_requests_older_than_the_retained_history_fail_with_the_earliest_version_held(
         service, wire, settings, run_cli):
     for i in range(1, 11):
@@ -299,3 +325,29 @@ async def test_requests_older_than_the_retained_history_fail_with_the_earliest_v
     assert listing.exit_code == 0
     assert [json.loads(line)["version"] for line in listing.stdout.splitlines()] == list(range(5, 11))
     assert "note: the history topic starts at version 5" in listing.stderr
+
+
+async def test_a_version_past_the_head_is_an_error_in_every_command_even_a_diff_of_equal_versions(
+        service, wire, run_cli):
+    for i in range(1, 4):
+        await wire.put("w", ("t", "k", str(i)))
+    past = "version 4 does not exist: the history ends at version 3"
+    for args in (["state", "--at-version", "4"], ["diff", "--from", "4", "--to", "4"],
+                 ["diff", "--from", "0", "--to", "4"], ["diff", "--from", "4", "--to", "2"],
+                 ["history", "--from-version", "4"], ["history", "--to-version", "4"],
+                 ["history", "--from-version", "1", "--to-version", "4", "--format", "json"],
+                 ["export", "-w", "w", "--at-version", "4"]):
+        result = await run_cli(*args)
+        assert (result.exit_code, result.stdout) == (1, ""), f"{args}: {result.output}"
+        assert result.stderr.strip() == f"error: {past}", args
+    beyond = await run_cli("diff", "--from", "9", "--to", "12")
+    assert beyond.stderr.strip() == "error: version 12 does not exist: the history ends at version 3", \
+        "the error names where the history really ends, not where the diff starts"
+
+    for version in ("0", "3"):  # equal versions within the history: an empty diff
+        same = await run_cli("diff", "--from", version, "--to", version, "--format", "json")
+        assert same.exit_code == 0, same.output
+        assert json.loads(same.stdout) == {"from": int(version), "to": int(version), "workspace": None,
+                                           "added": [], "removed": [], "changed": []}
+    last = await run_cli("history", "--from-version", "3", "--to-version", "3", "--format", "jsonl")
+    assert last.exit_code == 0 and [json.loads(line)["version"] for line in last.stdout.splitlines()] == [3]

@@ -1,4 +1,4 @@
-"""The bootstrapper against the real broker (DESIGN §8, acceptance behaviours 57–65).
+"""The bootstrapper against the real broker (docs/design.md §8, docs/compatibility.md behaviours 57–65).
 
 A fresh deployment converges from nothing with one `eventconfig bootstrap` process; later runs skip
 everything; a flag bump re-runs exactly one initialiser; failures retry without blocking others; the

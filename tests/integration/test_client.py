@@ -1,4 +1,5 @@
-"""ConfigClient and the config CLI against the real service and broker (DESIGN §4, §5; reference §14 49–55).
+"""ConfigClient and the config CLI against the real service and broker (docs/design.md §4, §5;
+docs/compatibility.md behaviours 49–55).
 
 Every test except the no-service ones uses the ``service`` fixture (tests/conftest.py): it creates the
 topics of the ``settings`` fixture and runs the whole service in-process until the test ends. The CLI

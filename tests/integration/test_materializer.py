@@ -6,10 +6,13 @@ import asyncio
 import dataclasses
 import logging
 import shutil
+import time
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
+from prometheus_client import REGISTRY
 
+from eventconfig import metrics
 from eventconfig.errors import ViewError
 from eventconfig.kafka.reading import committed_consumer, end_offset
 from eventconfig.kafka.topics import admin_client, create_topics
@@ -169,23 +172,71 @@ async def test_a_view_ahead_of_the_log_is_rebuilt(settings, log, running, unique
     assert state(rebuilt) == {("w", "t", "new"): Entry("new", 1)}
 
 
-async def test_a_view_offline_longer_than_tombstones_live_is_rebuilt_unless_the_log_did_not_move(
+async def offline_for(materializer: Materializer, ms: int) -> None:
+    """Stop the view and make it look as if it last saw the log's end ``ms`` ago (no sleeping)."""
+    path = materializer.path
+    await materializer.stop()
+    with store_module.ViewStore.open(path) as store:
+        store.mark_caught_up(int(time.time() * 1000) - ms)
+
+
+async def test_a_view_offline_longer_than_the_topics_delete_retention_is_rebuilt_unless_the_log_did_not_move(
+        settings, running):
+    """The rule reads delete.retention.ms from the log topic: the setting says a day, the topic 5 s."""
+    async with admin_client(settings) as admin:
+        await create_topics(admin, dataclasses.replace(settings, log_delete_retention_ms=5000))
+    log = LogWriter(settings)
+    await log.producer.start()
+    try:
+        await log.write(1, {("w", "t", "a"): "1"})
+        first = await running(settings)
+        await first.wait_caught_up(10)
+        await offline_for(first, 60_000)
+        idle = await running(settings)
+        await idle.wait_caught_up(10)
+        assert idle.rebuild_reason is None, "nothing was written meanwhile, so no tombstone was missed"
+        await offline_for(idle, 60_000)
+        await log.write(2, {("w", "t", "a"): None})
+    finally:
+        await log.producer.stop()
+    rebuilt = await running(settings)
+    assert await rebuilt.wait_caught_up(10) == 2
+    assert "delete.retention.ms 5000" in (rebuilt.rebuild_reason or "") and state(rebuilt) == {}
+
+
+async def test_a_view_offline_within_the_topics_delete_retention_resumes_whatever_the_setting_says(
         settings, log, running):
     await log.write(1, {("w", "t", "a"): "1"})
     first = await running(settings)
     await first.wait_caught_up(10)
-    await first.stop()
-    await asyncio.sleep(0.01)
-    short_retention = dataclasses.replace(settings, log_delete_retention_ms=1)
-    idle = await running(short_retention)
-    await idle.wait_caught_up(10)
-    assert idle.rebuild_reason is None, "nothing was written meanwhile, so no tombstone was missed"
-    await idle.stop()
+    await offline_for(first, 60_000)
     await log.write(2, {("w", "t", "a"): None})
-    await asyncio.sleep(0.01)
-    rebuilt = await running(short_retention)
-    assert await rebuilt.wait_caught_up(10) == 2
-    assert "offline" in (rebuilt.rebuild_reason or "") and state(rebuilt) == {}
+    resumed = await running(dataclasses.replace(settings, log_delete_retention_ms=1))  # the topic keeps a day
+    assert await resumed.wait_caught_up(10) == 2
+    assert resumed.rebuild_reason is None and resumed.records_applied == 2 and state(resumed) == {}
+
+
+async def test_log_lag_shows_the_records_the_view_has_not_applied(settings, log, running):
+    materializer = await running(settings, name="lag-test")
+    await materializer.wait_caught_up(10)
+    metrics.LOG_LAG.labels("lag-test").set(-1)  # whatever was there: the materializer must set it
+
+    def lag() -> float | None:
+        return REGISTRY.get_sample_value("eventconfig_log_lag_records", {"view": "lag-test"})
+
+    await log.write(1, {("w", "t", f"k{i}"): "v" for i in range(5)})
+    await materializer.wait_for_version(1, 10)
+    await eventually(lambda: lag() == 0, "the lag did not come back to 0")
+    materializer._apply = lambda records, position: None  # type: ignore[method-assign]  # stop applying
+    await log.write(2, {("w", "t", "x"): "v"})
+    await eventually(lambda: (lag() or 0) >= 2, "the lag did not show the 2 unapplied records")
+
+
+async def eventually(condition, message: str, timeout: float = 10) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, message
+        await asyncio.sleep(0.02)
 
 
 async def test_wait_for_version(settings, log, running):
@@ -230,8 +281,8 @@ async def test_a_second_materializer_on_the_same_view_is_refused_not_rebuilt(set
     await log.write(1, {("w", "t", "a"): "1"})
     first = await running(settings)
     await first.wait_caught_up(10)
-    with pytest.raises(ViewLockedError):
-        await running(settings)
+    with pytest.raises(ViewLockedError, match="gave up after 200 ms"):
+        await running(dataclasses.replace(settings, view_open_wait_ms=200))
     assert await first.wait_caught_up(5) == 1 and state(first) == {("w", "t", "a"): Entry("1", 1)}
 
 
@@ -239,10 +290,10 @@ async def test_a_log_topic_with_two_partitions_is_refused(settings):
     from aiokafka.admin import NewTopic
 
     from eventconfig.errors import TopologyError
-    from eventconfig.kafka.topics import _wait_visible
+    from eventconfig.kafka.topics import wait_visible
 
     async with admin_client(settings) as admin:
         await admin.create_topics([NewTopic(settings.topics.log, 2, 1, topic_configs={"cleanup.policy": "compact"})])
-        await _wait_visible(admin, [settings.topics.log])
+        await wait_visible(admin, [settings.topics.log])
     with pytest.raises(TopologyError, match="2 partitions"):
         await Materializer(settings).start()

@@ -1,4 +1,4 @@
-"""Pokes on the notify topic (DESIGN §7, §9.6): filtered, versioned, in order, exactly once."""
+"""Pokes on the notify topic (docs/design.md §7, §9.6): filtered, versioned, in order, exactly once."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from eventconfig.codec import default_codec
 from eventconfig.push.service import PushProjector
 from eventconfig.service import ConfigService
-from tests.support import start_process
+from tests.support import start_process, wait_until
 
 pytestmark = pytest.mark.integration
 codec = default_codec()
@@ -87,8 +87,10 @@ async def test_pokes_are_exactly_once_through_a_projector_kill_9(settings, topic
                 await wire.put(f"w{i % 3}" if i % 5 else "_reserved", (f"t{i % 4}", str(i), "v"))
 
         writing = asyncio.create_task(load())
-        while len(await wire.read_topic(settings.topics.notify)) < 15:
-            await asyncio.sleep(0.05)
+        async def poked_15() -> bool:
+            return len(await wire.read_topic(settings.topics.notify)) >= 15
+
+        await wait_until(poked_15, 60, "the projector did not write 15 pokes before the kill")
         projector.send_signal(signal.SIGKILL)
         projector.wait()
         await asyncio.sleep(0.5)

@@ -1,11 +1,12 @@
 """The service through the wire contract only: operations, errors, versions, history, DLQ.
 
-Numbers in test names refer to the acceptance behaviours of the reference specification.
+Numbers in test names are the behaviours numbered in docs/compatibility.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import pytest
@@ -79,11 +80,15 @@ async def test_compare_and_set_conflicts_write_nothing(service, wire):
 
 
 async def test_min_version_reads_wait_for_the_version_or_time_out(service, wire):
-    pending = asyncio.create_task(wire.call("config", "w", min_version=1))
-    await asyncio.sleep(0.3)
-    assert not pending.done(), "a read for a future version waits"
+    waiting = wire.expect("waits-for-1")  # expected before it is sent: the answer cannot slip past
+    await wire.send_raw(codec.encode("ConfigRequest", {"operation": "config", "workspace": "w", "min_version": 1}),
+                        [("id", b"waits-for-1")])
+    probe = await wire.call("config", "w")  # handled after it (one partition, in order), answered at once
+    assert probe["version"] == 0
+    assert not waiting.done(), "a read for a future version waits (an early answer would precede the probe's)"
     await wire.put("w", ("t", "k", "v"))
-    assert (await pending)["config"] == {"t": {"k": "v"}}
+    answer = codec.decode("ConfigResponse", (await asyncio.wait_for(waiting, 20)).value)
+    assert answer["config"] == {"t": {"k": "v"}} and answer["version"] == 1
     late = await wire.call("config", "w", min_version=99, timeout=30)
     assert late["error"]["type"] == "timeout"
 
@@ -95,14 +100,16 @@ async def test_limits_give_clear_errors_and_write_nothing(service, wire):
     assert "limit" in response["error"]["message"]
     response = await wire.call("put", "w", values=[{"type": "t", "key": "k\x00", "value": "v"}])
     assert response["error"]["type"] == "bad-request"
+    response = await wire.put("w", ("t", "k" * 600_000, "v"))
+    assert response["error"]["type"] == "too-large" and "key name" in response["error"]["message"]
     assert (await wire.call("config", "w"))["version"] == 0
 
 
 async def test_bad_input_goes_to_the_dlq_and_the_service_keeps_running(service, wire):
+    answered = wire.expect("garbage-1")  # before sending: the answer may arrive before send_raw returns
     await wire.send_raw(b"not avro at all", [("id", b"garbage-1")])
     await wire.send_raw(b"\xc3\x01" + b"\x00" * 8 + b"body", [("id", b"unknown-fp")])
     await wire.send_raw(codec.encode("ConfigRequest", {"operation": "config", "workspace": "w"}), [])
-    answered = wire.expect("garbage-1")
     assert (await wire.put("w", ("t", "k", "v")))["version"] == 1, "the service still serves"
     error = codec.decode("ConfigResponse", (await asyncio.wait_for(answered, 10)).value)["error"]
     assert error["type"] == "config-error" and "undecodable" in error["message"]
@@ -144,3 +151,22 @@ async def test_a_read_after_a_write_response_sees_the_write(service, wire):
         await wire.put("w", ("t", key, str(i)))
         got = await wire.call("get", "w", keys=[{"type": "t", "key": key}])
         assert got["values"][0]["value"] == str(i)
+
+
+async def test_a_request_past_its_deadline_is_answered_timeout_and_changes_nothing(service, wire):
+    async def put_with_deadline(deadline: bytes) -> dict:
+        rid = str(uuid.uuid4())
+        answer = wire.expect(rid)
+        value = codec.encode("ConfigRequest", {"operation": "put", "workspace": "w",
+                                               "values": [{"type": "t", "key": "k", "value": "late"}]})
+        await wire.send_raw(value, [("id", rid.encode()), ("deadline", deadline)])
+        return codec.decode("ConfigResponse", (await asyncio.wait_for(answer, 20)).value)
+
+    expired = await put_with_deadline(str(int(time.time() * 1000) - 1).encode())
+    assert expired["error"]["type"] == "timeout"
+    malformed = await put_with_deadline(b"tomorrow")
+    assert malformed["error"]["type"] == "bad-request"
+    state = await wire.call("config", "w")
+    assert state["version"] == 0 and state["config"] == {}, "neither request wrote anything"
+    in_time = await put_with_deadline(str(int(time.time() * 1000) + 60_000).encode())
+    assert in_time["version"] == 1

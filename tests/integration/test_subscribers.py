@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 
 import pytest
+from prometheus_client import REGISTRY
 
 from eventconfig.client import ConfigClient, ConfigSubscriber, LocalView
+from eventconfig.client.client import ClientError
+from eventconfig.errors import ReadTimeout, TopologyError, ViewError
+from eventconfig.kafka.topics import admin_client, create_topics
+from eventconfig.localbroker.broker import free_port
+from eventconfig.view import ViewStore
+from tests.support import running_service
 
 pytestmark = pytest.mark.integration
 
@@ -151,3 +159,58 @@ async def test_local_view_equals_the_service_view_and_resumes_without_replay(ser
             assert again.version == version
         finally:
             await again.stop()
+
+
+async def test_a_type_too_large_to_fetch_is_skipped_while_other_types_keep_arriving(settings):
+    """A too-large fetch used to freeze every later poke; now only its (type, workspace) waits for a poke
+    that makes it fit."""
+    small = dataclasses.replace(settings, max_message_bytes=200 * 1024, max_value_bytes=100 * 1024)
+    permanent_before = fetch_failures("permanent")
+    async with running_service(small), ConfigClient(small) as client:
+        await client.put("w", "big", "k1", "x" * 90_000)
+        await client.put("w", "big", "k2", "y" * 90_000)  # getvalues of w/big is now over the response limit
+        await client.put("w", "prompt", "p", "1")
+        recorder = Recorder()
+        subscriber = ConfigSubscriber(small, client=client, retry_initial_s=0.05)
+        subscriber.on_change(recorder, types=["big", "prompt"])
+        await subscriber.start(timeout=30)
+        try:
+            assert recorder.state == {"w": {"prompt": {"p": "1"}}}, "the startup fetch skipped only `big`"
+            await client.put("w", "big", "k3", "small")
+            version = await client.put("w", "prompt", "p", "2")
+            await eventually(lambda: subscriber.version >= version)
+            assert recorder.state == {"w": {"prompt": {"p": "2"}}}
+            assert fetch_failures("permanent") == permanent_before + 2
+            version = await client.delete("w", "big", "k2")
+            await eventually(lambda: subscriber.version >= version)
+            assert recorder.state["w"]["big"] == {"k1": "x" * 90_000, "k3": "small"}, "the pair is fetched again"
+        finally:
+            await subscriber.stop()
+
+
+async def test_a_subscriber_start_with_no_service_times_out_and_closes_everything(settings):
+    async with admin_client(settings) as admin:
+        await create_topics(admin, settings)
+    subscriber = ConfigSubscriber(settings, retry_initial_s=0.05)
+    subscriber.on_change(Recorder(), types=["prompt"])
+    with pytest.raises(ReadTimeout, match="no initial state within 2 s"):
+        await subscriber.start(timeout=2)
+    assert subscriber._consumer is None and subscriber._client is None and subscriber._task is None
+
+
+async def test_a_local_view_start_that_fails_raises_a_typed_error_and_releases_the_view(settings, tmp_path):
+    with pytest.raises(TopologyError, match="does not exist"):
+        await LocalView(settings, tmp_path / "local").start()
+    async with admin_client(settings) as admin:
+        await create_topics(admin, settings)
+    view = LocalView(settings, tmp_path / "local")
+    with pytest.raises(ViewError, match="did not catch up"):
+        await view.start(timeout=0)
+    ViewStore.open(tmp_path / "local").close()  # nothing holds the view any more: the materializer stopped
+    with pytest.raises(ClientError, match="cannot reach Kafka"):
+        await LocalView(dataclasses.replace(settings, bootstrap_servers=f"127.0.0.1:{free_port()}"),
+                        tmp_path / "other").start()
+
+
+def fetch_failures(kind: str) -> float:
+    return REGISTRY.get_sample_value("eventconfig_subscriber_fetch_failures_total", {"kind": kind}) or 0.0

@@ -1,4 +1,4 @@
-"""`eventconfig topics create|check`: the six topics of DESIGN §3, and refusal of a dangerous layout."""
+"""`eventconfig topics create|check`: the six topics of docs/design.md §3, and refusal of a dangerous layout."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 from aiokafka.admin import NewTopic
 
 from eventconfig.errors import TopologyError
-from eventconfig.kafka.topics import _topic_configs, _wait_visible, admin_client, check_topics, create_topics, topic_specs
+from eventconfig.kafka.topics import topic_configs, wait_visible, admin_client, check_topics, create_topics, topic_specs
+from tests.support import assert_one_line_error, eventconfig
 
 pytestmark = pytest.mark.integration
 
@@ -18,7 +19,7 @@ async def test_create_makes_all_six_topics_with_their_configs_and_is_idempotent(
         created = await create_topics(admin, settings)
         assert sorted(created) == sorted(dataclasses.astuple(settings.topics))
         assert await create_topics(admin, settings) == []
-        configs = await _topic_configs(admin, [settings.topics.log, settings.topics.history])
+        configs = await topic_configs(admin, [settings.topics.log, settings.topics.history])
     assert configs[settings.topics.log]["cleanup.policy"] == "compact"
     assert configs[settings.topics.log]["min.compaction.lag.ms"] == str(settings.log_min_compaction_lag_ms)
     assert configs[settings.topics.history]["retention.ms"] == "-1"
@@ -34,7 +35,7 @@ async def _create_all_but_log(admin, settings, log_topic: NewTopic) -> None:
     specs = [s for s in topic_specs(settings) if s.role != "log"]
     await admin.create_topics([NewTopic(s.name, s.partitions, 1, topic_configs=s.configs) for s in specs]
                               + [log_topic])
-    await _wait_visible(admin, [s.name for s in specs] + [log_topic.name])
+    await wait_visible(admin, [s.name for s in specs] + [log_topic.name])
 
 
 async def test_a_log_topic_with_two_partitions_is_fatal(settings):
@@ -51,3 +52,11 @@ async def test_a_log_topic_without_compaction_is_fatal(settings):
                                                             topic_configs={"cleanup.policy": "delete"}))
         with pytest.raises(TopologyError, match="must be 'compact'"):
             await check_topics(admin, settings)
+
+
+@pytest.mark.parametrize("command", ["topics check", "history", "state --at-version 0", "verify --scratch", "watch",
+                                     "rebuild --path {tmp}/view"])
+def test_commands_on_a_deployment_without_topics_say_so_in_one_line(settings, command, tmp_path):
+    args = command.format(tmp=tmp_path).split()
+    result = eventconfig(settings.bootstrap_servers, "--topic-prefix", settings.topic_prefix, *args, cwd=tmp_path)
+    assert_one_line_error(result, 1, "does not exist", "run `eventconfig topics create`")

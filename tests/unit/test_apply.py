@@ -55,6 +55,17 @@ def test_an_empty_write_still_advances_the_version():
     assert applier.take(end) == ViewWrites({}, offset=1, version=2)
 
 
+def test_a_stray_lower_marker_never_moves_the_version_back_in_a_live_view_or_a_fresh_replay():
+    records = [put_record(A, "1", 5), marker_record(5), marker_record(3), put_record(B, "2", 6), marker_record(6)]
+    live = Applier(version=0)
+    feed(live, records[:3])
+    assert live.take(3) == ViewWrites({A: Entry("1", 5)}, offset=3, version=5)
+    feed(live, records[3:], start=3)
+    replay = Applier(version=0)
+    feed(replay, records)
+    assert live.take(5).version == replay.take(5).version == 6
+
+
 def test_undecodable_records_are_skipped_and_counted_never_fatal():
     codec = default_codec()
     applier = Applier(version=0)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from eventconfig.codec import default_codec
 from eventconfig.view.reader import DictReader
+from eventconfig.settings import RECORD_OVERHEAD_BYTES
+from eventconfig.deadletter import DLQ_EXTRA_BYTES
 from eventconfig.writer.batch import BatchConfig, RawRequest, process_batch
 
 codec = default_codec()
@@ -13,6 +15,10 @@ def put(request_id: str, *items: tuple[str, str, str]) -> RawRequest:
     value = codec.encode("ConfigRequest", {"operation": "put", "workspace": "w",
                                            "values": [{"type": t, "key": k, "value": v} for t, k, v in items]})
     return RawRequest(0, value, [("id", request_id.encode())])
+
+
+def config_request() -> bytes:
+    return codec.encode("ConfigRequest", {"operation": "config", "workspace": "w"})
 
 
 def responses(result) -> list[dict]:
@@ -36,3 +42,112 @@ def test_an_oversized_dead_letter_is_cut_to_the_limit_and_marked():
     assert len(dead.value) == 100
     assert dict(dead.headers)["truncated-from"] == b"500"
     assert dict(dead.headers)["source-offset"] == b"7"
+
+
+def raw_request(request_id: str, operation: str, headers: list[tuple[str, bytes]] = (), offset: int = 0,
+            **fields) -> RawRequest:
+    value = codec.encode("ConfigRequest", {"operation": operation, "workspace": "w", **fields})
+    return RawRequest(offset, value, [("id", request_id.encode()), *headers])
+
+
+def test_a_request_past_its_deadline_is_answered_timeout_and_writes_nothing():
+    late = raw_request("late", "put", [("deadline", b"1000")], values=[{"type": "t", "key": "k", "value": "v"}])
+    on_time = raw_request("on-time", "put", [("deadline", b"1001")], values=[{"type": "t", "key": "k", "value": "v"}])
+    result = process_batch([late, on_time], DictReader(), {}, 0, [], BatchConfig(), now_ms=1000)
+    expired, applied = responses(result)
+    assert expired["error"]["type"] == "timeout" and "deadline" in expired["error"]["message"]
+    assert applied["error"] is None and applied["version"] == 1
+    assert len(result.history) == 1 and result.version == 1
+
+
+def test_without_a_deadline_header_a_request_is_handled_however_late():
+    result = process_batch([put("old", ("t", "k", "v"))], DictReader(), {}, 0, [], BatchConfig(), now_ms=10**15)
+    assert responses(result)[0]["version"] == 1
+
+
+def test_a_malformed_deadline_is_a_bad_request_and_writes_nothing():
+    for bad in (b"soon", b"-5", b"12.5", b"", "١٢".encode(), b"9" * 19):
+        result = process_batch([raw_request("r", "put", [("deadline", bad)], values=[])], DictReader(), {}, 0, [],
+                               BatchConfig(), now_ms=0)
+        (response,) = responses(result)
+        assert response["error"]["type"] == "bad-request" and "deadline" in response["error"]["message"], bad
+        assert not result.history and not result.dlq
+
+
+def test_a_parked_read_waits_until_the_earlier_of_its_deadline_and_the_min_version_wait():
+    config = BatchConfig(min_version_wait_ms=5_000)
+    short = raw_request("short", "config", [("deadline", b"1200")], min_version=3)
+    long = raw_request("long", "config", [("deadline", b"99999")], min_version=3)
+    parked = process_batch([short, long], DictReader(), {}, 0, [], config, now_ms=1000).waiting
+    assert [(w.request_id, w.deadline_ms) for w in parked] == [("short", 1200), ("long", 6000)]
+    later = process_batch([], DictReader(), {}, 0, parked, config, now_ms=1200)
+    assert [w.request_id for w in later.waiting] == ["long"]
+    assert responses(later)[0]["error"]["type"] == "timeout"
+
+
+def record_size(record) -> int:
+    return len(record.key or b"") + len(record.value or b"") + sum(len(n) + len(v) for n, v in record.headers)
+
+
+def test_every_output_record_is_bounded_by_construction_whatever_the_request_carries():
+    assert DLQ_EXTRA_BYTES < RECORD_OVERHEAD_BYTES, "a DLQ record's key and headers fit beside a full value"
+    config = BatchConfig(max_response_bytes=1000)
+    huge = b"h" * 50_000
+    hostile = [
+        RawRequest(1, b"\x00" * 5000, [("id", b"ok-id"), ("bulk", huge), *[("n", b"x")] * 20_000], key=huge),
+        RawRequest(2, config_request(), [("id", huge)]),
+    ]
+    result = process_batch(hostile, DictReader(), {}, 0, [], config, 0)
+    assert len(result.dlq) == 2 and len(result.responses) == 1, "only the first has an id that can be echoed"
+    for record in result.dlq + result.responses:
+        assert record_size(record) <= config.max_response_bytes + DLQ_EXTRA_BYTES
+    first = dict(result.dlq[0].headers)
+    assert first["id"] == b"ok-id" and first["truncated-from"] == b"5000"
+    kept = (16 * 1024 - len(b"idok-id")) // len(b"nx")  # the small headers that fit the DLQ's header budget
+    assert first["dropped"].startswith(f"{20_000 - kept + 2}: key(50000), bulk(50004), n(2), n(2)".encode())
+    assert len(first["dropped"]) <= 1024 and result.dlq[0].key is None
+    assert dict(result.dlq[1].headers)["error-type"] == b"BadId"
+    assert b"over the 256-byte limit" in dict(result.dlq[1].headers)["error"]
+
+
+def test_an_id_header_must_be_short_utf8_and_single_or_the_request_is_dead_lettered_unanswered():
+    requests = [RawRequest(1, config_request(), [("id", b"a" * 257)]),
+                RawRequest(2, config_request(), [("id", b"\xff\xfe")]),
+                RawRequest(3, config_request(), [("id", b"one"), ("id", b"two")]),
+                RawRequest(4, config_request(), [("id", b"a" * 256)])]
+    result = process_batch(requests, DictReader(), {}, 0, [], BatchConfig(), 0)
+    assert [dict(r.headers)["error-type"] for r in result.dlq] == [b"BadId", b"BadId", b"DuplicateId"]
+    assert [r.key for r in result.responses] == [b"a" * 256], "an id at the limit is still answered"
+
+
+def test_an_over_long_actor_is_answered_too_large_and_writes_nothing():
+    request = RawRequest(1, put("p", ("t", "k", "v")).value, [("id", b"p"), ("actor", b"a" * 257)])
+    result = process_batch([request], DictReader(), {}, 0, [], BatchConfig(), 0)
+    (response,) = responses(result)
+    assert response["error"]["type"] == "too-large" and "'actor'" in response["error"]["message"]
+    assert not result.log and not result.history
+
+
+def test_a_refused_request_is_dead_lettered_minimally_and_the_rest_of_the_batch_is_handled():
+    requests = [put("p1", ("t", "k", "x" * 3000)), RawRequest(1, put("p2", ("t", "k", "v")).value, [("id", b"p2")])]
+    result = process_batch(requests, DictReader(), {}, 0, [], BatchConfig(), 0,
+                           refused={0: "MessageSizeTooLargeError: the broker refused it"})
+    (dead,) = result.dlq
+    assert dead.key is None and dead.value is None
+    assert dict(dead.headers) == {"id": b"p1", "error": b"MessageSizeTooLargeError: the broker refused it",
+                                  "error-type": b"Unproducible", "source-offset": b"0"}
+    assert [r["version"] for r in responses(result)] == [1], "the refused request wrote nothing"
+
+
+def test_a_request_whose_dead_letter_was_refused_too_is_skipped_without_output():
+    result = process_batch([put("p1", ("t", "k", "v"))], DictReader(), {}, 0, [], BatchConfig(), 0, refused={0: None})
+    assert not (result.dlq or result.responses or result.log) and result.outcomes == [("?", "skipped")]
+
+
+def test_a_batch_counts_the_waiting_reads_it_answers():
+    read = RawRequest(0, codec.encode("ConfigRequest", {"operation": "config", "workspace": "w", "min_version": 1}),
+                      [("id", b"r")])
+    parked = process_batch([read], DictReader(), {}, 0, [], BatchConfig(), now_ms=0)
+    assert parked.answered_waiting == 0 and len(parked.waiting) == 1
+    answered = process_batch([put("p", ("t", "k", "v"))], DictReader(), {}, 0, parked.waiting, BatchConfig(), 0)
+    assert answered.answered_waiting == 1 and len(answered.responses) == 2

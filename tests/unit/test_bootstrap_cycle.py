@@ -1,4 +1,4 @@
-"""The wake cycle against an in-memory service (acceptance behaviours 57–61), no broker.
+"""The wake cycle against an in-memory service (docs/compatibility.md behaviours 57–61), no broker.
 
 ``MemoryConfig`` runs the writer's pure request handler, so flag reads and compare-and-set flag
 writes behave as they do against the real service.

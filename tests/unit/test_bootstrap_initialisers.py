@@ -1,4 +1,4 @@
-"""TemplateSeed and WorkspaceInit against an in-memory service (acceptance behaviours 63–65), no broker."""
+"""TemplateSeed and WorkspaceInit against an in-memory service (docs/compatibility.md behaviours 63–65), no broker."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The initialiser list is validated whole at start: every mistake is a typed, named, fatal error.
 
-Messages follow the seed's (reference §7.3) where it has them; acceptance behaviour 62.
+Messages follow TrustGraph's where it has them (docs/compatibility.md behaviour 62).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -88,6 +89,7 @@ def test_headers_carry_a_fresh_uuid_id_and_the_actor_only_when_given():
     assert header_value(request_headers(rid, "alice"), "actor") == "alice"
     assert header_value([("id", b"\xff")], "id") is None
     assert header_value([], "id") is None
+    assert request_headers(rid, None, 1_700_000_000_123) == [("id", rid.encode()), ("deadline", b"1700000000123")]
 
 
 # --- responses -----------------------------------------------------------------------------------
@@ -236,6 +238,18 @@ async def test_calls_are_correlated_by_id_and_mapped_to_results():
     assert put["values"][0]["value"] == "1" and fake.sent[4][1]["min_version"] == 2
     assert fake.sent[1][1]["operation"] == "get" and fake.sent[1][1]["workspace"] == "__system__"
     assert len({h["id"] for _, _, h in fake.sent}) == len(fake.sent)
+
+
+async def test_each_request_carries_a_deadline_of_now_plus_its_timeout():
+    fake = FakeKafka(store_service())
+    async with attached(fake, timeout=30) as client:
+        before = int(time.time() * 1000)
+        await client.version()
+        await client.request("get", "w", timeout=2)
+        after = time.time() * 1000
+    default, short = (int(headers["deadline"]) for _, _, headers in fake.sent)
+    assert before + 30_000 <= default <= after + 30_000
+    assert before + 2_000 <= short <= after + 2_000
 
 
 async def test_error_responses_raise_typed_exceptions():

@@ -1,4 +1,4 @@
-"""The wire codec (DESIGN.md §4): Avro single-object encoding resolved through a schema registry."""
+"""The wire codec (docs/design.md §4): Avro single-object encoding resolved through a schema registry."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def codec(registry: SchemaRegistry) -> Codec:
     return Codec(registry)
 
 
-# --- the schema files are the contract of DESIGN.md §4 -----------------------------------------------
+# --- the schema files are the contract of docs/design.md §4 ----------------------------------------
 
 NL, NS = ["null", "long"], ["null", "string"]
 _NO = object()  # no default

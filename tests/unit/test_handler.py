@@ -1,4 +1,4 @@
-"""Request handling, as a specification: DESIGN §5 operations and errors, without a broker."""
+"""Request handling, as a specification: docs/design.md §5 operations and errors, without a broker."""
 
 from __future__ import annotations
 
@@ -154,6 +154,25 @@ class TestLimitsAndNames:
     def test_bad_names_are_bad_requests(self, type_, key, problem):
         with pytest.raises(BadRequest, match=problem):
             handle(request("put", values=[value(type_, key, "v")]))
+
+    @pytest.mark.parametrize("req", [
+        request("put", values=[value("t", "k" * 9, "v")]),
+        request("put", values=[value("t" * 9, "k", "v")]),
+        request("put", workspace="w" * 9, values=[value("t", "k", "v")]),
+        request("delete", keys=[{"type": "t", "key": "é" * 5}]),
+        request("get", keys=[{"type": "t", "key": "k" * 9}]),
+        request("list", type="t" * 9),
+        request("getvalues-all-ws", workspace="", type="t" * 9),
+        request("config", workspace="w" * 9),
+    ])
+    def test_a_name_over_the_limit_is_too_large_in_every_operation(self, req):
+        with pytest.raises(TooLarge, match="is (9|10) bytes; the limit is 8"):
+            handle(req, STORE, limits=Limits(max_name_bytes=8))
+
+    def test_a_name_at_the_limit_is_accepted(self):
+        outcome = handle(request("put", workspace="w" * 8, values=[value("t" * 8, "é" * 4, "v")]),
+                         limits=Limits(max_name_bytes=8))
+        assert outcome.version == 1
 
     def test_a_nul_in_the_workspace_is_a_bad_request(self):
         with pytest.raises(BadRequest, match="NUL"):

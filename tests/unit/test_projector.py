@@ -1,4 +1,4 @@
-"""The projection of log records to pokes, as a specification (DESIGN §7)."""
+"""The projection of log records to pokes, as a specification (docs/design.md §7)."""
 
 from __future__ import annotations
 

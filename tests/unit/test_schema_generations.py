@@ -1,4 +1,4 @@
-"""Older clients: requests written with generation-0 schemas (the seed's fields) are accepted and
+"""Older clients: requests written with generation-0 schemas (TrustGraph's fields) are accepted and
 answered in generation 0, so a client that never heard of if_version/min_version keeps working."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ OLD_RESPONSE = parse_schema(json.loads((SCHEMAS_DIR / "compat" / "ConfigResponse
 
 
 def old_request(value: dict) -> bytes:
-    """What a seed-era client sends: its own (older) schema's fingerprint, then the body."""
+    """What a TrustGraph-era client sends: its own (older) schema's fingerprint, then the body."""
     buf = io.BytesIO()
     buf.write(MARKER + schema_fingerprint(OLD_REQUEST))
     schemaless_writer(buf, OLD_REQUEST, value)
@@ -27,7 +27,7 @@ def old_request(value: dict) -> bytes:
 
 
 def read_old_response(data: bytes) -> dict:
-    """What a seed-era client can read: only its own ConfigResponse schema."""
+    """What a TrustGraph-era client can read: only its own ConfigResponse schema."""
     assert data[2:10] == schema_fingerprint(OLD_RESPONSE), "answered in the client's generation"
     return schemaless_reader(io.BytesIO(data[10:]), OLD_RESPONSE, None)
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from eventconfig.errors import ViewError
 from eventconfig.model import Entry, ItemKey
-from eventconfig.view import FORMAT_VERSION, DictReader, ViewLockedError, ViewReader, ViewStore, ViewWrites
+from eventconfig.view import (FORMAT_VERSION, DictReader, ViewCorruptError, ViewLockedError, ViewReader, ViewStore,
+                              ViewUnavailableError, ViewWrites)
+from eventconfig.view import store as store_module
+from tests.support import view_held_elsewhere
 
 
 @pytest.fixture
@@ -130,21 +131,63 @@ def test_destroy_removes_the_view_and_a_reopen_starts_fresh(tmp_path):
         assert store.meta().offset == 0 and store.snapshot().get(ItemKey("w", "t", "k")) is None
 
 
-@pytest.mark.parametrize("damage", ["corrupt CURRENT", "corrupt MANIFEST", "a file, not a folder"])
-def test_an_unusable_view_raises_view_error(tmp_path, damage):
+@pytest.mark.parametrize("damage", ["corrupt CURRENT", "corrupt MANIFEST", "a missing table file"])
+def test_a_damaged_view_raises_view_corrupt_error(tmp_path, damage):
     path = tmp_path / "view"
-    if damage == "a file, not a folder":
-        path.write_bytes(b"not a database")
+    with ViewStore.open(path) as store:
+        put(store, {("w", "t", "k"): "v"}, offset=3, version=1)
+    if damage == "a missing table file":
+        for table in path.glob("*.sst"):
+            table.unlink()
     else:
-        with ViewStore.open(path) as store:
-            put(store, {("w", "t", "k"): "v"}, offset=3, version=1)
         target = path / "CURRENT" if damage == "corrupt CURRENT" else next(path.glob("MANIFEST-*"))
         target.write_bytes(b"\xff garbage \x00" * 20)
-    with pytest.raises(ViewError, match="cannot open the view"):
+    with pytest.raises(ViewCorruptError, match="cannot open the view .* corrupt"):
         ViewStore.open(path)
     ViewStore.destroy(path)
     with ViewStore.open(path) as store:
         assert store.meta().version == 0
+
+
+@pytest.mark.parametrize("refusal", ["a file, not a folder", "a folder, not a LOCK file"])
+def test_a_view_the_system_refuses_raises_view_unavailable_error_and_keeps_its_data(tmp_path, refusal):
+    """Real refusals that stop even root (a chmod would not): neither may pass for corruption."""
+    path = tmp_path / "view"
+    if refusal == "a file, not a folder":
+        path.write_bytes(b"somebody's file")
+    else:
+        with ViewStore.open(path) as store:
+            put(store, {("w", "t", "k"): "v"}, offset=3, version=1)
+        (path / "LOCK").unlink()
+        (path / "LOCK").mkdir()
+    with pytest.raises(ViewUnavailableError, match="cannot open the view") as raised:
+        ViewStore.open(path)
+    assert not isinstance(raised.value, (ViewCorruptError, ViewLockedError))
+    if refusal == "a file, not a folder":
+        assert path.read_bytes() == b"somebody's file"
+    else:
+        (path / "LOCK").rmdir()
+        with ViewStore.open(path) as store:
+            assert store.snapshot().get(ItemKey("w", "t", "k")) == Entry("v", 1)
+
+
+@pytest.mark.parametrize(("message", "kind"), [
+    ("IO error: While open a file for appending: /v/000012.log: Permission denied", ViewUnavailableError),
+    ("IO error: While appending to file: /v/000012.log: No space left on device", ViewUnavailableError),
+    ("IO error: While open a file for random read: /v/000011.sst: Too many open files", ViewUnavailableError),
+    ("Too many open files (os error 24)", ViewUnavailableError),
+    ("IO error: While lock file: /v/LOCK: Resource temporarily unavailable", ViewLockedError),
+    ("Corruption: block checksum mismatch", ViewCorruptError),
+])
+def test_rocksdb_errors_map_to_one_typed_error_each(monkeypatch, tmp_path, message, kind):
+    """The exact texts RocksDB gives for EACCES, ENOSPC and EMFILE, which a test cannot provoke as root."""
+    def refuse(*args, **kwargs):
+        raise Exception(message)
+
+    monkeypatch.setattr(store_module, "Rdict", refuse)
+    with pytest.raises(kind) as raised:
+        ViewStore.open(tmp_path / "view")
+    assert type(raised.value) is kind
 
 
 def test_a_view_open_elsewhere_raises_view_locked_error(tmp_path, store):
@@ -152,16 +195,9 @@ def test_a_view_open_elsewhere_raises_view_locked_error(tmp_path, store):
         ViewStore.open(store.path)
     other = tmp_path / "other"
     ViewStore.open(other).close()
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys; from eventconfig.view import ViewStore; s = ViewStore.open(sys.argv[1]); "
-        "print('open', flush=True); sys.stdin.read()"), str(other)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+    with view_held_elsewhere(other):
         with pytest.raises(ViewLockedError):
             ViewStore.open(other)
-    finally:
-        holder.communicate("", timeout=30)
 
 
 def test_close_releases_the_lock_and_a_closed_store_refuses_use(tmp_path):

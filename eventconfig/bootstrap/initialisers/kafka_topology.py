@@ -1,7 +1,7 @@
-"""KafkaTopology: the topics of DESIGN §3, created before anything else can run (pre-gate).
+"""KafkaTopology: the topics of docs/design.md §3, created before anything else can run (pre-gate).
 
 It needs only Kafka: the config service cannot start until these topics exist, which is why this
-initialiser runs before the service gate (the seed's PulsarTopology waited for the very service it
+initialiser runs before the service gate (TrustGraph's PulsarTopology waited for the very service it
 was meant to enable). Missing topics are created with their configs; existing ones are checked, and a
 dangerous layout (a multi-partition log or history, a log without compaction) fails clearly and keeps
 failing on every wake until an operator fixes it. Existing topics are never altered.

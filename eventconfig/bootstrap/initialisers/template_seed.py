@@ -1,4 +1,4 @@
-"""TemplateSeed: fill the ``__template__`` workspace from a JSON seed file (reference §7.6).
+"""TemplateSeed: fill the ``__template__`` workspace from a JSON seed file (docs/design.md §8).
 
 First run (or ``overwrite: true``): every entry in one put. A re-run after a flag change without
 ``overwrite`` adds only the keys the template lacks and never modifies or deletes existing ones, so

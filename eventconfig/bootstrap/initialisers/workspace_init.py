@@ -1,4 +1,4 @@
-"""WorkspaceInit: create a workspace from ``__template__`` (or a seed file) and register it (reference §7.6).
+"""WorkspaceInit: create a workspace from ``__template__`` (or a seed file) and register it (docs/design.md §8).
 
 The copy is one put of every type and key, values verbatim. Until the template has entries it fails
 with "Template workspace is empty — has TemplateSeed run yet?", and the bootstrapper retries it on

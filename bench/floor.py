@@ -1,0 +1,131 @@
+"""The physical floor of the architecture, measured with bare aiokafka on the same broker in the same run.
+
+A request through eventconfig is two produce → fetch hops (client → request topic → writer, writer →
+response topic → client); a write adds a transaction commit. This scenario times exactly that with
+no eventconfig code in the path: a ping produced to topic A, echoed by a second consumer/producer
+pair to topic B, read back (one round trip = two hops), and the cheapest transaction aiokafka can
+make (begin, one record, commit). The producers and consumers use the same settings as
+:class:`~eventconfig.client.ConfigClient` (acks=all, idempotent, ``read_committed``, 100 ms
+long-poll), so the ratio rows compare like with like.
+
+Example::
+
+    rows = await floor_rows(settings, cfg)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import NewTopic
+
+from eventconfig.kafka.reading import committed_consumer
+from eventconfig.kafka.topics import admin_client
+from eventconfig.settings import Settings
+
+from eventconfig.tasks import cancel
+
+from bench.report import Row, percentile, summarize_ms
+
+PING_BYTES = 300  # about a get request/response
+
+
+def _producer(settings: Settings, **kwargs: Any) -> AIOKafkaProducer:
+    return AIOKafkaProducer(**settings.kafka_kwargs(), acks="all", enable_idempotence=True, linger_ms=0, **kwargs)
+
+
+async def _positioned(settings: Settings, topic: str) -> AIOKafkaConsumer:
+    consumer = committed_consumer(settings)
+    await consumer.start()
+    tp = TopicPartition(topic, 0)
+    consumer.assign([tp])
+    await consumer.seek_to_end(tp)
+    await consumer.position(tp)
+    return consumer
+
+
+async def _echo(consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, to: str) -> None:
+    while True:
+        for records in (await consumer.getmany(timeout_ms=1000)).values():
+            for record in records:
+                await producer.send(to, record.value, key=record.key)
+
+
+async def _arrivals(consumer: AIOKafkaConsumer, waiting: dict[bytes, asyncio.Future[None]]) -> None:
+    while True:
+        for records in (await consumer.getmany(timeout_ms=1000)).values():
+            for record in records:
+                future = waiting.pop(record.key or b"", None)
+                if future is not None and not future.done():
+                    future.set_result(None)
+
+
+async def two_hop_round_trips(settings: Settings, ping: str, pong: str, seconds: float) -> list[float]:
+    """Sequential ping → echo → pong round trips for ``seconds``; milliseconds each."""
+    client, echo = _producer(settings), _producer(settings)
+    await client.start()
+    await echo.start()
+    inbound, outbound = await _positioned(settings, ping), await _positioned(settings, pong)
+    waiting: dict[bytes, asyncio.Future[None]] = {}
+    payload = b"x" * PING_BYTES
+    samples: list[float] = []
+    tasks = [asyncio.create_task(_echo(inbound, echo, pong)), asyncio.create_task(_arrivals(outbound, waiting))]
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            key = uuid.uuid4().bytes
+            arrived = waiting[key] = asyncio.get_running_loop().create_future()
+            started = time.perf_counter()
+            await client.send(ping, payload, key=key)
+            await asyncio.wait_for(arrived, 10)
+            samples.append((time.perf_counter() - started) * 1e3)
+    finally:
+        await cancel(*tasks)
+        for kafka_client in (client, echo, inbound, outbound):
+            await kafka_client.stop()
+    return samples
+
+
+async def commit_times(settings: Settings, topic: str, seconds: float) -> list[float]:
+    """Back-to-back transactions of one record each for ``seconds``; milliseconds each."""
+    producer = _producer(settings, transactional_id=f"bench-floor-{uuid.uuid4().hex[:8]}")
+    await producer.start()
+    samples: list[float] = []
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            await producer.begin_transaction()
+            await producer.send(topic, b"x" * PING_BYTES)
+            await producer.commit_transaction()
+            samples.append((time.perf_counter() - started) * 1e3)
+    finally:
+        await producer.stop()
+    return samples
+
+
+async def floor_rows(settings: Settings, seconds: float) -> list[Row]:
+    """The two floor figures, on two fresh one-partition topics that are deleted afterwards."""
+    names = [f"{settings.topic_prefix}.floor-{side}" for side in ("ping", "pong")]
+    async with admin_client(settings) as admin:
+        await admin.create_topics([NewTopic(name, 1, settings.replication_factor) for name in names])
+    try:
+        await two_hop_round_trips(settings, *names, seconds=min(1.0, seconds))  # unmeasured: warm
+        hops = await two_hop_round_trips(settings, *names, seconds=seconds)
+        commits = await commit_times(settings, names[0], seconds=seconds)
+    finally:
+        async with admin_client(settings) as admin:
+            await admin.delete_topics(names)
+    hop_ms, commit_ms = summarize_ms(hops), summarize_ms(commits)
+    return [
+        Row("floor", "two-hop round trip p50 (bare aiokafka)", percentile(hops, 50), "ms",
+            note=f"{len(hops):,} sequential ping → echo → pong, p99 {hop_ms.get('p99', float('nan')):.2f} ms; "
+                 "warm connections", extra={"latency_ms": hop_ms}),
+        Row("floor", "transaction commit p50 (1 record, bare aiokafka)", percentile(commits, 50), "ms",
+            note=f"{len(commits):,} back-to-back transactions, p99 {commit_ms.get('p99', float('nan')):.2f} ms",
+            extra={"latency_ms": commit_ms}),
+    ]

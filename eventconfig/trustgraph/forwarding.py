@@ -1,0 +1,81 @@
+"""Forwarding, pure: TrustGraph request records in, what one forwarder transaction writes out.
+
+Each decodable TrustGraph request becomes an Avro ``ConfigRequest`` on eventconfig's request topic,
+with the id :func:`~eventconfig.trustgraph.wire.forward_id` and the actor ``trustgraph:<ts>``, so it
+goes through the one fenced writer like any other request. A record that cannot be decoded goes to
+the DLQ (with the reason in the ``error``/``error-type`` headers) and, when it has an ``id``, gets a
+``config-error`` answer. That answer is written as an eventconfig response, so it reaches TrustGraph
+the same way every other answer does: through the translator, after its transaction committed.
+
+Example::
+
+    out = forward_batch(raw_records, "tg", "tg.request.config", max_request_bytes=10 << 20)
+    # produce out.requests / out.responses / out.dlq with the input offset in one transaction
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from eventconfig import model
+from eventconfig.client.wire import header_value, request_headers
+from eventconfig.codec import Codec, default_codec
+from eventconfig.deadletter import dead_letter
+from eventconfig.errors import ConfigError, RequestError, TooLarge
+from eventconfig.logrecords import OutRecord
+from eventconfig.trustgraph.wire import TrustGraphDecodeError, actor, decode_request, forward_id
+from eventconfig.writer.batch import RawRequest
+from eventconfig.writer.handler import error_response
+
+
+@dataclass
+class Forwarded:
+    requests: list[OutRecord] = field(default_factory=list)   # to eventconfig's request topic
+    responses: list[OutRecord] = field(default_factory=list)  # to eventconfig's response topic
+    dlq: list[OutRecord] = field(default_factory=list)
+
+
+def forward_batch(records: Sequence[RawRequest], topicspace: str, source_topic: str, max_request_bytes: int,
+                  codec: Codec | None = None, max_id_bytes: int = 256) -> Forwarded:
+    """Translate a batch of TrustGraph request records, in order."""
+    codec = codec or default_codec()
+    out = Forwarded()
+    for record in records:
+        trustgraph_id = header_value(record.headers, model.ID_HEADER)
+        if trustgraph_id and len(forward_id(topicspace, trustgraph_id, "w")) > max_id_bytes:
+            # Its forward could not be answered (the writer refuses an over-long id) and could be too
+            # large to produce at all: refuse it here, bounded.
+            out.dlq.append(_dead_letter(record, source_topic, "BadId", "the 'id' header is too long to "
+                                        f"forward (at most {max_id_bytes} bytes with its prefix)", max_request_bytes))
+            continue
+        try:
+            request = decode_request(record.value)
+        except TrustGraphDecodeError as exc:
+            out.dlq.append(_dead_letter(record, source_topic, "TrustGraphDecodeError", str(exc), max_request_bytes))
+            if trustgraph_id:
+                _reject(out, codec, forward_id(topicspace, trustgraph_id, ""),
+                        ConfigError(f"undecodable TrustGraph request: {exc}"))
+            continue
+        if not trustgraph_id:
+            out.dlq.append(_dead_letter(record, source_topic, "MissingId",
+                                        "request has no 'id' header; no response can be sent", max_request_bytes))
+            continue
+        request_id = forward_id(topicspace, trustgraph_id, request["operation"])
+        value = codec.encode("ConfigRequest", request)
+        if len(value) > max_request_bytes:
+            _reject(out, codec, request_id, TooLarge(f"the request is {len(value)} bytes as eventconfig's "
+                                                     f"ConfigRequest, over the {max_request_bytes}-byte limit"))
+            continue
+        out.requests.append(OutRecord(None, value, request_headers(request_id, actor(topicspace))))
+    return out
+
+
+def _reject(out: Forwarded, codec: Codec, request_id: str, error: RequestError) -> None:
+    value = codec.encode("ConfigResponse", error_response(error))
+    out.responses.append(OutRecord(request_id.encode(), value, [(model.ID_HEADER, request_id.encode())]))
+
+
+def _dead_letter(record: RawRequest, source_topic: str, error_type: str, reason: str, max_bytes: int) -> OutRecord:
+    return dead_letter(record.key, record.value, record.headers, offset=record.offset, error_type=error_type,
+                       reason=reason, max_value_bytes=max_bytes, extra=[("source-topic", source_topic.encode())])

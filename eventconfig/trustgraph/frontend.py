@@ -1,0 +1,127 @@
+"""The TrustGraph front end's Kafka adapters: two exclusive roles, each on its own transactional id.
+
+* :class:`RequestForwarder` reads ``<ts>.request.config`` and forwards each TrustGraph request into
+  eventconfig's request topic, the forwarded records and its input offset in one transaction, so
+  each request reaches the writer exactly once. A forwarder group without a committed offset starts
+  with the requests of the last minute (TrustGraph's longest config timeout): someone may still wait
+  for those, for instance a processor that started with eventconfig; nobody waits for older ones.
+* :class:`ResponseTranslator` reads eventconfig's response topic (``read_committed``) and turns every
+  answer to a forwarded request into TrustGraph JSON on ``<ts>.response.config``. TrustGraph's
+  client reads uncommitted records, so its answer must not be produced inside the writer's
+  transaction; produced here, it exists only once the write it reports has committed, and a
+  restarted front end still answers requests that were in flight.
+
+Example::
+
+    front = TrustGraphFrontEnd(settings, response_limit)
+    tasks = [asyncio.create_task(role.run()) for role in front.roles]    # ConfigService does this
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import ConsumerRecord
+
+from eventconfig.client.wire import header_value
+from eventconfig.codec import default_codec
+from eventconfig.errors import CodecError
+from eventconfig.kafka.exclusive import ExclusiveRole
+from eventconfig.kafka.reading import end_offset
+from eventconfig.kafka.transactions import TransactionFailed
+from eventconfig.logrecords import OutRecord
+from eventconfig.model import ID_HEADER
+from eventconfig.settings import Settings
+from eventconfig.trustgraph.forwarding import forward_batch
+from eventconfig.trustgraph.wire import TrustGraphTopics, encode_response, parse_forward_id
+from eventconfig.writer.batch import RawRequest
+
+log = logging.getLogger(__name__)
+
+_FIRST_START_LOOKBACK_MS = 60_000  # TrustGraph processors wait 60 s for a config answer (--config-timeout)
+_IDLE_COMMIT_RECORDS = 1000  # commit the translator's offset at least this often when nothing is ours
+
+
+class TrustGraphFrontEnd:
+    """The two roles that serve one TrustGraph topicspace."""
+
+    def __init__(self, settings: Settings, response_limit: int) -> None:
+        topicspace = settings.trustgraph_topicspace
+        topics = TrustGraphTopics.of(topicspace)
+        self.forwarder = RequestForwarder(settings, topicspace, topics)
+        self.translator = ResponseTranslator(settings, topicspace, topics, response_limit)
+        self.roles: list[ExclusiveRole] = [self.forwarder, self.translator]
+
+
+class RequestForwarder(ExclusiveRole):
+    """``<ts>.request.config`` -> eventconfig's request topic, exactly once."""
+
+    def __init__(self, settings: Settings, topicspace: str, topics: TrustGraphTopics) -> None:
+        super().__init__(settings, f"trustgraph.{topicspace}.forwarder", topics.request)
+        self.topicspace = topicspace
+        self.max_request_bytes = settings.max_response_bytes
+        self.codec = default_codec()
+
+    async def on_activate(self) -> dict[str, Any]:
+        assert self.consumer is not None
+        if await self.consumer.committed(self.tp) is not None:
+            return {}
+        since = int(time.time() * 1000) - _FIRST_START_LOOKBACK_MS
+        found = (await self.consumer.offsets_for_times({self.tp: since})).get(self.tp)
+        start = found.offset if found is not None else await end_offset(self.consumer, self.tp)
+        if not await self.commit({}, start):
+            raise TransactionFailed(f"could not record the starting offset of {self.tp.topic}")
+        return {"first_start_at": start}
+
+    async def handle(self, records: Sequence[ConsumerRecord]) -> None:
+        raw = [RawRequest(r.offset, r.value, list(r.headers), r.key) for r in records]
+        out = forward_batch(raw, self.topicspace, self.tp.topic, self.max_request_bytes, self.codec,
+                            max_id_bytes=self.settings.max_id_bytes)
+        topics = self.settings.topics
+        committed = await self.commit({topics.request: out.requests, topics.response: out.responses,
+                                       topics.dlq: out.dlq}, records[-1].offset + 1)
+        if committed and out.dlq:
+            log.warning("dead-lettered TrustGraph requests", extra={"fields": {"count": len(out.dlq)}})
+
+
+class ResponseTranslator(ExclusiveRole):
+    """eventconfig's response topic -> ``<ts>.response.config`` for forwarded requests, exactly once."""
+
+    max_records = 2000
+
+    def __init__(self, settings: Settings, topicspace: str, topics: TrustGraphTopics, response_limit: int) -> None:
+        super().__init__(settings, f"trustgraph.{topicspace}.translator", settings.topics.response)
+        self.topicspace = topicspace
+        self.target = topics.response
+        self.response_limit = response_limit
+        self.codec = default_codec()
+        self._uncommitted = 0
+
+    async def on_activate(self) -> dict[str, Any]:
+        self._uncommitted = 0
+        return {"answers_to": self.target}
+
+    async def handle(self, records: Sequence[ConsumerRecord]) -> None:
+        out = [answer for answer in map(self._translate, records) if answer is not None]
+        self._uncommitted += len(records)
+        if not out and self._uncommitted < _IDLE_COMMIT_RECORDS:
+            return  # nothing of ours: re-reading these after a restart produces nothing either
+        if await self.commit({self.target: out}, records[-1].offset + 1):
+            self._uncommitted = 0
+
+    def _translate(self, record: ConsumerRecord) -> OutRecord | None:
+        forwarded = parse_forward_id(self.topicspace, header_value(record.headers, ID_HEADER))
+        if forwarded is None:
+            return None
+        trustgraph_id, write = forwarded
+        try:
+            response = self.codec.decode("ConfigResponse", record.value)
+        except CodecError as exc:
+            log.warning("cannot translate an undecodable response", extra={"fields": {"offset": record.offset,
+                                                                                   "error": str(exc)}})
+            return None
+        body = encode_response(response, write=write, max_bytes=self.response_limit)
+        return OutRecord(None, body, [(ID_HEADER, trustgraph_id.encode())])
