@@ -118,7 +118,7 @@ class Figures:
 
 
 def check(rec: Recorded) -> Figures:
-    """Every model check of DESIGN §9 over one run's records."""
+    """Every model check of docs/design.md §9 over one run's records."""
     violations: list[str] = []
     history = {m.version: m for m in rec.history}
     lost = _lost_writes(rec.acks, history, violations)

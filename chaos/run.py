@@ -37,6 +37,7 @@ from eventconfig.logrecords import decode_record
 from eventconfig.settings import Settings
 
 codec = default_codec()
+_CHECKOUT = Path(__file__).resolve().parent.parent  # where `chaos` and `eventconfig` are imported from
 
 
 @dataclass
@@ -77,7 +78,9 @@ class Deployment:
         self.notes: list[str] = []
 
     def env(self, data_dir: Path) -> dict[str, str]:
-        env = {**os.environ, "EVENTCONFIG_PROJECTOR_LINGER_MS": "100"}
+        """A child's environment: this deployment's settings, and this checkout first on the path."""
+        path = os.pathsep.join(p for p in (str(_CHECKOUT), os.environ.get("PYTHONPATH", "")) if p)
+        env = {**os.environ, "PYTHONPATH": path, "EVENTCONFIG_PROJECTOR_LINGER_MS": "100"}
         env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
         return service_env(self.settings, data_dir, env)
 
