@@ -1,4 +1,5 @@
-"""The guarantees of docs/design.md §9 on a replicated cluster under faults: a reduced, seeded chaos run with its model check.
+"""The guarantees of docs/design.md §9 on a replicated cluster under faults: a reduced, seeded
+chaos run with its model check.
 
 It starts its own 3-node KRaft cluster on free ports (not the session's broker, which it must not
 crash), two `serve` processes and the client processes of :mod:`chaos`, injects one fault per round,
