@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 async def test_a_seeded_chaos_run_on_a_three_node_cluster_keeps_every_guarantee(tmp_path):
     spec = ChaosSpec(workdir=tmp_path, seed=11, rounds=3,
                      kinds=["kill-broker-log-leader", "pause-active-writer", "kill-projector"],
-                     writers=4, cas_writers=2, readers=2, subscribers=4, views=1, settle_s=3.0)
+                     writers=4, cas_writers=2, readers=2, subscribers=4, views=1, settle_s=2.0, pause_s=8.0)
 
     figures = await run_chaos(spec)
 
