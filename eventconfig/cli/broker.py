@@ -1,4 +1,4 @@
-"""``eventconfig broker start|stop|status|kill|pause|resume|restart``: the local Apache Kafka broker.
+"""``eventconfig broker start|stop|status|env|kill|pause|resume|restart``: the local Apache Kafka broker.
 
 One node by default; ``start --nodes 3`` runs a replicated KRaft cluster on loopback, whose nodes
 can be crashed, frozen and brought back one at a time to see how a deployment rides out faults.
@@ -6,12 +6,14 @@ can be crashed, frozen and brought back one at a time to see how a deployment ri
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import click
 
 from eventconfig.cli.common import CONTEXT_SETTINGS, fail
 from eventconfig.localbroker import BrokerError, LocalBroker
+from eventconfig.localbroker.secure import CA_FILE, MECHANISM, ROLE_USERS, SECURITY_PROTOCOL, SUPER_USER
 
 _RUN_DIR = click.option("--run-dir", type=click.Path(path_type=Path), default=Path(".eventconfig/broker"),
                         show_default=True, help="Data, logs and state of the broker.")
@@ -27,20 +29,24 @@ def broker() -> None:
 @broker.command()
 @_RUN_DIR
 @click.option("--port", type=int, default=None,
-              help="PLAINTEXT port on 127.0.0.1 (a cluster's first node; the others follow). "
-                   "[default: the run dir's, else 9092]")
+              help="Client port on 127.0.0.1 (PLAINTEXT; SASL_PLAINTEXT with --secure; a cluster's first "
+                   "node, the others follow). [default: the run dir's, else 9092]")
 @click.option("--nodes", type=click.IntRange(1, 5), default=None,
               help="Nodes (broker+controller each); 3 gives replication factor 3, min.insync.replicas 2. "
                    "[default: the run dir's, else 1]")
 @click.option("--heap-mb", type=int, default=None, help="Heap per node [default: 768 for one node, 384 for more].")
 @_TIMEOUT
-def start(run_dir: Path, port: int | None, nodes: int | None, heap_mb: int | None, timeout: float) -> None:
+@click.option("--secure", is_flag=True, help="SASL/SCRAM-SHA-512 (also over TLS on a second port) and ACLs: a "
+              "super user and one user per ACL role, passwords in RUN_DIR/credentials.json (see `broker env`); "
+              "one node.")
+def start(run_dir: Path, port: int | None, nodes: int | None, heap_mb: int | None, timeout: float,
+          secure: bool) -> None:
     """Start the broker (provisioning the jars on first use) and wait until every node serves.
 
     A stopped broker may be started on another --port (its data stays); a running one must be
     stopped first.
     """
-    local = LocalBroker(run_dir, nodes=nodes, heap_mb=heap_mb or _default_heap(nodes))
+    local = LocalBroker(run_dir, nodes=nodes, heap_mb=heap_mb or _default_heap(nodes), secure=secure or None)
     local.port = port if port is not None else (0 if local.layout() else 9092)
     try:
         bootstrap = local.start(timeout)
@@ -69,7 +75,8 @@ def status(run_dir: Path) -> None:
     state = local.status()
     if state is None:
         fail("no broker running")
-    click.echo(state.bootstrap)
+    secure = f" secure={SECURITY_PROTOCOL}/{MECHANISM} tls=127.0.0.1:{state.tls_port}" if state.secure else ""
+    click.echo(f"{state.bootstrap}{secure}")
     for node in state.nodes:
         click.echo(f"node {node.id} port={node.port} controller_port={node.controller_port} pid={node.pid} "
                    f"{local.node_status(node)}")
@@ -107,3 +114,21 @@ def restart(run_dir: Path, node_id: int, timeout: float) -> None:
         click.echo(LocalBroker(run_dir).restart(node_id, timeout))
     except BrokerError as exc:
         fail(str(exc))
+
+
+@broker.command()
+@_RUN_DIR
+@click.argument("user", type=click.Choice([SUPER_USER, *ROLE_USERS]))
+@click.option("--tls", is_flag=True, help="Connect to the SASL_SSL listener, trusting the broker's CA.")
+def env(run_dir: Path, user: str, tls: bool) -> None:
+    """Print the environment that connects as USER of a secure broker: eval "$(eventconfig broker env client)"."""
+    local = LocalBroker(run_dir)
+    creds, state = local.credentials(), local.status()
+    if creds is None:
+        fail(f"{run_dir} holds no secure broker (start one with --secure)")
+    variables = {}
+    if state is not None:
+        variables["EVENTCONFIG_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{state.tls_port}" if tls else state.bootstrap
+    ca_file = local.run_dir / CA_FILE if tls else None
+    for name, value in {**variables, **creds.environment(user, ca_file)}.items():
+        click.echo(f"export {name}={shlex.quote(value)}")

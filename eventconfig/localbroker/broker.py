@@ -38,6 +38,7 @@ from typing import Any
 
 from eventconfig.errors import EventConfigError
 from eventconfig.localbroker.processes import alive, free_port, port_taken, signal_group, stopped
+from eventconfig.localbroker.secure import Credentials
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,8 @@ class BrokerState:
 
     cluster_id: str
     nodes: list[NodeState]
+    secure: bool = False  # SASL/SCRAM, TLS and ACLs (secure.py); one node only
+    tls_port: int = 0  # secure mode: the SASL_SSL listener
 
     @property
     def bootstrap(self) -> str:
@@ -126,6 +129,11 @@ class BrokerState:
         """The first node's port (a single-node broker's only port; a cluster's base port)."""
         return self.nodes[0].port
 
+    @property
+    def pid(self) -> int:
+        """The first node's process id (a single-node broker's only one)."""
+        return self.nodes[0].pid
+
     def node(self, node_id: int) -> NodeState:
         for node in self.nodes:
             if node.id == node_id:
@@ -134,9 +142,11 @@ class BrokerState:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> BrokerState:
+        mode = {"secure": raw.get("secure", False), "tls_port": raw.get("tls_port", 0)}
         if "nodes" not in raw:  # written by a single-node broker before clusters existed
-            return cls(raw["cluster_id"], [NodeState(1, raw["port"], raw["controller_port"], raw.get("pid", 0))])
-        return cls(raw["cluster_id"], [NodeState(**node) for node in raw["nodes"]])
+            return cls(raw["cluster_id"], [NodeState(1, raw["port"], raw["controller_port"], raw.get("pid", 0))],
+                       **mode)
+        return cls(raw["cluster_id"], [NodeState(**node) for node in raw["nodes"]], **mode)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -160,12 +170,14 @@ class LocalBroker:
         nodes: int | None = None,
         heap_mb: int | None = None,
         cache_dir: Path | None = None,
+        secure: bool | None = None,
     ) -> None:
         self.run_dir = Path(run_dir).resolve()
         self.port = port
         self.nodes = nodes  # None: whatever the run dir holds, one node for a new one
         self.heap_mb = heap_mb
         self.cache_dir = cache_dir
+        self.secure = secure  # None: whatever the run dir holds, plain for a new one
 
     # --- paths ---------------------------------------------------------------------------------
 
@@ -210,8 +222,7 @@ class LocalBroker:
         if not running:
             state = self._layout(state)
             for node in state.nodes:
-                _check_free(node.port)
-                _check_free(node.controller_port)
+                _check_ports(state, node)
         assert state is not None
         lib = provision(self.cache_dir)
         if not running:
@@ -222,7 +233,7 @@ class LocalBroker:
                 self._launch(lib, state, node)
         self.state_file.write_text(json.dumps(state.to_json()))
         for node in state.nodes:
-            _wait_ready(node, timeout, self.log_tail)
+            _wait_ready(node, timeout, self.log_tail, self.admin_kwargs())
         log.info("Kafka broker ready at %s in %.1f s", state.bootstrap, time.monotonic() - started)
         return state.bootstrap
 
@@ -261,6 +272,15 @@ class LocalBroker:
         self.stop(node=node)
         return self.start(timeout)
 
+    def credentials(self) -> Credentials | None:
+        """The users and passwords of a secure broker (None for a plain one)."""
+        return Credentials.load(self.run_dir)
+
+    def admin_kwargs(self) -> dict[str, Any]:
+        """aiokafka connection arguments of the super user (none for a plain broker)."""
+        creds = self.credentials()
+        return creds.client_kwargs() if creds else {}
+
     def log_tail(self, lines: int = 80) -> str:
         """The last lines of each node's log, for failing tests and start errors."""
         state = self.layout()
@@ -275,7 +295,10 @@ class LocalBroker:
     # --- internals -----------------------------------------------------------------------------
 
     def _refuse_to_change(self, state: BrokerState, running: bool) -> None:
-        """A run dir keeps its node count; a running broker keeps its ports (say why, never ignore)."""
+        """A run dir keeps its node count and mode; a running broker keeps its ports (say why, never ignore)."""
+        if self.secure not in (None, state.secure):
+            raise BrokerError(f"{self.run_dir} holds a {'secure' if state.secure else 'plain'} broker; "
+                              "use another --run-dir to switch modes")
         if self.nodes not in (None, len(state.nodes)):
             raise BrokerError(f"{self.run_dir} holds a {len(state.nodes)}-node broker; stop it and give another "
                               f"--run-dir for a {self.nodes}-node one")
@@ -312,8 +335,7 @@ class LocalBroker:
                 f"-Dkafka.logs.dir={node_dir / 'logs'}", "-cp", f"{lib}/*"]
 
     def _launch(self, lib: Path, state: BrokerState, node: NodeState) -> None:
-        _check_free(node.port)
-        _check_free(node.controller_port)
+        _check_ports(state, node)
         node_dir = self.node_dir(node.id, len(state.nodes))
         (node_dir / "logs").mkdir(parents=True, exist_ok=True)
         heap = self._heap_mb(len(state.nodes))
@@ -332,7 +354,10 @@ class LocalBroker:
         """The nodes and their ports: an earlier run's (keeping its cluster id and controller ports,
         moving the broker ports to ``port`` if given), or a new layout."""
         count = len(previous.nodes) if previous else (self.nodes or 1)
-        state = previous or BrokerState(_cluster_id(), [NodeState(i, 0, free_port()) for i in range(1, count + 1)])
+        if self.secure and count > 1:
+            raise BrokerError("a secure broker runs one node; start the cluster without --secure")
+        state = previous or BrokerState(_cluster_id(), [NodeState(i, 0, free_port()) for i in range(1, count + 1)],
+                                        secure=bool(self.secure), tls_port=free_port() if self.secure else 0)
         for index, node in enumerate(state.nodes):
             if self.port:
                 node.port = self.port + index
@@ -350,13 +375,20 @@ class LocalBroker:
             node_dir = self.node_dir(node.id, count)
             node_dir.mkdir(parents=True, exist_ok=True)
             (node_dir / "log4j2.properties").write_text(_RESOURCES.joinpath("log4j2.properties").read_text())
-            (node_dir / "server.properties").write_text(template.format(
+            properties = template.format(
                 node_id=node.id, voters=voters, port=node.port, controller_port=node.controller_port,
-                data_dir=node_dir / "data", replicas=min(count, 3), min_isr=2 if count >= 3 else 1))
+                data_dir=node_dir / "data", replicas=min(count, 3), min_isr=2 if count >= 3 else 1)
+            scram: list[str] = []
+            if state.secure:
+                creds = Credentials.load_or_create(self.run_dir)
+                properties += creds.server_properties(node.port, state.tls_port, node.controller_port, self.run_dir)
+                scram = creds.format_args()
+            (node_dir / "server.properties").write_text(properties)
+            os.chmod(node_dir / "server.properties", 0o600)  # secure mode: it holds the super user's password
             formats.append(subprocess.Popen(
                 ["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", *self._common_flags(lib, node_dir),
                  "kafka.tools.StorageTool", "format", "-t", state.cluster_id, "-c",
-                 str(node_dir / "server.properties"), "--ignore-formatted"],
+                 str(node_dir / "server.properties"), "--ignore-formatted", *scram],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
         for fmt in formats:
             output, _ = fmt.communicate()
@@ -371,14 +403,16 @@ def _tail(logs: Path, lines: int) -> str:
     return "(no broker log yet)"
 
 
-def _check_free(port: int) -> None:
+def _check_ports(state: BrokerState, node: NodeState) -> None:
     """Say which port is taken before a JVM fails on it with a bind error deep in its log."""
-    reason = port_taken(port)
-    if reason is not None:
-        raise BrokerError(f"port {port} on 127.0.0.1 is in use by another process ({reason}); choose another --port")
+    for port in (node.port, node.controller_port, state.tls_port):
+        reason = port_taken(port) if port else None
+        if reason is not None:
+            raise BrokerError(f"port {port} on 127.0.0.1 is in use by another process ({reason}); "
+                              "choose another --port")
 
 
-def _wait_ready(node: NodeState, timeout: float, log_tail: Callable[[], str]) -> None:
+def _wait_ready(node: NodeState, timeout: float, log_tail: Callable[[], str], kwargs: dict[str, Any]) -> None:
     """Wait for the PLAINTEXT port (opened only once the node is unfenced), then one metadata call."""
     deadline = time.monotonic() + timeout
     while True:
@@ -386,7 +420,7 @@ def _wait_ready(node: NodeState, timeout: float, log_tail: Callable[[], str]) ->
             raise BrokerError(f"Kafka node {node.id} exited during start; its log ends with:\n{log_tail()}")
         try:
             socket.create_connection(("127.0.0.1", node.port), timeout=0.5).close()
-            asyncio.run(_describe_cluster(node.bootstrap))
+            asyncio.run(_describe_cluster(node.bootstrap, kwargs))
             return
         except (OSError, asyncio.TimeoutError, EventConfigError) as exc:
             if time.monotonic() > deadline:
@@ -395,11 +429,11 @@ def _wait_ready(node: NodeState, timeout: float, log_tail: Callable[[], str]) ->
             time.sleep(0.25)
 
 
-async def _describe_cluster(bootstrap: str) -> None:
+async def _describe_cluster(bootstrap: str, kwargs: dict[str, Any]) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.errors import KafkaError
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000, **kwargs)
     try:
         await admin.start()
         await admin.describe_cluster()
@@ -409,15 +443,16 @@ async def _describe_cluster(bootstrap: str) -> None:
         await admin.close()
 
 
-async def prewarm(bootstrap: str) -> None:
+async def prewarm(bootstrap: str, **kwargs: Any) -> None:
     """Create the broker's transaction-state and consumer-offsets topics now (first use costs a
-    second or two), so the first transactional producer or consumer group of a test does not pay."""
+    second or two), so the first transactional producer or consumer group of a test does not pay.
+    ``kwargs``: connection arguments (a secure broker's :meth:`LocalBroker.admin_kwargs`)."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
     name = f"eventconfig-prewarm-{uuid.uuid4().hex}"
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=name)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=name, **kwargs)
     await producer.start()
     await producer.stop()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=name)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=name, **kwargs)
     await consumer.start()
     await consumer.stop()
