@@ -27,7 +27,9 @@ class FlakyAdmin:
         self.calls += 1
         if self.calls <= self.failures:
             raise self.error
-        return [{"topic": n, "error_code": 0, "partitions": [{"partition": 0}]} for n in names]
+        specs = {s.name: s.partitions for s in topic_specs(SETTINGS)}  # the response topic has several
+        return [{"topic": n, "error_code": 0, "partitions": [{"partition": p} for p in range(specs[n])]}
+                for n in names]
 
     async def describe_configs(self, resources: list) -> list:
         configs = {s.name: s.configs for s in topic_specs(SETTINGS)}
