@@ -34,6 +34,8 @@ ERROR_HEADER = "error"
 ERROR_TYPE_HEADER = "error-type"
 # Optional: UTF-8 decimal epoch milliseconds after which the caller no longer waits for the answer.
 DEADLINE_HEADER = "deadline"
+# Optional: UTF-8 decimal number of the response partition the answer goes to (docs/design.md §4.3).
+REPLY_PARTITION_HEADER = "reply-partition"
 # On the last commit marker of a writer transaction: where the next writer resumes the request topic.
 REQUEST_OFFSET_HEADER = "request-offset"
 PARKED_HEADER = "parked"

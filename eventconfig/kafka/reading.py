@@ -60,6 +60,19 @@ async def read_to_end(
             yield records
 
 
+async def read_whole(settings: Settings, topic: str) -> list[ConsumerRecord]:
+    """Every committed record of a one-partition topic, from its start to its current end (audits, tests)."""
+    consumer = committed_consumer(settings)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        return [r async for batch in read_to_end(consumer, tp) for r in batch]
+    finally:
+        await consumer.stop()
+
+
 async def read_tail(settings: Settings, topic: str, pick: Callable[[ConsumerRecord], T | None]) -> list[T]:
     """What ``pick`` finds (not None) in the last records of ``topic``'s partition 0, in log order: a
     window before the end, widened until it finds something or reaches the beginning."""

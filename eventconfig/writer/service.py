@@ -27,6 +27,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import ChainMap
@@ -45,6 +46,7 @@ from eventconfig.kafka.transactions import RecordRefused
 from eventconfig.logrecords import OutRecord
 from eventconfig.model import Entry, ItemKey
 from eventconfig.settings import Settings
+from eventconfig.tasks import off_loop
 from eventconfig.view.materializer import Materializer
 from eventconfig.writer.batch import BatchConfig, BatchResult, RawRequest, process_batch, read_requests
 from eventconfig.writer.handler import Limits
@@ -57,6 +59,7 @@ log = logging.getLogger(__name__)
 
 _CATCH_UP_TIMEOUT_S = 600.0
 _READS_COMMIT_S = 1.0  # a stretch of reads alone commits its request offset at most this often
+_OFF_LOOP_BYTES = 64 * 1024  # batches of more request bytes are handled in a worker thread
 
 
 class Writer(ExclusiveRole):
@@ -157,8 +160,12 @@ class Writer(ExclusiveRole):
         with self.materializer.store.snapshot() as snapshot:
             self._pending = [(v, changes) for v, changes in self._pending if v > snapshot.version]
             pending = ChainMap(*(changes for _, changes in reversed(self._pending)))
-            result = process_batch(raw, snapshot, pending, self.version, self.config,
-                                   now_ms=int(time.time() * 1000), refused=self._refused)
+            process = functools.partial(process_batch, raw, snapshot, pending, self.version, self.config,
+                                        now_ms=int(time.time() * 1000), refused=self._refused)
+            # Decoding and handling a large batch (a 10,000-item put) is pure CPU: in a worker thread,
+            # heartbeats and the pipelined commit keep running; a small one is not worth the hand-off.
+            large = sum(len(r.value or b"") for r in raw) > _OFF_LOOP_BYTES
+            result = await off_loop(process) if large else process()
         self.reads.add(result.reads)
         if records:
             self._position = records[-1].offset + 1  # redone from the committed offset if a commit fails

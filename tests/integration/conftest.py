@@ -1,7 +1,8 @@
 """A raw wire client for black-box service tests: it speaks only the contract of docs/design.md §4.
 
-It sends Avro single-object ``ConfigRequest`` bytes with an ``id`` header and waits for the
-``ConfigResponse`` with the same ``id``, reading with ``read_committed`` as the contract demands;
+It sends Avro single-object ``ConfigRequest`` bytes with an ``id`` header (and no ``reply-partition``)
+and waits for the ``ConfigResponse`` with the same ``id`` on every response partition, reading with
+``read_committed`` as the contract demands;
 it can also send arbitrary bytes and headers, and read whole topics.
 """
 
@@ -17,7 +18,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from eventconfig.codec import default_codec
-from eventconfig.kafka.reading import read_to_end
+from eventconfig.kafka.reading import read_whole
 from eventconfig.settings import Settings
 
 codec = default_codec()
@@ -36,10 +37,12 @@ class Wire:
     async def start(self) -> None:
         await self.producer.start()
         await self.consumer.start()
-        tp = TopicPartition(self.settings.topics.response, 0)
-        self.consumer.assign([tp])
-        await self.consumer.seek_to_end(tp)
-        await self.consumer.position(tp)
+        topic = self.settings.topics.response
+        tps = [TopicPartition(topic, p) for p in sorted(await self.producer.partitions_for(topic))]
+        self.consumer.assign(tps)
+        await self.consumer.seek_to_end(*tps)
+        for tp in tps:
+            await self.consumer.position(tp)
         self._reader = asyncio.create_task(self._read())
 
     async def stop(self) -> None:
@@ -87,16 +90,7 @@ class Wire:
         return await self.call("delete", workspace, keys=[{"type": t, "key": k} for t, k in keys])
 
     async def read_topic(self, topic: str) -> list[ConsumerRecord]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers,
-                                    isolation_level="read_committed", enable_auto_commit=False)
-        await consumer.start()
-        try:
-            tp = TopicPartition(topic, 0)
-            consumer.assign([tp])
-            await consumer.seek_to_beginning(tp)
-            return [r async for batch in read_to_end(consumer, tp) for r in batch]
-        finally:
-            await consumer.stop()
+        return await read_whole(self.settings, topic)
 
 
 @pytest.fixture
