@@ -186,7 +186,9 @@ class PlainSender:
     """An idempotent producer outside any transaction, for output that needs no atomicity with the
     input offsets: the answers to reads (docs/design.md §6), which a re-consumed read only repeats."""
 
-    _batches = TransactionalSender._batches  # the same record routing as the transactional output
+    # The same record routing as the transactional output.
+    _batches = TransactionalSender._batches
+    _know_partitions = staticmethod(TransactionalSender._know_partitions)
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -210,6 +212,7 @@ class PlainSender:
         if self._producer is None:
             raise EventConfigError("the read producer is not running")
         try:
+            await self._know_partitions(self._producer, records)
             futures = [await future for future in self._batches(self._producer, records)]
             if futures:
                 await asyncio.gather(*futures)
