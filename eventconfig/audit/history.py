@@ -17,7 +17,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -145,7 +145,7 @@ class HistoryReader:
 
     async def mutations(self, *, from_version: int | None = None, since_ms: int | None = None,
                         purpose: str = "the request", follow: bool = False,
-                        progress: Progress | None = None) -> AsyncIterator[Mutation]:
+                        progress: Progress | None = None) -> AsyncGenerator[Mutation, None]:
         """Every mutation from the topic's first record on, in order; with ``follow`` it never ends.
 
         Before the first one is returned, the topic's start is checked against ``from_version`` and
@@ -173,7 +173,7 @@ class HistoryReader:
                 yield mutation
 
     async def read(self, query: HistoryQuery, *, follow: bool = False,
-                   progress: Progress | None = None) -> AsyncIterator[Mutation]:
+                   progress: Progress | None = None) -> AsyncGenerator[Mutation, None]:
         """The mutations ``query`` selects, in version order; with ``follow``, new ones as they commit.
 
         A query bounded below (``from_version``/``since_ms``) that reaches before the first held

@@ -101,7 +101,7 @@ async def _until_signal(start: Callable[[], Awaitable[None]], wait: Callable[[],
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     await start()
-    waiter = asyncio.create_task(wait())
+    waiter = asyncio.ensure_future(wait())
     stopper = asyncio.create_task(stopping.wait())
     try:
         await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)

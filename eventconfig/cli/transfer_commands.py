@@ -106,7 +106,7 @@ def _read_import(text: str, source: str, workspace: str | None) -> tuple[list[tu
 
 def _report(results: list[ImportResult], fmt: str, dry_run: bool, by_workspace: bool) -> None:
     def shown(result: ImportResult) -> list[PlannedItem]:
-        return result.plan.items if dry_run else [i for i in result.plan.items if i.action in (ADD, OVERWRITE)]
+        return list(result.plan.items) if dry_run else [i for i in result.plan.items if i.action in (ADD, OVERWRITE)]
 
     def json_of(result: ImportResult) -> dict[str, Any]:
         return {"workspace": result.workspace, "dry_run": dry_run, "version": result.version,

@@ -26,7 +26,7 @@ from aiokafka.errors import KafkaError
 from eventconfig.client.client import kafka_unreachable
 from eventconfig.client.handlers import Config, HandlerHost, Handlers
 from eventconfig.errors import ViewError
-from eventconfig.model import WORKSPACE_TYPE, WORKSPACES_WORKSPACE, Entry, ItemKey
+from eventconfig.model import WORKSPACE_TYPE, WORKSPACES_WORKSPACE, Entry
 from eventconfig.settings import Settings
 from eventconfig.view.apply import ViewWrites
 from eventconfig.view.materializer import Materializer

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -130,7 +131,7 @@ class ConfigSubscriber(HandlerHost):
         versions = []
         for type_ in sorted(self.handlers.typed):
             result = await self._fetch(
-                {"type": type_}, lambda t=type_: self.client.get_values_all_workspaces_versioned(t))
+                {"type": type_}, partial(self.client.get_values_all_workspaces_versioned, type_))
             if result is None:
                 continue
             versions.append(result.version)
@@ -181,7 +182,7 @@ class ConfigSubscriber(HandlerHost):
                     continue
                 values = await self._fetch(
                     {"type": type_, "workspace": workspace, "version": version},
-                    lambda w=workspace, t=type_: self.client.get_values(w, t, min_version=version))
+                    partial(self.client.get_values, workspace, type_, min_version=version))
                 if values is not None:
                     per_workspace.setdefault(workspace, {})[type_] = values
         lifecycle = poke.get("workspace_changes")

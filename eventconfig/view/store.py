@@ -330,7 +330,7 @@ class ViewSnapshot:
 
     def _get(self, key: bytes) -> bytes | None:
         try:
-            return self._snap[key]  # type: ignore[no-any-return]
+            return self._snap[key]
         except Exception as exc:
             if str(exc) == _NOT_FOUND:
                 return None
