@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from eventconfig.cli.common import CONTEXT_SETTINGS, run
+from eventconfig.cli.common import CONTEXT_SETTINGS, load_settings, run
 from eventconfig.kafka.topics import admin_client, check_topics
 from eventconfig.push.service import PushProjector
 from eventconfig.service import ConfigService
@@ -33,8 +33,6 @@ def trustgraph_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def load_serve_settings(ctx: click.Context, trustgraph: bool, trustgraph_topicspace: str | None,
                         **options: Any) -> Settings:
     """The settings with the command's options; ``--trustgraph`` alone serves the topicspace ``tg``."""
-    from eventconfig.cli.main import load_settings
-
     settings = load_settings(ctx, trustgraph_topicspace=trustgraph_topicspace, **options)
     if trustgraph and not settings.trustgraph_topicspace:
         settings = dataclasses.replace(settings, trustgraph_topicspace=DEFAULT_TOPICSPACE)

@@ -13,9 +13,8 @@ from typing import Any
 import click
 
 from eventconfig.audit import rebuild_view, verify_view
-from eventconfig.cli.audit_output import (echo_json, echo_jsonl, format_option, note, progress_bar, settings_of,
-                                          view_path)
-from eventconfig.cli.common import CONTEXT_SETTINGS, run
+from eventconfig.cli.audit_output import (echo_json, echo_jsonl, format_option, note, progress_bar, view_path)
+from eventconfig.cli.common import CONTEXT_SETTINGS, load_settings, run
 
 
 @click.command("rebuild", context_settings=CONTEXT_SETTINGS)
@@ -23,7 +22,7 @@ from eventconfig.cli.common import CONTEXT_SETTINGS, run
 @click.pass_context
 def rebuild_cmd(ctx: click.Context, path: Path | None) -> None:
     """Wipe a local view and rebuild it from the log (refused while a process has it open)."""
-    settings = settings_of(ctx)
+    settings = load_settings(ctx)
 
     async def go() -> Any:
         with progress_bar() as progress:
@@ -49,7 +48,7 @@ def verify_cmd(ctx: click.Context, path: Path | None, no_catch_up: bool, scratch
     """
     if scratch and (path is not None or no_catch_up):
         raise click.UsageError("--scratch builds its own view: it takes neither --path nor --no-catch-up")
-    settings = settings_of(ctx)
+    settings = load_settings(ctx)
 
     async def go() -> Any:
         with progress_bar() as progress:

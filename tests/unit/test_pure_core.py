@@ -24,3 +24,18 @@ def test_the_view_package_still_offers_the_store_and_the_materializer_by_their_o
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, f"the view package's names did not import:\n{done.stderr}"
     assert done.stdout.strip() == "True", "asking for the store loads it"
+
+
+def test_no_command_module_imports_the_cli_entry_point():
+    """Shared CLI helpers live in cli/common.py; only ``python -m eventconfig`` imports cli/main.py (no cycle)."""
+    import ast
+    from pathlib import Path
+
+    import eventconfig.cli
+
+    cycles = []
+    for path in Path(eventconfig.cli.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "eventconfig.cli.main":
+                cycles.append(f"{path.name}:{node.lineno}")
+    assert not cycles, f"command modules import the entry point: {cycles}"
