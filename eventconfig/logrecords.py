@@ -13,21 +13,10 @@ from typing import Sequence
 
 from eventconfig.codec import Codec, default_codec
 from eventconfig.errors import CodecError
+from eventconfig.kafka.records import Headers, OutRecord  # re-exported: the writer's and DLQ's import path
 from eventconfig.model import MARKER_KEY, VERSION_HEADER, ItemKey
 
-Headers = list[tuple[str, bytes]]
-
-
-@dataclass(frozen=True, slots=True)
-class OutRecord:
-    """A record to produce: key, value (None = tombstone), headers and, when the reader asked for one,
-    the partition (None: placed by a stable hash of the key)."""
-
-    key: bytes | None
-    value: bytes | None
-    headers: Headers
-    partition: int | None = None
-
+__all__ = ["Headers", "LogRecord", "OutRecord", "decode_record", "delete_record", "marker_record", "put_record"]
 
 @dataclass(frozen=True, slots=True)
 class LogRecord:
