@@ -7,7 +7,7 @@ value remembers the version at which it last changed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, NewType
 
 # Operations of docs/design.md §5.
 GET = "get"
@@ -36,6 +36,12 @@ ERROR_TYPE_HEADER = "error-type"
 DEADLINE_HEADER = "deadline"
 # Optional: UTF-8 decimal number of the response partition the answer goes to (docs/design.md §4.3).
 REPLY_PARTITION_HEADER = "reply-partition"
+
+
+# Distinct to the type checker, plain ints at run time: swapping a log position and a config version
+# (both counters, both in the view's meta) is a type error.
+Offset = NewType("Offset", int)  # a position in a Kafka partition: the next record to read
+Version = NewType("Version", int)  # a config version: the number of the last complete write (docs/design.md §6)
 
 
 class ItemKey(NamedTuple):

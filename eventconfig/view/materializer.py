@@ -22,6 +22,7 @@ from eventconfig import metrics
 from eventconfig.errors import ViewError
 from eventconfig.kafka.reading import committed_consumer, end_offset
 from eventconfig.kafka.topics import admin_client, check_topics, log_delete_retention_ms
+from eventconfig.model import Offset, Version
 from eventconfig.settings import Settings
 from eventconfig.view import store as store_module
 from eventconfig.view.apply import Applier, ViewWrites
@@ -69,7 +70,7 @@ class Materializer:
         self._store: ViewStore | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
-        self._applier = Applier(0)
+        self._applier = Applier(Version(0))
         self._position = 0  # everything consumed below this log position is in the store
         self._read_position = 0  # the consumer's position (complete versions or not)
         self._ready = False  # the initial replay has reached the end offset taken at start
@@ -208,7 +209,7 @@ class Materializer:
                     backoff = min(backoff * 2, _BACKOFF_S[1])
                     continue
                 backoff = _BACKOFF_S[0]
-                await self._apply(batches.get(self._tp, []), position)
+                await self._apply(batches.get(self._tp, []), Offset(position))
                 self._progress(target)
                 self._report_lag(consumer)
         except asyncio.CancelledError:
@@ -250,7 +251,7 @@ class Materializer:
         self._last_mark = now
         self.store.mark_caught_up(int(time.time() * 1000))
 
-    async def _apply(self, records: list[ConsumerRecord], position: int) -> None:
+    async def _apply(self, records: list[ConsumerRecord], position: Offset) -> None:
         """Decode in bounded slices and write large batches off the loop, so heartbeats, pokes and
         reads never stall behind a 10,000-item write. Nothing else touches the applier meanwhile, and
         the store write stays one WriteBatch: readers see all of a version or none of it."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Protocol, runtime_checkable
 
-from eventconfig.model import Entry, ItemKey
+from eventconfig.model import Entry, ItemKey, Version
 
 
 @runtime_checkable
@@ -18,7 +18,7 @@ class ViewReader(Protocol):
     """A consistent state of the store: every scan and get sees the same ``version``."""
 
     @property
-    def version(self) -> int:
+    def version(self) -> Version:
         """The last complete version in this state."""
         ...
 
@@ -48,10 +48,10 @@ class DictReader:
 
     def __init__(self, items: Mapping[ItemKey, Entry] | None = None, version: int = 0) -> None:
         self.items: dict[ItemKey, Entry] = dict(items or {})
-        self._version = version
+        self._version = Version(version)
 
     @property
-    def version(self) -> int:
+    def version(self) -> Version:
         return self._version
 
     def get(self, item: ItemKey) -> Entry | None:

@@ -25,7 +25,7 @@ from eventconfig.codec import Codec, default_codec
 from eventconfig.deadletter import DLQ_FIELD_BYTES, dead_letter, reasons
 from eventconfig.errors import BadRequest, CodecError, ConfigError, ReadTimeout, RequestError, TooLarge, ViewError
 from eventconfig.logrecords import Headers, OutRecord
-from eventconfig.model import Entry, ItemKey
+from eventconfig.model import Entry, ItemKey, Version
 from eventconfig.view.reader import ViewReader
 from eventconfig.writer.handler import Context, Limits, Outcome, Request, error_response, handle_request, needs_version
 from eventconfig.writer.overlay import Overlay
@@ -76,14 +76,14 @@ class BatchResult:
     responses: list[OutRecord] = field(default_factory=list)
     dlq: list[OutRecord] = field(default_factory=list)
     changes: dict[ItemKey, Entry | None] = field(default_factory=dict)
-    version: int = 0
+    version: Version = Version(0)
     waiting: list[Waiting] = field(default_factory=list)
     answered_waiting: int = 0  # earlier waiting reads answered in this batch
     outcomes: list[tuple[str, str]] = field(default_factory=list)  # (operation, "ok" | error type)
 
 
 def process_batch(records: Sequence[RawRequest], base: ViewReader, pending: Mapping[ItemKey, Entry | None],
-                  version: int, waiting: Sequence[Waiting], config: BatchConfig, now_ms: int,
+                  version: Version, waiting: Sequence[Waiting], config: BatchConfig, now_ms: int,
                   codec: Codec | None = None, refused: Mapping[int, str | None] | None = None) -> BatchResult:
     """Handle ``records`` (then earlier waiting reads) as one atomic unit of output.
 
@@ -117,7 +117,7 @@ def min_version_reads(records: Sequence[RawRequest], codec: Codec | None = None)
 
 
 class _Batch:
-    def __init__(self, base: ViewReader, pending: Mapping[ItemKey, Entry | None], version: int,
+    def __init__(self, base: ViewReader, pending: Mapping[ItemKey, Entry | None], version: Version,
                  config: BatchConfig, now_ms: int, codec: Codec) -> None:
         self.base = base
         self.config = config

@@ -20,7 +20,7 @@ from typing import Any
 from eventconfig import model
 from eventconfig.errors import BadOperation, BadRequest, Conflict, RequestError, TooLarge
 from eventconfig.logrecords import OutRecord, delete_record, marker_record, put_record
-from eventconfig.model import Entry, ItemKey
+from eventconfig.model import Entry, ItemKey, Version
 from eventconfig.view.reader import ViewReader
 
 Response = dict[str, Any]
@@ -43,7 +43,7 @@ class Outcome:
     log_records: list[OutRecord] = field(default_factory=list)
     mutation: dict[str, Any] | None = None
     changes: dict[ItemKey, Entry | None] = field(default_factory=dict)
-    version: int | None = None
+    version: Version | None = None
 
 
 def empty_response(version: int = 0) -> Response:
@@ -69,7 +69,7 @@ class Context:
 
     reader: ViewReader
     limits: Limits
-    version: int
+    version: Version
     now_ms: int
     request_id: str
     actor: str | None = None
@@ -187,7 +187,7 @@ def _delete(request: Request, ctx: Context) -> Outcome:
 
 def _write(request: Request, ctx: Context, changes: dict[ItemKey, Entry | None]) -> Outcome:
     """The log records (items, then the commit marker) and the history Mutation of one write."""
-    new_version = ctx.version + 1
+    new_version = Version(ctx.version + 1)
     records: list[OutRecord] = []
     history: list[dict[str, Any]] = []
     for item, entry in changes.items():

@@ -39,7 +39,7 @@ from eventconfig.kafka.reading import read_to_end
 from eventconfig.kafka.topics import admin_client
 from eventconfig.kafka.transactions import RecordRefused
 from eventconfig.logrecords import OutRecord
-from eventconfig.model import Entry, ItemKey
+from eventconfig.model import Entry, ItemKey, Version
 from eventconfig.settings import Settings
 from eventconfig.tasks import off_loop
 from eventconfig.view.materializer import Materializer
@@ -68,7 +68,7 @@ class Writer(ExclusiveRole):
             max_id_bytes=settings.max_id_bytes,
             max_actor_bytes=settings.max_actor_bytes,
         )
-        self.version = 0
+        self.version = Version(0)
         # Committed changes the view may not have applied yet, one segment per batch: (version, changes).
         self._pending: list[tuple[int, dict[ItemKey, Entry | None]]] = []
         self._waiting: list[Waiting] = []
@@ -91,7 +91,7 @@ class Writer(ExclusiveRole):
     async def on_activate(self) -> dict[str, Any]:
         # Above every version in the log (the view's, never lowered by a stray marker) and the history.
         view_version = await self.materializer.wait_caught_up(_CATCH_UP_TIMEOUT_S)
-        self.version = max(view_version, await last_history_version(self.settings))
+        self.version = Version(max(view_version, await last_history_version(self.settings)))
         self._pending, self._waiting = [], []
         metrics.WRITER_VERSION.set(self.version)
         return {"version": self.version}
