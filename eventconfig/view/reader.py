@@ -37,6 +37,15 @@ class ViewReader(Protocol):
         ...
 
 
+
+def workspace_config(reader: ViewReader, workspace: str) -> dict[str, dict[str, str]]:
+    """``{type: {key: value}}`` of one workspace as ``reader`` sees it: the ``config`` operation's shape."""
+    config: dict[str, dict[str, str]] = {}
+    for type_, key, entry in reader.scan_workspace(workspace):
+        config.setdefault(type_, {})[key] = entry.value
+    return config
+
+
 class DictReader:
     """A :class:`ViewReader` over a plain dict, for pure tests and overlays.
 

@@ -21,7 +21,7 @@ from eventconfig import model
 from eventconfig.errors import BadOperation, BadRequest, Conflict, RequestError, TooLarge
 from eventconfig.logrecords import OutRecord, delete_record, marker_record, put_record
 from eventconfig.model import Entry, ItemKey, Version
-from eventconfig.view.reader import ViewReader
+from eventconfig.view.reader import ViewReader, workspace_config
 
 Response = dict[str, Any]
 
@@ -147,10 +147,7 @@ def _all_workspaces(keys_only: bool) -> Callable[[Request, Context], Outcome]:
 
 def _config(request: Request, ctx: Context) -> Outcome:
     response = empty_response(ctx.version)
-    config: dict[str, dict[str, str]] = {}
-    for type_, key, entry in ctx.reader.scan_workspace(request["workspace"]):
-        config.setdefault(type_, {})[key] = entry.value
-    response["config"] = config
+    response["config"] = workspace_config(ctx.reader, request["workspace"])
     return Outcome(response)
 
 
