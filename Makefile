@@ -9,7 +9,7 @@ BROKER_DIR ?= .eventconfig/broker
 BROKER_PORT ?= 9092
 export EVENTCONFIG_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(BROKER_PORT)
 
-.PHONY: install run lint test test-unit test-integration broker-start broker-stop bench clean
+.PHONY: install run lint test test-unit test-integration broker-start broker-stop bench chaos clean
 
 install: $(VENV)/.installed  ## .venv with the package (editable), the gateway extra and the test dependencies
 
@@ -31,7 +31,7 @@ run: broker-start  ## local broker + topics + the service
 	$(EVENTCONFIG) serve
 
 lint: install  ## ruff (bugs, not style) and mypy, as configured in pyproject.toml
-	$(VENV_PYTHON) -m ruff check eventconfig tests bench
+	$(VENV_PYTHON) -m ruff check eventconfig tests bench chaos
 	$(VENV_PYTHON) -m mypy
 
 test: install  ## every test; integration tests start their own broker on free ports
@@ -46,6 +46,11 @@ test-integration: install
 bench: broker-start  ## the benchmark against the local broker, etcd (Debian etcd-server) in the same run
 	$(VENV_PYTHON) -m pip install -q --disable-pip-version-check -e '.[test,bench]'
 	$(VENV_PYTHON) -m bench --peer etcd
+
+CHAOS_SEED ?= 7
+CHAOS_ROUNDS ?= 10
+chaos: install  ## faults on an own 3-node cluster (free ports), then the model check and its figures
+	$(VENV_PYTHON) -m chaos --seed $(CHAOS_SEED) --rounds $(CHAOS_ROUNDS)
 
 clean: broker-stop  ## stops the broker and removes its data (the virtual environment stays)
 	rm -rf .eventconfig

@@ -55,3 +55,16 @@ async def read_to_end(
         records = batches.get(tp, [])
         if records:
             yield records
+
+
+async def read_whole(settings: Settings, topic: str) -> list[ConsumerRecord]:
+    """Every committed record of a one-partition topic, from its start to its current end (audits, tests)."""
+    consumer = committed_consumer(settings)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        return [r async for batch in read_to_end(consumer, tp) for r in batch]
+    finally:
+        await consumer.stop()
