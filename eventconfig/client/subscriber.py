@@ -37,7 +37,7 @@ from eventconfig.errors import BadOperation, BadRequest, CodecError, ReadTimeout
 from eventconfig.kafka.reading import committed_consumer
 from eventconfig.model import is_reserved
 from eventconfig.settings import Settings
-from eventconfig.tasks import cancel
+from eventconfig.tasks import Backoff, cancel
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -193,7 +193,7 @@ class ConfigSubscriber(HandlerHost):
 
     async def _fetch(self, what: dict[str, Any], attempt: Callable[[], Awaitable[T]]) -> T | None:
         """``attempt()``, retried as :func:`failure_kind` says; None when it failed for good."""
-        delay, ceiling = self._retry
+        backoff = Backoff(*self._retry)
         unexpected = 0
         while True:
             try:
@@ -209,6 +209,6 @@ class ConfigSubscriber(HandlerHost):
                     log.error("fetch failed for good; skipped until the next change of this type and workspace",
                               extra={"fields": fields})
                     return None
+                delay = backoff.next()
                 log.warning("fetch failed; retrying", extra={"fields": {**fields, "retry_in_s": delay}})
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, ceiling)
