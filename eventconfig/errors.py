@@ -86,13 +86,13 @@ class ReadTimeout(RequestError):
 
 
 class Unauthenticated(RequestError):
-    """Authentication is on and the request is unsigned, badly signed, stale or a replay (§13.1)."""
+    """Authentication is on and the request is unsigned, badly signed, stale or a replay (§14.1)."""
 
     wire_type = "unauthenticated"
 
 
 class Forbidden(RequestError):
-    """The permission policy does not let the request's actor do this; nothing was done (§13.2)."""
+    """The permission policy does not let the request's actor do this; nothing was done (§14.2)."""
 
     wire_type = "forbidden"
 

@@ -1,4 +1,4 @@
-"""The history's hash chain format, pure (docs/design.md §13.3): how a ``Mutation`` is sealed.
+"""The history's hash chain format, pure (docs/design.md §14.3): how a ``Mutation`` is sealed.
 
 Each ``Mutation`` carries ``prev_hash`` (the ``hash`` of the one before it) and ``hash``: the hex
 SHA-256 of a canonical encoding of its chained fields, ``prev_hash`` included. The writer seals each

@@ -95,14 +95,14 @@ class Settings:
     metrics_port: int = 0  # 0: no metrics endpoint
     # Serve TrustGraph's JSON config protocol on <topicspace>.{request,response,notify}.config; "" = off.
     trustgraph_topicspace: str = ""
-    # Verified actors (docs/design.md §13.1): the keyring of actors' public keys and groups; "" = off.
+    # Verified actors (docs/design.md §14.1): the keyring of actors' public keys and groups; "" = off.
     auth_keyring_file: str = ""
     # A signed request's signed-at must be this close to the writer's clock; replays are refused within it.
     auth_window_ms: int = 300_000
     # This process's own identity for the requests it sends (bootstrapper, TrustGraph front end, CLI).
     signing_key_file: str = ""
     signing_actor: str = ""
-    # Per-workspace permissions (docs/design.md §13.2); "" = everyone may do everything.
+    # Per-workspace permissions (docs/design.md §14.2); "" = everyone may do everything.
     policy_file: str = ""
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""

@@ -1,4 +1,4 @@
-"""Signed requests, the client's half (docs/design.md §13.1): Ed25519 over a canonical digest.
+"""Signed requests, the client's half (docs/design.md §14.1): Ed25519 over a canonical digest.
 
 A client that holds its actor's private key signs each request: the ``signature`` header is the
 base64 Ed25519 signature of :func:`signed_bytes`, which binds the request's value, ``id``, ``actor``,

@@ -1,4 +1,4 @@
-"""Checking the history's hash chain, pure (docs/design.md §13.3; the format is :mod:`eventconfig.hashchain`).
+"""Checking the history's hash chain, pure (docs/design.md §14.3; the format is :mod:`eventconfig.hashchain`).
 
 The commit marker of each write carries the write's hash in its ``chain-head`` header, so the
 compacted log keeps the head.

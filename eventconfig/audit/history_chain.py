@@ -1,6 +1,6 @@
 """``eventconfig verify --history``: walk the history topic's hash chain up to the log's commit marker.
 
-The log's last commit marker carries the chain head of its version (docs/design.md §13.3); the
+The log's last commit marker carries the chain head of its version (docs/design.md §14.3); the
 history must chain, record by record, to that same hash. See :mod:`eventconfig.audit.chain` for what
 this catches and what it cannot.
 

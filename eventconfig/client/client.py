@@ -62,7 +62,7 @@ class ConfigClient:
     def __init__(self, settings: Settings, *, timeout: float = 30.0, actor: str | None = None,
                  codec: Codec | None = None, signer: Signer | None = None) -> None:
         """``signer`` (default: from ``settings.signing_key_file``) signs every request as its actor,
-        which then replaces ``actor`` (docs/design.md §13.1)."""
+        which then replaces ``actor`` (docs/design.md §14.1)."""
         self.settings = settings
         self.timeout = timeout
         self.signer = signer or settings_signer(settings)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from eventconfig import model
 from eventconfig.client.wire import header_value, request_headers
 from eventconfig.codec import Codec, default_codec
+from eventconfig.deadletter import dead_letter
 from eventconfig.errors import ConfigError, RequestError, TooLarge
 from eventconfig.logrecords import OutRecord
 from eventconfig.trustgraph.wire import TrustGraphDecodeError, actor, decode_request, forward_id
@@ -36,12 +37,18 @@ class Forwarded:
 
 
 def forward_batch(records: Sequence[RawRequest], topicspace: str, source_topic: str, max_request_bytes: int,
-                  codec: Codec | None = None) -> Forwarded:
+                  codec: Codec | None = None, max_id_bytes: int = 256) -> Forwarded:
     """Translate a batch of TrustGraph request records, in order."""
     codec = codec or default_codec()
     out = Forwarded()
     for record in records:
         trustgraph_id = header_value(record.headers, model.ID_HEADER)
+        if trustgraph_id and len(forward_id(topicspace, trustgraph_id, "w")) > max_id_bytes:
+            # Its forward could not be answered (the writer refuses an over-long id) and could be too
+            # large to produce at all: refuse it here, bounded.
+            out.dlq.append(_dead_letter(record, source_topic, "BadId", "the 'id' header is too long to "
+                                        f"forward (at most {max_id_bytes} bytes with its prefix)", max_request_bytes))
+            continue
         try:
             request = decode_request(record.value)
         except TrustGraphDecodeError as exc:
@@ -70,10 +77,5 @@ def _reject(out: Forwarded, codec: Codec, request_id: str, error: RequestError) 
 
 
 def _dead_letter(record: RawRequest, source_topic: str, error_type: str, reason: str, max_bytes: int) -> OutRecord:
-    headers = [*record.headers, (model.ERROR_HEADER, reason.encode()), (model.ERROR_TYPE_HEADER, error_type.encode()),
-               ("source-topic", source_topic.encode()), ("source-offset", str(record.offset).encode())]
-    value = record.value
-    if value is not None and len(value) > max_bytes:  # the DLQ topic may take less than TrustGraph's topic
-        headers.append(("truncated-from", str(len(value)).encode()))
-        value = value[:max_bytes]
-    return OutRecord(record.key, value, headers)
+    return dead_letter(record.key, record.value, record.headers, offset=record.offset, error_type=error_type,
+                       reason=reason, max_value_bytes=max_bytes, extra=[("source-topic", source_topic.encode())])

@@ -62,7 +62,7 @@ class RequestForwarder(ExclusiveRole):
     def __init__(self, settings: Settings, topicspace: str, topics: TrustGraphTopics) -> None:
         super().__init__(settings, f"trustgraph.{topicspace}.forwarder", topics.request)
         self.topicspace = topicspace
-        self.max_request_bytes = settings.max_message_bytes - 64 * 1024
+        self.max_request_bytes = settings.max_response_bytes
         self.codec = default_codec()
 
     async def on_activate(self) -> dict[str, Any]:
@@ -78,7 +78,8 @@ class RequestForwarder(ExclusiveRole):
 
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
         raw = [RawRequest(r.offset, r.value, list(r.headers), r.key) for r in records]
-        out = forward_batch(raw, self.topicspace, self.tp.topic, self.max_request_bytes, self.codec)
+        out = forward_batch(raw, self.topicspace, self.tp.topic, self.max_request_bytes, self.codec,
+                            max_id_bytes=self.settings.max_id_bytes)
         topics = self.settings.topics
         committed = await self.commit({topics.request: out.requests, topics.response: out.responses,
                                        topics.dlq: out.dlq}, records[-1].offset + 1)

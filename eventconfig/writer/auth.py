@@ -1,4 +1,4 @@
-"""Verified actors, the writer's half (docs/design.md §13.1): who sent a request, not who it claims.
+"""Verified actors, the writer's half (docs/design.md §14.1): who sent a request, not who it claims.
 
 With a keyring configured (``auth_keyring_file``), a request must carry ``actor``, ``signed-at`` and a
 ``signature`` made with one of that actor's keys over :func:`eventconfig.signing.signed_bytes`;

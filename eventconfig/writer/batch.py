@@ -22,6 +22,7 @@ from typing import Any
 
 from eventconfig import model
 from eventconfig.codec import Codec, default_codec
+from eventconfig.deadletter import DLQ_FIELD_BYTES, dead_letter, reasons
 from eventconfig.errors import (BadRequest, CodecError, ConfigError, ReadTimeout, RequestError, TooLarge,
                                 Unauthenticated, ViewError)
 from eventconfig.logrecords import Headers, OutRecord
@@ -60,7 +61,7 @@ class Waiting:
 @dataclass(frozen=True)
 class BatchConfig:
     """Limits of one batch. Every record value it produces is at most ``max_response_bytes``; keys and
-    headers are bounded by ``max_id_bytes`` (responses) or :data:`DLQ_EXTRA_BYTES` (DLQ), well inside
+    headers are bounded by ``max_id_bytes`` (responses) or :data:`~eventconfig.deadletter.DLQ_EXTRA_BYTES` (DLQ), well inside
     the room the settings keep beside the value (``RECORD_OVERHEAD_BYTES``)."""
 
     limits: Limits = Limits()
@@ -68,13 +69,6 @@ class BatchConfig:
     max_response_bytes: int = 10 * 1024 * 1024 - 64 * 1024
     max_id_bytes: int = 256
     max_actor_bytes: int = 256
-
-
-# A DLQ record keeps the request's key and headers only up to these sizes (the rest is dropped and
-# summarised in a ``dropped`` header), so with the value cut to fit it never exceeds the record limit.
-DLQ_FIELD_BYTES = 1024  # the key, each kept header, the summary
-DLQ_HEADERS_BYTES = 16 * 1024  # all kept request headers together
-DLQ_EXTRA_BYTES = DLQ_FIELD_BYTES + DLQ_HEADERS_BYTES + 4 * DLQ_FIELD_BYTES  # key, headers, ours
 
 
 @dataclass
@@ -101,9 +95,9 @@ def process_batch(records: Sequence[RawRequest], base: ViewReader, pending: Mapp
     ``refused`` maps offsets of requests whose output the broker refused (``offset -> reason``): they
     are not handled again but dead-lettered as a minimal record, so they cannot block the topic
     (reason None: even that record was refused, so the request is only skipped). ``chain_head`` is the
-    hash of the last Mutation written, which the first write of the batch chains to (§13.3). With
-    ``auth``, every request must be signed by an actor of its keyring (§13.1); with ``policy``, its
-    actor must be allowed what it asks (§13.2).
+    hash of the last Mutation written, which the first write of the batch chains to (§14.3). With
+    ``auth``, every request must be signed by an actor of its keyring (§14.1); with ``policy``, its
+    actor must be allowed what it asks (§14.2).
     """
     batch = _Batch(base, pending, version, config, now_ms, codec or default_codec(), auth, policy)
     if auth is not None:
@@ -284,47 +278,15 @@ class _Batch:
             return
         request_id = next((raw for name, raw in record.headers if name == model.ID_HEADER), None)
         headers: Headers = [] if request_id is None else [(model.ID_HEADER, request_id[:DLQ_FIELD_BYTES])]
-        self.result.dlq.append(OutRecord(None, None, [*headers, *self._reasons(record, "Unproducible", reason)]))
+        self.result.dlq.append(OutRecord(None, None, [*headers, *reasons(record.offset, "Unproducible", reason)]))
         self.result.outcomes.append(("?", "dlq"))
 
     def _dead_letter(self, record: RawRequest, error_type: str, reason: str) -> None:
-        """A bounded copy of ``record``: short key and headers kept, long ones dropped (and listed in a
-        ``dropped`` header), the value cut to what the record limit leaves."""
-        key = record.key
-        dropped = [] if key is None or len(key) <= DLQ_FIELD_BYTES else [f"key({len(key)})"]
-        if dropped:
-            key = None
-        headers = _bounded_headers(record.headers, dropped)
-        headers.extend(self._reasons(record, error_type, reason))
-        if dropped:
-            headers.append(("dropped", _cut(f"{len(dropped)}: {', '.join(dropped)}")))
-        value = record.value
-        if value is not None and len(value) > self.config.max_response_bytes:
-            # The DLQ topic has the same record limit; keep the start, and say so.
-            headers.append(("truncated-from", str(len(value)).encode()))
-            value = value[:self.config.max_response_bytes]
-        self.result.dlq.append(OutRecord(key, value, headers))
+        """A bounded copy of ``record`` (see :mod:`eventconfig.deadletter`)."""
+        self.result.dlq.append(dead_letter(record.key, record.value, record.headers, offset=record.offset,
+                                           error_type=error_type, reason=reason,
+                                           max_value_bytes=self.config.max_response_bytes))
         self.result.outcomes.append(("?", "dlq"))
-
-    @staticmethod
-    def _reasons(record: RawRequest, error_type: str, reason: str) -> Headers:
-        return [(model.ERROR_HEADER, _cut(reason)), (model.ERROR_TYPE_HEADER, error_type.encode()),
-                ("source-offset", str(record.offset).encode())]
-
-
-def _bounded_headers(headers: Sequence[tuple[str, bytes]], dropped: list[str]) -> Headers:
-    """The headers that fit (each at most DLQ_FIELD_BYTES, all at most DLQ_HEADERS_BYTES); appends
-    ``name(size)`` of each one left out to ``dropped``."""
-    kept: Headers = []
-    total = 0
-    for name, raw in headers:
-        size = len(name.encode()) + len(raw or b"")
-        if size > DLQ_FIELD_BYTES or total + size > DLQ_HEADERS_BYTES:
-            dropped.append(f"{name[:64]}({size})")
-            continue
-        kept.append((name, raw))
-        total += size
-    return kept
 
 
 def _id_problem(raw: bytes | None, max_bytes: int) -> str | None:
@@ -338,11 +300,6 @@ def _id_problem(raw: bytes | None, max_bytes: int) -> str | None:
     except UnicodeDecodeError:
         return "the 'id' header is not UTF-8"
     return None
-
-
-def _cut(text: str) -> bytes:
-    """``text`` as UTF-8, at most DLQ_FIELD_BYTES of it."""
-    return text.encode()[:DLQ_FIELD_BYTES]
 
 
 def request_deadline(raw: bytes | None) -> int | None:

@@ -74,8 +74,8 @@ class Context:
     now_ms: int
     request_id: str
     actor: str | None = None
-    actor_verified: bool = False  # the actor's signature was checked (docs/design.md §13.1)
-    prev_hash: str = ""  # the history chain's head before this request (§13.3)
+    actor_verified: bool = False  # the actor's signature was checked (docs/design.md §14.1)
+    prev_hash: str = ""  # the history chain's head before this request (§14.3)
 
 
 Request = dict[str, Any]

@@ -1,5 +1,5 @@
 """The end of the history topic: the highest version, which a newly active writer must stay above, and
-the chain head it must continue the hash chain from (docs/design.md §13.3).
+the chain head it must continue the hash chain from (docs/design.md §14.3).
 
 The view's version comes from the log's commit markers. The history topic (one partition, one
 ``Mutation`` per version, key = the version in decimal) is written in the same transactions, so

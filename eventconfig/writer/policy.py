@@ -1,4 +1,4 @@
-"""Per-workspace permissions, pure (docs/design.md §13.2): may this actor do this request?
+"""Per-workspace permissions, pure (docs/design.md §14.2): may this actor do this request?
 
 A policy file (``policy_file``, YAML or JSON) names the admins and a list of rules::
 

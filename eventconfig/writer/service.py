@@ -95,7 +95,7 @@ class Writer(ExclusiveRole):
         view_version = await self.materializer.wait_caught_up(_CATCH_UP_TIMEOUT_S)
         tail = await history_tail(self.settings)
         self.version = max(view_version, tail.version)
-        self.chain_head = tail.chain_head  # the hash chain continues across fail-over (docs/design.md §13.3)
+        self.chain_head = tail.chain_head  # the hash chain continues across fail-over (docs/design.md §14.3)
         self._pending, self._waiting = [], []
         metrics.WRITER_VERSION.set(self.version)
         return {"version": self.version}
@@ -117,7 +117,7 @@ class Writer(ExclusiveRole):
 
     async def _remember_accepted(self, consumer: AIOKafkaConsumer, committed: int) -> None:
         """Re-learn the signed requests a previous writer accepted within the window, so a replay of one
-        is refused after a fail-over too (docs/design.md §13.1)."""
+        is refused after a fail-over too (docs/design.md §14.1)."""
         assert self.auth is not None
         now_ms = int(time.time() * 1000)
         found = await consumer.offsets_for_times({self.tp: now_ms - 2 * self.auth.window_ms})

@@ -1,6 +1,6 @@
 """The tamper-evident history on the real broker: the service chains every Mutation (across a writer
 fail-over too), and `eventconfig verify --history` names the first version an attacker with write
-access to the topics altered, inserted, dropped or reordered (docs/design.md §13.3).
+access to the topics altered, inserted, dropped or reordered (docs/design.md §14.3).
 
 Forgeries are produced with a plain producer, as an attacker would: appended to the live history, or
 a rewritten history (the topic deleted and re-created) in a copy of the deployment.

@@ -1,4 +1,4 @@
-"""Verified actors (docs/design.md §13.1): a request signed with its actor's key is accepted once, and
+"""Verified actors (docs/design.md §14.1): a request signed with its actor's key is accepted once, and
 an unsigned, badly signed, stale or replayed one is refused with `unauthenticated` and a DLQ record."""
 
 from __future__ import annotations

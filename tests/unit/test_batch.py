@@ -5,7 +5,8 @@ from __future__ import annotations
 from eventconfig.codec import default_codec
 from eventconfig.view.reader import DictReader
 from eventconfig.settings import RECORD_OVERHEAD_BYTES
-from eventconfig.writer.batch import DLQ_EXTRA_BYTES, BatchConfig, RawRequest, process_batch
+from eventconfig.deadletter import DLQ_EXTRA_BYTES
+from eventconfig.writer.batch import BatchConfig, RawRequest, process_batch
 
 codec = default_codec()
 

@@ -142,9 +142,12 @@ def test_the_readme_says_which_settings_are_flags_of_which_command() -> None:
                                                 "max_id_bytes", "max_actor_bytes", "min_version_wait_ms",
                                                 "metrics_port")},  # "value size, item count, name, id, actor ..."
             "replication_factor": "eventconfig topics create", "min_insync_replicas": "eventconfig topics create"}
+    # "the TrustGraph topicspace of `eventconfig serve` and `eventconfig project`"
+    said_of_several = {"trustgraph_topicspace": {"eventconfig serve", "eventconfig project"}}
     commands = {name: {line.rsplit(" ", 1)[0] for line in lines} for name, lines in options_by_setting().items()}
-    assert commands == {name: {command} for name, command in said.items()}
-    env_only = set(SETTINGS) - set(said)  # "the rest (retention, batching, timeouts) are environment only"
+    assert commands == {**{name: {command} for name, command in said.items()}, **said_of_several}
+    # "the rest (retention, batching, timeouts) are environment only"
+    env_only = set(SETTINGS) - set(said) - set(said_of_several)
     assert all(settings_table()[name][1] == NO_FLAG for name in env_only)
 
 

@@ -1,5 +1,5 @@
 """The history's hash chain: sealing links each Mutation to the one before, and a walk names the first
-version where a record was altered, inserted, dropped or reordered (docs/design.md §13.3)."""
+version where a record was altered, inserted, dropped or reordered (docs/design.md §14.3)."""
 
 from __future__ import annotations
 

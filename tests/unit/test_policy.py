@@ -1,4 +1,4 @@
-"""Per-workspace permissions (docs/design.md §13.2): with a policy, a request gets only what a rule
+"""Per-workspace permissions (docs/design.md §14.2): with a policy, a request gets only what a rule
 grants its actor, reserved workspaces are written only by admins, and a refused one writes nothing."""
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from trustgraph.base.serialization import dataclass_to_dict, dict_to_dataclass
 from trustgraph.schema import ConfigKey, ConfigPush, ConfigRequest, ConfigResponse, ConfigValue, Error
 
 from eventconfig.codec import default_codec
+from eventconfig.deadletter import DLQ_EXTRA_BYTES
 from eventconfig.trustgraph.forwarding import forward_batch
 from eventconfig.trustgraph.wire import (TrustGraphDecodeError, TrustGraphTopics, decode_request, encode_push,
                                          encode_response, forward_id, parse_forward_id)
@@ -165,3 +166,20 @@ def test_a_request_too_large_to_forward_is_answered_too_large() -> None:
     out = forward_batch([raw(1, body)], "tg", "tg.request.config", 1000)
     assert out.requests == [] and out.dlq == []
     assert codec.decode("ConfigResponse", out.responses[0].value)["error"]["type"] == "too-large"
+
+
+def test_a_hostile_request_is_dead_lettered_bounded_and_an_over_long_id_is_never_forwarded() -> None:
+    body = tg_body(ConfigRequest(operation="get", workspace="w"))
+    huge = b"x" * 5_000_000
+    hostile = RawRequest(1, body, [("id", huge), ("bulk", huge)], key=huge)
+    broken = RawRequest(2, b"{broken" + huge, [("id", b"r2"), ("bulk", huge)])
+
+    out = forward_batch([hostile, broken], "tg", "tg.request.config", 1 << 20, max_id_bytes=256)
+
+    assert out.requests == []
+    assert [dict(r.headers)["error-type"] for r in out.dlq] == [b"BadId", b"TrustGraphDecodeError"]
+    for record in out.dlq:
+        size = len(record.key or b"") + len(record.value or b"") + sum(len(n) + len(v) for n, v in record.headers)
+        assert size <= (1 << 20) + DLQ_EXTRA_BYTES, "every dead letter fits the record limit"
+        assert b"bulk(5000004)" in dict(record.headers)["dropped"]
+    assert [r.headers for r in out.responses] == [[("id", b"tg:tg:r:r2")]], "only the short id is answered"
