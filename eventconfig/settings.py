@@ -141,8 +141,6 @@ class Settings:
         if any(c not in _TOPIC_CHARS for c in self.trustgraph_topicspace):
             raise SettingsError(f"TrustGraph topicspace {self.trustgraph_topicspace!r} may only use letters, "
                                 "digits, '.', '_' and '-'")
-        if self.signing_key_file and not self.signing_actor:
-            raise SettingsError("signing_key_file needs signing_actor: the actor the key belongs to")
         if self.auth_window_ms <= 0:
             raise SettingsError("auth_window_ms must be positive")
         limits = ("max_value_bytes", "max_items_per_request", "max_name_bytes", "max_id_bytes", "max_actor_bytes")

@@ -79,6 +79,8 @@ def settings_signer(settings: Settings) -> Signer | None:
     """This process's own signer (``signing_key_file`` as ``signing_actor``), or None."""
     if not settings.signing_key_file:
         return None
+    if not settings.signing_actor:
+        raise KeyFileError("signing_key_file needs signing_actor: the actor the key belongs to")
     return Signer.from_file(settings.signing_actor, settings.signing_key_file)
 
 

@@ -10,7 +10,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from eventconfig.codec import default_codec
 from eventconfig.errors import Unauthenticated
-from eventconfig.signing import Signer, public_key_text
+from eventconfig.settings import Settings
+from eventconfig.signing import KeyFileError, Signer, new_key_pair, public_key_text, settings_signer
 from eventconfig.view.reader import DictReader
 from eventconfig.writer.auth import Authenticator, Keyring, KeyringError
 from eventconfig.writer.batch import BatchConfig, RawRequest, process_batch
@@ -116,3 +117,23 @@ def test_without_authentication_actors_are_taken_as_claimed_and_marked_unverifie
                            BatchConfig(), now_ms=NOW)
     mutation = codec.decode("Mutation", result.history[0].value)
     assert (mutation["actor"], mutation["actor_verified"]) == ("anyone", False)
+
+
+def test_unreadable_key_files_fail_with_one_clear_error(tmp_path):
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a key")
+    with pytest.raises(KeyFileError, match="cannot read the signing key"):
+        Signer.from_file("alice", bad)
+    with pytest.raises(KeyFileError, match="needs signing_actor"):
+        settings_signer(Settings(signing_key_file=str(bad)))
+    with pytest.raises(KeyringError, match="cannot read the keyring"):
+        Keyring.load(tmp_path / "missing.yaml")
+
+
+def test_a_key_pair_from_new_key_pair_signs_what_the_keyring_verifies(tmp_path):
+    pem, public = new_key_pair()
+    (tmp_path / "k.pem").write_bytes(pem)
+    signer = Signer.from_file("alice", tmp_path / "k.pem")
+    value = put()
+    auth = Authenticator(Keyring.parse({"actors": {"alice": {"keys": [public]}}}), WINDOW)
+    assert auth.verify(value, signed("r1", value, signer), "r1", 0, NOW).verified
