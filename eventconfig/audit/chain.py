@@ -38,7 +38,8 @@ class ChainBreak:
 
     def describe(self) -> str:
         where = f"version {self.version}" if self.version is not None else "an unreadable record"
-        return f"{where} (offset {self.offset}): {self.kind}: {self.reason}"
+        at = f" (offset {self.offset})" if self.offset >= 0 else ""  # -1: found against the log's marker
+        return f"{where}{at}: {self.kind}: {self.reason}"
 
 
 @dataclass(frozen=True)

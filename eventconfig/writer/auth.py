@@ -56,11 +56,7 @@ class Keyring:
     @classmethod
     def load(cls, path: str | Path) -> Keyring:
         """From YAML or JSON: ``{actors: {<name>: {keys: [<base64 raw public key>], groups: [..]}}}``."""
-        try:
-            document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise KeyringError(f"cannot read the keyring {path}: {exc}") from None
-        return cls.parse(document, str(path))
+        return cls.parse(read_document(path, "keyring", KeyringError), str(path))
 
     @classmethod
     def parse(cls, document: Any, source: str = "the keyring") -> Keyring:
@@ -75,6 +71,14 @@ class Keyring:
             keys[str(name)] = tuple(_public_key(k, f"{source}: actor {name!r}") for k in entry["keys"])
             groups[str(name)] = frozenset(map(str, entry.get("groups") or ()))
         return cls(keys, groups)
+
+
+def read_document(path: str | Path, what: str, error: type[EventConfigError]) -> Any:
+    """The content of a YAML (or JSON) file; ``error`` says which ``what`` could not be read."""
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise error(f"cannot read the {what} {path}: {exc}") from None
 
 
 def _public_key(text: Any, where: str) -> Ed25519PublicKey:

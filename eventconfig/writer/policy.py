@@ -29,11 +29,9 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from eventconfig import model
 from eventconfig.errors import EventConfigError, Forbidden
-from eventconfig.writer.auth import Identity
+from eventconfig.writer.auth import Identity, read_document
 
 READ, WRITE = "read", "write"
 _ACCESS = {"read": frozenset({READ}), "write": frozenset({WRITE}), "read-write": frozenset({READ, WRITE})}
@@ -63,11 +61,7 @@ class Policy:
 
     @classmethod
     def load(cls, path: str | Path) -> Policy:
-        try:
-            document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise PolicyError(f"cannot read the policy {path}: {exc}") from None
-        return cls.parse(document, str(path))
+        return cls.parse(read_document(path, "policy", PolicyError), str(path))
 
     @classmethod
     def parse(cls, document: Any, source: str = "the policy") -> Policy:

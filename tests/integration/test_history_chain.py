@@ -57,6 +57,13 @@ def forged(record: ConsumerRecord, **changes) -> tuple[bytes | None, bytes, list
     return record.key, codec.encode("Mutation", mutation), []
 
 
+async def written(settings: Settings, wire, count: int) -> tuple[list[ConsumerRecord], list[ConsumerRecord]]:  # type: ignore[no-untyped-def]
+    """``count`` puts through the running service; then its history and log records."""
+    for i in range(count):
+        assert (await wire.put("w", ("t", "k", str(i))))["error"] is None
+    return await wire.read_topic(settings.topics.history), await wire.read_topic(settings.topics.log)
+
+
 async def test_the_service_chains_its_history_across_a_fail_over_and_verify_passes(settings, topics, wire):
     async with running_service(settings):
         for i in range(3):
@@ -71,10 +78,7 @@ async def test_the_service_chains_its_history_across_a_fail_over_and_verify_pass
 
 async def test_verify_history_names_the_first_altered_inserted_dropped_or_reordered_version(settings, topics, wire):
     async with running_service(settings):
-        for i in range(4):
-            assert (await wire.put("w", ("t", "k", str(i))))["error"] is None
-        history = await wire.read_topic(settings.topics.history)
-        log = await wire.read_topic(settings.topics.log)
+        history, log = await written(settings, wire, 4)
         assert (await verify_history(settings)).ok
         h = history
         cases = {
@@ -103,10 +107,7 @@ async def test_verify_history_names_the_first_altered_inserted_dropped_or_reorde
 
 async def test_verify_history_on_the_cli_exits_1_with_one_line_naming_the_first_bad_version(settings, topics, wire):
     async with running_service(settings):
-        for i in range(2):
-            assert (await wire.put("w", ("t", "k", str(i))))["error"] is None
-        history = await wire.read_topic(settings.topics.history)
-        log = await wire.read_topic(settings.topics.log)
+        history, log = await written(settings, wire, 2)
     args = ["--bootstrap-servers", settings.bootstrap_servers, "--log-level", "WARNING", "verify", "--history"]
     good = await asyncio.to_thread(CliRunner().invoke, cli, ["--topic-prefix", settings.topic_prefix, *args])
     assert good.exit_code == 0 and "OK: history chain intact from version 1 to 2" in good.stdout, good.output

@@ -86,5 +86,7 @@ def test_records_appended_past_the_markers_version_or_missing_at_the_end_are_cau
     history = chain(4)
     appended = walk([*history, seal(mutation(5), history[-1]["hash"])], marker=(4, history[-1]["hash"]))
     assert appended.first_bad is not None and (appended.first_bad.kind, appended.first_bad.version) == (INSERTED, 5)
+    assert appended.lines() == ["FAILED: history chain broken at version 5: inserted: the log's last commit marker "
+                                "is version 4: the history continues past it"]
     truncated = walk(history[:3], marker=(4, history[-1]["hash"]))
     assert truncated.first_bad is not None and (truncated.first_bad.kind, truncated.first_bad.version) == (DROPPED, 4)
