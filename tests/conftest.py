@@ -38,19 +38,28 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def local_broker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
-    """A broker the test may crash and restart: the session's own, or, when KAFKA_BOOTSTRAP_SERVERS points
-    at a shared broker that must not be crashed, a dedicated one on a free port (so the test always runs).
-    Pair it with ``settings_on_local_broker``."""
-    if _broker is not None:
-        yield _broker
-        return
+def local_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """A broker of the test's own (free port, own folder) that it may crash and restart. Never the
+    session's: recovering every partition the session created after a kill -9 is slow, and a broker
+    that came back late would fail every later test. Pair it with ``settings_on_local_broker``."""
     dedicated = LocalBroker(Path(tmp_path_factory.mktemp("crash-kafka")), heap_mb=512)
     try:
         asyncio.run(prewarm(dedicated.start()))
         yield dedicated
     finally:
         dedicated.stop()
+
+
+@pytest.fixture(scope="session")
+def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """A broker of its own in secure mode (SASL/SCRAM, ACLs enforced) for the security tests; always
+    started here, as the shared development broker is a plain one."""
+    broker = LocalBroker(Path(tmp_path_factory.mktemp("secure-kafka")), heap_mb=512, secure=True)
+    try:
+        asyncio.run(prewarm(broker.start(), **broker.admin_kwargs()))
+        yield broker
+    finally:
+        broker.stop()
 
 
 @pytest.fixture

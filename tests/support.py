@@ -39,7 +39,11 @@ def start_process(settings: Settings, command: str, data_dir: Path, log_path: Pa
                   *args: str) -> subprocess.Popen[bytes]:
     """``python -m eventconfig <command> [args]`` for this test's deployment, logging to ``log_path``."""
     env = {**os.environ, "EVENTCONFIG_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-           "EVENTCONFIG_TOPIC_PREFIX": settings.topic_prefix, "EVENTCONFIG_DATA_DIR": str(data_dir)}
+           "EVENTCONFIG_TOPIC_PREFIX": settings.topic_prefix, "EVENTCONFIG_DATA_DIR": str(data_dir),
+           "EVENTCONFIG_SECURITY_PROTOCOL": settings.security_protocol}
+    if settings.sasl_mechanism:  # a secure broker: the process connects as the same principal
+        env.update(EVENTCONFIG_SASL_MECHANISM=settings.sasl_mechanism, EVENTCONFIG_SASL_USERNAME=settings.sasl_username,
+                   EVENTCONFIG_SASL_PASSWORD=settings.sasl_password)
     with open(log_path, "ab") as log:
         return subprocess.Popen([sys.executable, "-m", "eventconfig", command, *args], env=env, stdout=log, stderr=log,
                                 stdin=subprocess.DEVNULL)

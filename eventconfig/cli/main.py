@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from eventconfig.cli import (bootstrap_command, broker, config_commands, history_commands, serve, topics,
+from eventconfig.cli import (acls, bootstrap_command, broker, config_commands, history_commands, serve, topics,
                              transfer_commands, view_commands, watch)
 from eventconfig.cli.common import CONTEXT_SETTINGS, SETTINGS_KEY, CommandGroup
 from eventconfig.logs import setup_logging
@@ -50,6 +50,7 @@ def load_settings(ctx: click.Context, **more: Any) -> Settings:
 
 
 cli.add_command(broker.broker)
+cli.add_command(acls.acls)
 cli.add_command(topics.topics)
 cli.add_command(serve.serve)
 cli.add_command(serve.project)

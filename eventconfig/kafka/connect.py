@@ -53,8 +53,11 @@ async def close(client: Any) -> None:
 def unavailable(settings: Settings, exc: BaseException) -> KafkaUnavailable:
     """The one-line error for a Kafka client error or timeout while talking to ``settings``' cluster."""
     if isinstance(exc, KafkaConnectionError):
+        # aiokafka only logs why each bootstrap server failed; a refused login or certificate ends here too.
+        check = ("is the broker running and the address right?" if settings.security_protocol == "PLAINTEXT"
+                 else "is the broker running, the address right, and are the credentials and the CA good?")
         return KafkaUnavailable(f"cannot reach Kafka at {settings.bootstrap_servers}: no bootstrap server "
-                                "answered (is the broker running and the address right?)")
+                                f"answered ({check})")
     return KafkaUnavailable(f"Kafka at {settings.bootstrap_servers} did not answer: {describe(exc)}")
 
 

@@ -28,8 +28,10 @@ import uuid
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from eventconfig.errors import EventConfigError
+from eventconfig.localbroker.secure import Credentials
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,8 @@ class BrokerState:
     port: int
     controller_port: int
     cluster_id: str
+    secure: bool = False  # SASL/SCRAM, TLS and ACLs (secure.py)
+    tls_port: int = 0  # secure mode: the SASL_SSL listener
 
     @property
     def bootstrap(self) -> str:
@@ -118,11 +122,13 @@ class LocalBroker:
         port: int = 0,
         heap_mb: int = 512,
         cache_dir: Path | None = None,
+        secure: bool = False,
     ) -> None:
         self.run_dir = Path(run_dir).resolve()
         self.port = port
         self.heap_mb = heap_mb
         self.cache_dir = cache_dir
+        self.secure = secure
 
     # --- paths ---------------------------------------------------------------------------------
 
@@ -201,6 +207,15 @@ class LocalBroker:
             time.sleep(0.05)
         return True
 
+    def credentials(self) -> Credentials | None:
+        """The users and passwords of a secure broker (None for a plain one)."""
+        return Credentials.load(self.run_dir)
+
+    def admin_kwargs(self) -> dict[str, Any]:
+        """aiokafka connection arguments of the super user (none for a plain broker)."""
+        creds = self.credentials()
+        return creds.client_kwargs() if creds else {}
+
     def log_tail(self, lines: int = 80) -> str:
         """The last lines of the broker log, for failing tests and start errors."""
         for path in (self.log_file, self.stdout_file):
@@ -219,18 +234,30 @@ class LocalBroker:
         """Write the configs and format storage on first use; later starts keep data and ports."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         previous = json.loads(self.state_file.read_text()) if self.state_file.exists() else None
+        if previous is not None and previous.get("secure", False) != self.secure:
+            raise BrokerError(f"{self.run_dir} holds a {'secure' if previous.get('secure') else 'plain'} broker; "
+                              "use another --run-dir to switch modes")
         if previous is not None and (self.port in (0, previous["port"])):
             state = BrokerState(**previous)
         else:
             state = BrokerState(pid=0, port=self.port or free_port(), controller_port=free_port(),
-                                cluster_id=_cluster_id())
+                                cluster_id=_cluster_id(), secure=self.secure,
+                                tls_port=free_port() if self.secure else 0)
         (self.run_dir / "log4j2.properties").write_text(_RESOURCES.joinpath("log4j2.properties").read_text())
         template = _RESOURCES.joinpath("server.properties.template").read_text()
-        (self.run_dir / "server.properties").write_text(template.format(
-            port=state.port, controller_port=state.controller_port, data_dir=self.run_dir / "data"))
+        properties = template.format(port=state.port, controller_port=state.controller_port,
+                                     data_dir=self.run_dir / "data")
+        scram: list[str] = []
+        if self.secure:
+            creds = Credentials.load_or_create(self.run_dir)
+            properties += creds.server_properties(state.port, state.tls_port, state.controller_port, self.run_dir)
+            scram = creds.format_args()
+        (self.run_dir / "server.properties").write_text(properties)
+        os.chmod(self.run_dir / "server.properties", 0o600)  # secure mode: it holds the super user's password
         fmt = subprocess.run(
             ["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", *self._common_flags(lib), "kafka.tools.StorageTool",
-             "format", "-t", state.cluster_id, "-c", str(self.run_dir / "server.properties"), "--ignore-formatted"],
+             "format", "-t", state.cluster_id, "-c", str(self.run_dir / "server.properties"), "--ignore-formatted",
+             *scram],
             capture_output=True, text=True,
         )
         if fmt.returncode != 0:
@@ -269,7 +296,7 @@ def _wait_ready(state: BrokerState, timeout: float, broker: LocalBroker) -> None
             raise BrokerError(f"the Kafka broker exited during start; its log ends with:\n{broker.log_tail()}")
         try:
             socket.create_connection(("127.0.0.1", state.port), timeout=0.5).close()
-            asyncio.run(_describe_cluster(state.bootstrap))
+            asyncio.run(_describe_cluster(state.bootstrap, broker.admin_kwargs()))
             return
         except (OSError, asyncio.TimeoutError, EventConfigError) as exc:
             if time.monotonic() > deadline:
@@ -277,11 +304,11 @@ def _wait_ready(state: BrokerState, timeout: float, broker: LocalBroker) -> None
             time.sleep(0.25)
 
 
-async def _describe_cluster(bootstrap: str) -> None:
+async def _describe_cluster(bootstrap: str, kwargs: dict[str, Any]) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.errors import KafkaError
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000, **kwargs)
     try:
         await admin.start()
         await admin.describe_cluster()
@@ -291,15 +318,16 @@ async def _describe_cluster(bootstrap: str) -> None:
         await admin.close()
 
 
-async def prewarm(bootstrap: str) -> None:
+async def prewarm(bootstrap: str, **kwargs: Any) -> None:
     """Create the broker's transaction-state and consumer-offsets topics now (first use costs a
-    second or two), so the first transactional producer or consumer group of a test does not pay."""
+    second or two), so the first transactional producer or consumer group of a test does not pay.
+    ``kwargs``: connection arguments (a secure broker's :meth:`LocalBroker.admin_kwargs`)."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
     name = f"eventconfig-prewarm-{uuid.uuid4().hex}"
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=name)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=name, **kwargs)
     await producer.start()
     await producer.stop()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=name)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=name, **kwargs)
     await consumer.start()
     await consumer.stop()

@@ -1,6 +1,6 @@
 """docs/design.md §9.1: an acknowledged write survives a crash of the broker itself (kill -9 and restart).
 
-It never skips: with KAFKA_BOOTSTRAP_SERVERS set, the ``local_broker`` fixture starts a dedicated broker.
+It never skips: the ``local_broker`` fixture starts a dedicated broker for it.
 """
 
 from __future__ import annotations
