@@ -133,13 +133,22 @@ class Authenticator:
         self._seen[(actor, request_id)] = (offset, signed_at)
         return Identity(actor, True, self.keyring.groups.get(actor, frozenset()))
 
-    def observe(self, value: bytes | None, headers: Sequence[tuple[str, bytes]], request_id: str, offset: int,
-                now_ms: int) -> None:
-        """Remember a request a previous writer already took (read back after a fail-over)."""
+    def observe(self, headers: Sequence[tuple[str, bytes]], request_id: str, offset: int, now_ms: int) -> None:
+        """Remember a signed request a previous writer already took (read back after a fail-over).
+
+        The signature is not checked again (that would cost a verify per request of the window at
+        every fail-over): a forged copy earlier in the topic could only block a request whose ``id``
+        its sender has not yet made public."""
+        first = _first(headers)
+        actor = first.get(ACTOR_HEADER, b"").decode("utf-8", errors="replace")
+        if SIGNATURE_HEADER not in first or actor not in self.keyring.keys:
+            return
         try:
-            self.verify(value or b"", headers, request_id, offset, now_ms)
+            signed_at = _epoch_ms(first.get(SIGNED_AT_HEADER))
         except Unauthenticated:
-            pass  # it was refused then, and would be refused again
+            return
+        if abs(now_ms - signed_at) <= self.window_ms:
+            self._seen.setdefault((actor, request_id), (offset, signed_at))
 
     def forget_expired(self, now_ms: int) -> None:
         """Drop what the window check alone now refuses (at most every tenth of the window): memory

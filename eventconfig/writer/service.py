@@ -129,7 +129,7 @@ class Writer(ExclusiveRole):
             for record in batch:
                 if record.offset < committed:
                     request_id = dict(record.headers).get(ID_HEADER, b"").decode(errors="replace")
-                    self.auth.observe(record.value, list(record.headers), request_id, record.offset, now_ms)
+                    self.auth.observe(list(record.headers), request_id, record.offset, now_ms)
 
     async def _committed_metadata(self) -> str:
         async with admin_client(self.settings) as admin:

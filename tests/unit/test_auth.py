@@ -73,7 +73,9 @@ def test_a_new_writer_that_observed_the_topic_refuses_replays_of_what_its_predec
     value = put()
     headers = signed("r1", value)
     successor = Authenticator(keyring(), WINDOW)
-    successor.observe(value, headers, "r1", 10, NOW)
+    successor.observe(headers, "r1", 10, NOW)
+    successor.observe([("id", b"r9"), ("actor", b"alice")], "r9", 11, NOW)  # unsigned: refused then, not kept
+    assert len(successor) == 1
     with pytest.raises(Unauthenticated, match="replay"):
         successor.verify(value, headers, "r1", 50, NOW + 1)
 
