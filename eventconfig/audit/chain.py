@@ -62,7 +62,7 @@ class ChainReport:
         if self.first_chained is None:
             return [f"OK: {self.records} history records, none chained yet (written before the chain)"]
         return [f"OK: history chain intact from version {self.first_chained} to {self.last_version} "
-                f"({self.records} records); head {self.head}"]
+                f"({self.records} records); head {self.last_version}:{self.head}"]
 
     def to_json(self) -> dict[str, Any]:
         bad = self.first_bad
@@ -75,11 +75,15 @@ class ChainReport:
 class ChainCheck:
     """Feed the history's records in offset order, then :meth:`finish`; stops looking at the first break."""
 
-    def __init__(self, marker: tuple[int, str] | None = None, codec: Codec | None = None) -> None:
+    def __init__(self, marker: tuple[int, str] | None = None, codec: Codec | None = None,
+                 anchor: tuple[int, str] | None = None) -> None:
         """``marker``: the log's last commit marker (version, chain head), which the history's chain
-        must reach with the same hash; None or an empty head when it has none."""
+        must reach with the same hash; None or an empty head when it has none. ``anchor``: a head an
+        auditor kept from an earlier walk (version, hash), which the chain must pass through."""
         self._codec = codec or default_codec()
         self._marker = marker if marker and marker[1] else None
+        self._anchor = anchor
+        self._anchor_held = False
         self._records = 0
         self._first_chained: int | None = None
         self._last: tuple[int, str] | None = None  # (version, hash) of the last good record
@@ -125,6 +129,11 @@ class ChainCheck:
             return
         if self._first_chained is None:
             self._first_chained = version
+        if self._anchor is not None and version == self._anchor[0]:
+            if claimed != self._anchor[1]:
+                self._break(version, offset, ALTERED, "its hash is not the anchored head kept for this version")
+                return
+            self._anchor_held = True
         self._last = (version, claimed)
         if self._marker is not None:
             if version == self._marker[0]:
@@ -151,6 +160,8 @@ class ChainCheck:
     def finish(self) -> ChainReport:
         if self._bad is None and self._marker is not None:
             self._check_marker(*self._marker)
+        if self._bad is None and self._anchor is not None and not self._anchor_held:
+            self._break(self._anchor[0], -1, DROPPED, "the anchored version is not in the held history")
         last = self._last
         return ChainReport(self._records, self._first_chained, last[0] if last else None,
                            last[1] if last else "", self._bad)

@@ -23,10 +23,12 @@ from eventconfig.model import CHAIN_HEAD_HEADER, MARKER_KEY
 from eventconfig.settings import Settings
 
 
-async def verify_history(settings: Settings, progress: Progress | None = None) -> ChainReport:
-    """Check the whole held history against its chain and the log's last commit marker."""
+async def verify_history(settings: Settings, progress: Progress | None = None,
+                         anchor: tuple[int, str] | None = None) -> ChainReport:
+    """Check the whole held history against its chain, the log's last commit marker and ``anchor``
+    (version, hash: a head kept from an earlier walk)."""
     marker = await last_marker(settings)
-    check = ChainCheck(marker)
+    check = ChainCheck(marker, anchor=anchor)
     async with HistoryReader(settings) as history:
         async for record in history.records(progress):
             check.feed(record.offset, record.value)

@@ -46,10 +46,12 @@ def rebuild_cmd(ctx: click.Context, path: Path | None) -> None:
 @click.option("--history", "chain", is_flag=True,
               help="Check the history's hash chain instead: report the first altered, inserted, dropped or "
                    "reordered record, and print the chain head to keep.")
+@click.option("--anchor", metavar="VERSION:HASH", callback=lambda _c, _p, v: _anchor(v),
+              help="With --history: a head printed by an earlier run; the chain must pass through it.")
 @format_option("table")
 @click.pass_context
 def verify_cmd(ctx: click.Context, path: Path | None, no_catch_up: bool, scratch: bool, chain: bool,
-               fmt: str) -> None:
+               anchor: tuple[int, str] | None, fmt: str) -> None:
     """Replay the history and compare it with a view of the log, key by key and version by version.
 
     Exit code 0 when they agree; 1 with every difference (missing, extra, value, version, view version).
@@ -60,9 +62,11 @@ def verify_cmd(ctx: click.Context, path: Path | None, no_catch_up: bool, scratch
         raise click.UsageError("--scratch builds its own view: it takes neither --path nor --no-catch-up")
     if chain and (scratch or path is not None or no_catch_up):
         raise click.UsageError("--history checks the history topic alone: it takes no view options")
+    if anchor is not None and not chain:
+        raise click.UsageError("--anchor belongs to --history")
     settings = settings_of(ctx)
     if chain:
-        _verify_chain(settings, fmt)
+        _verify_chain(settings, fmt, anchor)
         return
 
     async def go() -> Any:
@@ -82,10 +86,20 @@ def verify_cmd(ctx: click.Context, path: Path | None, no_catch_up: bool, scratch
         raise SystemExit(1)
 
 
-def _verify_chain(settings: Settings, fmt: str) -> None:
+def _anchor(text: str | None) -> tuple[int, str] | None:
+    """``VERSION:HASH`` as (version, hash); a UsageError names the form."""
+    if text is None:
+        return None
+    version, _, digest = text.partition(":")
+    if not (version.isdigit() and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+        raise click.BadParameter(f"{text[:80]!r} is not VERSION:HASH (as `verify --history` prints the head)")
+    return int(version), digest
+
+
+def _verify_chain(settings: Settings, fmt: str, anchor: tuple[int, str] | None) -> None:
     async def go() -> ChainReport:
         with progress_bar() as progress:
-            return await verify_history(settings, progress=progress)
+            return await verify_history(settings, progress=progress, anchor=anchor)
 
     report = run(go())
     if fmt in ("json", "jsonl"):

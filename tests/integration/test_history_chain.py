@@ -111,6 +111,13 @@ async def test_verify_history_on_the_cli_exits_1_with_one_line_naming_the_first_
     args = ["--bootstrap-servers", settings.bootstrap_servers, "--log-level", "WARNING", "verify", "--history"]
     good = await asyncio.to_thread(CliRunner().invoke, cli, ["--topic-prefix", settings.topic_prefix, *args])
     assert good.exit_code == 0 and "OK: history chain intact from version 1 to 2" in good.stdout, good.output
+    head = good.stdout.strip().rsplit("head ", 1)[1]
+    anchored = await asyncio.to_thread(CliRunner().invoke, cli, ["--topic-prefix", settings.topic_prefix, *args,
+                                                                  "--anchor", head])
+    assert anchored.exit_code == 0, anchored.output
+    malformed = await asyncio.to_thread(CliRunner().invoke, cli, ["--topic-prefix", settings.topic_prefix, *args,
+                                                                   "--anchor", "2:nothex"])
+    assert malformed.exit_code == 2 and "is not VERSION:HASH" in malformed.output
     bad = await rewritten(settings, "cli", log, [forged(history[0], workspace="elsewhere"), raw(history[1])])
     result = await asyncio.to_thread(CliRunner().invoke, cli, ["--topic-prefix", bad.topic_prefix, *args])
     assert result.exit_code == 1, result.output

@@ -26,8 +26,9 @@ def chain(n: int, head: str = "") -> list[dict]:
     return sealed
 
 
-def walk(mutations: list[dict | bytes], marker: tuple[int, str] | None = None):
-    check = ChainCheck(marker)
+def walk(mutations: list[dict | bytes], marker: tuple[int, str] | None = None,
+         anchor: tuple[int, str] | None = None):
+    check = ChainCheck(marker, anchor=anchor)
     for offset, m in enumerate(mutations):
         check.feed(offset, m if isinstance(m, bytes) else codec.encode("Mutation", m))
     return check.finish()
@@ -37,7 +38,7 @@ def test_an_intact_chain_passes_and_reports_its_head():
     history = chain(4)
     report = walk(history, marker=(4, history[-1]["hash"]))
     assert report.ok and report.head == history[-1]["hash"] and (report.first_chained, report.last_version) == (1, 4)
-    assert report.lines()[0].startswith("OK: history chain intact from version 1 to 4")
+    assert report.lines() == [f"OK: history chain intact from version 1 to 4 (4 records); head 4:{report.head}"]
 
 
 def test_every_field_of_a_mutation_is_covered_by_its_hash():
@@ -90,3 +91,15 @@ def test_records_appended_past_the_markers_version_or_missing_at_the_end_are_cau
                                 "is version 4: the history continues past it"]
     truncated = walk(history[:3], marker=(4, history[-1]["hash"]))
     assert truncated.first_bad is not None and (truncated.first_bad.kind, truncated.first_bad.version) == (DROPPED, 4)
+
+
+def test_an_anchor_kept_by_an_auditor_catches_a_chain_re_sealed_in_both_topics():
+    genuine = chain(3)
+    forged = [genuine[0], seal(mutation(2, "evil"), genuine[0]["hash"])]
+    forged.append(seal(mutation(3), forged[1]["hash"]))
+    assert walk(forged, marker=(3, forged[-1]["hash"])).ok, "history and log rewritten together"
+    report = walk(forged, marker=(3, forged[-1]["hash"]), anchor=(2, genuine[1]["hash"]))
+    assert report.first_bad is not None and (report.first_bad.kind, report.first_bad.version) == (ALTERED, 2)
+    assert walk(genuine, anchor=(2, genuine[1]["hash"])).ok
+    missing = walk(genuine, anchor=(9, genuine[1]["hash"]))
+    assert missing.first_bad is not None and (missing.first_bad.kind, missing.first_bad.version) == (DROPPED, 9)
