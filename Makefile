@@ -11,13 +11,13 @@ export EVENTCONFIG_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(BROKER_PORT)
 
 .PHONY: install run test test-unit test-integration broker-start broker-stop bench clean
 
-install: $(VENV)/.installed  ## the virtual environment with the package (editable) and test dependencies
+install: $(VENV)/.installed  ## .venv with the package (editable), the gateway extra and the test dependencies
 
 $(VENV_PYTHON):
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(VENV_PYTHON)
-	$(VENV_PYTHON) -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(VENV_PYTHON) -m pip install -q --disable-pip-version-check -e '.[test,gateway]'
 	touch $@
 
 broker-start: install  ## the local Kafka broker (jars via Maven on first use), waits until ready

@@ -7,6 +7,7 @@ deletes them at the end. The service runs in its own process, the client load in
     python -m bench                  # full run (a few minutes)
     python -m bench --peer etcd      # and etcd (Debian etcd-server) in the same run, with ratios
     python -m bench --quick          # smaller sizes, ~1-2 minutes
+    python -m bench --only fleet --subscribers 200   # a fleet of subscribers and one writer
     python -m bench --only put64,get1 --json results.json
 """
 
@@ -52,6 +53,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--peer", choices=["none", "etcd"], default="none",
                         help="also run the put/get loads against this peer in the same run (etcd: the "
                              "`etcd` binary on PATH, the `aetcd` client of the `bench` extra)")
+    parser.add_argument("--subscribers", type=int, help="ConfigSubscribers of the fleet scenario (default 200, "
+                                                          "--quick 60)")
+    parser.add_argument("--fleet-partitions", type=int,
+                        help="response partitions for the fleet scenario (default 2 x subscribers)")
     parser.add_argument("--duration", type=float, help="measurement window of each load scenario, seconds")
     parser.add_argument("--no-projector", action="store_true",
                         help="run the service without its push projector (diagnosis; skips the poke scenario)")
@@ -69,6 +74,10 @@ def make_config(args: argparse.Namespace) -> BenchConfig:
     overrides: dict[str, Any] = {"client_procs": args.client_procs, "client_per_loop": not args.shared_client}
     if args.duration:
         overrides["duration_s"] = args.duration
+    if args.subscribers:
+        overrides["subscribers"] = args.subscribers
+    if args.fleet_partitions:
+        overrides["fleet_partitions"] = args.fleet_partitions
     return BenchConfig.quick_config(**overrides) if args.quick else BenchConfig(**overrides)
 
 

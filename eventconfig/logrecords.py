@@ -20,11 +20,13 @@ Headers = list[tuple[str, bytes]]
 
 @dataclass(frozen=True, slots=True)
 class OutRecord:
-    """A record to produce: key, value (None = tombstone) and headers."""
+    """A record to produce: key, value (None = tombstone), headers and, when the reader asked for one,
+    the partition (None: placed by a stable hash of the key)."""
 
     key: bytes | None
     value: bytes | None
     headers: Headers
+    partition: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,8 @@ SIGNATURE_HEADER = "signature"
 SIGNED_AT_HEADER = "signed-at"
 # On each commit marker: the hash of that write's Mutation, the head of the history's chain (§14.3).
 CHAIN_HEAD_HEADER = "chain-head"
+# Optional: UTF-8 decimal number of the response partition the answer goes to (docs/design.md §4.3).
+REPLY_PARTITION_HEADER = "reply-partition"
 
 
 class ItemKey(NamedTuple):

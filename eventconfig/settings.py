@@ -67,6 +67,9 @@ class Settings:
     # is what `topics create` gives the log topic; views read the topic's actual value.
     log_delete_retention_ms: int = DAY_MS
     history_retention_ms: int = -1
+    # Partitions `topics create` gives the response topic. Each client reads one of them, so it reads
+    # the answers of about fleet/partitions other clients: size it to the fleet (docs/operations.md).
+    response_partitions: int = 32
     max_message_bytes: int = 10 * 1024 * 1024
     max_value_bytes: int = 512 * 1024
     max_items_per_request: int = 10_000
@@ -92,6 +95,13 @@ class Settings:
     # refuses (permission, disk full, file limit) before giving up with an error; a view is never
     # deleted for either.
     view_open_wait_ms: int = 15_000
+    # RocksDB memory of each view (the service's and every LocalView's): a block cache shared by its
+    # column families, and per family up to view_max_write_buffers memtables of view_write_buffer_bytes.
+    view_block_cache_bytes: int = 128 * 1024 * 1024
+    view_write_buffer_bytes: int = 64 * 1024 * 1024
+    view_max_write_buffers: int = 3
+    # Hot items a LocalView keeps in process memory in front of RocksDB (exact, LRU); 0: none.
+    local_view_cache_items: int = 100_000
     metrics_port: int = 0  # 0: no metrics endpoint
     # Serve TrustGraph's JSON config protocol on <topicspace>.{request,response,notify}.config; "" = off.
     trustgraph_topicspace: str = ""
@@ -143,11 +153,17 @@ class Settings:
                                 "digits, '.', '_' and '-'")
         if self.auth_window_ms <= 0:
             raise SettingsError("auth_window_ms must be positive")
+        if self.response_partitions < 1:
+            raise SettingsError(f"response_partitions must be at least 1, got {self.response_partitions}")
         limits = ("max_value_bytes", "max_items_per_request", "max_name_bytes", "max_id_bytes", "max_actor_bytes")
         if any(getattr(self, name) <= 0 for name in limits):
             raise SettingsError(f"{', '.join(limits)} must be positive")
         if max(self.max_name_bytes, self.max_id_bytes, self.max_actor_bytes) > MAX_HEADER_LIMIT:
             raise SettingsError(f"max_name_bytes, max_id_bytes and max_actor_bytes may be at most {MAX_HEADER_LIMIT}")
+        if min(self.view_block_cache_bytes, self.local_view_cache_items) < 0:
+            raise SettingsError("view_block_cache_bytes and local_view_cache_items may not be negative")
+        if self.view_write_buffer_bytes < 1024 * 1024 or self.view_max_write_buffers < 2:
+            raise SettingsError("view_write_buffer_bytes must be at least 1 MiB and view_max_write_buffers at least 2")
         # A log record (three names and a value) must fit a record with room to spare.
         if self.max_value_bytes + 3 * self.max_name_bytes >= self.max_response_bytes:
             raise SettingsError("max_value_bytes (plus three names) must be well below max_message_bytes")

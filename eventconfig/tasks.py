@@ -1,10 +1,14 @@
-"""Stopping background tasks: the one asyncio helper every long-running component shares."""
+"""Stopping background tasks and running blocking work off the event loop: asyncio helpers every
+long-running component shares."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 async def cancel(*tasks: asyncio.Task[Any] | None) -> None:
@@ -16,3 +20,16 @@ async def cancel(*tasks: asyncio.Task[Any] | None) -> None:
         if task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+async def off_loop(function: Callable[..., T], *args: Any) -> T:
+    """Run ``function(*args)`` in a worker thread, so the event loop (heartbeats, pokes, other
+    requests) keeps running. Cancelling the caller still waits for the thread to finish: whatever it
+    uses (a view being written, a snapshot being read) must not be closed under it."""
+    done = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        return await asyncio.shield(done)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await done
+        raise

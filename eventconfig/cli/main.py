@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from eventconfig.cli import (acls, bootstrap_command, broker, config_commands, history_commands, serve, topics,
-                             transfer_commands, view_commands, watch)
+from eventconfig.cli import (acls, bootstrap_command, broker, config_commands, gateway_command, history_commands,
+                             serve, topics, transfer_commands, view_commands, watch)
 from eventconfig.cli.common import CONTEXT_SETTINGS, SETTINGS_KEY, CommandGroup
 from eventconfig.logs import setup_logging
 from eventconfig.settings import Settings
@@ -69,6 +69,8 @@ cli.add_command(view_commands.rebuild_cmd)
 cli.add_command(view_commands.verify_cmd)
 cli.add_command(transfer_commands.export_cmd)
 cli.add_command(transfer_commands.import_cmd)
+cli.add_command(gateway_command.gateway_cmd)
+cli.add_command(gateway_command.gateway_secret_cmd)
 
 
 def main() -> None:

@@ -1,9 +1,11 @@
 """ConfigClient: the request/response client of the config service (docs/design.md §4 and §5).
 
 Each call sends one ``ConfigRequest`` to the request topic with a fresh ``id`` header and waits for
-the ``ConfigResponse`` with the same ``id`` on the response topic. The response consumer is assigned
-to every response partition and its positions are resolved at the end *before* the first request
-leaves, so no response can slip past it. It reads ``read_committed`` because the writer produces
+the ``ConfigResponse`` with the same ``id`` on the response topic. A client reads ONE response
+partition, picked at random among the topic's partitions (or given), and names it in every request's
+``reply-partition`` header, so it reads only the answers of the clients that share its partition
+(docs/design.md §4.3). Its position there is resolved at the end *before* the first request leaves,
+so no response can slip past it. It reads ``read_committed`` because the writer produces
 responses inside its transactions. The wire mapping itself is pure and lives in ``wire.py``.
 
 Example::
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -60,8 +63,10 @@ class ConfigClient:
     """
 
     def __init__(self, settings: Settings, *, timeout: float = 30.0, actor: str | None = None,
-                 codec: Codec | None = None, signer: Signer | None = None) -> None:
-        """``signer`` (default: from ``settings.signing_key_file``) signs every request as its actor,
+                 codec: Codec | None = None, reply_partition: int | None = None,
+                 signer: Signer | None = None) -> None:
+        """``reply_partition``: the response partition to read (None: a random one of the topic's).
+        ``signer`` (default: from ``settings.signing_key_file``) signs every request as its actor,
         which then replaces ``actor`` (docs/design.md §14.1)."""
         self.settings = settings
         self.timeout = timeout
@@ -73,6 +78,9 @@ class ConfigClient:
         self._reader: asyncio.Task[None] | None = None
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._failure: EventConfigError | None = None
+        self._wanted_partition = reply_partition
+        self.reply_partition: int | None = None  # the partition read, once started
+        self.responses_read = 0  # records consumed, its own answers and those of clients sharing its partition
 
     async def __aenter__(self) -> ConfigClient:
         await self.start()
@@ -96,21 +104,30 @@ class ConfigClient:
             missing = [t for t in (topics.request, topics.response) if t not in known]
             if missing:
                 raise ClientError(f"topic(s) {', '.join(missing)} do not exist; run `eventconfig topics create`")
-            tps = [TopicPartition(topics.response, p) for p in sorted(await producer.partitions_for(topics.response))]
-            consumer.assign(tps)
-            await consumer.seek_to_end(*tps)
-            for tp in tps:  # resolve now: a lazy position could land after our first response
-                await consumer.position(tp)
+            partition = self._pick_partition(sorted(await producer.partitions_for(topics.response)))
+            tp = TopicPartition(topics.response, partition)
+            consumer.assign([tp])
+            await consumer.seek_to_end(tp)
+            await consumer.position(tp)  # resolve now: a lazy position could land after our first response
         except BaseException as exc:
             await _stop_quietly(producer, consumer)
             if isinstance(exc, KafkaError):
                 raise kafka_unreachable(s, exc) from exc
             raise
-        self._attach(producer, consumer)
+        self._attach(producer, consumer, partition)
 
-    def _attach(self, producer: Any, consumer: Any) -> None:
+    def _pick_partition(self, partitions: list[int]) -> int:
+        if self._wanted_partition is None:
+            return random.choice(partitions)
+        if self._wanted_partition not in partitions:
+            raise ClientError(f"the response topic {self.settings.topics.response} has no partition "
+                              f"{self._wanted_partition} (it has {len(partitions)})")
+        return self._wanted_partition
+
+    def _attach(self, producer: Any, consumer: Any, reply_partition: int | None = None) -> None:
         """Adopt started Kafka clients and start the response reader (tests pass fakes here)."""
         self._producer, self._consumer, self._failure = producer, consumer, None
+        self.reply_partition = reply_partition
         self._reader = asyncio.create_task(self._read_responses(), name="eventconfig-client-responses")
 
     async def stop(self) -> None:
@@ -128,6 +145,7 @@ class ConfigClient:
             while True:
                 batches = await self._consumer.getmany(timeout_ms=1000)
                 for records in batches.values():
+                    self.responses_read += len(records)
                     for record in records:
                         self._deliver(record)
         except asyncio.CancelledError:
@@ -177,7 +195,7 @@ class ConfigClient:
         limit = self.timeout if timeout is None else timeout
         # The writer drops the request (answers `timeout`) once we have stopped waiting for it.
         deadline_ms = int((time.time() + limit) * 1000) if limit is not None else None
-        headers = request_headers(request_id, self.actor, deadline_ms)
+        headers = request_headers(request_id, self.actor, deadline_ms, self.reply_partition)
         if self.signer is not None:
             headers = self.signer.sign(value, headers, int(time.time() * 1000))
         try:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from eventconfig.errors import error_from_wire
-from eventconfig.model import ACTOR_HEADER, DEADLINE_HEADER, ID_HEADER
+from eventconfig.model import ACTOR_HEADER, DEADLINE_HEADER, ID_HEADER, REPLY_PARTITION_HEADER
 
 T = TypeVar("T")
 Headers = list[tuple[str, bytes]]
@@ -114,14 +114,18 @@ def new_request_id() -> str:
     return str(uuid.uuid4())
 
 
-def request_headers(request_id: str, actor: str | None = None, deadline_ms: int | None = None) -> Headers:
-    """Kafka headers of a request: the correlation ``id``, for the history the ``actor``, and the
-    ``deadline`` (epoch ms) after which the writer answers ``timeout`` instead of acting on it."""
+def request_headers(request_id: str, actor: str | None = None, deadline_ms: int | None = None,
+                    reply_partition: int | None = None) -> Headers:
+    """Kafka headers of a request: the correlation ``id``, for the history the ``actor``, the
+    ``deadline`` (epoch ms) after which the writer answers ``timeout`` instead of acting on it, and the
+    response partition the caller reads (``reply-partition``)."""
     headers = [(ID_HEADER, request_id.encode())]
     if actor:
         headers.append((ACTOR_HEADER, actor.encode()))
     if deadline_ms is not None:
         headers.append((DEADLINE_HEADER, str(deadline_ms).encode()))
+    if reply_partition is not None:
+        headers.append((REPLY_PARTITION_HEADER, str(reply_partition).encode()))
     return headers
 
 

@@ -1,10 +1,11 @@
 """A role that exactly one process of a deployment plays at a time, with exactly-once output.
 
 The writer (input: the request topic) and the push projector (input: the log topic) share this
-shape: every process that can play the role joins one consumer group on the one-partition input
-topic; the member assigned the partition is the one that should be active. Activation starts the
-role's transactional producer (fencing the previous holder and aborting its open transaction), lets
-the role catch up its state, and seeks to the group's committed offset. Each batch it consumes
+shape: every process that can play the role joins one consumer group on the input topic; the member
+assigned the role's partition (the input's only one; partition 0 of the response topic for the
+TrustGraph translator) is the one that should be active, and reads only that partition. Activation
+starts the role's transactional producer (fencing the previous holder and aborting its open
+transaction), lets the role catch up its state, and seeks to the group's committed offset. Each batch it consumes
 becomes one transaction of output records plus the input offsets.
 
 Whether to be active is derived on every step from the assignment, never remembered in a flag:
@@ -59,10 +60,10 @@ class ExclusiveRole(ABC):
 
     max_records = 500
 
-    def __init__(self, settings: Settings, role: str, topic: str) -> None:
+    def __init__(self, settings: Settings, role: str, topic: str, partition: int = 0) -> None:
         self.settings = settings
         self.role = role
-        self.tp = TopicPartition(topic, 0)
+        self.tp = TopicPartition(topic, partition)
         self.group_id = settings.group_id(role)
         self.sender = TransactionalSender(settings, role)
         self.active = False
@@ -129,7 +130,8 @@ class ExclusiveRole(ABC):
         if assigned and not self.active and time.monotonic() >= self._not_before:
             await self._activate(consumer)
         if not self.active:
-            await consumer.getmany(timeout_ms=200)  # keeps the membership alive; nothing here is ours
+            consumer.pause(*consumer.assignment())  # nothing here is ours until activation
+            await consumer.getmany(timeout_ms=200)  # keeps the membership alive
             return
         wait = self.poll_ms()
         fetched = await consumer.getmany(self.tp, timeout_ms=100 if wait is None else wait,
@@ -160,6 +162,9 @@ class ExclusiveRole(ABC):
         async with self._lock:
             await self.settle()
             started = time.monotonic()
+            # A multi-partition input (the response topic) is read at the role's partition only.
+            consumer.pause(*(consumer.assignment() - {self.tp}))
+            consumer.resume(self.tp)
             try:
                 await self.sender.restart()  # fences the previous holder, aborts its open transaction
                 fields = await self.on_activate()

@@ -34,13 +34,13 @@ _UNKNOWN_TOPIC = 3
 
 @dataclass(frozen=True)
 class TopicSpec:
-    """What one topic must look like: partitions, whether more are tolerated, and its configs."""
+    """What one topic must look like: partitions, whether others are tolerated, and its configs."""
 
     role: str
     name: str
-    partitions: int
+    partitions: int  # created with
     configs: dict[str, str] = field(default_factory=dict)
-    exact_partitions: bool = True  # False: more partitions are allowed (response topic)
+    exact_partitions: bool = True  # False: any count is allowed (response topic), fewer with a warning
     must_compact: bool = False
 
 
@@ -56,7 +56,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
 
     return [
         TopicSpec("request", names.request, 1, delete(DAY_MS)),
-        TopicSpec("response", names.response, 1, delete(3600 * 1000), exact_partitions=False),
+        TopicSpec("response", names.response, settings.response_partitions, delete(3600 * 1000),
+                  exact_partitions=False),
         TopicSpec("log", names.log, 1, {
             **common,
             "cleanup.policy": "compact",
@@ -114,19 +115,22 @@ async def check_topics(admin: AIOKafkaAdminClient, settings: Settings,
     specs = [s for s in topic_specs(settings) if roles is None or s.role in roles]
     described = {t["topic"]: t for t in await admin.describe_topics([s.name for s in specs])}
     problems: list[str] = []
+    warnings: list[str] = []
     for spec in specs:
         topic = described.get(spec.name)
         if topic is None or topic["error_code"] == _UNKNOWN_TOPIC:
             problems.append(f"topic {spec.name} ({spec.role}) does not exist; run `eventconfig topics create`")
             continue
         count = len(topic["partitions"])
-        if count < spec.partitions or (spec.exact_partitions and count != spec.partitions):
+        if spec.exact_partitions and count != spec.partitions:
             problems.append(f"topic {spec.name} ({spec.role}) has {count} partitions; it must have exactly "
                             f"{spec.partitions} to keep one total order")
+        elif count < spec.partitions:
+            warnings.append(f"topic {spec.name} ({spec.role}) has {count} partitions (response_partitions is "
+                            f"{spec.partitions}): each client reads the answers of about 1/{count} of the fleet")
     if problems:
         raise TopologyError("; ".join(problems))
     actual = await topic_configs(admin, [s.name for s in specs])
-    warnings: list[str] = []
     for spec in specs:
         configs = actual.get(spec.name, {})
         policy = configs.get("cleanup.policy", "")

@@ -107,16 +107,20 @@ class TransactionalSender:
 
     def _batches(self, producer: AIOKafkaProducer, records: Mapping[str, Sequence[OutRecord]]
                  ) -> Iterator[Awaitable[asyncio.Future[Any]]]:
-        """One record batch per partition (cheaper than a send per record): keyed records spread over
-        a multi-partition topic by a stable hash of the key, as the response topic allows."""
+        """One record batch per partition (cheaper than a send per record): a record goes to the
+        partition it names when the topic has it, else (keyed records on a multi-partition topic, as the
+        response topic allows) to one chosen by a stable hash of its key (docs/design.md §4.3)."""
         for topic, batch in records.items():
             if not batch:
                 continue
             partitions = sorted(producer.client.cluster.partitions_for_topic(topic) or {0})
             by_partition: dict[int, list[OutRecord]] = {}
             for record in batch:
-                index = zlib.crc32(record.key or b"") % len(partitions) if len(partitions) > 1 else 0
-                by_partition.setdefault(partitions[index], []).append(record)
+                if record.partition is not None and record.partition in partitions:
+                    partition = record.partition
+                else:
+                    partition = partitions[zlib.crc32(record.key or b"") % len(partitions)]
+                by_partition.setdefault(partition, []).append(record)
             for partition, group in by_partition.items():
                 builder = producer.create_batch()
                 for record in group:
@@ -136,6 +140,7 @@ class TransactionalSender:
         if producer is None:
             raise TransactionFailed("the transactional producer is not running")
         try:
+            await self._know_partitions(producer, records)
             await producer.begin_transaction()
             futures = [await future for future in self._batches(producer, records)]
             if futures:
@@ -154,6 +159,16 @@ class TransactionalSender:
             await self._abort(producer)
             await self.stop()
             raise TransactionFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    @staticmethod
+    async def _know_partitions(producer: AIOKafkaProducer, records: Mapping[str, Sequence[OutRecord]]) -> None:
+        """Have the partitions of every topic written to, and refresh them once when a record names one
+        not listed: partitions may have been added since, and its reader waits on that one only."""
+        for topic, batch in records.items():
+            if batch:
+                known = await producer.partitions_for(topic)  # waits only for a topic not yet seen
+                if any(r.partition is not None and r.partition not in known for r in batch):
+                    await producer.client.force_metadata_update()
 
     async def _abort(self, producer: AIOKafkaProducer) -> None:
         """End a failed transaction now: left open, it pins the last stable offset of every partition

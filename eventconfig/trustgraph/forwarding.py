@@ -6,6 +6,8 @@ goes through the one fenced writer like any other request. A record that cannot 
 the DLQ (with the reason in the ``error``/``error-type`` headers) and, when it has an ``id``, gets a
 ``config-error`` answer. That answer is written as an eventconfig response, so it reaches TrustGraph
 the same way every other answer does: through the translator, after its transaction committed.
+Every forwarded request asks for its answer on :data:`REPLY_PARTITION` of eventconfig's response topic
+(the ``reply-partition`` header), the one partition the translator reads.
 
 Example::
 
@@ -28,6 +30,8 @@ from eventconfig.signing import Signer
 from eventconfig.trustgraph.wire import TrustGraphDecodeError, actor, decode_request, forward_id
 from eventconfig.writer.batch import RawRequest
 from eventconfig.writer.handler import error_response
+
+REPLY_PARTITION = 0  # of eventconfig's response topic: where the answers to forwarded requests go
 
 
 @dataclass
@@ -70,7 +74,7 @@ def forward_batch(records: Sequence[RawRequest], topicspace: str, source_topic: 
             _reject(out, codec, request_id, TooLarge(f"the request is {len(value)} bytes as eventconfig's "
                                                      f"ConfigRequest, over the {max_request_bytes}-byte limit"))
             continue
-        headers = request_headers(request_id, actor(topicspace))
+        headers = request_headers(request_id, actor(topicspace), reply_partition=REPLY_PARTITION)
         if signer is not None:
             headers = signer.sign(value, headers, now_ms)
         out.requests.append(OutRecord(None, value, headers))
@@ -79,7 +83,8 @@ def forward_batch(records: Sequence[RawRequest], topicspace: str, source_topic: 
 
 def _reject(out: Forwarded, codec: Codec, request_id: str, error: RequestError) -> None:
     value = codec.encode("ConfigResponse", error_response(error))
-    out.responses.append(OutRecord(request_id.encode(), value, [(model.ID_HEADER, request_id.encode())]))
+    out.responses.append(OutRecord(request_id.encode(), value, [(model.ID_HEADER, request_id.encode())],
+                                   REPLY_PARTITION))
 
 
 def _dead_letter(record: RawRequest, source_topic: str, error_type: str, reason: str, max_bytes: int) -> OutRecord:

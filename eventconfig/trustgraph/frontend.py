@@ -5,8 +5,9 @@
   each request reaches the writer exactly once. A forwarder group without a committed offset starts
   with the requests of the last minute (TrustGraph's longest config timeout): someone may still wait
   for those, for instance a processor that started with eventconfig; nobody waits for older ones.
-* :class:`ResponseTranslator` reads eventconfig's response topic (``read_committed``) and turns every
-  answer to a forwarded request into TrustGraph JSON on ``<ts>.response.config``. TrustGraph's
+* :class:`ResponseTranslator` reads partition 0 of eventconfig's response topic (``read_committed``),
+  where the forwarder asks for the answers (``reply-partition``), and turns every answer to a
+  forwarded request into TrustGraph JSON on ``<ts>.response.config``. TrustGraph's
   client reads uncommitted records, so its answer must not be produced inside the writer's
   transaction; produced here, it exists only once the write it reports has committed, and a
   restarted front end still answers requests that were in flight.
@@ -36,7 +37,7 @@ from eventconfig.logrecords import OutRecord
 from eventconfig.model import ID_HEADER
 from eventconfig.settings import Settings
 from eventconfig.signing import settings_signer
-from eventconfig.trustgraph.forwarding import forward_batch
+from eventconfig.trustgraph.forwarding import REPLY_PARTITION, forward_batch
 from eventconfig.trustgraph.wire import TrustGraphTopics, encode_response, parse_forward_id
 from eventconfig.writer.batch import RawRequest
 
@@ -96,7 +97,8 @@ class ResponseTranslator(ExclusiveRole):
     max_records = 2000
 
     def __init__(self, settings: Settings, topicspace: str, topics: TrustGraphTopics, response_limit: int) -> None:
-        super().__init__(settings, f"trustgraph.{topicspace}.translator", settings.topics.response)
+        super().__init__(settings, f"trustgraph.{topicspace}.translator", settings.topics.response,
+                         partition=REPLY_PARTITION)
         self.topicspace = topicspace
         self.target = topics.response
         self.response_limit = response_limit

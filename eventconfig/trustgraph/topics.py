@@ -2,8 +2,9 @@
 
 TrustGraph's Kafka backend never creates these topics itself, and on a broker with auto-creation off
 its consumers fail on a missing one, so the front end creates the missing ones (1 partition,
-``retention.ms`` 5 minutes, as TrustGraph lays them out). The forwarder and the translator each
-read one partition of their input, so a layout they cannot serve is a startup error.
+``retention.ms`` 5 minutes, as TrustGraph lays them out). The forwarder reads the one partition of
+TrustGraph's request topic, so a request topic with more is a startup error; the translator reads
+partition 0 of eventconfig's response topic, whatever its partition count.
 
 Example::
 
@@ -43,7 +44,8 @@ async def ensure_topics(admin: AIOKafkaAdminClient, settings: Settings, topics: 
         await wait_visible(admin, missing)
     found = await _partitions(admin, [*names, settings.topics.response])
     _require_one_partition(found, topics.request, "the TrustGraph request topic")
-    _require_one_partition(found, settings.topics.response, "eventconfig's response topic (with --trustgraph)")
+    if found[settings.topics.response] is None:
+        raise TopologyError(f"topic {settings.topics.response} (eventconfig's response topic) does not exist")
     if found[topics.response] is None or found[topics.notify] is None:
         raise TopologyError(f"TrustGraph topics {topics.response} / {topics.notify} are not visible after creation")
     response_limit = (await topic_configs(admin, [topics.response])).get(topics.response, {}).get("max.message.bytes")

@@ -25,13 +25,18 @@ from eventconfig.kafka.topics import admin_client, check_topics, log_delete_rete
 from eventconfig.settings import Settings
 from eventconfig.view import store as store_module
 from eventconfig.view.apply import Applier, ViewWrites
-from eventconfig.view.store import ViewCorruptError, ViewLockedError, ViewMeta, ViewStore, ViewUnavailableError
-from eventconfig.tasks import cancel
+from eventconfig.view.store import (ViewCorruptError, ViewLockedError, ViewMeta, ViewStore, ViewStoreOptions,
+                                    ViewUnavailableError)
+from eventconfig.tasks import cancel, off_loop
 
 log = logging.getLogger(__name__)
 
 _POLL_MS = 200
 _MAX_RECORDS = 10_000
+# The event loop gets a turn between slices of this many records decoded (Avro decoding holds the GIL);
+# writes of more items than _OFF_LOOP_ITEMS go to a worker thread (rocksdict releases the GIL).
+_DECODE_SLICE = 500
+_OFF_LOOP_ITEMS = 500
 _FLUSH_PENDING = 20_000  # while replaying, flush incomplete versions beyond this many records
 _PROGRESS_S = 2.0
 _MARK_CAUGHT_UP_S = 5.0
@@ -50,9 +55,13 @@ class Materializer:
         version = await materializer.wait_caught_up(30.0); view = materializer.store.snapshot()
     """
 
-    def __init__(self, settings: Settings, path: Path | None = None, *, name: str = "service") -> None:
+    def __init__(self, settings: Settings, path: Path | None = None, *, name: str = "service",
+                 cache_items: int = 0) -> None:
         self.settings = settings
         self.path = Path(path) if path is not None else settings.data_dir / "view"
+        self.options = ViewStoreOptions(write_buffer_bytes=settings.view_write_buffer_bytes,
+                                        max_write_buffers=settings.view_max_write_buffers,
+                                        block_cache_bytes=settings.view_block_cache_bytes, cache_items=cache_items)
         self._lag = metrics.LOG_LAG.labels(name)  # records of the log not yet in this view
         self.records_applied = 0  # records consumed from the log since start()
         self.rebuild_reason: str | None = None  # why start() rebuilt the view, None if it did not
@@ -142,7 +151,7 @@ class Materializer:
         backoff = _BACKOFF_S[0]
         while True:
             try:
-                return ViewStore.open(self.path)
+                return ViewStore.open(self.path, self.options)
             except (ViewLockedError, ViewUnavailableError) as exc:
                 wait = min(backoff, deadline - loop.time())
                 if wait <= 0:
@@ -157,7 +166,7 @@ class Materializer:
         log.warning("rebuilding the view from the log", extra={"fields": {"path": self.path, "reason": reason}})
         self.rebuild_reason = reason
         ViewStore.destroy(self.path)
-        return ViewStore.open(self.path)
+        return ViewStore.open(self.path, self.options)
 
     def _rebuild_reason(self, meta: ViewMeta, beginning: int, end: int, retention_ms: int) -> str | None:
         """Why this view cannot simply resume from its offset (``retention_ms``: the log topic's
@@ -199,7 +208,7 @@ class Materializer:
                     backoff = min(backoff * 2, _BACKOFF_S[1])
                     continue
                 backoff = _BACKOFF_S[0]
-                self._apply(batches.get(self._tp, []), position)
+                await self._apply(batches.get(self._tp, []), position)
                 self._progress(target)
                 self._report_lag(consumer)
         except asyncio.CancelledError:
@@ -241,17 +250,26 @@ class Materializer:
         self._last_mark = now
         self.store.mark_caught_up(int(time.time() * 1000))
 
-    def _apply(self, records: list[ConsumerRecord], position: int) -> None:
+    async def _apply(self, records: list[ConsumerRecord], position: int) -> None:
+        """Decode in bounded slices and write large batches off the loop, so heartbeats, pokes and
+        reads never stall behind a 10,000-item write. Nothing else touches the applier meanwhile, and
+        the store write stays one WriteBatch: readers see all of a version or none of it."""
         applier, self._read_position = self._applier, position
-        for record in records:
-            applier.add(record.offset, record.key, record.value, record.headers)
+        for start in range(0, len(records), _DECODE_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            for record in records[start:start + _DECODE_SLICE]:
+                applier.add(record.offset, record.key, record.value, record.headers)
         self.records_applied += len(records)
         if not self._ready and applier.pending > _FLUSH_PENDING:
             writes = applier.take_all(position)  # nobody reads a view that has not caught up yet
         else:
             writes = applier.take(position)
         if writes is not None:
-            self.store.write(writes)
+            if len(writes.ops) > _OFF_LOOP_ITEMS:
+                await off_loop(self.store.write, writes)
+            else:
+                self.store.write(writes)
             if self._ready:
                 for listener in self._listeners:
                     listener(writes)

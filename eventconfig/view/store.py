@@ -10,6 +10,9 @@ Names are non-empty and hold no NUL, the smallest byte, so the byte order of the
 of (workspace, type, key) tuples. Items, offset and version go in one WriteBatch, so a crash leaves
 the view equal to a replay of a prefix of the log (docs/design.md §6). The WAL stays on but unsynced: a
 killed process loses nothing, an OS crash at worst loses a suffix that is read again from the log.
+
+Point reads may go through an exact in-process cache of hot items (:mod:`eventconfig.view.cache`),
+which every write keeps exact; its size and RocksDB's memory are :class:`ViewStoreOptions`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from rocksdict import BlockBasedOptions, Cache, DBCompressionType, Options, Rdic
 from eventconfig.errors import ViewError
 from eventconfig.model import Entry, ItemKey
 from eventconfig.view.apply import ViewWrites
+from eventconfig.view.cache import MISS, ViewCache
 
 FORMAT_VERSION = 1  # bump when the layout changes: views of another format are rebuilt
 
@@ -60,11 +64,16 @@ class ViewMeta:
 
 @dataclass(frozen=True)
 class ViewStoreOptions:
-    """RocksDB tuning of the view, turned into rocksdict options in one place."""
+    """Memory and RocksDB tuning of the view, turned into rocksdict options in one place.
+
+    Memory is at most about ``block_cache_bytes + 3 * max_write_buffers * write_buffer_bytes`` (three
+    column families) plus the item cache, ``cache_items`` times the size of an item.
+    """
 
     write_buffer_bytes: int = 64 * _MIB
     max_write_buffers: int = 3
     block_cache_bytes: int = 128 * _MIB
+    cache_items: int = 0  # hot items kept in process memory in front of RocksDB; 0: none
     bloom_bits_per_key: int = 10
     background_jobs: int = 4
     keep_info_logs: int = 3
@@ -145,9 +154,10 @@ class ViewStore:
         with store.snapshot() as view: view.get(ItemKey("ws", "t", "k"))
     """
 
-    def __init__(self, path: Path, db: Rdict) -> None:
+    def __init__(self, path: Path, db: Rdict, cache_items: int = 0) -> None:
         self.path = path
         self._db = db
+        self._cache = ViewCache(cache_items)
         self._families = tuple(db.get_column_family(n) for n in (_DATA, _BY_TYPE, _META))
         self._handles = tuple(db.get_column_family_handle(n) for n in (_DATA, _BY_TYPE, _META))
         self._lock = threading.Lock()  # a snapshot and its meta are taken with no write in between
@@ -174,7 +184,7 @@ class ViewStore:
         with _rocksdb("open", path):
             path.parent.mkdir(parents=True, exist_ok=True)
             db = Rdict(str(path), options.db_options(), column_families=options.column_families())
-        store = cls(path, db)
+        store = cls(path, db, options.cache_items)
         if fresh:
             try:
                 store._put_meta(format_version=FORMAT_VERSION, offset=0, version=0, caught_up_ms=0)
@@ -203,7 +213,10 @@ class ViewStore:
         return self._meta.version
 
     def write(self, writes: ViewWrites) -> None:
-        """Apply the item ops and the new offset and version in one WriteBatch (all or nothing)."""
+        """Apply the item ops and the new offset and version in one WriteBatch (all or nothing).
+
+        Safe to call from a worker thread while other threads read: rocksdict releases the GIL for
+        the write, and the item cache stays exact (see :mod:`eventconfig.view.cache`)."""
         data, by_type, meta = self._open_handles()
         batch = WriteBatch(raw_mode=True)
         for (workspace, type_, key), entry in writes.ops.items():
@@ -215,18 +228,27 @@ class ViewStore:
             else:
                 batch.put(data_key, _u64(entry.version) + entry.value.encode(), data)
                 batch.put(index_key, b"", by_type)
-        self._put_meta(batch, offset=writes.offset, version=writes.version)
+        with self._cache.writing(writes.ops):
+            self._put_meta(batch, offset=writes.offset, version=writes.version)
 
-    def get(self, item: ItemKey) -> Entry | None:
-        """The latest entry of one item, without a snapshot: one read is atomic, and this is the
-        fast path of local reads. Use :meth:`snapshot` when several reads must agree."""
+    def get(self, item: tuple[str, str, str]) -> Entry | None:
+        """The latest entry of one item (an :class:`ItemKey` or a plain tuple), without a snapshot:
+        one read is atomic, and this is the fast path of local reads, served from the item cache
+        when hot. Use :meth:`snapshot` when several reads must agree."""
         if self._closed:
             raise ViewError(f"the view at {self.path} is closed")
+        cache = self._cache
+        entry = cache.items.get(item, MISS)
+        if entry is not MISS:
+            return entry  # type: ignore[return-value]
+        generation = cache.generation
         try:  # no context manager here: it would double the cost of a local read
             raw = self._families[0].get(_data_key(item))
         except Exception as exc:
             raise _view_error("read", self.path, exc) from exc
-        return None if raw is None else _entry(raw)
+        entry = None if raw is None else _entry(raw)
+        cache.fill(item, entry, generation)
+        return entry
 
     def mark_caught_up(self, ms: int) -> None:
         """Record that the view was at the log's end at wall-clock time ``ms``."""
@@ -265,6 +287,7 @@ class ViewStore:
             return
         with self._lock, _rocksdb("close", self.path):
             self._closed = True
+            self._cache.clear()
             for snapshot in list(self._snapshots):
                 snapshot.close()
             for family in self._families:
@@ -342,6 +365,20 @@ class ViewSnapshot:
         """Every item of every workspace, in (workspace, type, key) order (audit: verify)."""
         found = self._scan(self._data_iter, b"", values=True)
         return iter([(ItemKey(*rest.decode().split("\x00", 2)), _entry(raw)) for rest, raw in found])
+
+    def workspaces(self) -> list[str]:
+        """Every workspace holding at least one item, ascending: one seek per workspace, not per key."""
+        if self._data_iter is None:
+            raise ViewError(f"this snapshot of the view at {self.path} is closed")
+        found: list[str] = []
+        with _rocksdb("scan", self.path):
+            self._data_iter.seek_to_first()
+            while self._data_iter.valid():
+                workspace = self._data_iter.key().split(b"\x00", 1)[0]
+                found.append(workspace.decode())
+                self._data_iter.seek(workspace + b"\x01")  # past "workspace\x00...": names hold no NUL
+            self._data_iter.status()
+        return found
 
     def _scan(self, it: Any, prefix: bytes, values: bool) -> list[tuple[bytes, bytes]]:
         """(key after the prefix, value) of every key that starts with ``prefix``, ascending."""

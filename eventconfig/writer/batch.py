@@ -56,6 +56,7 @@ class Waiting:
     deadline_ms: int
     dialect: bytes | None = None  # the ConfigResponse schema to answer with (older clients)
     offset: int = -1  # of its request record: committed as parked, so a fail-over cannot lose it
+    partition: int | None = None  # the response partition it asked for (``reply-partition``)
 
 
 @dataclass(frozen=True)
@@ -151,46 +152,56 @@ class _Batch:
             return
         headers = dict(record.headers)
         try:
+            partition = reply_partition(headers.get(model.REPLY_PARTITION_HEADER))
+            unroutable = None
+        except BadRequest as exc:  # answered where a request without the header is (docs/design.md §4.3)
+            partition, unroutable = None, exc
+        try:
             if record.value is None:
                 raise CodecError("request record has no value")
             request, writer = self.codec.decode_with_writer("ConfigRequest", record.value)
         except CodecError as exc:
             self._dead_letter(record, type(exc).__name__, str(exc))
             if request_id:
-                self._respond(request_id, error_response(ConfigError(f"undecodable request: {exc}")), "?")
+                self._respond(request_id, error_response(ConfigError(f"undecodable request: {exc}")), "?",
+                              partition=partition)
             return
         if not request_id:
             self._dead_letter(record, "MissingId", "request has no 'id' header; no response can be sent")
             return
         dialect = self.codec.registry.counterpart(writer, "ConfigResponse")  # answer in kind
+        if unroutable is not None:
+            self._respond(request_id, error_response(unroutable), request["operation"], dialect)
+            return
         try:
             identity = self._identify(record, request_id, headers)
         except Unauthenticated as exc:
             self._dead_letter(record, "Unauthenticated", exc.message)
-            self._respond(request_id, error_response(exc), request["operation"], dialect)
+            self._respond(request_id, error_response(exc), request["operation"], dialect, partition)
             return
         try:
             deadline = request_deadline(headers.get(model.DEADLINE_HEADER))
         except BadRequest as exc:
-            self._respond(request_id, error_response(exc), request["operation"], dialect)
+            self._respond(request_id, error_response(exc), request["operation"], dialect, partition)
             return
         if deadline is not None and self.now_ms >= deadline:
             expired = ReadTimeout(f"the request's deadline passed {self.now_ms - deadline} ms before the writer "
                                   "got to it; nothing was done")
-            self._respond(request_id, error_response(expired), request["operation"], dialect)
+            self._respond(request_id, error_response(expired), request["operation"], dialect, partition)
             return
         actor_bytes = len(headers.get(model.ACTOR_HEADER) or b"")
         if actor_bytes > self.config.max_actor_bytes:  # the actor goes into the history record
             error = TooLarge(f"the 'actor' header is {actor_bytes} bytes; the limit is {self.config.max_actor_bytes}")
-            self._respond(request_id, error_response(error), request["operation"], dialect)
+            self._respond(request_id, error_response(error), request["operation"], dialect, partition)
             return
         min_version = needs_version(request)
         if min_version is not None and min_version > self.result.version:
             wait_until = self.now_ms + self.config.min_version_wait_ms
             deadline = wait_until if deadline is None else min(deadline, wait_until)
-            self.result.waiting.append(Waiting(request, request_id, identity, deadline, dialect, record.offset))
+            self.result.waiting.append(Waiting(request, request_id, identity, deadline, dialect, record.offset,
+                                               partition))
             return
-        self._handle(request, request_id, identity, dialect)
+        self._handle(request, request_id, identity, dialect, partition)
 
     def _identify(self, record: RawRequest, request_id: str, headers: Mapping[str, bytes]) -> Identity:
         """Who sent the request: verified with a keyring (Unauthenticated if not), else as claimed."""
@@ -215,17 +226,18 @@ class _Batch:
     def retry(self, item: Waiting) -> None:
         if item.request["min_version"] <= self.result.version:
             self.result.answered_waiting += 1
-            self._handle(item.request, item.request_id, item.identity, item.dialect)
+            self._handle(item.request, item.request_id, item.identity, item.dialect, item.partition)
         elif self.now_ms >= item.deadline_ms:
             self.result.answered_waiting += 1
             message = (f"version {item.request['min_version']} not reached by the read's deadline (at most "
                        f"{self.config.min_version_wait_ms} ms; current {self.result.version})")
             self._respond(item.request_id, error_response(ReadTimeout(message)), item.request["operation"],
-                          item.dialect)
+                          item.dialect, item.partition)
         else:
             self.result.waiting.append(item)
 
-    def _handle(self, request: Request, request_id: str, identity: Identity, dialect: bytes | None) -> None:
+    def _handle(self, request: Request, request_id: str, identity: Identity, dialect: bytes | None,
+                partition: int | None = None) -> None:
         operation = request["operation"]
         ctx = Context(self.reader(), self.config.limits, self.result.version, self.now_ms, request_id,
                       identity.actor, identity.verified, prev_hash=self.result.chain_head)
@@ -242,7 +254,7 @@ class _Batch:
         except Exception as exc:  # noqa: BLE001 - a bug in one request must not stop the service
             log.exception("request %s (%s) failed unexpectedly", request_id, operation)
             outcome = Outcome(error_response(ConfigError(str(exc) or type(exc).__name__)))
-        self._respond(request_id, outcome.response, operation, dialect)
+        self._respond(request_id, outcome.response, operation, dialect, partition)
 
     def _commit(self, outcome: Outcome) -> None:
         """Add a successful write to the batch, unless its history record would be too large to
@@ -259,7 +271,7 @@ class _Batch:
         self.result.chain_head = outcome.mutation["hash"]
 
     def _respond(self, request_id: str, response: dict[str, Any], operation: str,
-                 dialect: bytes | None = None) -> None:
+                 dialect: bytes | None = None, partition: int | None = None) -> None:
         value = self.codec.encode("ConfigResponse", response, writer=dialect)
         if len(value) > self.config.max_response_bytes:
             error = TooLarge(f"the response is {len(value)} bytes, over the {self.config.max_response_bytes}-byte "
@@ -268,7 +280,8 @@ class _Batch:
             value = self.codec.encode("ConfigResponse", response, writer=dialect)
         outcome = response["error"]["type"] if response["error"] else "ok"
         self.result.outcomes.append((operation, outcome))
-        self.result.responses.append(OutRecord(request_id.encode(), value, [(model.ID_HEADER, request_id.encode())]))
+        self.result.responses.append(OutRecord(request_id.encode(), value, [(model.ID_HEADER, request_id.encode())],
+                                               partition))
 
     def refuse(self, record: RawRequest, reason: str | None) -> None:
         """Dead-letter a request whose output the broker refused: only its offset, the reason and its id
@@ -310,6 +323,22 @@ def request_deadline(raw: bytes | None) -> int | None:
     if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise BadRequest(f"the {model.DEADLINE_HEADER!r} header must be epoch milliseconds as decimal digits, "
                          f"not {text[:40]!r}")
+    return int(text)
+
+
+# Kafka numbers partitions with a signed 32-bit int; nine digits stay below its maximum.
+_MAX_PARTITION_DIGITS = 9
+
+
+def reply_partition(raw: bytes | None) -> int | None:
+    """The ``reply-partition`` header as a partition number, None without one; BadRequest if malformed.
+    Whether the topic has that partition is only known when producing (docs/design.md §4.3)."""
+    if raw is None:
+        return None
+    text = raw.decode("utf-8", errors="replace")
+    if not (text.isascii() and text.isdigit()) or len(text) > _MAX_PARTITION_DIGITS:
+        raise BadRequest(f"the {model.REPLY_PARTITION_HEADER!r} header must be a partition number as decimal "
+                         f"digits (at most {_MAX_PARTITION_DIGITS}), not {text[:40]!r}")
     return int(text)
 
 

@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import ChainMap
@@ -40,6 +41,7 @@ from eventconfig.kafka.transactions import RecordRefused
 from eventconfig.logrecords import OutRecord
 from eventconfig.model import ID_HEADER, Entry, ItemKey
 from eventconfig.settings import Settings
+from eventconfig.tasks import off_loop
 from eventconfig.view.materializer import Materializer
 from eventconfig.writer.auth import authenticator
 from eventconfig.writer.batch import BatchConfig, BatchResult, RawRequest, Waiting, min_version_reads, process_batch
@@ -51,6 +53,7 @@ from eventconfig.writer.history_tail import history_tail
 log = logging.getLogger(__name__)
 
 _CATCH_UP_TIMEOUT_S = 600.0
+_OFF_LOOP_BYTES = 64 * 1024  # batches of more request bytes are handled in a worker thread
 
 
 class Writer(ExclusiveRole):
@@ -151,9 +154,13 @@ class Writer(ExclusiveRole):
         with self.materializer.store.snapshot() as snapshot:
             self._pending = [(v, changes) for v, changes in self._pending if v > snapshot.version]
             pending = ChainMap(*(changes for _, changes in reversed(self._pending)))
-            result = process_batch(raw, snapshot, pending, self.version, self._waiting, self.config,
-                                   now_ms=int(time.time() * 1000), refused=self._refused,
-                                   chain_head=self.chain_head, auth=self.auth, policy=self.policy)
+            process = functools.partial(process_batch, raw, snapshot, pending, self.version, self._waiting,
+                                        self.config, now_ms=int(time.time() * 1000), refused=self._refused,
+                                        chain_head=self.chain_head, auth=self.auth, policy=self.policy)
+            # Decoding and handling a large batch (a 10,000-item put) is pure CPU: in a worker thread,
+            # heartbeats and the pipelined commit keep running; a small one is not worth the hand-off.
+            large = sum(len(r.value or b"") for r in raw) > _OFF_LOOP_BYTES
+            result = await off_loop(process) if large else process()
         if not raw and not (result.responses or result.dlq):
             self._waiting = result.waiting
             return

@@ -1,7 +1,8 @@
 """A raw wire client for black-box service tests: it speaks only the contract of docs/design.md §4.
 
-It sends Avro single-object ``ConfigRequest`` bytes with an ``id`` header and waits for the
-``ConfigResponse`` with the same ``id``, reading with ``read_committed`` as the contract demands;
+It sends Avro single-object ``ConfigRequest`` bytes with an ``id`` header (and no ``reply-partition``)
+and waits for the ``ConfigResponse`` with the same ``id`` on every response partition, reading with
+``read_committed`` as the contract demands;
 it can also send arbitrary bytes and headers, and read whole topics.
 """
 
@@ -34,10 +35,12 @@ class Wire:
     async def start(self) -> None:
         await self.producer.start()
         await self.consumer.start()
-        tp = TopicPartition(self.settings.topics.response, 0)
-        self.consumer.assign([tp])
-        await self.consumer.seek_to_end(tp)
-        await self.consumer.position(tp)
+        topic = self.settings.topics.response
+        tps = [TopicPartition(topic, p) for p in sorted(await self.producer.partitions_for(topic))]
+        self.consumer.assign(tps)
+        await self.consumer.seek_to_end(*tps)
+        for tp in tps:
+            await self.consumer.position(tp)
         self._reader = asyncio.create_task(self._read())
 
     async def stop(self) -> None:

@@ -170,3 +170,49 @@ async def test_a_request_past_its_deadline_is_answered_timeout_and_changes_nothi
     assert state["version"] == 0 and state["config"] == {}, "neither request wrote anything"
     in_time = await put_with_deadline(str(int(time.time() * 1000) + 60_000).encode())
     assert in_time["version"] == 1
+
+
+async def test_a_10000_item_put_is_handled_off_the_event_loop_and_the_writer_stays_active(service, wire,
+                                                                                         monkeypatch):
+    """The writer decodes and handles a 10,000-item put in a worker thread: the event loop (the group
+    heartbeat, the pipelined commit, other requests) keeps turning meanwhile, the writer is never
+    re-activated, and the view applies the version whole."""
+    from eventconfig.writer import service as writer_module
+
+    ticks, during, activations = 0, [], 0
+    handle_batch = writer_module.process_batch
+
+    def observed(raw, *args, **kwargs):  # type: ignore[no-untyped-def]
+        before = ticks
+        result = handle_batch(raw, *args, **kwargs)
+        if any(len(r.value or b"") > 64 * 1024 for r in raw):
+            during.append(ticks - before)
+        return result
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    original_activate = service.writer.on_activate
+
+    async def counted_activate():  # type: ignore[no-untyped-def]
+        nonlocal activations
+        activations += 1
+        return await original_activate()
+
+    monkeypatch.setattr(writer_module, "process_batch", observed)
+    monkeypatch.setattr(service.writer, "on_activate", counted_activate)
+    task = asyncio.create_task(ticker())
+    try:
+        items = [("t", f"k{n:05d}", f"value {n}") for n in range(10_000)]
+        response = await wire.put("w", *items, timeout=120)
+    finally:
+        task.cancel()
+    assert response["error"] is None and response["version"] == 1
+    assert len(during) == 1 and during[0] >= 100, f"the event loop ran {during} times while the put was handled"
+    assert activations == 0 and service.writer.active, "the writer lost its role during the put"
+    assert await service.materializer.wait_for_version(1, 60), "the view did not apply the put"
+    with service.materializer.store.snapshot() as view:
+        assert len(list(view.scan_type("w", "t"))) == 10_000

@@ -161,6 +161,26 @@ async def test_local_view_equals_the_service_view_and_resumes_without_replay(ser
             await again.stop()
 
 
+async def test_local_view_point_reads_stay_exact_through_its_item_cache(service, settings, tmp_path):
+    """Every key of the store (and keys never written) is read, so cached, before each round of writes;
+    after the round every read equals the service's state: the cache never serves a value the view
+    has replaced or deleted, nor keeps an absent key absent once it is written."""
+    universe = [(ws, t, k) for ws in ("a", "b", "_sys") for t in ("prompt", "flow", "other") for k in "xyz"]
+    async with ConfigClient(settings) as client:
+        model: dict = {}
+        view = LocalView(settings, tmp_path / "local")
+        await view.start()
+        try:
+            for seed in range(6, 9):
+                assert all(view.get(*item) == model.get(item) for item in universe)
+                await random_writes(client, model, 15, seed=seed)
+                assert await view.wait_for_version(await client.version(), 20)
+                assert {item: view.get(*item) for item in universe} == {item: model.get(item) for item in universe}
+            assert len(view.materializer.store._cache) == len(universe), "every key read was cached"
+        finally:
+            await view.stop()
+
+
 async def test_a_type_too_large_to_fetch_is_skipped_while_other_types_keep_arriving(settings):
     """A too-large fetch used to freeze every later poke; now only its (type, workspace) waits for a poke
     that makes it fit."""

@@ -85,6 +85,31 @@ def test_a_parked_read_waits_until_the_earlier_of_its_deadline_and_the_min_versi
     assert responses(later)[0]["error"]["type"] == "timeout"
 
 
+def test_an_answer_goes_to_the_partition_its_request_names_and_otherwise_is_placed_by_hash():
+    routed = raw_request("routed", "put", [("reply-partition", b"5")], values=[{"type": "t", "key": "k", "value": "v"}])
+    undecodable = RawRequest(1, b"\x00", [("id", b"junk"), ("reply-partition", b"2")])
+    plain = raw_request("plain", "config")
+    result = process_batch([routed, undecodable, plain], DictReader(), {}, 0, [], BatchConfig(), now_ms=0)
+    assert [(r.key, r.partition) for r in result.responses] == [(b"routed", 5), (b"junk", 2), (b"plain", None)]
+
+
+def test_a_parked_read_is_answered_on_the_partition_it_named():
+    parked = process_batch([raw_request("r", "config", [("reply-partition", b"3")], min_version=1)], DictReader(),
+                           {}, 0, [], BatchConfig(), now_ms=0).waiting
+    assert [w.partition for w in parked] == [3]
+    later = process_batch([put("w", ("t", "k", "v"))], DictReader(), {}, 0, parked, BatchConfig(), now_ms=1)
+    assert [(r.key, r.partition) for r in later.responses] == [(b"w", None), (b"r", 3)]
+
+
+def test_a_malformed_reply_partition_is_a_bad_request_placed_by_hash_and_writes_nothing():
+    for bad in (b"two", b"-1", b"", b"1234567890", "١".encode(), b"\xff"):
+        put_request = raw_request("r", "put", [("reply-partition", bad)], values=[{"type": "t", "key": "k", "value": "v"}])
+        result = process_batch([put_request], DictReader(), {}, 0, [], BatchConfig(), now_ms=0)
+        (response,) = responses(result)
+        assert response["error"]["type"] == "bad-request" and "reply-partition" in response["error"]["message"], bad
+        assert result.responses[0].partition is None and not result.history
+
+
 def record_size(record) -> int:
     return len(record.key or b"") + len(record.value or b"") + sum(len(n) + len(v) for n, v in record.headers)
 

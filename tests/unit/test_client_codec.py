@@ -90,6 +90,7 @@ def test_headers_carry_a_fresh_uuid_id_and_the_actor_only_when_given():
     assert header_value([("id", b"\xff")], "id") is None
     assert header_value([], "id") is None
     assert request_headers(rid, None, 1_700_000_000_123) == [("id", rid.encode()), ("deadline", b"1700000000123")]
+    assert request_headers(rid, reply_partition=7) == [("id", rid.encode()), ("reply-partition", b"7")]
 
 
 # --- responses -----------------------------------------------------------------------------------

@@ -146,7 +146,7 @@ def test_a_request_is_forwarded_with_its_derived_id_and_actor() -> None:
                         "tg", "tg.request.config", 1 << 20)
     assert (out.responses, out.dlq) == ([], [])
     [record] = out.requests
-    assert record.headers == [("id", b"tg:tg:w:r1"), ("actor", b"trustgraph:tg")]
+    assert record.headers == [("id", b"tg:tg:w:r1"), ("actor", b"trustgraph:tg"), ("reply-partition", b"0")]
     assert codec.decode("ConfigRequest", record.value)["keys"][0]["key"] == "k"
 
 
@@ -169,7 +169,7 @@ def test_undecodable_requests_go_to_the_dlq_and_are_answered_when_they_have_an_i
     assert [dict(r.headers)["source-offset"] for r in out.dlq] == [b"1", b"2", b"3"]
     assert all(dict(r.headers)["source-topic"] == b"tg.request.config" for r in out.dlq)
     [answer] = out.responses
-    assert answer.headers == [("id", b"tg:tg:r:r1")]
+    assert answer.headers == [("id", b"tg:tg:r:r1")] and answer.partition == 0, "where the translator reads"
     error = codec.decode("ConfigResponse", answer.value)["error"]
     assert error["type"] == "config-error" and error["message"].startswith("undecodable TrustGraph request")
 

@@ -63,6 +63,16 @@ def test_scans_return_exactly_their_prefix_in_utf8_byte_order(store):
     assert [(w, k) for w, k, _ in view.scan_all_workspaces("t2")] == [("a", "k")]
 
 
+def test_workspaces_lists_each_workspace_with_items_once_in_byte_order(store):
+    put(store, {**ITEMS, ("a\x01b", "t", "k"): "12", ("ab", "t", "k"): None}, offset=13, version=4)
+    with store.snapshot() as view:
+        expected = sorted(({w for (w, _, _) in ITEMS} | {"a\x01b"}) - {"ab"}, key=str.encode)
+        assert view.workspaces() == expected
+    put(store, {i: None for i in ITEMS} | {("a\x01b", "t", "k"): None}, offset=14, version=5)
+    with store.snapshot() as view:
+        assert view.workspaces() == []
+
+
 def test_values_and_per_key_versions_round_trip_and_deletes_remove_both_column_families(store):
     put(store, {("w", "t", "a"): "x" * 1000, ("w", "t", "b"): "ünïcødé 😀"}, offset=3, version=1)
     put(store, {("w", "t", "b"): None, ("w", "u", "c"): ""}, offset=6, version=2)

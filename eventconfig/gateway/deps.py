@@ -1,0 +1,22 @@
+"""Request dependencies shared by the routes: the backend, and who the caller is."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from eventconfig.gateway.auth import ACTOR_HEADER, Authenticator, Identity
+from eventconfig.gateway.backend import Backend
+
+
+def backend_of(request: Request) -> Backend:
+    return request.app.state.backend  # type: ignore[no-any-return]
+
+
+def caller(request: Request) -> Identity:
+    """The authenticated caller (Unauthorized in production mode without valid credentials).
+
+    A plain function on purpose: FastAPI runs it in a worker thread, so a PBKDF2 password check
+    never blocks the event loop.
+    """
+    auth: Authenticator = request.app.state.auth
+    return auth.identify(request.headers.get("authorization"), request.headers.get(ACTOR_HEADER))
