@@ -9,7 +9,7 @@ BROKER_DIR ?= .eventconfig/broker
 BROKER_PORT ?= 9092
 export EVENTCONFIG_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(BROKER_PORT)
 
-.PHONY: install run test test-unit test-integration broker-start broker-stop bench clean
+.PHONY: install run test test-unit test-integration broker-start broker-stop bench chaos clean
 
 install: $(VENV)/.installed  ## .venv with the package (editable), the gateway extra and the test dependencies
 
@@ -42,6 +42,11 @@ test-integration: install
 bench: broker-start  ## the benchmark against the local broker, etcd (Debian etcd-server) in the same run
 	$(VENV_PYTHON) -m pip install -q --disable-pip-version-check -e '.[test,bench]'
 	$(VENV_PYTHON) -m bench --peer etcd
+
+CHAOS_SEED ?= 7
+CHAOS_ROUNDS ?= 10
+chaos: install  ## faults on an own 3-node cluster (free ports), then the model check and its figures
+	$(VENV_PYTHON) -m chaos --seed $(CHAOS_SEED) --rounds $(CHAOS_ROUNDS)
 
 clean: broker-stop  ## stops the broker and removes its data (the virtual environment stays)
 	rm -rf .eventconfig

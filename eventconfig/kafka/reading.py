@@ -78,3 +78,16 @@ async def tail_records(settings: Settings, tp: TopicPartition, wanted: Callable[
             window *= 4
     finally:
         await consumer.stop()
+
+
+async def read_whole(settings: Settings, topic: str) -> list[ConsumerRecord]:
+    """Every committed record of a one-partition topic, from its start to its current end (audits, tests)."""
+    consumer = committed_consumer(settings)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        return [r async for batch in read_to_end(consumer, tp) for r in batch]
+    finally:
+        await consumer.stop()

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 _TOPIC_ALREADY_EXISTS = 36
 _UNKNOWN_TOPIC = 3
+_RETRY_FOR_S = 30.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,8 @@ async def check_topics(admin: AIOKafkaAdminClient, settings: Settings,
     """Raise TopologyError for a missing topic or a dangerous layout; return soft warnings.
     ``roles`` limits the check (e.g. ``{"log"}`` for a process that only reads the log)."""
     specs = [s for s in topic_specs(settings) if roles is None or s.role in roles]
-    described = {t["topic"]: t for t in await admin.describe_topics([s.name for s in specs])}
+    names = [s.name for s in specs]
+    described = {t["topic"]: t for t in await _retrying(lambda: admin.describe_topics(names))}
     problems: list[str] = []
     warnings: list[str] = []
     for spec in specs:
@@ -162,7 +166,8 @@ async def log_delete_retention_ms(admin: AIOKafkaAdminClient, settings: Settings
 
 
 async def topic_configs(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, dict[str, str]]:
-    responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names])
+    resources = [ConfigResource(ConfigResourceType.TOPIC, n) for n in names]
+    responses = await _retrying(lambda: admin.describe_configs(resources))
     result: dict[str, dict[str, str]] = {}
     for response in responses:
         for error_code, error_message, _type, name, entries in response.resources:
@@ -170,3 +175,17 @@ async def topic_configs(admin: AIOKafkaAdminClient, names: list[str]) -> dict[st
                 raise TopologyError(f"cannot read configs of topic {name}: {error_message}")
             result[name] = {entry[0]: entry[1] for entry in entries}
     return result
+
+
+async def _retrying(call: Callable[[], Awaitable[T]]) -> T:
+    """Retry a metadata call while the cluster recovers: on a replicated cluster the admin client
+    may pick a broker that just died (it stays in the metadata until the controller fences it)."""
+    deadline = asyncio.get_running_loop().time() + _RETRY_FOR_S
+    while True:
+        try:
+            return await call()
+        except KafkaError as exc:
+            if not getattr(exc, "retriable", False) or asyncio.get_running_loop().time() > deadline:
+                raise TopologyError(f"cannot read the topics' metadata: {exc}") from exc
+            log.warning("reading topic metadata failed (%s); retrying", exc)
+            await asyncio.sleep(0.5)

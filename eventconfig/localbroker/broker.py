@@ -1,15 +1,20 @@
-"""A real single-node Apache Kafka broker (KRaft) for development, tests and benchmarks.
+"""A real Apache Kafka broker (KRaft, one node or a small cluster) for development, tests and benchmarks.
 
 The broker jars come from Maven Central through Maven (``pom.xml`` beside this file) into a cache
-folder, once; later starts need no network. The broker runs as a detached JVM whose state (pid,
-ports, cluster id) lives in ``<run_dir>/broker.json``, so ``start`` and ``stop`` can be separate
-commands and a second ``start`` of a running broker is a no-op.
+folder, once; later starts need no network. Each node runs as a detached JVM; the layout (cluster
+id, each node's ports and pid) lives in ``<run_dir>/broker.json``, so ``start``, ``stop``, ``status``
+and the fault commands (``kill``, ``pause``, ``resume``, ``restart`` of one node) can be separate
+commands, and a second ``start`` of a running broker is a no-op.
 
 Example::
 
     broker = LocalBroker(Path(".eventconfig/broker"), port=9092)
     bootstrap = broker.start()      # resolves jars if needed, formats storage, waits until ready
     broker.stop()
+
+    cluster = LocalBroker(Path(".eventconfig/cluster"), nodes=3, port=19092)   # ports 19092-19094
+    cluster.start()                 # RF 3 and min.insync.replicas 2, internal topics included
+    cluster.kill(node=2)            # a crash of one node; cluster.start() brings it back
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from eventconfig.errors import EventConfigError
+from eventconfig.localbroker.processes import alive, free_port, port_taken, signal_group, stopped
 from eventconfig.localbroker.secure import Credentials
 
 log = logging.getLogger(__name__)
@@ -56,12 +63,6 @@ def default_cache_dir() -> Path:
     """Where the broker jars are cached: ``$EVENTCONFIG_CACHE_DIR`` or ``~/.cache/eventconfig``."""
     base = os.environ.get("EVENTCONFIG_CACHE_DIR") or Path.home() / ".cache" / "eventconfig"
     return Path(base) / f"kafka-{KAFKA_VERSION}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _cluster_id() -> str:
@@ -97,38 +98,86 @@ def provision(cache_dir: Path | None = None) -> Path:
 
 
 @dataclass
-class BrokerState:
-    """What a running broker leaves in ``broker.json``."""
+class NodeState:
+    """One node of the broker: its id, ports and (while it runs) its process id."""
 
-    pid: int
+    id: int
     port: int
     controller_port: int
-    cluster_id: str
-    secure: bool = False  # SASL/SCRAM, TLS and ACLs (secure.py)
-    tls_port: int = 0  # secure mode: the SASL_SSL listener
+    pid: int = 0
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
 
+@dataclass
+class BrokerState:
+    """What a broker leaves in ``broker.json``: its cluster id and its nodes."""
+
+    cluster_id: str
+    nodes: list[NodeState]
+    secure: bool = False  # SASL/SCRAM, TLS and ACLs (secure.py); one node only
+    tls_port: int = 0  # secure mode: the SASL_SSL listener
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.bootstrap for node in self.nodes)
+
+    @property
+    def port(self) -> int:
+        """The first node's port (a single-node broker's only port; a cluster's base port)."""
+        return self.nodes[0].port
+
+    @property
+    def pid(self) -> int:
+        """The first node's process id (a single-node broker's only one)."""
+        return self.nodes[0].pid
+
+    def node(self, node_id: int) -> NodeState:
+        for node in self.nodes:
+            if node.id == node_id:
+                return node
+        raise BrokerError(f"no node {node_id}; this broker has nodes {', '.join(str(n.id) for n in self.nodes)}")
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> BrokerState:
+        mode = {"secure": raw.get("secure", False), "tls_port": raw.get("tls_port", 0)}
+        if "nodes" not in raw:  # written by a single-node broker before clusters existed
+            return cls(raw["cluster_id"], [NodeState(1, raw["port"], raw["controller_port"], raw.get("pid", 0))],
+                       **mode)
+        return cls(raw["cluster_id"], [NodeState(**node) for node in raw["nodes"]], **mode)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+UP, PAUSED, DOWN = "up", "paused", "down"
+
+
 class LocalBroker:
-    """One Kafka broker process whose data, logs and state live under ``run_dir``."""
+    """A Kafka broker of one or more KRaft nodes whose data, logs and state live under ``run_dir``.
+
+    A single node keeps everything directly in ``run_dir``; a cluster gives each node ``node-<id>/``.
+    Every node is broker and controller; the nodes form one static controller quorum.
+    """
 
     def __init__(
         self,
         run_dir: Path,
         *,
         port: int = 0,
-        heap_mb: int = 512,
+        nodes: int | None = None,
+        heap_mb: int | None = None,
         cache_dir: Path | None = None,
-        secure: bool = False,
+        secure: bool | None = None,
     ) -> None:
         self.run_dir = Path(run_dir).resolve()
         self.port = port
+        self.nodes = nodes  # None: whatever the run dir holds, one node for a new one
         self.heap_mb = heap_mb
         self.cache_dir = cache_dir
-        self.secure = secure
+        self.secure = secure  # None: whatever the run dir holds, plain for a new one
 
     # --- paths ---------------------------------------------------------------------------------
 
@@ -136,76 +185,92 @@ class LocalBroker:
     def state_file(self) -> Path:
         return self.run_dir / "broker.json"
 
-    @property
-    def log_file(self) -> Path:
-        """The broker's own log (log4j2), the file to read when something goes wrong."""
-        return self.run_dir / "logs" / "server.log"
-
-    @property
-    def stdout_file(self) -> Path:
-        return self.run_dir / "logs" / "stdout.log"
+    def node_dir(self, node_id: int, node_count: int) -> Path:
+        return self.run_dir if node_count == 1 else self.run_dir / f"node-{node_id}"
 
     # --- lifecycle -----------------------------------------------------------------------------
 
-    def status(self) -> BrokerState | None:
-        """The state of the running broker, or None when none runs from this folder."""
+    def layout(self) -> BrokerState | None:
+        """The nodes this run dir holds (running or not), or None for a fresh run dir."""
         if not self.state_file.exists():
             return None
-        state = BrokerState(**json.loads(self.state_file.read_text()))
-        if not _alive(state.pid):
+        return BrokerState.from_json(json.loads(self.state_file.read_text()))
+
+    def status(self) -> BrokerState | None:
+        """The layout of the broker while at least one of its nodes runs, else None."""
+        state = self.layout()
+        if state is None or not any(alive(node.pid) for node in state.nodes):
             return None
         return state
 
+    @staticmethod
+    def node_status(node: NodeState) -> str:
+        """``up``, ``paused`` (SIGSTOP) or ``down``."""
+        if not alive(node.pid):
+            return DOWN
+        return PAUSED if stopped(node.pid) else UP
+
     def start(self, timeout: float = 90.0) -> str:
-        """Start the broker (or find it running) and return its bootstrap address once it serves."""
-        running = self.status()
-        if running is not None:
-            _wait_ready(running, timeout, self)
-            return running.bootstrap
+        """Start every node that is down (or find them running); return the bootstrap once all serve.
+
+        A stopped broker may move to another ``port``; a running one says it must be stopped first.
+        """
+        state = self.layout()
+        running = [n for n in state.nodes if alive(n.pid)] if state else []
+        if state is not None:
+            self._refuse_to_change(state, bool(running))
+        if not running:
+            state = self._layout(state)
+            for node in state.nodes:
+                _check_ports(state, node)
+        assert state is not None
         lib = provision(self.cache_dir)
-        state = self._prepare(lib)
+        if not running:
+            self._configure(lib, state)
         started = time.monotonic()
-        self.stdout_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.stdout_file, "ab") as out:
-            proc = subprocess.Popen(
-                ["java", f"-Xms{self.heap_mb}m", f"-Xmx{self.heap_mb}m", *_G1_FLAGS, *self._common_flags(lib),
-                 "kafka.Kafka", str(self.run_dir / "server.properties")],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        state.pid = proc.pid
-        self.state_file.write_text(json.dumps(asdict(state)))
-        _wait_ready(state, timeout, self)
-        log.info("Kafka broker ready at %s in %.1f s (pid %d)", state.bootstrap, time.monotonic() - started, proc.pid)
+        for node in state.nodes:
+            if not alive(node.pid):
+                self._launch(lib, state, node)
+        self.state_file.write_text(json.dumps(state.to_json()))
+        for node in state.nodes:
+            _wait_ready(node, timeout, self.log_tail, self.admin_kwargs())
+        log.info("Kafka broker ready at %s in %.1f s", state.bootstrap, time.monotonic() - started)
         return state.bootstrap
 
-    def stop(self, timeout: float = 30.0) -> bool:
-        """Stop the broker gracefully (SIGTERM, then SIGKILL after ``timeout``); False if none ran."""
-        state = self.status()
-        if state is None:
-            return False
-        _signal_group(state.pid, signal.SIGTERM)
+    def stop(self, timeout: float = 30.0, node: int | None = None) -> bool:
+        """Stop the node (or every node) gracefully: SIGTERM, then SIGKILL after ``timeout``;
+        False if none ran."""
+        targets = self._running(node)
+        for target in targets:
+            signal_group(target.pid, signal.SIGTERM)
+            signal_group(target.pid, signal.SIGCONT)  # a paused node must wake to see the SIGTERM
         deadline = time.monotonic() + timeout
-        while _alive(state.pid) and time.monotonic() < deadline:
+        while any(alive(t.pid) for t in targets) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _alive(state.pid):
-            log.warning("broker did not stop in %.0f s; killing it", timeout)
-            _signal_group(state.pid, signal.SIGKILL)
-            while _alive(state.pid):
-                time.sleep(0.05)
-        return True
+        stuck = [t for t in targets if alive(t.pid)]
+        if stuck:
+            log.warning("node(s) %s did not stop in %.0f s; killing them", [t.id for t in stuck], timeout)
+            self._kill(stuck)
+        return bool(targets)
 
-    def kill(self) -> bool:
-        """Kill the broker at once (SIGKILL), as a crash would; False if none ran."""
-        state = self.status()
-        if state is None:
-            return False
-        _signal_group(state.pid, signal.SIGKILL)
-        while _alive(state.pid):
-            time.sleep(0.05)
-        return True
+    def kill(self, node: int | None = None) -> bool:
+        """Kill the node (or every node) at once (SIGKILL), as a crash would; False if none ran."""
+        targets = self._running(node)
+        self._kill(targets)
+        return bool(targets)
+
+    def pause(self, node: int) -> bool:
+        """Freeze a node (SIGSTOP), as a long GC pause or a hung machine would; False if it is down."""
+        return self._signal(node, signal.SIGSTOP)
+
+    def resume(self, node: int) -> bool:
+        """Let a paused node run again (SIGCONT); False if it is down."""
+        return self._signal(node, signal.SIGCONT)
+
+    def restart(self, node: int, timeout: float = 90.0) -> str:
+        """Stop one node gracefully (if it runs), start it again and wait until it serves."""
+        self.stop(node=node)
+        return self.start(timeout)
 
     def credentials(self) -> Credentials | None:
         """The users and passwords of a secure broker (None for a plain one)."""
@@ -217,90 +282,150 @@ class LocalBroker:
         return creds.client_kwargs() if creds else {}
 
     def log_tail(self, lines: int = 80) -> str:
-        """The last lines of the broker log, for failing tests and start errors."""
-        for path in (self.log_file, self.stdout_file):
-            if path.exists():
-                return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-        return "(no broker log yet)"
+        """The last lines of each node's log, for failing tests and start errors."""
+        state = self.layout()
+        count = len(state.nodes) if state else 1
+        ids = [n.id for n in state.nodes] if state else [1]
+        tails = []
+        for node_id in ids:
+            tail = _tail(self.node_dir(node_id, count) / "logs", lines // count)
+            tails.append(tail if count == 1 else f"--- node {node_id} ---\n{tail}")
+        return "\n".join(tails)
 
     # --- internals -----------------------------------------------------------------------------
 
-    def _common_flags(self, lib: Path) -> list[str]:
-        log4j = self.run_dir / "log4j2.properties"
-        return [f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={self.run_dir / 'logs'}",
-                "-cp", f"{lib}/*"]
-
-    def _prepare(self, lib: Path) -> BrokerState:
-        """Write the configs and format storage on first use; later starts keep data and ports."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        previous = json.loads(self.state_file.read_text()) if self.state_file.exists() else None
-        if previous is not None and previous.get("secure", False) != self.secure:
-            raise BrokerError(f"{self.run_dir} holds a {'secure' if previous.get('secure') else 'plain'} broker; "
+    def _refuse_to_change(self, state: BrokerState, running: bool) -> None:
+        """A run dir keeps its node count and mode; a running broker keeps its ports (say why, never ignore)."""
+        if self.secure not in (None, state.secure):
+            raise BrokerError(f"{self.run_dir} holds a {'secure' if state.secure else 'plain'} broker; "
                               "use another --run-dir to switch modes")
-        if previous is not None and (self.port in (0, previous["port"])):
-            state = BrokerState(**previous)
-        else:
-            state = BrokerState(pid=0, port=self.port or free_port(), controller_port=free_port(),
-                                cluster_id=_cluster_id(), secure=self.secure,
-                                tls_port=free_port() if self.secure else 0)
-        (self.run_dir / "log4j2.properties").write_text(_RESOURCES.joinpath("log4j2.properties").read_text())
-        template = _RESOURCES.joinpath("server.properties.template").read_text()
-        properties = template.format(port=state.port, controller_port=state.controller_port,
-                                     data_dir=self.run_dir / "data")
-        scram: list[str] = []
-        if self.secure:
-            creds = Credentials.load_or_create(self.run_dir)
-            properties += creds.server_properties(state.port, state.tls_port, state.controller_port, self.run_dir)
-            scram = creds.format_args()
-        (self.run_dir / "server.properties").write_text(properties)
-        os.chmod(self.run_dir / "server.properties", 0o600)  # secure mode: it holds the super user's password
-        fmt = subprocess.run(
-            ["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", *self._common_flags(lib), "kafka.tools.StorageTool",
-             "format", "-t", state.cluster_id, "-c", str(self.run_dir / "server.properties"), "--ignore-formatted",
-             *scram],
-            capture_output=True, text=True,
-        )
-        if fmt.returncode != 0:
-            raise BrokerError(f"formatting Kafka storage failed:\n{fmt.stdout}{fmt.stderr}")
+        if self.nodes not in (None, len(state.nodes)):
+            raise BrokerError(f"{self.run_dir} holds a {len(state.nodes)}-node broker; stop it and give another "
+                              f"--run-dir for a {self.nodes}-node one")
+        if running and self.port not in (0, state.port):
+            raise BrokerError(f"a broker already runs from {self.run_dir} on port {state.port}; stop it first "
+                              f"(eventconfig broker stop --run-dir {self.run_dir}) to move it to port {self.port}")
+
+    def _running(self, node: int | None) -> list[NodeState]:
+        state = self.layout()
+        if state is None:
+            return []
+        targets = state.nodes if node is None else [state.node(node)]
+        return [t for t in targets if alive(t.pid)]
+
+    def _signal(self, node: int, sig: signal.Signals) -> bool:
+        targets = self._running(node)
+        for target in targets:
+            signal_group(target.pid, sig)
+        return bool(targets)
+
+    @staticmethod
+    def _kill(targets: list[NodeState]) -> None:
+        for target in targets:
+            signal_group(target.pid, signal.SIGKILL)
+        for target in targets:
+            while alive(target.pid):
+                time.sleep(0.05)
+
+    def _heap_mb(self, count: int) -> int:
+        return self.heap_mb or (512 if count == 1 else 384)
+
+    def _common_flags(self, lib: Path, node_dir: Path) -> list[str]:
+        return [f"-Dlog4j2.configurationFile={node_dir / 'log4j2.properties'}",
+                f"-Dkafka.logs.dir={node_dir / 'logs'}", "-cp", f"{lib}/*"]
+
+    def _launch(self, lib: Path, state: BrokerState, node: NodeState) -> None:
+        _check_ports(state, node)
+        node_dir = self.node_dir(node.id, len(state.nodes))
+        (node_dir / "logs").mkdir(parents=True, exist_ok=True)
+        heap = self._heap_mb(len(state.nodes))
+        with open(node_dir / "logs" / "stdout.log", "ab") as out:
+            proc = subprocess.Popen(
+                ["java", f"-Xms{heap}m", f"-Xmx{heap}m", *_G1_FLAGS, *self._common_flags(lib, node_dir),
+                 "kafka.Kafka", str(node_dir / "server.properties")],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        node.pid = proc.pid
+
+    def _layout(self, previous: BrokerState | None) -> BrokerState:
+        """The nodes and their ports: an earlier run's (keeping its cluster id and controller ports,
+        moving the broker ports to ``port`` if given), or a new layout."""
+        count = len(previous.nodes) if previous else (self.nodes or 1)
+        if self.secure and count > 1:
+            raise BrokerError("a secure broker runs one node; start the cluster without --secure")
+        state = previous or BrokerState(_cluster_id(), [NodeState(i, 0, free_port()) for i in range(1, count + 1)],
+                                        secure=bool(self.secure), tls_port=free_port() if self.secure else 0)
+        for index, node in enumerate(state.nodes):
+            if self.port:
+                node.port = self.port + index
+            elif not node.port:
+                node.port = free_port()
         return state
 
+    def _configure(self, lib: Path, state: BrokerState) -> None:
+        """Write every node's configs and format its storage on first use (later starts keep data)."""
+        count = len(state.nodes)
+        voters = ",".join(f"{n.id}@127.0.0.1:{n.controller_port}" for n in state.nodes)
+        template = _RESOURCES.joinpath("server.properties.template").read_text()
+        formats = []
+        for node in state.nodes:
+            node_dir = self.node_dir(node.id, count)
+            node_dir.mkdir(parents=True, exist_ok=True)
+            (node_dir / "log4j2.properties").write_text(_RESOURCES.joinpath("log4j2.properties").read_text())
+            properties = template.format(
+                node_id=node.id, voters=voters, port=node.port, controller_port=node.controller_port,
+                data_dir=node_dir / "data", replicas=min(count, 3), min_isr=2 if count >= 3 else 1)
+            scram: list[str] = []
+            if state.secure:
+                creds = Credentials.load_or_create(self.run_dir)
+                properties += creds.server_properties(node.port, state.tls_port, node.controller_port, self.run_dir)
+                scram = creds.format_args()
+            (node_dir / "server.properties").write_text(properties)
+            os.chmod(node_dir / "server.properties", 0o600)  # secure mode: it holds the super user's password
+            formats.append(subprocess.Popen(
+                ["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", *self._common_flags(lib, node_dir),
+                 "kafka.tools.StorageTool", "format", "-t", state.cluster_id, "-c",
+                 str(node_dir / "server.properties"), "--ignore-formatted", *scram],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        for fmt in formats:
+            output, _ = fmt.communicate()
+            if fmt.returncode != 0:
+                raise BrokerError(f"formatting Kafka storage failed:\n{output}")
 
-def _alive(pid: int) -> bool:
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)  # reap our own child if it exited
-        if waited == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+
+def _tail(logs: Path, lines: int) -> str:
+    for path in (logs / "server.log", logs / "stdout.log"):
+        if path.exists():
+            return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    return "(no broker log yet)"
 
 
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
+def _check_ports(state: BrokerState, node: NodeState) -> None:
+    """Say which port is taken before a JVM fails on it with a bind error deep in its log."""
+    for port in (node.port, node.controller_port, state.tls_port):
+        reason = port_taken(port) if port else None
+        if reason is not None:
+            raise BrokerError(f"port {port} on 127.0.0.1 is in use by another process ({reason}); "
+                              "choose another --port")
 
 
-def _wait_ready(state: BrokerState, timeout: float, broker: LocalBroker) -> None:
-    """Wait for the PLAINTEXT port (opened only once the broker is unfenced), then one metadata call."""
+def _wait_ready(node: NodeState, timeout: float, log_tail: Callable[[], str], kwargs: dict[str, Any]) -> None:
+    """Wait for the PLAINTEXT port (opened only once the node is unfenced), then one metadata call."""
     deadline = time.monotonic() + timeout
     while True:
-        if not _alive(state.pid):
-            raise BrokerError(f"the Kafka broker exited during start; its log ends with:\n{broker.log_tail()}")
+        if not alive(node.pid):
+            raise BrokerError(f"Kafka node {node.id} exited during start; its log ends with:\n{log_tail()}")
         try:
-            socket.create_connection(("127.0.0.1", state.port), timeout=0.5).close()
-            asyncio.run(_describe_cluster(state.bootstrap, broker.admin_kwargs()))
+            socket.create_connection(("127.0.0.1", node.port), timeout=0.5).close()
+            asyncio.run(_describe_cluster(node.bootstrap, kwargs))
             return
         except (OSError, asyncio.TimeoutError, EventConfigError) as exc:
             if time.monotonic() > deadline:
-                raise BrokerError(f"broker not ready after {timeout:.0f} s ({exc}); log:\n{broker.log_tail()}") from exc
+                raise BrokerError(f"Kafka node {node.id} not ready after {timeout:.0f} s ({exc}); "
+                                  f"log:\n{log_tail()}") from exc
             time.sleep(0.25)
 
 

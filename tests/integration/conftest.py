@@ -16,7 +16,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from eventconfig.codec import default_codec
-from eventconfig.kafka.reading import read_to_end
+from eventconfig.kafka.reading import read_whole
 from eventconfig.settings import Settings
 
 codec = default_codec()
@@ -88,16 +88,7 @@ class Wire:
         return await self.call("delete", workspace, keys=[{"type": t, "key": k} for t, k in keys])
 
     async def read_topic(self, topic: str) -> list[ConsumerRecord]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers,
-                                    isolation_level="read_committed", enable_auto_commit=False)
-        await consumer.start()
-        try:
-            tp = TopicPartition(topic, 0)
-            consumer.assign([tp])
-            await consumer.seek_to_beginning(tp)
-            return [r async for batch in read_to_end(consumer, tp) for r in batch]
-        finally:
-            await consumer.stop()
+        return await read_whole(self.settings, topic)
 
 
 @pytest.fixture

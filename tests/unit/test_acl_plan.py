@@ -143,4 +143,4 @@ def test_a_run_dir_keeps_the_mode_it_was_made_in(tmp_path: Path, was_secure: boo
     (tmp_path / "broker.json").write_text(json.dumps({"pid": 0, "port": 9092, "controller_port": 9093,
                                                       "cluster_id": "x", "secure": was_secure}))
     with pytest.raises(BrokerError, match="use another --run-dir to switch modes"):
-        LocalBroker(tmp_path, secure=not was_secure)._prepare(tmp_path / "lib")  # refused before any JVM runs
+        LocalBroker(tmp_path, secure=not was_secure).start()  # refused before any JVM runs

@@ -1,0 +1,13 @@
+"""A seeded chaos run with a model check: eventconfig on a 3-node Kafka cluster under faults.
+
+``python -m chaos --seed 7 --rounds 10`` (or ``make chaos``) starts a local 3-node KRaft cluster
+(replication factor 3, ``min.insync.replicas`` 2), an active/standby pair of ``eventconfig serve``,
+writers (some compare-and-set), ``min_version`` readers, ``ConfigSubscriber``s and ``LocalView``s in
+subprocesses, injects one seeded random fault per round (kill -9 of a broker, SIGSTOP of the active
+writer, kill -9 of the projector, kill -9 of a LocalView), then checks the recorded outcome against
+a model of the guarantees and prints the figures. Modules:
+
+* :mod:`chaos.model`: the pure checks over what was recorded (acks, history, log, pokes, states).
+* :mod:`chaos.load`: the writer and reader process; :mod:`chaos.observers`: subscribers and views.
+* :mod:`chaos.faults`: finding a fault's target and injecting it; :mod:`chaos.run`: the orchestration.
+"""

@@ -1,0 +1,98 @@
+"""The faults of a chaos run: how each finds its target, strikes and recovers.
+
+Each fault is a coroutine taking the running :class:`~chaos.run.Deployment` and returning a short
+description of its target. It ends once its target is back (a killed broker node restarted and
+every partition fully replicated again, a paused writer thawed, a killed process restarted), so one
+fault at a time hits the system and each round starts healthy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
+
+from chaos.processes import ChaosError
+
+if TYPE_CHECKING:
+    from chaos.run import Deployment
+
+TXN_STATE_TOPIC = "__transaction_state"
+OFFSETS_TOPIC = "__consumer_offsets"
+
+
+async def kill_log_leader(dep: Deployment) -> str:
+    """kill -9 the broker leading the log partition; restart it after a while."""
+    return await _kill_broker(dep, await dep.leader(dep.settings.topics.log), "log leader")
+
+
+async def kill_txn_coordinator(dep: Deployment) -> str:
+    """kill -9 the broker leading the transaction state (the writer's transaction coordinator)."""
+    return await _kill_broker(dep, await dep.leader(TXN_STATE_TOPIC), "transaction coordinator")
+
+
+async def kill_any_broker(dep: Deployment) -> str:
+    return await _kill_broker(dep, dep.rng.choice([1, 2, 3]), "any")
+
+
+async def _kill_broker(dep: Deployment, node: int, role: str) -> str:
+    await asyncio.to_thread(dep.broker.kill, node)
+    await asyncio.sleep(dep.spec.broker_down_s)
+    await asyncio.to_thread(dep.broker.start, 180.0)
+    await dep.wait_replicated(180.0)
+    return f"node {node} ({role})"
+
+
+async def pause_writer(dep: Deployment) -> str:
+    """SIGSTOP the active writer's process for longer than its session timeout, then SIGCONT."""
+    serve = await dep.active("writer")
+    serve.signal(signal.SIGSTOP)
+    try:
+        await asyncio.sleep(dep.spec.pause_s)
+    finally:
+        serve.signal(signal.SIGCONT)
+    return serve.name
+
+
+async def kill_projector(dep: Deployment) -> str:
+    """kill -9 the process running the active projector, then start it again on its data dir."""
+    serve = await dep.active("projector")
+    await serve.kill9()
+    await serve.start()
+    return serve.name
+
+
+async def restart_view(dep: Deployment) -> str:
+    """kill -9 one LocalView's process and start it again: it resumes from its stored offset."""
+    view = dep.rng.choice(dep.views)
+    await view.kill9()
+    await view.start()
+    return view.name
+
+
+Fault = Callable[["Deployment"], Awaitable[str]]
+FAULTS: dict[str, Fault] = {
+    "kill-broker-log-leader": kill_log_leader,
+    "kill-broker-txn-coordinator": kill_txn_coordinator,
+    "kill-broker-any": kill_any_broker,
+    "pause-active-writer": pause_writer,
+    "kill-projector": kill_projector,
+    "restart-local-view": restart_view,
+}
+
+
+def schedule(seed: int, rounds: int, kinds: Sequence[str] | None = None) -> list[str]:
+    """``rounds`` fault kinds: seeded shuffles of every kind in turn, so each appears once every cycle."""
+    kinds = list(kinds or FAULTS)
+    unknown = [k for k in kinds if k not in FAULTS]
+    if unknown:
+        raise ChaosError(f"unknown fault kinds {unknown}; known: {', '.join(FAULTS)}")
+    rng = random.Random(seed)
+    plan: list[str] = []
+    while len(plan) < rounds:
+        cycle = list(kinds)
+        rng.shuffle(cycle)
+        plan.extend(cycle)
+    return plan[:rounds]

@@ -1,0 +1,171 @@
+"""``python -m chaos.load SPEC_JSON``: the writers and ``min_version`` readers of a chaos run.
+
+Each writer has its own :class:`ConfigClient`. Plain writers put unique values to keys of their own;
+compare-and-set writers race on a few shared keys (read the item, put with ``if_version``). Every
+acknowledged write is appended to the events file (one JSON line) the moment its response arrives,
+so a later crash of anything loses no record. Readers pick an acknowledged write and read its key
+with ``min_version`` at its version (read-your-writes) or one past the newest (a parked read).
+
+Protocol: the process prints ``READY`` once its clients are connected; a line ``stop`` on stdin
+ends the loops (each finishes the request in flight); it then prints ``DONE <json>`` (counters).
+The settings come from the ``EVENTCONFIG_*`` environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from eventconfig.client import ConfigClient
+from eventconfig.errors import Conflict, EventConfigError, ReadTimeout
+from eventconfig.settings import Settings
+
+TYPE = "t"
+CAS_KEYS = 3
+
+
+@dataclass
+class LoadSpec:
+    events: str  # the JSONL file of acknowledged writes
+    writers: int = 8
+    cas_writers: int = 3
+    readers: int = 3
+    workspaces: int = 2
+    keys_per_writer: int = 8
+    seed: int = 1
+    think_s: tuple[float, float] = (0.1, 0.3)
+    deadline_s: float = 60.0  # a response later than this counts as a wait that never ends
+
+
+def workspace_of(writer: int, workspaces: int) -> str:
+    return f"chaos-{writer % workspaces}"
+
+
+@dataclass
+class Counters:
+    unknown: int = 0  # a write with no response within the deadline: its outcome is unknown
+    conflicts: int = 0
+    reads: int = 0
+    stale: int = 0
+    unanswered: int = 0
+    parked_timeouts: int = 0  # a read one past the newest version answered "timeout" (allowed)
+    errors: Counter[str] = field(default_factory=Counter)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**{k: v for k, v in vars(self).items() if k != "errors"}, "errors": dict(self.errors)}
+
+
+class Load:
+    """The writer and reader loops of one process, sharing what has been acknowledged."""
+
+    def __init__(self, spec: LoadSpec, settings: Settings, events: IO[str]) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.events = events
+        self.counters = Counters()
+        self.acked: list[dict[str, Any]] = []
+        self.stopping = asyncio.Event()
+
+    def _client(self) -> ConfigClient:
+        return ConfigClient(self.settings, timeout=self.spec.deadline_s, actor="chaos")
+
+    async def run(self, ready: asyncio.Event) -> None:
+        clients = [self._client() for _ in range(self.spec.writers + 1)]
+        await asyncio.gather(*(c.start() for c in clients))
+        try:
+            ready.set()
+            loops = [self._writer(i, clients[i]) for i in range(self.spec.writers)]
+            loops += [self._reader(i, clients[-1]) for i in range(self.spec.readers)]
+            await asyncio.gather(*loops)
+        finally:
+            await asyncio.gather(*(c.stop() for c in clients))
+
+    async def _writer(self, index: int, client: ConfigClient) -> None:
+        rng = random.Random(self.spec.seed * 1000 + index)
+        cas = index >= self.spec.writers - self.spec.cas_writers
+        workspace = workspace_of(index, self.spec.workspaces)
+        seq = 0
+        while not self.stopping.is_set():
+            seq += 1
+            value = f"w{index}:{seq}"
+            try:
+                if cas:
+                    key = f"cas-{rng.randrange(CAS_KEYS)}"
+                    item = await client.get_item(workspace, TYPE, key)
+                    base = item.version if item is not None and item.version is not None else 0
+                    version = await client.put(workspace, TYPE, key, value, if_version=base)
+                else:
+                    key, base = f"w{index}-{seq % self.spec.keys_per_writer}", None
+                    version = await client.put(workspace, TYPE, key, value)
+            except Conflict:
+                self.counters.conflicts += 1
+            except EventConfigError as exc:
+                self._failed(exc)
+            else:
+                ack = {"writer": index, "workspace": workspace, "key": key, "value": value, "version": version,
+                       "acked_at": time.time(), "if_version": base}
+                self.events.write(json.dumps(ack) + "\n")
+                self.events.flush()
+                self.acked.append(ack)
+            await asyncio.sleep(rng.uniform(*self.spec.think_s))
+
+    def _failed(self, exc: EventConfigError) -> None:
+        """A write without an answer may still be applied: it is unknown, never acknowledged."""
+        self.counters.unknown += 1
+        self.counters.errors[type(exc).__name__] += 1
+
+    async def _reader(self, index: int, client: ConfigClient) -> None:
+        rng = random.Random(self.spec.seed * 1000 + 500 + index)
+        while not self.stopping.is_set():
+            await asyncio.sleep(rng.uniform(*self.spec.think_s))
+            if not self.acked:
+                continue
+            ack = rng.choice(self.acked[-200:])
+            ahead = rng.random() < 0.2
+            wanted = self.acked[-1]["version"] + 1 if ahead else ack["version"]
+            self.counters.reads += 1
+            try:
+                item = await client.get_item(ack["workspace"], TYPE, ack["key"], min_version=wanted)
+            except ReadTimeout as exc:
+                if str(exc).startswith("no response"):
+                    self.counters.unanswered += 1
+                elif ahead:
+                    self.counters.parked_timeouts += 1
+                else:  # the service could not reach a version it had acknowledged
+                    self.counters.stale += 1
+                continue
+            except EventConfigError as exc:
+                self.counters.errors[f"read {type(exc).__name__}"] += 1
+                continue
+            if item is None or item.version is None or item.version < ack["version"] or (
+                    item.version == ack["version"] and item.value != ack["value"]):
+                self.counters.stale += 1
+
+
+async def main(spec: LoadSpec) -> None:
+    with open(spec.events, "a") as events:
+        load = Load(spec, Settings.load(), events)
+        ready = asyncio.Event()
+        task = asyncio.create_task(load.run(ready))
+        waiter = asyncio.create_task(ready.wait())
+        await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()  # a start failure ends the process with its error
+        print("READY", flush=True)
+        loop = asyncio.get_running_loop()
+        while (await loop.run_in_executor(None, sys.stdin.readline)).strip() not in ("stop", ""):
+            pass
+        load.stopping.set()
+        await task
+    print("DONE " + json.dumps(load.counters.to_json()), flush=True)
+
+
+if __name__ == "__main__":
+    raw = json.loads(sys.argv[1])
+    asyncio.run(main(LoadSpec(**{**raw, "think_s": tuple(raw.get("think_s", (0.1, 0.3)))})))

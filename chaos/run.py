@@ -1,0 +1,295 @@
+"""The orchestration of a chaos run: cluster, deployment, clients, rounds of faults, then the model check.
+
+Example::
+
+    figures = await run_chaos(ChaosSpec(workdir=Path("/tmp/chaos"), seed=7, rounds=10))
+    print("\\n".join(figures.table()))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from chaos import model
+from chaos.faults import FAULTS, OFFSETS_TOPIC, TXN_STATE_TOPIC, schedule
+from chaos.load import TYPE, LoadSpec, workspace_of
+from chaos.observers import ObserverSpec
+from chaos.processes import ChaosError, Child, service_env
+from eventconfig.audit.views import verify_view
+from eventconfig.client import ConfigClient
+from eventconfig.codec import default_codec
+from eventconfig.errors import TopologyError
+from eventconfig.kafka.reading import read_whole
+from eventconfig.kafka.topics import admin_client, create_topics
+from eventconfig.localbroker import LocalBroker
+from eventconfig.logrecords import decode_record
+from eventconfig.settings import Settings
+
+codec = default_codec()
+_CHECKOUT = Path(__file__).resolve().parent.parent  # where `chaos` and `eventconfig` are imported from
+
+
+@dataclass
+class ChaosSpec:
+    """The size and pace of one run; the defaults are the full run of ``make chaos``."""
+
+    workdir: Path
+    seed: int = 7
+    rounds: int = 10
+    kinds: list[str] = field(default_factory=list)  # empty: every fault kind
+    writers: int = 8
+    cas_writers: int = 3
+    readers: int = 3
+    subscribers: int = 20
+    views: int = 2
+    settle_s: float = 4.0  # normal load between faults
+    broker_down_s: float = 5.0
+    pause_s: float = 10.0  # longer than the 6 s session timeout of the writer's group
+    base_port: int = 0  # 0: free ports
+
+
+class Deployment:
+    """The running pieces a fault acts on: the cluster, the service processes, the views."""
+
+    def __init__(self, spec: ChaosSpec, broker: LocalBroker, settings: Settings) -> None:
+        self.spec = spec
+        self.broker = broker
+        self.settings = settings
+        self.rng = random.Random(spec.seed + 1)
+        self.serves: list[Child] = []
+        self.observers: list[Child] = []  # the subscribers' process and the views'
+        self.observer_specs: list[ObserverSpec] = []
+        self.views: list[Child] = []
+        self.load: Child | None = None
+        self.events = spec.workdir / "acks.jsonl"
+        self.counters: dict[str, Any] = {}
+        self.admin: AIOKafkaAdminClient | None = None
+        self.notes: list[str] = []
+
+    def env(self, data_dir: Path) -> dict[str, str]:
+        """A child's environment: this deployment's settings, and this checkout first on the path."""
+        path = os.pathsep.join(p for p in (str(_CHECKOUT), os.environ.get("PYTHONPATH", "")) if p)
+        env = {**os.environ, "PYTHONPATH": path, "EVENTCONFIG_PROJECTOR_LINGER_MS": "100"}
+        env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+        return service_env(self.settings, data_dir, env)
+
+    async def active(self, role: str, timeout: float = 60.0) -> Child:
+        """The live service process that most recently took ``role`` (waiting for a take-over)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            alive = [s for s in self.serves if s.alive and s.last_active(role)]
+            if alive:
+                return max(alive, key=lambda s: s.last_active(role))
+            if time.monotonic() > deadline:
+                raise ChaosError(f"no live process took the {role} role within {timeout:.0f} s")
+            await asyncio.sleep(0.2)
+
+    async def leader(self, topic: str) -> int:
+        assert self.admin is not None
+        [described] = await self.admin.describe_topics([topic])
+        return int(described["partitions"][0]["leader"])
+
+    async def wait_replicated(self, timeout: float) -> None:
+        """Until every partition of the deployment and of Kafka's internal topics has 3 in-sync replicas."""
+        assert self.admin is not None
+        topics = [*vars(self.settings.topics).values(), TXN_STATE_TOPIC, OFFSETS_TOPIC]
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                described = await self.admin.describe_topics(topics)
+                short = [f"{t['topic']}-{p['partition']}" for t in described for p in t["partitions"]
+                         if len(p["isr"]) < 3] + [t["topic"] for t in described if t["error_code"]]
+            except Exception as exc:  # noqa: BLE001 - metadata of a recovering cluster: ask again
+                short = [repr(exc)]
+            if not short:
+                return
+            if time.monotonic() > deadline:
+                raise ChaosError(f"partitions not fully replicated after {timeout:.0f} s: {short[:5]}")
+            await asyncio.sleep(0.5)
+
+    async def revive(self, after: str) -> None:
+        """Restart any service process that exited on its own (noted: it should not happen)."""
+        for serve in self.serves:
+            if not serve.alive:
+                code = serve.proc.returncode if serve.proc else None
+                self.notes.append(f"{serve.name} exited with code {code} during or after {after}")
+                await serve.start()
+
+
+async def run_chaos(spec: ChaosSpec) -> model.Figures:
+    """Run every round, then collect and check; the cluster and every process are stopped in the end."""
+    started = time.monotonic()
+    spec.workdir.mkdir(parents=True, exist_ok=True)
+    broker = LocalBroker(spec.workdir / "cluster", nodes=3, port=spec.base_port)
+    bootstrap = await asyncio.to_thread(broker.start, 240.0)
+    settings = Settings.load({"bootstrap_servers": bootstrap, "topic_prefix": f"chaos-{uuid.uuid4().hex[:8]}",
+                              "data_dir": spec.workdir / "data", "replication_factor": 3,
+                              "min_insync_replicas": 2}, env={})
+    dep = Deployment(spec, broker, settings)
+    try:
+        await _start(dep)
+        faults, load_start, load_end = await _strike(dep)
+        recorded = await _collect(dep, faults, load_start, load_end)
+        recorded.run_seconds = time.monotonic() - started
+        return model.check(recorded)
+    finally:
+        for child in [*dep.serves, *dep.observers, dep.load]:
+            if child is not None:
+                await child.stop()
+        if dep.admin is not None:
+            await dep.admin.close()
+        await asyncio.to_thread(broker.stop)
+
+
+async def _start(dep: Deployment) -> None:
+    """Topics, the two service processes, then the observers and the load, each ready before the next."""
+    spec, settings, work = dep.spec, dep.settings, dep.spec.workdir
+    await _create_topics(settings)
+    dep.admin = AIOKafkaAdminClient(**settings.kafka_kwargs(), request_timeout_ms=10_000)
+    await dep.admin.start()
+    for name in ("serve-a", "serve-b"):
+        dep.serves.append(Child.python(name, "eventconfig", ["--log-format", "json", "serve"],
+                                       dep.env(work / name), work / f"{name}.log"))
+        await dep.serves[-1].start()
+    await _wait_serving(settings, 120)
+    await dep.wait_replicated(120)  # the service's groups and transactions created Kafka's internal topics
+    dep.observer_specs = ([ObserverSpec("subscribers", str(work / "subscribers.json"), count=spec.subscribers)]
+                          if spec.subscribers else [])
+    dep.observer_specs += [ObserverSpec("view", str(work / f"view-{i}.json"), path=str(work / f"view-{i}"))
+                           for i in range(spec.views)]
+    for i, ospec in enumerate(dep.observer_specs):
+        child = Child.python(f"{ospec.kind}-{i}", "chaos.observers", [json.dumps(asdict(ospec))],
+                             dep.env(work / f"observer-{i}"), work / f"observer-{i}.log", protocol=True)
+        dep.observers.append(child)
+        if ospec.kind == "view":
+            dep.views.append(child)
+        await child.start()
+    load_spec = LoadSpec(events=str(dep.events), writers=spec.writers, readers=spec.readers, seed=spec.seed,
+                         cas_writers=min(spec.cas_writers, spec.writers))
+    dep.events.unlink(missing_ok=True)
+    dep.load = Child.python("load", "chaos.load", [json.dumps(asdict(load_spec))], dep.env(work / "load"),
+                            work / "load.log", protocol=True)
+    await dep.load.start()
+
+
+async def _strike(dep: Deployment) -> tuple[list[tuple[str, str, float]], float, float]:
+    """The rounds: settle, one fault (ending once its target recovered), revive what died; then stop the load."""
+    assert dep.load is not None
+    load_start = time.time()
+    faults: list[tuple[str, str, float]] = []
+    for kind in schedule(dep.spec.seed, dep.spec.rounds, dep.spec.kinds):
+        await asyncio.sleep(dep.spec.settle_s)
+        at = time.time()
+        target = await FAULTS[kind](dep)
+        faults.append((kind, target, at))
+        print(f"round {len(faults)}: {kind} on {target} ({time.time() - at:.1f} s)", file=sys.stderr, flush=True)
+        await dep.revive(kind)
+    await asyncio.sleep(dep.spec.settle_s)
+    await dep.load.tell("stop")
+    dep.counters = json.loads(await dep.load.expect("DONE", 120))
+    return faults, load_start, time.time()
+
+
+async def _collect(dep: Deployment, faults: list[tuple[str, str, float]], load_start: float,
+                   load_end: float) -> model.Recorded:
+    """Once writes stopped: every observer's state at the final version, the service's, and the topics."""
+    settings, counters = dep.settings, dep.counters
+    final = await _quiet_version(settings, 60)
+    states = []
+    for child, ospec in zip(dep.observers, dep.observer_specs):
+        await child.tell(str(final))
+        await child.expect("DONE", ospec.catch_up_s + 30)
+        states += [model.Observer(o["name"], o["version"], o["state"], o["out_of_order"])
+                   for o in json.loads(Path(ospec.out).read_text())]
+    workspaces = sorted({workspace_of(w, LoadSpec.workspaces) for w in range(dep.spec.writers)})
+    async with ConfigClient(settings, timeout=60) as client:
+        service = {ws: await client.get_values(ws, TYPE, min_version=final) for ws in workspaces}
+    report = await verify_view(settings, scratch=True)
+    ends = [f[2] for f in faults[1:]] + [load_end]
+    return model.Recorded(
+        type=TYPE,
+        acks=[model.Ack(**json.loads(line)) for line in dep.events.read_text().splitlines()],
+        unknown_writes=counters["unknown"],
+        history=await _history(settings),
+        markers=await _markers(settings),
+        pokes=await _pokes(settings),
+        service_state=service,
+        observers=states,
+        faults=[model.Fault(kind, target, at, until) for (kind, target, at), until in zip(faults, ends)],
+        calm=model.Fault("none", "", load_start, faults[0][2] if faults else load_end),
+        cas_conflicts=counters["conflicts"], reads=counters["reads"], stale_reads=counters["stale"],
+        reads_unanswered=counters["unanswered"], verify_ok=report.ok, verify_summary=report.lines()[-1],
+        notes=dep.notes,
+    )
+
+
+async def _create_topics(settings: Settings, attempts: int = 3) -> None:
+    """Create the deployment's topics; a just-started cluster may take a while to show new topics."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with admin_client(settings) as admin:
+                await create_topics(admin, settings)
+            return
+        except TopologyError as exc:
+            if attempt == attempts:
+                raise
+            print(f"creating topics, attempt {attempt}: {exc}; again", file=sys.stderr, flush=True)
+
+
+async def _wait_serving(settings: Settings, timeout: float) -> None:
+    async with ConfigClient(settings, timeout=5) as client:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                await client.version()
+                return
+            except Exception as exc:  # noqa: BLE001 - not serving yet
+                if time.monotonic() > deadline:
+                    raise ChaosError(f"the service did not answer within {timeout:.0f} s: {exc}") from exc
+
+
+async def _quiet_version(settings: Settings, timeout: float) -> int:
+    """The version once no write lands for two seconds (late requests of timed-out clients included)."""
+    async with ConfigClient(settings, timeout=timeout) as client:
+        deadline = time.monotonic() + timeout
+        version = await client.version()
+        while time.monotonic() < deadline:
+            await asyncio.sleep(2)
+            now = await client.version()
+            if now == version:
+                return version
+            version = now
+    raise ChaosError(f"writes kept landing for {timeout:.0f} s after the load stopped")
+
+
+async def _history(settings: Settings) -> list[model.Mutation]:
+    mutations = []
+    for record in await read_whole(settings, settings.topics.history):
+        m = codec.decode("Mutation", record.value)
+        mutations.append(model.Mutation(m["version"], m["request_id"], m["workspace"],
+                                        {c["key"]: c["value"] for c in m["changes"] if c["type"] == TYPE}))
+    return mutations
+
+
+async def _markers(settings: Settings) -> list[int]:
+    records = [decode_record(r.key, r.value, r.headers) for r in await read_whole(settings, settings.topics.log)]
+    return [r.version for r in records if r.is_marker]
+
+
+async def _pokes(settings: Settings) -> list[model.Poke]:
+    pokes = []
+    for record in await read_whole(settings, settings.topics.notify):
+        poke = codec.decode("ConfigPush", record.value)
+        pokes.append(model.Poke(poke["version"], {t: list(ws) for t, ws in poke["changes"].items()}))
+    return pokes
