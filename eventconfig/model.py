@@ -34,6 +34,11 @@ ERROR_HEADER = "error"
 ERROR_TYPE_HEADER = "error-type"
 # Optional: UTF-8 decimal epoch milliseconds after which the caller no longer waits for the answer.
 DEADLINE_HEADER = "deadline"
+# Signed requests (docs/design.md §14.1): base64 Ed25519 signature, and when it was made (epoch ms).
+SIGNATURE_HEADER = "signature"
+SIGNED_AT_HEADER = "signed-at"
+# On each commit marker: the hash of that write's Mutation, the head of the history's chain (§14.3).
+CHAIN_HEAD_HEADER = "chain-head"
 # Optional: UTF-8 decimal number of the response partition the answer goes to (docs/design.md §4.3).
 REPLY_PARTITION_HEADER = "reply-partition"
 

@@ -29,7 +29,7 @@ from eventconfig.audit.replay import Diff, DiffFold, Fold, State, StateFold, req
 from eventconfig.codec import Codec, default_codec
 from eventconfig.errors import CodecError, TopologyError
 from eventconfig.kafka.connect import start
-from eventconfig.kafka.reading import committed_consumer, end_offset
+from eventconfig.kafka.reading import committed_consumer, end_offset, read_to_end
 from eventconfig.settings import Settings
 
 # (phase, done, total): progress of a long read, in records (offsets) of the topic being read.
@@ -142,6 +142,16 @@ class HistoryReader:
         except (CodecError, KeyError, TypeError, ValueError) as exc:
             raise CorruptHistory(f"history record at offset {record.offset} of {self._tp.topic} is not a "
                                  f"Mutation: {exc}") from exc
+
+    async def records(self, progress: Progress | None = None) -> AsyncGenerator[ConsumerRecord, None]:
+        """Every record held, undecoded, in offset order: for checks that must go on past a record that
+        is not a Mutation (see :mod:`eventconfig.audit.chain`)."""
+        beginning, end = await self._rewind()
+        async for batch in read_to_end(self.consumer, self._tp, until=end):
+            if progress is not None:
+                progress("history", batch[-1].offset + 1 - beginning, end - beginning)
+            for record in batch:
+                yield record
 
     async def mutations(self, *, from_version: int | None = None, since_ms: int | None = None,
                         purpose: str = "the request", follow: bool = False,

@@ -15,7 +15,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -55,6 +55,29 @@ async def read_to_end(
         records = batches.get(tp, [])
         if records:
             yield records
+
+
+async def tail_records(settings: Settings, tp: TopicPartition, wanted: Callable[[ConsumerRecord], bool],
+                       first_window: int = 16) -> list[ConsumerRecord]:
+    """The committed records of a window before the end of ``tp``, widened (x4) until one of them is
+    ``wanted`` or it reaches the beginning. Transaction markers and aborted records take offsets
+    but are never delivered, so a fixed window could hold none."""
+    consumer = committed_consumer(settings)
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        beginning = (await consumer.beginning_offsets([tp]))[tp]
+        end = (await consumer.end_offsets([tp]))[tp]
+        window = first_window
+        while True:
+            start = max(beginning, end - window)
+            consumer.seek(tp, start)
+            records = [r async for batch in read_to_end(consumer, tp) for r in batch]
+            if any(map(wanted, records)) or start == beginning:
+                return records
+            window *= 4
+    finally:
+        await consumer.stop()
 
 
 async def read_whole(settings: Settings, topic: str) -> list[ConsumerRecord]:

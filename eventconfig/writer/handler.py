@@ -19,6 +19,7 @@ from typing import Any
 
 from eventconfig import model
 from eventconfig.errors import BadOperation, BadRequest, Conflict, RequestError, TooLarge
+from eventconfig.hashchain import seal
 from eventconfig.logrecords import OutRecord, delete_record, marker_record, put_record
 from eventconfig.model import Entry, ItemKey, Version
 from eventconfig.view.reader import ViewReader, workspace_config
@@ -73,6 +74,8 @@ class Context:
     now_ms: int
     request_id: str
     actor: str | None = None
+    actor_verified: bool = False  # the actor's signature was checked (docs/design.md §14.1)
+    prev_hash: str = ""  # the history chain's head before this request (§14.3)
 
 
 Request = dict[str, Any]
@@ -192,9 +195,10 @@ def _write(request: Request, ctx: Context, changes: dict[ItemKey, Entry | None])
         records.append(put_record(item, entry.value, new_version) if entry else delete_record(item, new_version))
         history.append({"type": item.type, "key": item.key, "value": entry.value if entry else None,
                         "previous": before.value if before else None})
-    records.append(marker_record(new_version))
-    mutation = {"version": new_version, "timestamp_ms": ctx.now_ms, "request_id": ctx.request_id, "actor": ctx.actor,
-                "workspace": request["workspace"], "operation": request["operation"], "changes": history}
+    mutation = seal({"version": new_version, "timestamp_ms": ctx.now_ms, "request_id": ctx.request_id,
+                     "actor": ctx.actor, "actor_verified": ctx.actor_verified, "workspace": request["workspace"],
+                     "operation": request["operation"], "changes": history}, ctx.prev_hash)
+    records.append(marker_record(new_version, chain_head=mutation["hash"]))
     return Outcome(empty_response(new_version), records, mutation, changes, new_version)
 
 

@@ -39,14 +39,16 @@ from eventconfig.kafka.reading import read_to_end
 from eventconfig.kafka.topics import admin_client
 from eventconfig.kafka.transactions import RecordRefused
 from eventconfig.logrecords import OutRecord
-from eventconfig.model import Entry, ItemKey, Version
+from eventconfig.model import ID_HEADER, Entry, ItemKey, Version
 from eventconfig.settings import Settings
 from eventconfig.tasks import off_loop
 from eventconfig.view.materializer import Materializer
+from eventconfig.writer.auth import authenticator
 from eventconfig.writer.batch import BatchConfig, BatchResult, RawRequest, Waiting, min_version_reads, process_batch
 from eventconfig.writer.handler import Limits
+from eventconfig.writer.policy import Policy
 from eventconfig.writer.parking import parked_metadata, parked_span
-from eventconfig.writer.history_tail import last_history_version
+from eventconfig.writer.history_tail import history_tail
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,9 @@ class Writer(ExclusiveRole):
             max_actor_bytes=settings.max_actor_bytes,
         )
         self.version = Version(0)
+        self.chain_head = ""
+        self.auth = authenticator(settings)
+        self.policy = Policy.load(settings.policy_file) if settings.policy_file else None
         # Committed changes the view may not have applied yet, one segment per batch: (version, changes).
         self._pending: list[tuple[int, dict[ItemKey, Entry | None]]] = []
         self._waiting: list[Waiting] = []
@@ -91,7 +96,9 @@ class Writer(ExclusiveRole):
     async def on_activate(self) -> dict[str, Any]:
         # Above every version in the log (the view's, never lowered by a stray marker) and the history.
         view_version = await self.materializer.wait_caught_up(_CATCH_UP_TIMEOUT_S)
-        self.version = Version(max(view_version, await last_history_version(self.settings)))
+        tail = await history_tail(self.settings)
+        self.version = Version(max(view_version, tail.version))
+        self.chain_head = tail.chain_head  # the hash chain continues across fail-over (docs/design.md §14.3)
         self._pending, self._waiting = [], []
         metrics.WRITER_VERSION.set(self.version)
         return {"version": self.version}
@@ -100,6 +107,8 @@ class Writer(ExclusiveRole):
         """Re-read the reads the previous writer left parked (named by the committed offset's
         metadata, see :mod:`eventconfig.writer.parking`), to park them again."""
         self._position, self._recovered = committed, []
+        if self.auth is not None and committed is not None:
+            await self._remember_accepted(consumer, committed)
         span = parked_span(await self._committed_metadata()) if committed is not None else None
         if span is None or committed is None:
             return {}
@@ -108,6 +117,22 @@ class Writer(ExclusiveRole):
                if r.offset < committed and span.holds(r.offset)]
         self._recovered = raw if span.offsets is not None else min_version_reads(raw)
         return {"parked_reads": len(self._recovered)}
+
+    async def _remember_accepted(self, consumer: AIOKafkaConsumer, committed: int) -> None:
+        """Re-learn the signed requests a previous writer accepted within the window, so a replay of one
+        is refused after a fail-over too (docs/design.md §14.1)."""
+        assert self.auth is not None
+        now_ms = int(time.time() * 1000)
+        found = await consumer.offsets_for_times({self.tp: now_ms - 2 * self.auth.window_ms})
+        start = found.get(self.tp)
+        if start is None or start.offset >= committed:
+            return
+        consumer.seek(self.tp, start.offset)
+        async for batch in read_to_end(consumer, self.tp, until=committed):
+            for record in batch:
+                if record.offset < committed:
+                    request_id = dict(record.headers).get(ID_HEADER, b"").decode(errors="replace")
+                    self.auth.observe(list(record.headers), request_id, record.offset, now_ms)
 
     async def _committed_metadata(self) -> str:
         async with admin_client(self.settings) as admin:
@@ -130,7 +155,8 @@ class Writer(ExclusiveRole):
             self._pending = [(v, changes) for v, changes in self._pending if v > snapshot.version]
             pending = ChainMap(*(changes for _, changes in reversed(self._pending)))
             process = functools.partial(process_batch, raw, snapshot, pending, self.version, self._waiting,
-                                        self.config, now_ms=int(time.time() * 1000), refused=self._refused)
+                                        self.config, now_ms=int(time.time() * 1000), refused=self._refused,
+                                        chain_head=self.chain_head, auth=self.auth, policy=self.policy)
             # Decoding and handling a large batch (a 10,000-item put) is pure CPU: in a worker thread,
             # heartbeats and the pipelined commit keep running; a small one is not worth the hand-off.
             large = sum(len(r.value or b"") for r in raw) > _OFF_LOOP_BYTES
@@ -142,6 +168,7 @@ class Writer(ExclusiveRole):
         if result.changes:
             self._pending.append((result.version, result.changes))
         self.version = result.version
+        self.chain_head = result.chain_head
         self._waiting = result.waiting
         previous, self._inflight = self._inflight, None
         if previous is not None and not await previous:
