@@ -9,7 +9,7 @@ BROKER_DIR ?= .eventconfig/broker
 BROKER_PORT ?= 9092
 export EVENTCONFIG_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(BROKER_PORT)
 
-.PHONY: install run test test-unit test-integration broker-start broker-stop bench chaos clean
+.PHONY: install run lint test test-unit test-integration broker-start broker-stop bench chaos clean
 
 install: $(VENV)/.installed  ## .venv with the package (editable), the gateway extra and the test dependencies
 
@@ -29,6 +29,10 @@ broker-stop: install
 run: broker-start  ## local broker + topics + the service
 	$(EVENTCONFIG) topics create
 	$(EVENTCONFIG) serve
+
+lint: install  ## ruff (bugs, not style) and mypy, as configured in pyproject.toml
+	$(VENV_PYTHON) -m ruff check eventconfig tests bench chaos
+	$(VENV_PYTHON) -m mypy
 
 test: install  ## every test; integration tests start their own broker on free ports
 	$(VENV_PYTHON) -m pytest -q

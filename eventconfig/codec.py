@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import to_parsing_canonical_form
@@ -140,7 +140,7 @@ class SchemaRegistry:
     def _parse(self, schema: Any) -> tuple[dict[str, Any], bytes]:
         expanded = _expand(schema, "", self._defs, set())
         try:
-            parsed = parse_schema(expanded, named_schemas={})
+            parsed = cast(dict[str, Any], parse_schema(expanded, named_schemas={}))  # a record in, a record out
             return parsed, schema_fingerprint(parsed)
         except Exception as exc:
             name = schema.get("name", "?") if isinstance(schema, Mapping) else schema

@@ -26,7 +26,8 @@ DLQ_EXTRA_BYTES = DLQ_FIELD_BYTES + DLQ_HEADERS_BYTES + 4 * DLQ_FIELD_BYTES  # k
 
 
 def dead_letter(key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]], *, offset: int,
-                error_type: str, reason: str, max_value_bytes: int, extra: Headers = ()) -> OutRecord:
+                error_type: str, reason: str, max_value_bytes: int,
+                extra: Sequence[tuple[str, bytes]] = ()) -> OutRecord:
     """The bounded copy of a refused record (``extra``: short headers of the caller's, e.g. its topic)."""
     dropped = [] if key is None or len(key) <= DLQ_FIELD_BYTES else [f"key({len(key)})"]
     if dropped:

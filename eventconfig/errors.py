@@ -85,6 +85,18 @@ class ReadTimeout(RequestError):
     wire_type = "timeout"
 
 
+class Unauthenticated(RequestError):
+    """Authentication is on and the request is unsigned, badly signed, stale or a replay (§14.1)."""
+
+    wire_type = "unauthenticated"
+
+
+class Forbidden(RequestError):
+    """The permission policy does not let the request's actor do this; nothing was done (§14.2)."""
+
+    wire_type = "forbidden"
+
+
 class ConfigError(RequestError):
     """Anything unexpected while handling a request."""
 
@@ -92,7 +104,8 @@ class ConfigError(RequestError):
 
 
 _BY_WIRE_TYPE: dict[str, type[RequestError]] = {
-    cls.wire_type: cls for cls in (BadRequest, BadOperation, Conflict, TooLarge, ReadTimeout, ConfigError)
+    cls.wire_type: cls for cls in (BadRequest, BadOperation, Conflict, TooLarge, ReadTimeout, Unauthenticated,
+                                  Forbidden, ConfigError)
 }
 
 

@@ -13,21 +13,10 @@ from typing import Sequence
 
 from eventconfig.codec import Codec, default_codec
 from eventconfig.errors import CodecError
-from eventconfig.model import MARKER_KEY, VERSION_HEADER, ItemKey
+from eventconfig.kafka.records import Headers, OutRecord  # re-exported: the writer's and DLQ's import path
+from eventconfig.model import CHAIN_HEAD_HEADER, MARKER_KEY, VERSION_HEADER, ItemKey
 
-Headers = list[tuple[str, bytes]]
-
-
-@dataclass(frozen=True, slots=True)
-class OutRecord:
-    """A record to produce: key, value (None = tombstone), headers and, when the reader asked for one,
-    the partition (None: placed by a stable hash of the key)."""
-
-    key: bytes | None
-    value: bytes | None
-    headers: Headers
-    partition: int | None = None
-
+__all__ = ["Headers", "LogRecord", "OutRecord", "decode_record", "delete_record", "marker_record", "put_record"]
 
 @dataclass(frozen=True, slots=True)
 class LogRecord:
@@ -52,8 +41,10 @@ def delete_record(item: ItemKey, version: int, codec: Codec | None = None) -> Ou
     return OutRecord(codec.encode_log_key(*item), None, [(VERSION_HEADER, str(version).encode())])
 
 
-def marker_record(version: int, codec: Codec | None = None) -> OutRecord:
-    return put_record(MARKER_KEY, "", version, codec)
+def marker_record(version: int, codec: Codec | None = None, chain_head: str = "") -> OutRecord:
+    """The commit marker of ``version``; ``chain_head`` (the write's Mutation hash) goes in a header."""
+    record = put_record(MARKER_KEY, "", version, codec)
+    return OutRecord(record.key, record.value, [(CHAIN_HEAD_HEADER, chain_head.encode())] if chain_head else [])
 
 
 def decode_record(key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]],

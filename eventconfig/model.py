@@ -7,7 +7,7 @@ value remembers the version at which it last changed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, NewType
 
 # Operations of docs/design.md §5.
 GET = "get"
@@ -34,11 +34,22 @@ ERROR_HEADER = "error"
 ERROR_TYPE_HEADER = "error-type"
 # Optional: UTF-8 decimal epoch milliseconds after which the caller no longer waits for the answer.
 DEADLINE_HEADER = "deadline"
+# Signed requests (docs/design.md §14.1): base64 Ed25519 signature, and when it was made (epoch ms).
+SIGNATURE_HEADER = "signature"
+SIGNED_AT_HEADER = "signed-at"
+# On each commit marker: the hash of that write's Mutation, the head of the history's chain (§14.3).
+CHAIN_HEAD_HEADER = "chain-head"
 # Optional: UTF-8 decimal number of the response partition the answer goes to (docs/design.md §4.3).
 REPLY_PARTITION_HEADER = "reply-partition"
 # On the last commit marker of a writer transaction: where the next writer resumes the request topic.
 REQUEST_OFFSET_HEADER = "request-offset"
 PARKED_HEADER = "parked"
+
+
+# Distinct to the type checker, plain ints at run time: swapping a log position and a config version
+# (both counters, both in the view's meta) is a type error.
+Offset = NewType("Offset", int)  # a position in a Kafka partition: the next record to read
+Version = NewType("Version", int)  # a config version: the number of the last complete write (docs/design.md §6)
 
 
 class ItemKey(NamedTuple):

@@ -105,6 +105,15 @@ class Settings:
     metrics_port: int = 0  # 0: no metrics endpoint
     # Serve TrustGraph's JSON config protocol on <topicspace>.{request,response,notify}.config; "" = off.
     trustgraph_topicspace: str = ""
+    # Verified actors (docs/design.md §14.1): the keyring of actors' public keys and groups; "" = off.
+    auth_keyring_file: str = ""
+    # A signed request's signed-at must be this close to the writer's clock; replays are refused within it.
+    auth_window_ms: int = 300_000
+    # This process's own identity for the requests it sends (bootstrapper, TrustGraph front end, CLI).
+    signing_key_file: str = ""
+    signing_actor: str = ""
+    # Per-workspace permissions (docs/design.md §14.2); "" = everyone may do everything.
+    policy_file: str = ""
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""
     sasl_username: str = ""
@@ -142,6 +151,8 @@ class Settings:
         if any(c not in _TOPIC_CHARS for c in self.trustgraph_topicspace):
             raise SettingsError(f"TrustGraph topicspace {self.trustgraph_topicspace!r} may only use letters, "
                                 "digits, '.', '_' and '-'")
+        if self.auth_window_ms <= 0:
+            raise SettingsError("auth_window_ms must be positive")
         if self.response_partitions < 1:
             raise SettingsError(f"response_partitions must be at least 1, got {self.response_partitions}")
         limits = ("max_value_bytes", "max_items_per_request", "max_name_bytes", "max_id_bytes", "max_actor_bytes")

@@ -1,5 +1,5 @@
-"""Stopping background tasks and running blocking work off the event loop: asyncio helpers every
-long-running component shares."""
+"""Stopping background tasks, running blocking work off the event loop and backing off between
+retries: asyncio helpers every long-running component shares."""
 
 from __future__ import annotations
 
@@ -33,3 +33,27 @@ async def off_loop(function: Callable[..., T], *args: Any) -> T:
         with contextlib.suppress(Exception):
             await done
         raise
+
+
+class Backoff:
+    """The waits of a retry loop: ``first``, doubling up to ``ceiling``; :meth:`reset` after a success.
+
+    Example::
+
+        backoff = Backoff(0.1, 5.0)
+        while True:
+            try: return await attempt()
+            except KafkaError: await asyncio.sleep(backoff.next())
+    """
+
+    def __init__(self, first: float, ceiling: float) -> None:
+        self.first, self.ceiling = first, ceiling
+        self.delay = first  # the wait the next call of :meth:`next` gives
+
+    def next(self) -> float:
+        delay = self.delay
+        self.delay = min(delay * 2, self.ceiling)
+        return delay
+
+    def reset(self) -> None:
+        self.delay = self.first

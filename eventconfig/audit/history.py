@@ -17,7 +17,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -29,7 +29,7 @@ from eventconfig.audit.replay import Diff, DiffFold, Fold, State, StateFold, req
 from eventconfig.codec import Codec, default_codec
 from eventconfig.errors import CodecError, TopologyError
 from eventconfig.kafka.connect import start
-from eventconfig.kafka.reading import committed_consumer, end_offset
+from eventconfig.kafka.reading import committed_consumer, end_offset, read_to_end
 from eventconfig.settings import Settings
 
 # (phase, done, total): progress of a long read, in records (offsets) of the topic being read.
@@ -143,9 +143,19 @@ class HistoryReader:
             raise CorruptHistory(f"history record at offset {record.offset} of {self._tp.topic} is not a "
                                  f"Mutation: {exc}") from exc
 
+    async def records(self, progress: Progress | None = None) -> AsyncGenerator[ConsumerRecord, None]:
+        """Every record held, undecoded, in offset order: for checks that must go on past a record that
+        is not a Mutation (see :mod:`eventconfig.audit.chain`)."""
+        beginning, end = await self._rewind()
+        async for batch in read_to_end(self.consumer, self._tp, until=end):
+            if progress is not None:
+                progress("history", batch[-1].offset + 1 - beginning, end - beginning)
+            for record in batch:
+                yield record
+
     async def mutations(self, *, from_version: int | None = None, since_ms: int | None = None,
                         purpose: str = "the request", follow: bool = False,
-                        progress: Progress | None = None) -> AsyncIterator[Mutation]:
+                        progress: Progress | None = None) -> AsyncGenerator[Mutation, None]:
         """Every mutation from the topic's first record on, in order; with ``follow`` it never ends.
 
         Before the first one is returned, the topic's start is checked against ``from_version`` and
@@ -173,7 +183,7 @@ class HistoryReader:
                 yield mutation
 
     async def read(self, query: HistoryQuery, *, follow: bool = False,
-                   progress: Progress | None = None) -> AsyncIterator[Mutation]:
+                   progress: Progress | None = None) -> AsyncGenerator[Mutation, None]:
         """The mutations ``query`` selects, in version order; with ``follow``, new ones as they commit.
 
         A query bounded below (``from_version``/``since_ms``) that reaches before the first held

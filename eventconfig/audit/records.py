@@ -46,13 +46,14 @@ class Mutation:
     operation: str
     changes: tuple[Change, ...]
     offset: int = -1  # position on the history topic, -1 when not read from Kafka
+    actor_verified: bool = False  # the writer checked the actor's signature (docs/design.md §14.1)
 
     @classmethod
     def from_wire(cls, record: Mapping[str, Any], offset: int = -1) -> Mutation:
         """From the decoded Avro ``Mutation`` record."""
         changes = tuple(Change(c["type"], c["key"], c["value"], c["previous"]) for c in record["changes"])
         return cls(int(record["version"]), int(record["timestamp_ms"]), record["request_id"], record["actor"],
-                   record["workspace"], record["operation"], changes, offset)
+                   record["workspace"], record["operation"], changes, offset, bool(record.get("actor_verified")))
 
     def item(self, change: Change) -> ItemKey:
         return ItemKey(self.workspace, change.type, change.key)
@@ -63,7 +64,7 @@ class Mutation:
 
     def to_json(self) -> dict[str, Any]:
         return {"version": self.version, "time": self.time, "timestamp_ms": self.timestamp_ms,
-                "actor": self.actor, "request_id": self.request_id, "workspace": self.workspace,
+                "actor": self.actor, "actor_verified": self.actor_verified, "request_id": self.request_id, "workspace": self.workspace,
                 "operation": self.operation, "changes": [c.to_json() for c in self.changes]}
 
 

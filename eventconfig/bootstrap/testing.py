@@ -21,7 +21,7 @@ from eventconfig.client import ClientError, ConfigClient, build_request, check_r
 from eventconfig.codec import default_codec
 from eventconfig.model import Entry, ItemKey
 from eventconfig.settings import Settings
-from eventconfig.view.reader import DictReader
+from eventconfig.view.reader import DictReader, workspace_config
 from eventconfig.writer.handler import Context, Limits, handle_request
 
 
@@ -43,10 +43,7 @@ class MemoryConfig:
 
     def config(self, workspace: str) -> dict[str, dict[str, str]]:
         """``{type: {key: value}}`` of one workspace, read directly."""
-        tree: dict[str, dict[str, str]] = {}
-        for type_, key, entry in self.reader.scan_workspace(workspace):
-            tree.setdefault(type_, {})[key] = entry.value
-        return tree
+        return workspace_config(self.reader, workspace)
 
     def writes(self, workspace: str | None = None) -> list[dict[str, Any]]:
         """The successful-or-not put/delete requests, optionally of one workspace."""

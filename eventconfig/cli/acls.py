@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from eventconfig.cli.common import CONTEXT_SETTINGS, run
+from eventconfig.cli.common import CONTEXT_SETTINGS, load_settings, run
 from eventconfig.kafka.acl_plan import ROLES, Acl, plan
 from eventconfig.kafka.acls import apply
 from eventconfig.kafka.topics import admin_client
@@ -36,8 +36,6 @@ def _binding_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.pass_context
 def plan_cmd(ctx: click.Context, roles: tuple[str, ...], principal: str) -> None:
     """Print the bindings, one a line: principal, permission, operation, resource type, pattern, name."""
-    from eventconfig.cli.main import load_settings
-
     for acl in plan(load_settings(ctx), roles, principal):
         click.echo(acl.line())
 
@@ -47,8 +45,6 @@ def plan_cmd(ctx: click.Context, roles: tuple[str, ...], principal: str) -> None
 @click.pass_context
 def apply_cmd(ctx: click.Context, roles: tuple[str, ...], principal: str) -> None:
     """Create the planned bindings that are missing (run as a super user); print those created."""
-    from eventconfig.cli.main import load_settings
-
     settings = load_settings(ctx)
     wanted = plan(settings, roles, principal)
 

@@ -23,7 +23,6 @@ from rich.table import Table
 from eventconfig.audit import parse_time
 from eventconfig.audit import Progress as ProgressFn
 from eventconfig.cli.common import stderr
-from eventconfig.settings import Settings
 
 
 _PHASES = {"log": "reading the log", "history": "reading the history"}
@@ -119,12 +118,6 @@ def progress_bar() -> Iterator[ProgressFn | None]:
             yield update
     finally:
         view_log.setLevel(level)
-
-
-def settings_of(ctx: click.Context) -> Settings:
-    from eventconfig.cli.main import load_settings
-
-    return load_settings(ctx)
 
 
 # --- history -----------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from eventconfig.bootstrap import Bootstrapper, Cadence, CycleReport
-from eventconfig.cli.common import CONTEXT_SETTINGS, fail, run
+from eventconfig.cli.common import CONTEXT_SETTINGS, fail, load_settings, run
 from eventconfig.errors import EventConfigError
 
 _defaults = Cadence()
@@ -41,8 +41,6 @@ _seconds = click.FloatRange(min=0, min_open=True)
 def bootstrap_cmd(ctx: click.Context, path: Path, once: bool, gate_backoff: float, retry_interval: float,
                   steady_interval: float, gate_timeout: float) -> None:
     """Run the initialisers of FILE: Kafka topics first, then config seeding once the service answers."""
-    from eventconfig.cli.main import load_settings
-
     cadence = Cadence(gate_down=gate_backoff, converging=retry_interval, steady=steady_interval,
                       gate_timeout=gate_timeout)
     try:  # built before the loop starts: a bad entry is a clear error and exit 1, never a retry loop

@@ -1,4 +1,5 @@
-"""Helpers shared by the command modules: running coroutines and turning every error into one line.
+"""Helpers shared by the command modules: the invocation's settings, options of several commands, running
+coroutines and turning every error into one line. It imports no command module (main imports them all).
 
 Exit codes of every command (README: Using it):
 
@@ -14,6 +15,7 @@ Exit codes of every command (README: Using it):
 from __future__ import annotations
 
 import asyncio
+import getpass
 from collections.abc import Coroutine
 from typing import Any, NoReturn, TypeVar
 
@@ -32,11 +34,35 @@ SETTINGS_KEY = "eventconfig.settings"  # ctx.meta: the settings of this invocati
 T = TypeVar("T")
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
+# Options of more than one command.
+timeout_option = click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
+                              show_default=True, metavar="SECONDS",
+                              help="Seconds to wait for the service's response.")
+actor_option = click.option("--actor", envvar="EVENTCONFIG_ACTOR", show_envvar=True,
+                            help="Who is writing, recorded in the history (default: the login name).")
+
 
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     """Print a one-line error to stderr and exit non-zero."""
     stderr.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     raise SystemExit(code)
+
+
+def load_settings(ctx: click.Context, **more: Any) -> Settings:
+    """The settings of this invocation: root flags and command flags over environment over defaults."""
+    settings = Settings.load({**ctx.find_root().obj, **more})
+    ctx.meta[SETTINGS_KEY] = settings  # error messages name the bootstrap servers
+    return settings
+
+
+def default_actor(actor: str | None) -> str | None:
+    """``--actor``, else the login name."""
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (some containers): the history then shows no actor
+        return None
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -13,14 +13,14 @@ Example::
 
 from __future__ import annotations
 
-import getpass
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import click
 
-from eventconfig.cli.common import CONTEXT_SETTINGS, fail, run
+from eventconfig.cli.common import (CONTEXT_SETTINGS, actor_option, default_actor, fail, load_settings, run,
+                                    timeout_option)
 from eventconfig.client import ConfigClient
 
 T = TypeVar("T")
@@ -40,11 +40,6 @@ _min_version = click.option(
 _if_version = click.option(
     "--if-version", type=click.IntRange(min=0), metavar="N",
     help="Write only if the key is at version N now (0: only if it does not exist); 'conflict' error otherwise.")
-timeout_option = click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
-                              show_default=True, metavar="SECONDS",
-                              help="Seconds to wait for the service's response.")
-actor_option = click.option("--actor", envvar="EVENTCONFIG_ACTOR", show_envvar=True,
-                            help="Who is writing, recorded in the history (default: the login name).")
 
 
 def _options(*decorators: Decorator) -> Decorator:
@@ -58,8 +53,6 @@ def _options(*decorators: Decorator) -> Decorator:
 def call_service(ctx: click.Context, timeout: float, work: Callable[[ConfigClient], Awaitable[T]],
                  actor: str | None = None) -> T:
     """Run ``work`` with a started client; eventconfig errors become ``error: <type>: <message>``, exit 1."""
-    from eventconfig.cli.main import load_settings
-
     settings = load_settings(ctx)
 
     async def go() -> T:
@@ -67,15 +60,6 @@ def call_service(ctx: click.Context, timeout: float, work: Callable[[ConfigClien
             return await work(client)
 
     return run(go())
-
-
-def default_actor(actor: str | None) -> str | None:
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name (some containers): the history then shows no actor
-        return None
 
 
 def _echo_json(value: Any, **kwargs: Any) -> None:

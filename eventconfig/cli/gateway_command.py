@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from eventconfig.cli.common import CONTEXT_SETTINGS, fail, run
+from eventconfig.cli.common import CONTEXT_SETTINGS, fail, load_settings, run
 from eventconfig.errors import EventConfigError
 from eventconfig.gateway.auth import Authenticator, hash_password, new_token, token_digest
 
@@ -36,8 +36,6 @@ log = logging.getLogger("eventconfig.gateway")
 def gateway_cmd(ctx: click.Context, host: str, port: int, auth_file: Path | None, view_path: Path | None,
                 request_timeout: float) -> None:
     """Serve the HTTP API (/v1, /openapi.json) and the web console (/) of this deployment."""
-    from eventconfig.cli.main import load_settings
-
     try:  # the web framework is an extra, imported only by this command
         from eventconfig.gateway.app import GatewayServer, create_app
         from eventconfig.gateway.backend import Backend

@@ -16,8 +16,8 @@ import click
 
 from eventconfig.audit import HistoryQuery, HistoryReader, Mutation
 from eventconfig.cli.audit_output import (TIME, VERSION, echo_json, echo_jsonl, format_option, note, progress_bar,
-                                          settings_of, show, table, terminal, workspace_filter)
-from eventconfig.cli.common import CONTEXT_SETTINGS, run
+                                          show, table, terminal, workspace_filter)
+from eventconfig.cli.common import CONTEXT_SETTINGS, load_settings, run
 
 
 _HISTORY_HEADERS = ("version", "time", "actor", "request", "workspace", "op", "type", "key", "previous", "value")
@@ -54,7 +54,7 @@ def history_cmd(ctx: click.Context, workspace: str | None, type_: str | None, ke
     if follow and fmt == "json":
         raise click.UsageError("--follow prints as mutations arrive: use --format table or jsonl")
     query = HistoryQuery(workspace, type_, key, from_version, to_version, since, until)
-    settings = settings_of(ctx)
+    settings = load_settings(ctx)
 
     async def go() -> None:
         async with HistoryReader(settings) as history:
@@ -122,7 +122,7 @@ def state_cmd(ctx: click.Context, at_version: int | None, at_time: int | None, w
     """
     if (at_version is None) == (at_time is None):
         raise click.UsageError("give exactly one of --at-version and --at-time")
-    settings = settings_of(ctx)
+    settings = load_settings(ctx)
 
     async def go() -> Any:
         async with HistoryReader(settings) as history:
@@ -156,7 +156,7 @@ def diff_cmd(ctx: click.Context, from_version: int, to_version: int, workspace: 
 
     Only the mutations between N and M are read, so N may be as old as the history still holds.
     """
-    settings = settings_of(ctx)
+    settings = load_settings(ctx)
 
     async def go() -> Any:
         async with HistoryReader(settings) as history:

@@ -14,9 +14,8 @@ import click
 
 from eventconfig.cli import (acls, bootstrap_command, broker, config_commands, gateway_command, history_commands,
                              serve, topics, transfer_commands, view_commands, watch)
-from eventconfig.cli.common import CONTEXT_SETTINGS, SETTINGS_KEY, CommandGroup
+from eventconfig.cli.common import CONTEXT_SETTINGS, CommandGroup
 from eventconfig.logs import setup_logging
-from eventconfig.settings import Settings
 
 
 @click.group(cls=CommandGroup, context_settings=CONTEXT_SETTINGS)
@@ -40,13 +39,6 @@ def cli(ctx: click.Context, log_level: str, log_format: str, **overrides: Any) -
     """eventconfig: an event-sourced configuration service on Apache Kafka."""
     setup_logging(log_level, log_format)
     ctx.obj = overrides
-
-
-def load_settings(ctx: click.Context, **more: Any) -> Settings:
-    """The settings of this invocation: root flags and command flags over environment over defaults."""
-    settings = Settings.load({**ctx.find_root().obj, **more})
-    ctx.meta[SETTINGS_KEY] = settings  # error messages name the bootstrap servers
-    return settings
 
 
 cli.add_command(broker.broker)

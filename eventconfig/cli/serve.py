@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from eventconfig.cli.common import CONTEXT_SETTINGS, run
+from eventconfig.cli.common import CONTEXT_SETTINGS, load_settings, run
 from eventconfig.kafka.topics import admin_client, check_topics
 from eventconfig.push.service import PushProjector
 from eventconfig.service import ConfigService
@@ -33,8 +33,6 @@ def trustgraph_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def load_serve_settings(ctx: click.Context, trustgraph: bool, trustgraph_topicspace: str | None,
                         **options: Any) -> Settings:
     """The settings with the command's options; ``--trustgraph`` alone serves the topicspace ``tg``."""
-    from eventconfig.cli.main import load_settings
-
     settings = load_settings(ctx, trustgraph_topicspace=trustgraph_topicspace, **options)
     if trustgraph and not settings.trustgraph_topicspace:
         settings = dataclasses.replace(settings, trustgraph_topicspace=DEFAULT_TOPICSPACE)
@@ -101,7 +99,7 @@ async def _until_signal(start: Callable[[], Awaitable[None]], wait: Callable[[],
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     await start()
-    waiter = asyncio.create_task(wait())
+    waiter = asyncio.ensure_future(wait())
     stopper = asyncio.create_task(stopping.wait())
     try:
         await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from eventconfig.cli.common import CONTEXT_SETTINGS, run, stderr
+from eventconfig.cli.common import CONTEXT_SETTINGS, load_settings, run, stderr
 from eventconfig.kafka.topics import admin_client, check_topics, create_topics
 from eventconfig.settings import Settings
 
@@ -20,8 +20,6 @@ def topics() -> None:
 @click.pass_context
 def create(ctx: click.Context, replication_factor: int | None, min_insync_replicas: int | None) -> None:
     """Create the topics that are missing, then check every one."""
-    from eventconfig.cli.main import load_settings
-
     settings = load_settings(ctx, replication_factor=replication_factor, min_insync_replicas=min_insync_replicas)
 
     async def go() -> None:
@@ -36,8 +34,6 @@ def create(ctx: click.Context, replication_factor: int | None, min_insync_replic
 @click.pass_context
 def check(ctx: click.Context) -> None:
     """Check that the topics exist with a safe layout; exit 1 with the reason if not."""
-    from eventconfig.cli.main import load_settings
-
     settings = load_settings(ctx)
 
     async def go() -> None:

@@ -14,9 +14,10 @@ from eventconfig.audit.exchange import ADD, OVERWRITE
 from eventconfig.audit.transfer import export_at_version, export_workspace, import_document
 from eventconfig.client import ConfigClient
 from eventconfig.cli.audit_output import (VERSION, echo_json, echo_jsonl, format_option, note, progress_bar,
-                                          settings_of, show, table)
-from eventconfig.cli.common import CONTEXT_SETTINGS, fail, run
-from eventconfig.cli.config_commands import actor_option, call_service, default_actor, timeout_option
+                                          show, table)
+from eventconfig.cli.common import (CONTEXT_SETTINGS, actor_option, default_actor, fail, load_settings, run,
+                                    timeout_option)
+from eventconfig.cli.config_commands import call_service
 from eventconfig.trustgraph.dump import is_dump, read_dump
 
 
@@ -36,7 +37,7 @@ def export_cmd(ctx: click.Context, workspace: str, output: str, at_version: int 
     if at_version is None:
         document = call_service(ctx, timeout, lambda client: export_workspace(client, workspace))
     else:
-        settings = settings_of(ctx)
+        settings = load_settings(ctx)
 
         async def go() -> ExportDocument:
             with progress_bar() as progress:
@@ -106,7 +107,7 @@ def _read_import(text: str, source: str, workspace: str | None) -> tuple[list[tu
 
 def _report(results: list[ImportResult], fmt: str, dry_run: bool, by_workspace: bool) -> None:
     def shown(result: ImportResult) -> list[PlannedItem]:
-        return result.plan.items if dry_run else [i for i in result.plan.items if i.action in (ADD, OVERWRITE)]
+        return list(result.plan.items) if dry_run else [i for i in result.plan.items if i.action in (ADD, OVERWRITE)]
 
     def json_of(result: ImportResult) -> dict[str, Any]:
         return {"workspace": result.workspace, "dry_run": dry_run, "version": result.version,

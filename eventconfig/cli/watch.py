@@ -9,7 +9,7 @@ from typing import Any
 import click
 from aiokafka import TopicPartition
 
-from eventconfig.cli.common import CONTEXT_SETTINGS, run
+from eventconfig.cli.common import CONTEXT_SETTINGS, load_settings, run
 from eventconfig.client import ConfigClient
 from eventconfig.codec import default_codec
 from eventconfig.errors import TopologyError
@@ -28,8 +28,6 @@ from eventconfig.settings import Settings
 def watch(ctx: click.Context, types: tuple[str, ...], workspace: str | None, values: bool, fmt: str,
           from_beginning: bool) -> None:
     """Print config change notifications (pokes) until interrupted."""
-    from eventconfig.cli.main import load_settings
-
     run(_watch(load_settings(ctx), set(types), workspace, values, fmt, from_beginning))
 
 

@@ -36,6 +36,7 @@ from eventconfig.kafka.reading import committed_consumer
 from eventconfig.model import (CONFIG, DELETE, GET, GETKEYS_ALL_WS, GETVALUES, GETVALUES_ALL_WS, ID_HEADER, LIST, PUT,
                                WRITE_OPERATIONS)
 from eventconfig.settings import Settings
+from eventconfig.signing import Signer, settings_signer
 
 log = logging.getLogger(__name__)
 # The workspace `version()` reads: a `get` of no keys there costs one round trip and no data.
@@ -62,11 +63,15 @@ class ConfigClient:
     """
 
     def __init__(self, settings: Settings, *, timeout: float = 30.0, actor: str | None = None,
-                 codec: Codec | None = None, reply_partition: int | None = None) -> None:
-        """``reply_partition``: the response partition to read (None: a random one of the topic's)."""
+                 codec: Codec | None = None, reply_partition: int | None = None,
+                 signer: Signer | None = None) -> None:
+        """``reply_partition``: the response partition to read (None: a random one of the topic's).
+        ``signer`` (default: from ``settings.signing_key_file``) signs every request as its actor,
+        which then replaces ``actor`` (docs/design.md §14.1)."""
         self.settings = settings
         self.timeout = timeout
-        self.actor = actor
+        self.signer = signer or settings_signer(settings)
+        self.actor = self.signer.actor if self.signer else actor
         self._codec = codec or default_codec()
         self._producer: Any = None
         self._consumer: Any = None
@@ -190,11 +195,12 @@ class ConfigClient:
         limit = self.timeout if timeout is None else timeout
         # The writer drops the request (answers `timeout`) once we have stopped waiting for it.
         deadline_ms = int((time.time() + limit) * 1000) if limit is not None else None
+        headers = request_headers(request_id, self.actor, deadline_ms, self.reply_partition)
+        if self.signer is not None:
+            headers = self.signer.sign(value, headers, int(time.time() * 1000))
         try:
             async with asyncio.timeout(limit):
-                await self._producer.send_and_wait(self.settings.topics.request, value,
-                                                   headers=request_headers(request_id, self.actor, deadline_ms,
-                                                                           self.reply_partition))
+                await self._producer.send_and_wait(self.settings.topics.request, value, headers=headers)
                 response = await future
         except TimeoutError:
             unknown = (" The write may still be applied: check the version or value before retrying."

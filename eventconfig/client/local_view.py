@@ -26,10 +26,11 @@ from aiokafka.errors import KafkaError
 from eventconfig.client.client import kafka_unreachable
 from eventconfig.client.handlers import Config, HandlerHost, Handlers
 from eventconfig.errors import ViewError
-from eventconfig.model import WORKSPACE_TYPE, WORKSPACES_WORKSPACE, Entry, ItemKey
+from eventconfig.model import WORKSPACE_TYPE, WORKSPACES_WORKSPACE, Entry
 from eventconfig.settings import Settings
 from eventconfig.view.apply import ViewWrites
 from eventconfig.view.materializer import Materializer
+from eventconfig.view.reader import workspace_config
 from eventconfig.tasks import cancel, off_loop
 
 log = logging.getLogger(__name__)
@@ -105,10 +106,7 @@ class LocalView(HandlerHost):
 
     def get_all(self, workspace: str) -> Config:
         with self.materializer.store.snapshot() as view:
-            config: Config = {}
-            for type_, key, entry in view.scan_workspace(workspace):
-                config.setdefault(type_, {})[key] = entry.value
-            return config
+            return workspace_config(view, workspace)
 
     # --- handlers ------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -36,7 +37,7 @@ from eventconfig.errors import BadOperation, BadRequest, CodecError, ReadTimeout
 from eventconfig.kafka.reading import committed_consumer
 from eventconfig.model import is_reserved
 from eventconfig.settings import Settings
-from eventconfig.tasks import cancel
+from eventconfig.tasks import Backoff, cancel
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -130,7 +131,7 @@ class ConfigSubscriber(HandlerHost):
         versions = []
         for type_ in sorted(self.handlers.typed):
             result = await self._fetch(
-                {"type": type_}, lambda t=type_: self.client.get_values_all_workspaces_versioned(t))
+                {"type": type_}, partial(self.client.get_values_all_workspaces_versioned, type_))
             if result is None:
                 continue
             versions.append(result.version)
@@ -181,7 +182,7 @@ class ConfigSubscriber(HandlerHost):
                     continue
                 values = await self._fetch(
                     {"type": type_, "workspace": workspace, "version": version},
-                    lambda w=workspace, t=type_: self.client.get_values(w, t, min_version=version))
+                    partial(self.client.get_values, workspace, type_, min_version=version))
                 if values is not None:
                     per_workspace.setdefault(workspace, {})[type_] = values
         lifecycle = poke.get("workspace_changes")
@@ -192,7 +193,7 @@ class ConfigSubscriber(HandlerHost):
 
     async def _fetch(self, what: dict[str, Any], attempt: Callable[[], Awaitable[T]]) -> T | None:
         """``attempt()``, retried as :func:`failure_kind` says; None when it failed for good."""
-        delay, ceiling = self._retry
+        backoff = Backoff(*self._retry)
         unexpected = 0
         while True:
             try:
@@ -208,6 +209,6 @@ class ConfigSubscriber(HandlerHost):
                     log.error("fetch failed for good; skipped until the next change of this type and workspace",
                               extra={"fields": fields})
                     return None
+                delay = backoff.next()
                 log.warning("fetch failed; retrying", extra={"fields": {**fields, "retry_in_s": delay}})
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, ceiling)

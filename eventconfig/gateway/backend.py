@@ -49,7 +49,7 @@ class ActorClient(ConfigClient):
     leak into a concurrent request.
     """
 
-    @property  # type: ignore[override]
+    @property
     def actor(self) -> str | None:
         return _ACTOR.get() or self._default_actor
 

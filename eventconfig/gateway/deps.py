@@ -9,7 +9,7 @@ from eventconfig.gateway.backend import Backend
 
 
 def backend_of(request: Request) -> Backend:
-    return request.app.state.backend  # type: ignore[no-any-return]
+    return request.app.state.backend
 
 
 def caller(request: Request) -> Identity:

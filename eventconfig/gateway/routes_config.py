@@ -20,6 +20,7 @@ from eventconfig.gateway.backend import Backend, acting_as
 from eventconfig.gateway.deps import backend_of, caller
 from eventconfig.gateway.problems import bad_request, not_found
 from eventconfig.model import WORKSPACE_TYPE, WORKSPACES_WORKSPACE, ItemKey, is_reserved
+from eventconfig.view.reader import workspace_config
 
 log = logging.getLogger(__name__)
 VERSION_HEADER = "X-Eventconfig-Version"
@@ -127,9 +128,7 @@ async def dump(workspace: str, response: Response, backend: Backend = Depends(ba
                min_version: MinVersion = None) -> dict[str, Any]:
     await backend.at_least(min_version)
     with backend.snapshot() as view:
-        config: dict[str, dict[str, str]] = {}
-        for type_, key, entry in view.scan_workspace(workspace):
-            config.setdefault(type_, {})[key] = entry.value
+        config = workspace_config(view, workspace)
         version = view.version
     _versioned(response, version)
     return {"workspace": workspace, "version": version, "config": config}

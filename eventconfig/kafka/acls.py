@@ -47,9 +47,9 @@ class _CreateAcls(Request[CreateAclsRequest_v1]):
 
 async def describe(admin: AIOKafkaAdminClient, principal: str) -> set[Acl]:
     """Every binding of ``principal`` on the cluster."""
-    request = DescribeAclsRequest(resource_type=RESOURCE_TYPES["ANY"], resource_name=None,  # type: ignore[arg-type]
+    request = DescribeAclsRequest(resource_type=RESOURCE_TYPES["ANY"], resource_name=None,
                                   resource_pattern_type_filter=PATTERNS["ANY"], principal=principal,
-                                  host=None, operation=OPERATIONS["ANY"],  # type: ignore[arg-type]
+                                  host=None, operation=OPERATIONS["ANY"],
                                   permission_type=PERMISSIONS["ANY"])
     response = await admin._send_request(request)  # aiokafka has no public ACL API (see module doc)
     _raise_for(response.error_code, response.error_message, "reading the ACLs")

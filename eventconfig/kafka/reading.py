@@ -16,14 +16,11 @@ Example::
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from eventconfig.settings import Settings
-
-T = TypeVar("T")
-_FIRST_WINDOW = 16  # offsets; transaction markers take one each, so a few records fit
 
 
 def committed_consumer(settings: Settings, **kwargs: Any) -> AIOKafkaConsumer:
@@ -60,6 +57,29 @@ async def read_to_end(
             yield records
 
 
+async def tail_records(settings: Settings, tp: TopicPartition, wanted: Callable[[ConsumerRecord], bool],
+                       first_window: int = 16) -> list[ConsumerRecord]:
+    """The committed records of a window before the end of ``tp``, widened (x4) until one of them is
+    ``wanted`` or it reaches the beginning. Transaction markers and aborted records take offsets
+    but are never delivered, so a fixed window could hold none."""
+    consumer = committed_consumer(settings)
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        beginning = (await consumer.beginning_offsets([tp]))[tp]
+        end = (await consumer.end_offsets([tp]))[tp]
+        window = first_window
+        while True:
+            start = max(beginning, end - window)
+            consumer.seek(tp, start)
+            records = [r async for batch in read_to_end(consumer, tp) for r in batch]
+            if any(map(wanted, records)) or start == beginning:
+                return records
+            window *= 4
+    finally:
+        await consumer.stop()
+
+
 async def read_whole(settings: Settings, topic: str) -> list[ConsumerRecord]:
     """Every committed record of a one-partition topic, from its start to its current end (audits, tests)."""
     consumer = committed_consumer(settings)
@@ -69,28 +89,5 @@ async def read_whole(settings: Settings, topic: str) -> list[ConsumerRecord]:
         consumer.assign([tp])
         await consumer.seek_to_beginning(tp)
         return [r async for batch in read_to_end(consumer, tp) for r in batch]
-    finally:
-        await consumer.stop()
-
-
-async def read_tail(settings: Settings, topic: str, pick: Callable[[ConsumerRecord], T | None]) -> list[T]:
-    """What ``pick`` finds (not None) in the last records of ``topic``'s partition 0, in log order: a
-    window before the end, widened until it finds something or reaches the beginning."""
-    tp = TopicPartition(topic, 0)
-    consumer = committed_consumer(settings)
-    await consumer.start()
-    try:
-        consumer.assign([tp])
-        beginning = (await consumer.beginning_offsets([tp]))[tp]
-        end = (await consumer.end_offsets([tp]))[tp]
-        window = _FIRST_WINDOW
-        while True:
-            start = max(beginning, end - window)
-            consumer.seek(tp, start)
-            found = [v async for batch in read_to_end(consumer, tp, until=end) for r in batch
-                     if (v := pick(r)) is not None]
-            if found or start == beginning:
-                return found
-            window *= 4
     finally:
         await consumer.stop()

@@ -26,6 +26,7 @@ from eventconfig.codec import Codec, default_codec
 from eventconfig.deadletter import dead_letter
 from eventconfig.errors import ConfigError, RequestError, TooLarge
 from eventconfig.logrecords import OutRecord
+from eventconfig.signing import Signer
 from eventconfig.trustgraph.wire import TrustGraphDecodeError, actor, decode_request, forward_id
 from eventconfig.writer.batch import RawRequest
 from eventconfig.writer.handler import error_response
@@ -41,8 +42,10 @@ class Forwarded:
 
 
 def forward_batch(records: Sequence[RawRequest], topicspace: str, source_topic: str, max_request_bytes: int,
-                  codec: Codec | None = None, max_id_bytes: int = 256) -> Forwarded:
-    """Translate a batch of TrustGraph request records, in order."""
+                  codec: Codec | None = None, max_id_bytes: int = 256, signer: Signer | None = None,
+                  now_ms: int = 0) -> Forwarded:
+    """Translate a batch of TrustGraph request records, in order. With a ``signer`` (authentication on,
+    docs/design.md §14.1) each forward is signed at ``now_ms`` as the front end's own identity."""
     codec = codec or default_codec()
     out = Forwarded()
     for record in records:
@@ -71,8 +74,10 @@ def forward_batch(records: Sequence[RawRequest], topicspace: str, source_topic: 
             _reject(out, codec, request_id, TooLarge(f"the request is {len(value)} bytes as eventconfig's "
                                                      f"ConfigRequest, over the {max_request_bytes}-byte limit"))
             continue
-        out.requests.append(OutRecord(None, value, request_headers(request_id, actor(topicspace),
-                                                                   reply_partition=REPLY_PARTITION)))
+        headers = request_headers(request_id, actor(topicspace), reply_partition=REPLY_PARTITION)
+        if signer is not None:
+            headers = signer.sign(value, headers, now_ms)
+        out.requests.append(OutRecord(None, value, headers))
     return out
 
 

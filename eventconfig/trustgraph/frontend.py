@@ -36,6 +36,7 @@ from eventconfig.kafka.transactions import TransactionFailed
 from eventconfig.logrecords import OutRecord
 from eventconfig.model import ID_HEADER
 from eventconfig.settings import Settings
+from eventconfig.signing import settings_signer
 from eventconfig.trustgraph.forwarding import REPLY_PARTITION, forward_batch
 from eventconfig.trustgraph.wire import TrustGraphTopics, encode_response, parse_forward_id
 from eventconfig.writer.batch import RawRequest
@@ -65,6 +66,7 @@ class RequestForwarder(ExclusiveRole):
         self.topicspace = topicspace
         self.max_request_bytes = settings.max_response_bytes
         self.codec = default_codec()
+        self.signer = settings_signer(settings)  # signs as the front end's identity (docs/design.md §14.1)
 
     async def on_activate(self) -> dict[str, Any]:
         assert self.consumer is not None
@@ -80,7 +82,8 @@ class RequestForwarder(ExclusiveRole):
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
         raw = [RawRequest(r.offset, r.value, list(r.headers), r.key) for r in records]
         out = forward_batch(raw, self.topicspace, self.tp.topic, self.max_request_bytes, self.codec,
-                            max_id_bytes=self.settings.max_id_bytes)
+                            max_id_bytes=self.settings.max_id_bytes, signer=self.signer,
+                            now_ms=int(time.time() * 1000))
         topics = self.settings.topics
         committed = await self.commit({topics.request: out.requests, topics.response: out.responses,
                                        topics.dlq: out.dlq}, records[-1].offset + 1)

@@ -4,15 +4,42 @@ Example::
 
     materializer = Materializer(settings); await materializer.start()
     await materializer.wait_caught_up(30); view = materializer.store.snapshot()
+
+The store and the materializer (rocksdict, aiokafka) load on first use of their names, so that the
+pure core (``view.apply``, ``view.reader`` and the writer's handler that reads through them) imports
+neither library.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from eventconfig.view.apply import Applier, ViewWrites
-from eventconfig.view.materializer import Materializer
 from eventconfig.view.reader import DictReader, ViewReader
-from eventconfig.view.store import (FORMAT_VERSION, ViewCorruptError, ViewLockedError, ViewMeta, ViewSnapshot,
-                                    ViewStore, ViewStoreOptions, ViewUnavailableError)
+
+if TYPE_CHECKING:
+    from eventconfig.view.materializer import Materializer
+    from eventconfig.view.store import (FORMAT_VERSION, ViewCorruptError, ViewLockedError, ViewMeta, ViewSnapshot,
+                                        ViewStore, ViewStoreOptions, ViewUnavailableError)
+
+_LAZY = {
+    "Materializer": "eventconfig.view.materializer",
+    **{name: "eventconfig.view.store" for name in (
+        "FORMAT_VERSION", "ViewCorruptError", "ViewLockedError", "ViewMeta", "ViewSnapshot", "ViewStore",
+        "ViewStoreOptions", "ViewUnavailableError")},
+}
 
 __all__ = [
     "FORMAT_VERSION", "Applier", "DictReader", "Materializer", "ViewCorruptError", "ViewLockedError", "ViewMeta",
     "ViewReader", "ViewSnapshot", "ViewStore", "ViewStoreOptions", "ViewUnavailableError", "ViewWrites",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """PEP 562: the store's and the materializer's names, imported when first asked for."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from eventconfig.codec import Codec, default_codec
 from eventconfig.errors import CodecError
 from eventconfig.logrecords import decode_record
-from eventconfig.model import Entry, ItemKey, name_problem
+from eventconfig.model import Entry, ItemKey, Offset, Version, name_problem
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,8 @@ class ViewWrites:
     """
 
     ops: Ops
-    offset: int
-    version: int
+    offset: Offset
+    version: Version
 
 
 class Applier:
@@ -45,7 +45,7 @@ class Applier:
         if (writes := applier.take(next_offset)) is not None: store.write(writes)
     """
 
-    def __init__(self, version: int, codec: Codec | None = None) -> None:
+    def __init__(self, version: Version, codec: Codec | None = None) -> None:
         # Highest version of the markers added (released or not yet taken): a stray lower marker never
         # moves it backwards, so the writer never reuses a version, and a fresh replay agrees.
         self.version = version
@@ -55,9 +55,9 @@ class Applier:
         self._released: Ops = {}  # ops up to the last marker
         self._tail: Ops = {}  # ops after the last marker
         self._tail_records = 0
-        self._marker_offset: int | None = None
+        self._marker_offset: Offset | None = None
 
-    def add(self, offset: int, key: bytes | None, value: bytes | None,
+    def add(self, offset: Offset, key: bytes | None, value: bytes | None,
             headers: Sequence[tuple[str, bytes]]) -> None:
         """Decode and buffer one consumed record; a record that is not ours is counted and skipped."""
         try:
@@ -77,7 +77,7 @@ class Applier:
                 self._tail = {}
             self._tail_records = 0
             self._marker_offset = offset
-            self.version = max(self.version, record.version)
+            self.version = max(self.version, Version(record.version))
             return
         self._tail_records += 1
         self._tail[record.item] = None if record.value is None else Entry(record.value, record.version)
@@ -96,7 +96,7 @@ class Applier:
                 return problem
         return None
 
-    def take(self, next_offset: int) -> ViewWrites | None:
+    def take(self, next_offset: Offset) -> ViewWrites | None:
         """Everything up to the last marker added, or None when no marker came since the last take.
 
         ``next_offset`` is the log position after the last record added (the consumer's position). When
@@ -105,14 +105,14 @@ class Applier:
         """
         if self._marker_offset is None:
             return None
-        offset = next_offset if not self._tail_records else self._marker_offset + 1
+        offset = next_offset if not self._tail_records else Offset(self._marker_offset + 1)
         writes = ViewWrites(self._released, offset, self.version)
         self._released = {}
         self._marker_offset = None
         self.pending = self._tail_records
         return writes
 
-    def take_all(self, next_offset: int) -> ViewWrites | None:
+    def take_all(self, next_offset: Offset) -> ViewWrites | None:
         """Everything pending, complete or not (initial replay only); None when nothing is pending."""
         if not self.pending:
             return None

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from itertools import islice
-from typing import Final
+from typing import Final, TypeVar
 
 from eventconfig.model import Entry
 
@@ -40,6 +40,7 @@ class _Miss:
 MISS: Final = _Miss()  # what ``items.get(key, MISS)`` gives for an unknown item (None: known to be absent)
 
 CacheKey = tuple[str, str, str]
+_Key = TypeVar("_Key", bound=CacheKey)  # e.g. model.ItemKey (a Mapping's keys are invariant)
 
 
 class ViewCache:
@@ -74,7 +75,7 @@ class ViewCache:
                 items.pop(old, None)
 
     @contextmanager
-    def writing(self, ops: Mapping[CacheKey, Entry | None]) -> Iterator[None]:
+    def writing(self, ops: Mapping[_Key, Entry | None]) -> Iterator[None]:
         """Around one store write of ``ops``: evict them first, put back the cached ones after it
         succeeded (a failed write leaves them evicted, which is exact too)."""
         with self._lock:

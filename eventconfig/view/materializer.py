@@ -22,12 +22,13 @@ from eventconfig import metrics
 from eventconfig.errors import ViewError
 from eventconfig.kafka.reading import committed_consumer, end_offset
 from eventconfig.kafka.topics import admin_client, check_topics, log_delete_retention_ms
+from eventconfig.model import Offset, Version
 from eventconfig.settings import Settings
 from eventconfig.view import store as store_module
 from eventconfig.view.apply import Applier, ViewWrites
 from eventconfig.view.store import (ViewCorruptError, ViewLockedError, ViewMeta, ViewStore, ViewStoreOptions,
                                     ViewUnavailableError)
-from eventconfig.tasks import cancel, off_loop
+from eventconfig.tasks import Backoff, cancel, off_loop
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class Materializer:
         self._store: ViewStore | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
-        self._applier = Applier(0)
+        self._applier = Applier(Version(0))
         self._position = 0  # everything consumed below this log position is in the store
         self._read_position = 0  # the consumer's position (complete versions or not)
         self._ready = False  # the initial replay has reached the end offset taken at start
@@ -148,19 +149,18 @@ class Materializer:
         system (permission, disk full, file limit) with backoff until ``view_open_wait_ms``."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.view_open_wait_ms / 1000
-        backoff = _BACKOFF_S[0]
+        backoff = Backoff(*_BACKOFF_S)
         while True:
             try:
                 return ViewStore.open(self.path, self.options)
             except (ViewLockedError, ViewUnavailableError) as exc:
-                wait = min(backoff, deadline - loop.time())
+                wait = min(backoff.next(), deadline - loop.time())
                 if wait <= 0:
                     raise type(exc)(f"{exc}; gave up after {self.settings.view_open_wait_ms} ms "
                                     "(view_open_wait_ms)") from exc
                 log.warning("cannot open the view yet; retrying", extra={"fields": {
                     "path": self.path, "error": str(exc), "retry_in_s": round(wait, 3)}})
                 await asyncio.sleep(wait)
-                backoff = min(backoff * 2, _BACKOFF_S[1])
 
     def _rebuild(self, reason: str) -> ViewStore:
         log.warning("rebuilding the view from the log", extra={"fields": {"path": self.path, "reason": reason}})
@@ -191,7 +191,7 @@ class Materializer:
         assert self._consumer is not None
         consumer = self._consumer
         self._started = self._last_log = self._last_mark = time.monotonic()
-        backoff = _BACKOFF_S[0]
+        backoff = Backoff(*_BACKOFF_S)
         try:
             self._progress(target)
             while True:
@@ -202,13 +202,13 @@ class Materializer:
                     raise ViewError(f"offset {self._position} of {self._tp.topic} no longer exists; "
                                     "restart to rebuild the view") from exc
                 except KafkaError as exc:
+                    wait = backoff.next()
                     log.warning("reading the log failed; retrying", extra={"fields": {
-                        "error": repr(exc), "retry_in_s": backoff}})
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, _BACKOFF_S[1])
+                        "error": repr(exc), "retry_in_s": wait}})
+                    await asyncio.sleep(wait)
                     continue
-                backoff = _BACKOFF_S[0]
-                await self._apply(batches.get(self._tp, []), position)
+                backoff.reset()
+                await self._apply(batches.get(self._tp, []), Offset(position))
                 self._progress(target)
                 self._report_lag(consumer)
         except asyncio.CancelledError:
@@ -250,7 +250,7 @@ class Materializer:
         self._last_mark = now
         self.store.mark_caught_up(int(time.time() * 1000))
 
-    async def _apply(self, records: list[ConsumerRecord], position: int) -> None:
+    async def _apply(self, records: list[ConsumerRecord], position: Offset) -> None:
         """Decode in bounded slices and write large batches off the loop, so heartbeats, pokes and
         reads never stall behind a 10,000-item write. Nothing else touches the applier meanwhile, and
         the store write stays one WriteBatch: readers see all of a version or none of it."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Protocol, runtime_checkable
 
-from eventconfig.model import Entry, ItemKey
+from eventconfig.model import Entry, ItemKey, Version
 
 
 @runtime_checkable
@@ -18,7 +18,7 @@ class ViewReader(Protocol):
     """A consistent state of the store: every scan and get sees the same ``version``."""
 
     @property
-    def version(self) -> int:
+    def version(self) -> Version:
         """The last complete version in this state."""
         ...
 
@@ -37,6 +37,15 @@ class ViewReader(Protocol):
         ...
 
 
+
+def workspace_config(reader: ViewReader, workspace: str) -> dict[str, dict[str, str]]:
+    """``{type: {key: value}}`` of one workspace as ``reader`` sees it: the ``config`` operation's shape."""
+    config: dict[str, dict[str, str]] = {}
+    for type_, key, entry in reader.scan_workspace(workspace):
+        config.setdefault(type_, {})[key] = entry.value
+    return config
+
+
 class DictReader:
     """A :class:`ViewReader` over a plain dict, for pure tests and overlays.
 
@@ -48,10 +57,10 @@ class DictReader:
 
     def __init__(self, items: Mapping[ItemKey, Entry] | None = None, version: int = 0) -> None:
         self.items: dict[ItemKey, Entry] = dict(items or {})
-        self._version = version
+        self._version = Version(version)
 
     @property
-    def version(self) -> int:
+    def version(self) -> Version:
         return self._version
 
     def get(self, item: ItemKey) -> Entry | None:

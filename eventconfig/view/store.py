@@ -20,16 +20,16 @@ from __future__ import annotations
 import shutil
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rocksdict import BlockBasedOptions, Cache, DBCompressionType, Options, Rdict, WriteBatch
 
 from eventconfig.errors import ViewError
-from eventconfig.model import Entry, ItemKey
+from eventconfig.model import Entry, ItemKey, Offset, Version
 from eventconfig.view.apply import ViewWrites
 from eventconfig.view.cache import MISS, ViewCache
 
@@ -56,10 +56,17 @@ class ViewUnavailableError(ViewError):
 
 @dataclass(frozen=True)
 class ViewMeta:
-    offset: int  # next log offset to read
-    version: int  # last complete version
+    offset: Offset  # next log offset to read
+    version: Version  # last complete version
     format_version: int  # 0: unknown (a RocksDB that this code did not create)
     caught_up_ms: int  # wall clock of the last time the view was known to be at the log's end
+
+
+
+def _meta_of(values: Mapping[str, int]) -> ViewMeta:
+    """The meta from its stored fields (all of :data:`_META_KEYS`)."""
+    return ViewMeta(offset=Offset(values["offset"]), version=Version(values["version"]),
+                    format_version=values["format_version"], caught_up_ms=values["caught_up_ms"])
 
 
 @dataclass(frozen=True)
@@ -172,7 +179,7 @@ class ViewStore:
             self.close()
             raise
         # A RocksDB without a format entry was not written by this code: format 0 means "unknown".
-        self._meta = ViewMeta(**{f: int.from_bytes(v, "big") if v else 0 for f, v in raw.items()})
+        self._meta = _meta_of({f: int.from_bytes(v, "big") if v else 0 for f, v in raw.items()})
 
     @classmethod
     def open(cls, path: Path, options: ViewStoreOptions | None = None) -> ViewStore:
@@ -209,7 +216,7 @@ class ViewStore:
         return self._meta
 
     @property
-    def version(self) -> int:
+    def version(self) -> Version:
         return self._meta.version
 
     def write(self, writes: ViewWrites) -> None:
@@ -261,7 +268,7 @@ class ViewStore:
             batch.put(_META_KEYS[field], _u64(value), meta)
         with self._lock, _rocksdb("write", self.path):
             self._db.write(batch)
-            self._meta = replace(self._meta, **values)
+            self._meta = _meta_of({**vars(self._meta), **values})
 
     def _open_handles(self) -> tuple[Any, ...]:
         if self._closed:
@@ -321,7 +328,7 @@ class ViewSnapshot:
         self.meta = meta
 
     @property
-    def version(self) -> int:
+    def version(self) -> Version:
         return self.meta.version
 
     def get(self, item: ItemKey) -> Entry | None:
@@ -330,7 +337,7 @@ class ViewSnapshot:
 
     def _get(self, key: bytes) -> bytes | None:
         try:
-            return self._snap[key]  # type: ignore[no-any-return]
+            return self._snap[key]
         except Exception as exc:
             if str(exc) == _NOT_FOUND:
                 return None

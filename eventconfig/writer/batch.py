@@ -29,10 +29,13 @@ from typing import Any
 from eventconfig import model
 from eventconfig.codec import Codec, default_codec
 from eventconfig.deadletter import DLQ_FIELD_BYTES, dead_letter, reasons
-from eventconfig.errors import BadRequest, CodecError, ConfigError, ReadTimeout, RequestError, TooLarge, ViewError
+from eventconfig.errors import (BadRequest, CodecError, ConfigError, ReadTimeout, RequestError, TooLarge,
+                                Unauthenticated, ViewError)
 from eventconfig.logrecords import Headers, OutRecord
-from eventconfig.model import Entry, ItemKey
+from eventconfig.model import Entry, ItemKey, Version
 from eventconfig.view.reader import ViewReader
+from eventconfig.writer.auth import Authenticator, Identity
+from eventconfig.writer.policy import Policy
 from eventconfig.writer.handler import Context, Limits, Outcome, Request, error_response, handle_request, needs_version
 from eventconfig.writer.overlay import Overlay
 
@@ -56,7 +59,7 @@ class Waiting:
 
     request: Request
     request_id: str
-    actor: str | None
+    identity: Identity
     deadline_ms: int
     dialect: bytes | None = None  # the ConfigResponse schema to answer with (older clients)
     offset: int = -1  # of its request record: committed as parked, so a fail-over cannot lose it
@@ -89,21 +92,30 @@ class BatchResult:
     responses: list[OutRecord] = field(default_factory=list)
     dlq: list[OutRecord] = field(default_factory=list)
     changes: dict[ItemKey, Entry | None] = field(default_factory=dict)
-    version: int = 0
+    version: Version = Version(0)
+    chain_head: str = ""  # the hash of the last Mutation: the history chain continues from it
     reads: list[Waiting] = field(default_factory=list)  # answered later, from the view (answer_reads)
     outcomes: list[tuple[str, str]] = field(default_factory=list)  # (operation, "ok" | error type)
 
 
 def process_batch(records: Sequence[RawRequest], base: ViewReader, pending: Mapping[ItemKey, Entry | None],
-                  version: int, config: BatchConfig, now_ms: int,
-                  codec: Codec | None = None, refused: Mapping[int, str | None] | None = None) -> BatchResult:
+                  version: Version, config: BatchConfig, now_ms: int,
+                  codec: Codec | None = None, refused: Mapping[int, str | None] | None = None,
+                  chain_head: str = "", auth: Authenticator | None = None,
+                  policy: Policy | None = None) -> BatchResult:
     """Handle ``records`` as one atomic unit of output; their reads come back in ``reads``.
 
     ``refused`` maps offsets of requests whose output the broker refused (``offset -> reason``): they
     are not handled again but dead-lettered as a minimal record, so they cannot block the topic
-    (reason None: even that record was refused, so the request is only skipped).
+    (reason None: even that record was refused, so the request is only skipped). ``chain_head`` is the
+    hash of the last Mutation written, which the first write of the batch chains to (§14.3). With
+    ``auth``, every request must be signed by an actor of its keyring (§14.1); with ``policy``, its
+    actor must be allowed what it asks (§14.2).
     """
-    batch = _Batch(base, pending, version, config, now_ms, codec or default_codec())
+    batch = _Batch(base, pending, version, config, now_ms, codec or default_codec(), auth, policy)
+    if auth is not None:
+        auth.forget_expired(now_ms)
+    batch.result.chain_head = chain_head
     for record in records:
         if refused and record.offset in refused:
             batch.refuse(record, refused[record.offset])
@@ -113,14 +125,15 @@ def process_batch(records: Sequence[RawRequest], base: ViewReader, pending: Mapp
 
 
 def answer_reads(reads: Sequence[Waiting], view: ViewReader, position: int, config: BatchConfig, now_ms: int,
-                 codec: Codec | None = None) -> tuple[BatchResult, list[Waiting]]:
-    """Answer from ``view`` (a snapshot at log ``position``) the reads it may answer, and with
-    ``timeout`` those past their deadline; the rest come back to wait longer."""
-    batch = _Batch(view, {}, view.version, config, now_ms, codec or default_codec())
+                 codec: Codec | None = None, policy: Policy | None = None) -> tuple[BatchResult, list[Waiting]]:
+    """Answer from ``view`` (a snapshot at log ``position``) the reads it may answer (each checked
+    against ``policy``, §14.2), and with ``timeout`` those past their deadline; the rest come back to
+    wait longer."""
+    batch = _Batch(view, {}, Version(view.version), config, now_ms, codec or default_codec(), policy=policy)
     later = []
     for item in reads:
         if item.ready(view.version, position):
-            batch._handle(item.request, item.request_id, item.actor, item.dialect, item.partition)
+            batch._handle(item.request, item.request_id, item.identity, item.dialect, item.partition)
         elif now_ms >= item.deadline_ms:
             batch._respond(item.request_id, error_response(ReadTimeout(_late(item, view.version, position, config))),
                            item.request["operation"], item.dialect, item.partition)
@@ -152,9 +165,12 @@ def read_requests(records: Sequence[RawRequest], codec: Codec | None = None) -> 
 
 
 class _Batch:
-    def __init__(self, base: ViewReader, pending: Mapping[ItemKey, Entry | None], version: int,
-                 config: BatchConfig, now_ms: int, codec: Codec) -> None:
+    def __init__(self, base: ViewReader, pending: Mapping[ItemKey, Entry | None], version: Version,
+                 config: BatchConfig, now_ms: int, codec: Codec, auth: Authenticator | None = None,
+                 policy: Policy | None = None) -> None:
         self.base = base
+        self.auth = auth
+        self.policy = policy
         self.config = config
         self.now_ms = now_ms
         self.codec = codec
@@ -189,10 +205,15 @@ class _Batch:
         if not request_id:
             self._dead_letter(record, "MissingId", "request has no 'id' header; no response can be sent")
             return
-        actor = _text(headers.get(model.ACTOR_HEADER)) or None
         dialect = self.codec.registry.counterpart(writer, "ConfigResponse")  # answer in kind
         if unroutable is not None:
             self._respond(request_id, error_response(unroutable), request["operation"], dialect)
+            return
+        try:
+            identity = self._identify(record, request_id, headers)
+        except Unauthenticated as exc:
+            self._dead_letter(record, "Unauthenticated", exc.message)
+            self._respond(request_id, error_response(exc), request["operation"], dialect, partition)
             return
         try:
             deadline = request_deadline(headers.get(model.DEADLINE_HEADER))
@@ -214,10 +235,17 @@ class _Batch:
             wait_until = self.now_ms + self.config.min_version_wait_ms
             deadline = wait_until if deadline is None else min(deadline, wait_until)
             version = max(needs_version(request) or 0, self.result.version)
-            self.result.reads.append(Waiting(request, request_id, actor, deadline, dialect, record.offset, partition,
-                                             version))
+            self.result.reads.append(Waiting(request, request_id, identity, deadline, dialect, record.offset,
+                                             partition, version))
             return
-        self._handle(request, request_id, actor, dialect, partition)
+        self._handle(request, request_id, identity, dialect, partition)
+
+    def _identify(self, record: RawRequest, request_id: str, headers: Mapping[str, bytes]) -> Identity:
+        """Who sent the request: verified with a keyring (Unauthenticated if not), else as claimed."""
+        if self.auth is None:
+            return Identity(_text(headers.get(model.ACTOR_HEADER)) or None)
+        assert record.value is not None
+        return self.auth.verify(record.value, record.headers, request_id, record.offset, self.now_ms)
 
     def _request_id(self, record: RawRequest) -> str | None:
         """The id to answer with ("" when there is none), or None when the id itself is unusable: then
@@ -232,11 +260,14 @@ class _Batch:
             return None
         return _text(ids[0] if ids else None)
 
-    def _handle(self, request: Request, request_id: str, actor: str | None, dialect: bytes | None,
+    def _handle(self, request: Request, request_id: str, identity: Identity, dialect: bytes | None,
                 partition: int | None = None) -> None:
         operation = request["operation"]
-        ctx = Context(self.reader(), self.config.limits, self.result.version, self.now_ms, request_id, actor)
+        ctx = Context(self.reader(), self.config.limits, self.result.version, self.now_ms, request_id,
+                      identity.actor, identity.verified, prev_hash=self.result.chain_head)
         try:
+            if self.policy is not None:
+                self.policy.check(identity, request)
             outcome = handle_request(request, ctx)
             if outcome.version is not None:
                 self._commit(outcome)
@@ -261,6 +292,7 @@ class _Batch:
         self.result.history.append(OutRecord(str(outcome.version).encode(), mutation, []))
         self.result.changes.update(outcome.changes)
         self.result.version = outcome.version
+        self.result.chain_head = outcome.mutation["hash"]
 
     def _respond(self, request_id: str, response: dict[str, Any], operation: str,
                  dialect: bytes | None = None, partition: int | None = None) -> None:

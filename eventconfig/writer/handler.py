@@ -19,9 +19,10 @@ from typing import Any
 
 from eventconfig import model
 from eventconfig.errors import BadOperation, BadRequest, Conflict, RequestError, TooLarge
+from eventconfig.hashchain import seal
 from eventconfig.logrecords import OutRecord, delete_record, marker_record, put_record
-from eventconfig.model import Entry, ItemKey
-from eventconfig.view.reader import ViewReader
+from eventconfig.model import Entry, ItemKey, Version
+from eventconfig.view.reader import ViewReader, workspace_config
 
 Response = dict[str, Any]
 
@@ -43,7 +44,7 @@ class Outcome:
     log_records: list[OutRecord] = field(default_factory=list)
     mutation: dict[str, Any] | None = None
     changes: dict[ItemKey, Entry | None] = field(default_factory=dict)
-    version: int | None = None
+    version: Version | None = None
 
 
 def empty_response(version: int = 0) -> Response:
@@ -69,10 +70,12 @@ class Context:
 
     reader: ViewReader
     limits: Limits
-    version: int
+    version: Version
     now_ms: int
     request_id: str
     actor: str | None = None
+    actor_verified: bool = False  # the actor's signature was checked (docs/design.md §14.1)
+    prev_hash: str = ""  # the history chain's head before this request (§14.3)
 
 
 Request = dict[str, Any]
@@ -147,10 +150,7 @@ def _all_workspaces(keys_only: bool) -> Callable[[Request, Context], Outcome]:
 
 def _config(request: Request, ctx: Context) -> Outcome:
     response = empty_response(ctx.version)
-    config: dict[str, dict[str, str]] = {}
-    for type_, key, entry in ctx.reader.scan_workspace(request["workspace"]):
-        config.setdefault(type_, {})[key] = entry.value
-    response["config"] = config
+    response["config"] = workspace_config(ctx.reader, request["workspace"])
     return Outcome(response)
 
 
@@ -187,7 +187,7 @@ def _delete(request: Request, ctx: Context) -> Outcome:
 
 def _write(request: Request, ctx: Context, changes: dict[ItemKey, Entry | None]) -> Outcome:
     """The log records (items, then the commit marker) and the history Mutation of one write."""
-    new_version = ctx.version + 1
+    new_version = Version(ctx.version + 1)
     records: list[OutRecord] = []
     history: list[dict[str, Any]] = []
     for item, entry in changes.items():
@@ -195,9 +195,10 @@ def _write(request: Request, ctx: Context, changes: dict[ItemKey, Entry | None])
         records.append(put_record(item, entry.value, new_version) if entry else delete_record(item, new_version))
         history.append({"type": item.type, "key": item.key, "value": entry.value if entry else None,
                         "previous": before.value if before else None})
-    records.append(marker_record(new_version))
-    mutation = {"version": new_version, "timestamp_ms": ctx.now_ms, "request_id": ctx.request_id, "actor": ctx.actor,
-                "workspace": request["workspace"], "operation": request["operation"], "changes": history}
+    mutation = seal({"version": new_version, "timestamp_ms": ctx.now_ms, "request_id": ctx.request_id,
+                     "actor": ctx.actor, "actor_verified": ctx.actor_verified, "workspace": request["workspace"],
+                     "operation": request["operation"], "changes": history}, ctx.prev_hash)
+    records.append(marker_record(new_version, chain_head=mutation["hash"]))
     return Outcome(empty_response(new_version), records, mutation, changes, new_version)
 
 

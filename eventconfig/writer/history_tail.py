@@ -1,29 +1,42 @@
-"""The highest version at the end of the history topic, which a newly active writer must stay above.
+"""The end of the history topic: the highest version, which a newly active writer must stay above, and
+the chain head it must continue the hash chain from (docs/design.md §14.3).
 
 The view's version comes from the log's commit markers. The history topic (one partition, one
 ``Mutation`` per version, key = the version in decimal) is written in the same transactions, so
 normally it ends at the same version; if it ends higher (a stray or hand-written record, a log
 restored from an older copy), reusing those versions would make the history ambiguous. Only the
-tail is read: a window before the end, widened until it holds a record.
+tail is read: a window before the end, widened until it holds a record. The chain head is the hash
+of the last record that reads as a Mutation, so the next write links to what the topic ends with.
 
 Example::
 
-    version = max(view_version, await last_history_version(settings))
+    tail = await history_tail(settings)
+    version = max(view_version, tail.version)
 """
 
 from __future__ import annotations
 
-from aiokafka import ConsumerRecord
+from typing import NamedTuple
+
+from aiokafka import ConsumerRecord, TopicPartition
 
 from eventconfig.codec import default_codec
 from eventconfig.errors import CodecError
-from eventconfig.kafka.reading import read_tail
+from eventconfig.kafka.reading import tail_records
 from eventconfig.settings import Settings
 
 
-async def last_history_version(settings: Settings) -> int:
-    """Highest version among the last records of the history topic; 0 when it has none."""
-    return max(await read_tail(settings, settings.topics.history, record_version), default=0)
+class HistoryTail(NamedTuple):
+    version: int  # the highest version claimed by the last records; 0 when there are none
+    chain_head: str  # the hash of the last readable Mutation; "" when there is none or it predates the chain
+
+
+async def history_tail(settings: Settings) -> HistoryTail:
+    """The highest version and the chain head among the last records of the history topic."""
+    tp = TopicPartition(settings.topics.history, 0)
+    records = await tail_records(settings, tp, lambda r: record_version(r) is not None)
+    versions = [v for r in records if (v := record_version(r)) is not None]
+    return HistoryTail(max(versions, default=0), _last_hash(records))
 
 
 def record_version(record: ConsumerRecord) -> int | None:
@@ -38,3 +51,12 @@ def record_version(record: ConsumerRecord) -> int | None:
     except (CodecError, TypeError, KeyError, ValueError):
         pass
     return max(claims, default=None)
+
+
+def _last_hash(records: list[ConsumerRecord]) -> str:
+    for record in reversed(records):
+        try:
+            return str(default_codec().decode("Mutation", record.value)["hash"])
+        except (CodecError, TypeError, KeyError):
+            continue
+    return ""

@@ -15,14 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from eventconfig.model import Entry, ItemKey
+from eventconfig.model import Entry, ItemKey, Version
 from eventconfig.view.reader import ViewReader
 
 
 class Overlay:
     """A :class:`ViewReader` of ``base`` with ``changes`` applied on top (None = deleted)."""
 
-    def __init__(self, base: ViewReader, changes: Mapping[ItemKey, Entry | None], version: int) -> None:
+    def __init__(self, base: ViewReader, changes: Mapping[ItemKey, Entry | None], version: Version) -> None:
         self.base = base
         self.changes = changes
         self.version = version

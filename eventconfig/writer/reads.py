@@ -39,6 +39,7 @@ from eventconfig.settings import Settings
 from eventconfig.tasks import cancel
 from eventconfig.view.materializer import Materializer
 from eventconfig.writer.batch import BatchConfig, RawRequest, Waiting, answer_reads, unproducible
+from eventconfig.writer.policy import Policy
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +50,12 @@ _RETRY_S = 0.5  # after a failed offset lookup or send
 class ReadAnswerer:
     """The reads consumed and not yet answered, and the background task that answers them."""
 
-    def __init__(self, settings: Settings, materializer: Materializer, config: BatchConfig) -> None:
+    def __init__(self, settings: Settings, materializer: Materializer, config: BatchConfig,
+                 policy: Policy | None = None) -> None:
         self.settings = settings
         self.materializer = materializer
         self.config = config
+        self.policy = policy  # what each reader may read (docs/design.md §14.2), checked when answering
         self._log = TopicPartition(settings.topics.log, 0)
         self._reads: list[Waiting] = []
         self._added = asyncio.Event()
@@ -125,7 +128,7 @@ class ReadAnswerer:
             return
         reads = self._reads
         with self.materializer.store.snapshot() as snapshot:  # holds at least everything below position
-            result, self._reads = answer_reads(reads, snapshot, position, self.config, now_ms)
+            result, self._reads = answer_reads(reads, snapshot, position, self.config, now_ms, policy=self.policy)
         later = {id(read) for read in self._reads}
         answered = [read for read in reads if id(read) not in later]  # one response each, in order
         try:

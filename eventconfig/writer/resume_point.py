@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 
-from eventconfig.kafka.reading import read_tail
+from eventconfig.kafka.reading import tail_records
 from eventconfig.logrecords import OutRecord
 from eventconfig.codec import default_codec
 from eventconfig.model import MARKER_KEY, PARKED_HEADER, REQUEST_OFFSET_HEADER
@@ -63,7 +63,8 @@ async def last_stamped(settings: Settings) -> ResumePoint | None:
     """The resume point of the last commit marker that carries one, read from the log's tail (markers
     without one, like stray or older ones, are passed over); None when no marker carries one. Until
     the first write of a writer that stamps markers, that reads the whole log."""
-    points = await read_tail(settings, settings.topics.log, read_point)
+    records = await tail_records(settings, TopicPartition(settings.topics.log, 0), lambda r: read_point(r) is not None)
+    points = [point for record in records if (point := read_point(record)) is not None]
     return points[-1] if points else None
 
 

@@ -44,14 +44,16 @@ from eventconfig.kafka.reading import read_to_end
 from eventconfig.kafka.topics import admin_client
 from eventconfig.kafka.transactions import RecordRefused
 from eventconfig.logrecords import OutRecord
-from eventconfig.model import Entry, ItemKey
+from eventconfig.model import ID_HEADER, Entry, ItemKey, Version
 from eventconfig.settings import Settings
 from eventconfig.tasks import off_loop
 from eventconfig.view.materializer import Materializer
+from eventconfig.writer.auth import authenticator
 from eventconfig.writer.batch import BatchConfig, BatchResult, RawRequest, process_batch, read_requests
 from eventconfig.writer.handler import Limits
+from eventconfig.writer.policy import Policy
 from eventconfig.writer.parking import parked_metadata, parked_span
-from eventconfig.writer.history_tail import last_history_version
+from eventconfig.writer.history_tail import history_tail
 from eventconfig.writer.reads import ReadAnswerer
 from eventconfig.writer.resume_point import ResumePoint, furthest, last_stamped, stamped
 
@@ -76,10 +78,13 @@ class Writer(ExclusiveRole):
             max_id_bytes=settings.max_id_bytes,
             max_actor_bytes=settings.max_actor_bytes,
         )
-        self.version = 0
+        self.version = Version(0)
+        self.chain_head = ""
+        self.auth = authenticator(settings)
+        self.policy = Policy.load(settings.policy_file) if settings.policy_file else None
         # Committed changes the view may not have applied yet, one segment per batch: (version, changes).
         self._pending: list[tuple[int, dict[ItemKey, Entry | None]]] = []
-        self.reads = ReadAnswerer(settings, materializer, self.config)
+        self.reads = ReadAnswerer(settings, materializer, self.config, self.policy)
         self._recovered: list[RawRequest] = []  # reads a predecessor left unanswered, handled first
         self._position: int | None = None  # the next request offset to commit
         self._last_batch = 0
@@ -109,7 +114,9 @@ class Writer(ExclusiveRole):
     async def on_activate(self) -> dict[str, Any]:
         # Above every version in the log (the view's, never lowered by a stray marker) and the history.
         view_version = await self.materializer.wait_caught_up(_CATCH_UP_TIMEOUT_S)
-        self.version = max(view_version, await last_history_version(self.settings))
+        tail = await history_tail(self.settings)
+        self.version = Version(max(view_version, tail.version))
+        self.chain_head = tail.chain_head  # the hash chain continues across fail-over (docs/design.md §14.3)
         self._pending = []
         self.reads.clear()  # those not committed as answered are read again from the request topic
         metrics.WRITER_VERSION.set(self.version)
@@ -125,6 +132,8 @@ class Writer(ExclusiveRole):
         """Re-read the reads the previous writer left unanswered (named by the committed offset's
         metadata, see :mod:`eventconfig.writer.parking`), to answer them."""
         self._position, self._recovered, self._uncommitted = committed, [], False
+        if self.auth is not None and committed is not None:
+            await self._remember_accepted(consumer, committed)
         span = parked_span(self._resume_parked) if committed is not None else None
         if span is None or committed is None:
             return {}
@@ -133,6 +142,22 @@ class Writer(ExclusiveRole):
                if r.offset < committed and span.holds(r.offset)]
         self._recovered = raw if span.offsets is not None else read_requests(raw)
         return {"parked_reads": len(self._recovered)}
+
+    async def _remember_accepted(self, consumer: AIOKafkaConsumer, committed: int) -> None:
+        """Re-learn the signed requests a previous writer accepted within the window, so a replay of one
+        is refused after a fail-over too (docs/design.md §14.1)."""
+        assert self.auth is not None
+        now_ms = int(time.time() * 1000)
+        found = await consumer.offsets_for_times({self.tp: now_ms - 2 * self.auth.window_ms})
+        start = found.get(self.tp)
+        if start is None or start.offset >= committed:
+            return
+        consumer.seek(self.tp, start.offset)
+        async for batch in read_to_end(consumer, self.tp, until=committed):
+            for record in batch:
+                if record.offset < committed:
+                    request_id = dict(record.headers).get(ID_HEADER, b"").decode(errors="replace")
+                    self.auth.observe(list(record.headers), request_id, record.offset, now_ms)
 
     async def _group_point(self) -> ResumePoint | None:
         async with admin_client(self.settings) as admin:
@@ -161,7 +186,8 @@ class Writer(ExclusiveRole):
             self._pending = [(v, changes) for v, changes in self._pending if v > snapshot.version]
             pending = ChainMap(*(changes for _, changes in reversed(self._pending)))
             process = functools.partial(process_batch, raw, snapshot, pending, self.version, self.config,
-                                        now_ms=int(time.time() * 1000), refused=self._refused)
+                                        now_ms=int(time.time() * 1000), refused=self._refused,
+                                        chain_head=self.chain_head, auth=self.auth, policy=self.policy)
             # Decoding and handling a large batch (a 10,000-item put) is pure CPU: in a worker thread,
             # heartbeats and the pipelined commit keep running; a small one is not worth the hand-off.
             large = sum(len(r.value or b"") for r in raw) > _OFF_LOOP_BYTES
@@ -177,6 +203,7 @@ class Writer(ExclusiveRole):
         if result.changes:
             self._pending.append((result.version, result.changes))
         self.version = result.version
+        self.chain_head = result.chain_head
         previous, self._inflight = self._inflight, None
         if previous is not None and not await previous:
             return  # the previous transaction failed: this batch is redone after re-activation

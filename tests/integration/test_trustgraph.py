@@ -77,7 +77,8 @@ class TrustGraphDeployment:
                 assert self.process.poll() is None, f"serve exited:\n{self.log.read_text()[-3000:]}"
                 if asyncio.get_running_loop().time() > deadline:
                     await client.close()
-                    raise AssertionError(f"the TrustGraph front end did not answer:\n{self.log.read_text()[-3000:]}")
+                    raise AssertionError(
+                        f"the TrustGraph front end did not answer:\n{self.log.read_text()[-3000:]}") from None
 
 
 async def topics_exist(settings: Settings, names: list[str]) -> bool:

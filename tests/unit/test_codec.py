@@ -83,7 +83,8 @@ CONTRACT: dict[str, list[tuple[str, Any, Any]]] = {
     "Mutation": [
         ("version", "long", _NO), ("timestamp_ms", "long", _NO), ("request_id", "string", _NO),
         ("actor", NS, None), ("workspace", "string", _NO), ("operation", "string", _NO),
-        ("changes", {"type": "array", "items": "Change"}, []),
+        ("changes", {"type": "array", "items": "Change"}, []), ("actor_verified", "boolean", False),
+        ("prev_hash", "string", ""), ("hash", "string", ""),
     ],
 }
 
@@ -198,6 +199,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "workspace": "ws-1", "operation": "delete",
         "changes": [{"type": "prompt", "key": "a", "value": None, "previous": "x"},
                     {"type": "prompt", "key": "b", "value": "y", "previous": None}],
+        "actor_verified": True, "prev_hash": "ab" * 32, "hash": "cd" * 32,
     },
 }
 
@@ -220,7 +222,7 @@ def test_every_record_round_trips(codec: Codec, name: str) -> None:
         ("ConfigPush", {"version": 5}, {"version": 5, "changes": {}, "workspace_changes": None}),
         ("Mutation", {"version": 1, "timestamp_ms": 0, "request_id": "r", "workspace": "w", "operation": "put"},
          {"version": 1, "timestamp_ms": 0, "request_id": "r", "actor": None, "workspace": "w",
-          "operation": "put", "changes": []}),
+          "operation": "put", "changes": [], "actor_verified": False, "prev_hash": "", "hash": ""}),
     ],
 )
 def test_missing_optional_fields_are_encoded_with_their_defaults(

@@ -6,8 +6,9 @@ import pytest
 
 from eventconfig.codec import default_codec
 from eventconfig.errors import BadOperation, BadRequest, Conflict, TooLarge
+from eventconfig.hashchain import mutation_hash
 from eventconfig.logrecords import decode_record
-from eventconfig.model import Entry, ItemKey
+from eventconfig.model import CHAIN_HEAD_HEADER, Entry, ItemKey
 from eventconfig.view.reader import DictReader
 from eventconfig.writer.handler import Context, Limits, handle_request
 
@@ -113,11 +114,20 @@ class TestWrites:
 
     def test_the_mutation_records_who_when_and_previous_values(self):
         outcome = handle(request("put", values=[value("prompt", "a", "A2"), value("prompt", "n", "N")]), STORE)
-        assert outcome.mutation == {
-            "version": 6, "timestamp_ms": 1000, "request_id": "r1", "actor": "ann", "workspace": "w",
-            "operation": "put", "changes": [
+        assert outcome.mutation is not None
+        assert {k: v for k, v in outcome.mutation.items() if k != "hash"} == {
+            "version": 6, "timestamp_ms": 1000, "request_id": "r1", "actor": "ann", "actor_verified": False,
+            "workspace": "w", "operation": "put", "prev_hash": "", "changes": [
                 {"type": "prompt", "key": "a", "value": "A2", "previous": "A"},
                 {"type": "prompt", "key": "n", "value": "N", "previous": None}]}
+
+    def test_the_mutation_is_chained_to_the_previous_head_and_its_marker_carries_the_new_head(self):
+        ctx = Context(DictReader(), Limits(), 5, 1000, "r1", "ann", prev_hash="ab" * 32)
+        outcome = handle_request(request("put", values=[value("prompt", "a", "A2")]), ctx)
+        assert outcome.mutation is not None
+        assert outcome.mutation["prev_hash"] == "ab" * 32
+        assert outcome.mutation["hash"] == mutation_hash(outcome.mutation)
+        assert outcome.log_records[-1].headers == [(CHAIN_HEAD_HEADER, outcome.mutation["hash"].encode())]
 
 
 class TestPreconditions:

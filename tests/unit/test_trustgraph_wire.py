@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from trustgraph.base.serialization import dataclass_to_dict, dict_to_dataclass
 from trustgraph.schema import ConfigKey, ConfigPush, ConfigRequest, ConfigResponse, ConfigValue, Error
 
@@ -13,6 +14,8 @@ from eventconfig.deadletter import DLQ_EXTRA_BYTES
 from eventconfig.trustgraph.forwarding import forward_batch
 from eventconfig.trustgraph.wire import (TrustGraphDecodeError, TrustGraphTopics, decode_request, encode_push,
                                          encode_response, forward_id, parse_forward_id)
+from eventconfig.signing import Signer, public_key_text
+from eventconfig.writer.auth import Authenticator, Keyring
 from eventconfig.writer.batch import RawRequest
 
 codec = default_codec()
@@ -145,6 +148,16 @@ def test_a_request_is_forwarded_with_its_derived_id_and_actor() -> None:
     [record] = out.requests
     assert record.headers == [("id", b"tg:tg:w:r1"), ("actor", b"trustgraph:tg"), ("reply-partition", b"0")]
     assert codec.decode("ConfigRequest", record.value)["keys"][0]["key"] == "k"
+
+
+def test_with_authentication_the_front_end_signs_forwards_as_its_own_identity() -> None:
+    signer = Signer("trustgraph-frontend", Ed25519PrivateKey.generate())
+    keyring = Keyring.parse({"actors": {signer.actor: {"keys": [public_key_text(signer.key.public_key())]}}})
+    out = forward_batch([raw(5, tg_body(ConfigRequest(operation="config", workspace="w")))],
+                        "tg", "tg.request.config", 1 << 20, signer=signer, now_ms=1_000)
+    [record] = out.requests
+    identity = Authenticator(keyring, 60_000).verify(record.value, record.headers, "tg:tg:w:r1", 0, 1_000)
+    assert (identity.actor, identity.verified) == ("trustgraph-frontend", True)
 
 
 def test_undecodable_requests_go_to_the_dlq_and_are_answered_when_they_have_an_id() -> None:

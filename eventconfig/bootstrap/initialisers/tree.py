@@ -49,6 +49,7 @@ async def write_tree(ctx: InitContext, workspace: str, tree: Tree, *, replace_al
     with ``if_version=0`` (must not exist), so a key someone adds meanwhile is never overwritten:
     the put then fails whole with ``conflict`` and the initialiser retries on the next wake.
     """
+    items: list[tuple[Any, ...]]  # (type, key, value) or, with a required version, (..., 0)
     if replace_all:
         items = [(type_, key, value) for type_, keys in tree.items() for key, value in keys.items()]
     else:

@@ -1,0 +1,18 @@
+"""What every producer in eventconfig hands to Kafka: a plain record, no aiokafka types (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    """A record to produce: key, value (None = tombstone), headers and, when the reader asked for one,
+    the partition (None: placed by a stable hash of the key)."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+    partition: int | None = None
