@@ -105,7 +105,8 @@ class TransactionalSender:
         await self.stop()
         await self.start()
 
-    def _batches(self, producer: AIOKafkaProducer, records: Mapping[str, Sequence[OutRecord]]
+    @staticmethod
+    def _batches(producer: AIOKafkaProducer, records: Mapping[str, Sequence[OutRecord]]
                  ) -> Iterator[Awaitable[asyncio.Future[Any]]]:
         """One record batch per partition (cheaper than a send per record): a record goes to the
         partition it names when the topic has it, else (keyed records on a multi-partition topic, as the
@@ -187,7 +188,7 @@ class PlainSender:
     input offsets: the answers to reads (docs/design.md §6), which a re-consumed read only repeats."""
 
     # The same record routing as the transactional output.
-    _batches = TransactionalSender._batches
+    _batches = staticmethod(TransactionalSender._batches)
     _know_partitions = staticmethod(TransactionalSender._know_partitions)
 
     def __init__(self, settings: Settings) -> None:

@@ -3,6 +3,8 @@ grants its actor, reserved workspaces are written only by admins, and a refused 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,7 +13,7 @@ from eventconfig.codec import default_codec
 from eventconfig.errors import Forbidden
 from eventconfig.view.reader import DictReader
 from eventconfig.writer.auth import Identity
-from eventconfig.writer.batch import BatchConfig, RawRequest, process_batch
+from eventconfig.writer.batch import BatchConfig, RawRequest, answer_reads, process_batch
 from eventconfig.writer.policy import Policy, PolicyError
 
 codec = default_codec()
@@ -100,3 +102,12 @@ def test_a_forbidden_write_is_answered_forbidden_and_writes_nothing():
     errors = [codec.decode("ConfigResponse", r.value)["error"] for r in result.responses]
     assert errors[0]["type"] == "forbidden" and errors[1] is None
     assert result.version == 1 and len(result.history) == 1 and not result.dlq
+
+
+def test_a_read_answered_from_the_view_is_checked_against_the_policy_too():
+    records = [RawRequest(i, codec.encode("ConfigRequest", request("config", workspace)), [("id", rid), ("actor", b"bob")])
+               for i, (workspace, rid) in enumerate([("other", b"no"), ("public", b"yes")])]
+    reads = process_batch(records, DictReader(), {}, 0, BatchConfig(), now_ms=0, policy=POLICY).reads
+    answered, _ = answer_reads([replace(r, barrier=0) for r in reads], DictReader(), 0, BatchConfig(), 0, policy=POLICY)
+    errors = [codec.decode("ConfigResponse", r.value)["error"] for r in answered.responses]
+    assert errors[0]["type"] == "forbidden" and errors[1] is None
