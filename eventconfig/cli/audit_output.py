@@ -60,7 +60,7 @@ view_path = click.option("--path", type=click.Path(file_okay=False, path_type=Pa
 
 
 def terminal() -> bool:
-    return click.get_text_stream("stdout").isatty()
+    return sys.stdout.isatty()
 
 
 def show(value: str | None) -> str:

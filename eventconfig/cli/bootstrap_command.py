@@ -11,14 +11,12 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from pathlib import Path
 
 import click
 
 from eventconfig.bootstrap import Bootstrapper, Cadence, CycleReport
-from eventconfig.cli.common import CONTEXT_SETTINGS, fail, load_settings, run
+from eventconfig.cli.common import CONTEXT_SETTINGS, fail, load_settings, run, until_signal
 from eventconfig.errors import EventConfigError
 
 _defaults = Cadence()
@@ -53,14 +51,14 @@ def bootstrap_cmd(ctx: click.Context, path: Path, once: bool, gate_backoff: floa
         if not report.complete:
             fail(f"not converged: {len(report.failed)} failed, {len(report.held)} held back by the service gate")
         return
-    run(_run_until_signalled(bootstrapper))
+    async def stop() -> None:
+        bootstrapper.stop()  # the wake in progress finishes first
+
+    run(until_signal(_nothing, bootstrapper.run, stop, graceful=True))
 
 
-async def _run_until_signalled(bootstrapper: Bootstrapper) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, bootstrapper.stop)
-    await bootstrapper.run()
+async def _nothing() -> None:
+    pass
 
 
 def _print_report(report: CycleReport) -> None:

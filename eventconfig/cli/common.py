@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-from collections.abc import Coroutine
+import signal
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -68,6 +69,39 @@ def default_actor(actor: str | None) -> str | None:
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine (its errors are reported by :class:`CommandGroup`)."""
     return asyncio.run(coro)
+
+
+async def until_signal(start: Callable[[], Awaitable[None]], wait: Callable[[], Awaitable[None]],
+                       stop: Callable[[], Awaitable[None]], *, graceful: bool = False) -> None:
+    """The one runner of long-lived commands: start, then run until SIGTERM/SIGINT or until ``wait``
+    ends (re-raising its error).
+
+    By default a signal cancels ``wait`` and ``stop`` then closes everything (always called). With
+    ``graceful``, a signal calls ``stop`` to ask the work to end and ``wait`` finishes what it is
+    doing (the bootstrapper completes a wake in progress)."""
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await start()
+    waiter = asyncio.ensure_future(wait())
+    stopper = asyncio.create_task(stopping.wait())
+    try:
+        await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
+        if graceful and not waiter.done():
+            await stop()
+            await asyncio.wait([waiter])
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        stopper.cancel()
+        if not waiter.done():
+            waiter.cancel()
+            await asyncio.gather(waiter, return_exceptions=True)
+        if not graceful:
+            await stop()
+    if waiter.done() and not waiter.cancelled() and waiter.exception() is not None:
+        raise waiter.exception()  # type: ignore[misc]
 
 
 class CommandGroup(click.Group):

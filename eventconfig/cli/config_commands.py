@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -95,7 +96,7 @@ def put_cmd(ctx: click.Context, workspace: str, type_: str, key: str, value: str
     if value is None and not from_stdin:
         raise click.UsageError("give the value with --value or --stdin")
     if from_stdin:
-        value = click.get_text_stream("stdin").read()
+        value = sys.stdin.read()
     assert value is not None
     version = call_service(ctx, timeout, lambda c: c.put(workspace, type_, key, value, if_version=if_version),
                            default_actor(actor))

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import click
 
-from eventconfig.cli.common import CONTEXT_SETTINGS, load_settings, run
+from eventconfig.cli.common import CONTEXT_SETTINGS, load_settings, run, until_signal
 from eventconfig.kafka.topics import admin_client, check_topics
 from eventconfig.push.service import PushProjector
 from eventconfig.service import ConfigService
@@ -60,7 +59,7 @@ def serve(ctx: click.Context, projector: bool, **options: Any) -> None:
     same --trustgraph options.
     """
     service = ConfigService(load_serve_settings(ctx, **options), projector=projector)
-    run(_until_signal(service.start, service.wait, service.stop))
+    run(until_signal(service.start, service.wait, service.stop))
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
@@ -88,25 +87,4 @@ def project(ctx: click.Context, **options: Any) -> None:
     async def stop() -> None:
         await cancel(task)
 
-    run(_until_signal(start, wait, stop))
-
-
-async def _until_signal(start: Callable[[], Awaitable[None]], wait: Callable[[], Awaitable[None]],
-                        stop: Callable[[], Awaitable[None]]) -> None:
-    """Start, then run until a signal or until ``wait`` ends (re-raising its error); always stop."""
-    loop = asyncio.get_running_loop()
-    stopping = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
-    await start()
-    waiter = asyncio.ensure_future(wait())
-    stopper = asyncio.create_task(stopping.wait())
-    try:
-        await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopper.cancel()
-        if not waiter.done():
-            waiter.cancel()
-        await stop()
-    if waiter.done() and not waiter.cancelled() and waiter.exception() is not None:
-        raise waiter.exception()  # type: ignore[misc]
+    run(until_signal(start, wait, stop))
