@@ -36,6 +36,7 @@ from eventconfig.settings import Settings
 
 from bench import cpu, replay
 from bench.fleet import FleetReport, FleetSpec, fleet_outcome
+from bench.auth import auth_rows
 from bench.floor import floor_rows
 from bench.env import (ServiceProcess, create_deployment_topics, delete_deployment_topics, deployment,
                        settings_env)
@@ -62,6 +63,7 @@ class BenchConfig:
     restart_keys: int = 1_000_000
     view_gets: int = 200_000
     history_mutations: int = 20_000
+    auth_requests: int = 2_000
     subscribers: int = 200  # the fleet scenario's ConfigSubscribers
     fleet_partitions: int = 0  # response partitions for the fleet; 0: 2 x subscribers (the sizing rule)
     fleet_writes: int = 20
@@ -71,6 +73,7 @@ class BenchConfig:
     def quick_config(cls, **overrides: Any) -> BenchConfig:
         return cls(**{**asdict(cls(warmup_s=1.0, duration_s=4.0, service_warmup_s=4.0, replay_items=50_000,
                                    restart_keys=200_000, view_gets=100_000, history_mutations=5_000,
+                                   auth_requests=500,
                                    subscribers=60, fleet_writes=10)),
                     **overrides})
 
@@ -565,6 +568,12 @@ LogScenario = Callable[[Path, str, BenchConfig], Awaitable[list[Row]]]
 SERVICE_SCENARIOS: dict[str, ServiceScenario] = {"floor": floor, "put1": put_sequential, "put64": put_concurrent,
                                                  "get1": get_sequential, "get64": get_concurrent,
                                                  "poke": write_to_poke, "fleet": fleet}
-LOG_SCENARIOS: dict[str, LogScenario] = {"replay": replay_rate, "restart": restart_view, "history": history_replay}
+async def auth_cost(workdir: Path, bootstrap: str, cfg: BenchConfig) -> list[Row]:
+    """Signing, verification and the writer's batch step with and without trusted audit (no broker)."""
+    return auth_rows(cfg.auth_requests)
+
+
+LOG_SCENARIOS: dict[str, LogScenario] = {"replay": replay_rate, "restart": restart_view, "history": history_replay,
+                                         "auth": auth_cost}
 ALL_SCENARIOS = [*SERVICE_SCENARIOS, *LOG_SCENARIOS]
 
