@@ -55,6 +55,9 @@ class Counters:
     stale: int = 0
     unanswered: int = 0
     parked_timeouts: int = 0  # a read one past the newest version answered "timeout" (allowed)
+    # A read of an acknowledged version answered "timeout": the answering writer could not confirm
+    # its view was current (a fenced one, or the log unreachable) — unavailable, never stale data.
+    read_timeouts: int = 0
     errors: Counter[str] = field(default_factory=Counter)
 
     def to_json(self) -> dict[str, Any]:
@@ -137,8 +140,8 @@ class Load:
                     self.counters.unanswered += 1
                 elif ahead:
                     self.counters.parked_timeouts += 1
-                else:  # the service could not reach a version it had acknowledged
-                    self.counters.stale += 1
+                else:
+                    self.counters.read_timeouts += 1
                 continue
             except EventConfigError as exc:
                 self.counters.errors[f"read {type(exc).__name__}"] += 1

@@ -88,6 +88,7 @@ class Recorded:
     cas_conflicts: int = 0
     reads: int = 0
     stale_reads: int = 0
+    read_timeouts: int = 0  # answered "timeout" for an acknowledged version during a fault: unavailable
     reads_unanswered: int = 0  # no response within the client's deadline: a wait that never ended
     verify_ok: bool = True
     verify_summary: str = ""
@@ -161,6 +162,7 @@ def check(rec: Recorded) -> Figures:
         ("observers equal to the service", f"{sum(_equal(o, rec.service_state) for o in rec.observers)}"
                                            f" / {len(rec.observers)}"),
         ("min_version reads (stale / unanswered)", f"{rec.reads} ({rec.stale_reads} / {rec.reads_unanswered})"),
+        ("  answered timeout (unavailable, not stale)", str(rec.read_timeouts)),
         ("verify --scratch", rec.verify_summary or ("clean" if rec.verify_ok else "FAILED")),
         ("worst write unavailability", f"{max(gaps.values(), default=0.0):.1f} s"),
         ("run time", f"{rec.run_seconds:.0f} s"),

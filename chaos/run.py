@@ -229,7 +229,8 @@ async def _collect(dep: Deployment, faults: list[tuple[str, str, float]], load_s
         faults=[model.Fault(kind, target, at, until) for (kind, target, at), until in zip(faults, ends)],
         calm=model.Fault("none", "", load_start, faults[0][2] if faults else load_end),
         cas_conflicts=counters["conflicts"], reads=counters["reads"], stale_reads=counters["stale"],
-        reads_unanswered=counters["unanswered"], verify_ok=report.ok, verify_summary=report.lines()[-1],
+        read_timeouts=counters["read_timeouts"], reads_unanswered=counters["unanswered"], verify_ok=report.ok,
+        verify_summary=report.lines()[-1],
         notes=dep.notes,
     )
 
