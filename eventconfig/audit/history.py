@@ -29,7 +29,7 @@ from eventconfig.audit.replay import Diff, DiffFold, Fold, State, StateFold, req
 from eventconfig.codec import Codec, default_codec
 from eventconfig.errors import CodecError, TopologyError
 from eventconfig.kafka.connect import start
-from eventconfig.kafka.reading import committed_consumer, end_offset, read_to_end
+from eventconfig.kafka.reading import committed_consumer, end_offset, read_to_end, tail_of
 from eventconfig.settings import Settings
 
 # (phase, done, total): progress of a long read, in records (offsets) of the topic being read.
@@ -106,24 +106,11 @@ class HistoryReader:
         return HeldHistory(beginning, end, None)
 
     async def head(self) -> int | None:
-        """The last version the history holds (0 when empty); None when retention deleted every record.
-
-        Read from just before the end, stepping further back while the window holds no mutation (the
-        end of a transactional topic is a commit marker, and aborted records are never delivered).
-        """
-        consumer, tp = self.consumer, self._tp
-        beginning, end = await self._rewind()
-        start, step = end, 8
-        while start > beginning:
-            start, step = max(beginning, start - step), step * 8
-            consumer.seek(tp, start)
-            last: ConsumerRecord | None = None
-            while await consumer.position(tp) < end:
-                records = (await consumer.getmany(tp, timeout_ms=_POLL_MS, max_records=_MAX_RECORDS)).get(tp)
-                if records:
-                    last = records[-1]
-            if last is not None:
-                return self._decode(last).version
+        """The last version the history holds (0 when empty); None when retention deleted every record."""
+        beginning, _ = await self._rewind()
+        records = await tail_of(self.consumer, self._tp, lambda _: True, first_window=8)
+        if records:
+            return self._decode(records[-1]).version
         return None if beginning else 0
 
     async def require_held(self, *versions: int | None) -> None:

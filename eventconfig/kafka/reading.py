@@ -59,25 +59,31 @@ async def read_to_end(
 
 async def tail_records(settings: Settings, tp: TopicPartition, wanted: Callable[[ConsumerRecord], bool],
                        first_window: int = 16) -> list[ConsumerRecord]:
-    """The committed records of a window before the end of ``tp``, widened (x4) until one of them is
-    ``wanted`` or it reaches the beginning. Transaction markers and aborted records take offsets
-    but are never delivered, so a fixed window could hold none."""
+    """:func:`tail_of` with a consumer of its own."""
     consumer = committed_consumer(settings)
     await consumer.start()
     try:
-        consumer.assign([tp])
-        beginning = (await consumer.beginning_offsets([tp]))[tp]
-        end = (await consumer.end_offsets([tp]))[tp]
-        window = first_window
-        while True:
-            start = max(beginning, end - window)
-            consumer.seek(tp, start)
-            records = [r async for batch in read_to_end(consumer, tp) for r in batch]
-            if any(map(wanted, records)) or start == beginning:
-                return records
-            window *= 4
+        return await tail_of(consumer, tp, wanted, first_window)
     finally:
         await consumer.stop()
+
+
+async def tail_of(consumer: AIOKafkaConsumer, tp: TopicPartition, wanted: Callable[[ConsumerRecord], bool],
+                  first_window: int = 16) -> list[ConsumerRecord]:
+    """The committed records of a window before the end of ``tp``, widened (x4) until one of them is
+    ``wanted`` or it reaches the beginning. Transaction markers and aborted records take offsets
+    but are never delivered, so a fixed window could hold none."""
+    consumer.assign([tp])
+    beginning = (await consumer.beginning_offsets([tp]))[tp]
+    end = (await consumer.end_offsets([tp]))[tp]
+    window = first_window
+    while True:
+        start = max(beginning, end - window)
+        consumer.seek(tp, start)
+        records = [r async for batch in read_to_end(consumer, tp) for r in batch]
+        if any(map(wanted, records)) or start == beginning:
+            return records
+        window *= 4
 
 
 async def read_whole(settings: Settings, topic: str) -> list[ConsumerRecord]:
