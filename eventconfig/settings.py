@@ -100,7 +100,8 @@ class Settings:
     view_block_cache_bytes: int = 128 * 1024 * 1024
     view_write_buffer_bytes: int = 64 * 1024 * 1024
     view_max_write_buffers: int = 3
-    # Hot items a LocalView keeps in process memory in front of RocksDB (exact, LRU); 0: none.
+    # Hot items a LocalView keeps in process memory in front of RocksDB (exact; an item enters on its
+    # second read miss, the older half leaves when full); 0: none.
     local_view_cache_items: int = 100_000
     metrics_port: int = 0  # 0: no metrics endpoint
     # Serve TrustGraph's JSON config protocol on <topicspace>.{request,response,notify}.config; "" = off.

@@ -3,8 +3,8 @@
 It runs the same :class:`~eventconfig.view.materializer.Materializer` as the service over the log
 topic, into its own RocksDB folder, and persists its offset there: a restart resumes where it
 stopped instead of replaying. Reads are local: hot items come from an exact in-process cache
-(``local_view_cache_items``, over a million gets per second), the rest from RocksDB (hundreds of
-thousands per second). The same handlers
+(``local_view_cache_items``, over a million gets per second), the rest from RocksDB (over a hundred
+thousand per second). The same handlers
 as :class:`ConfigSubscriber` can be registered; they are called from the view itself after each
 applied version, in order.
 

@@ -2,9 +2,12 @@
 
 A bounded map of ``(workspace, type, key) -> Entry | None`` (None: the item is absent, cached too).
 When full, the older half of the items goes (first in, first out, half at a time): a hit does no
-bookkeeping at all (about twice as fast as an LRU's reordering), a miss costs one plain dict insert,
-and a hot item that leaves is read back from RocksDB once. It is filled by read misses and kept
-exact by the store's writes, seqlock style: a write first evicts the keys it touches and marks the
+bookkeeping at all (about twice as fast as an LRU's reordering), and a hot item that leaves is read
+back from RocksDB once. An item enters on its second read miss among the last ``capacity`` misses (a
+doorkeeper remembers the hashes of items missed once): a pass over many cold items then neither
+pushes the hot ones out nor keeps an object per read alive, whose churn through the garbage
+collector's oldest generation cost more than the RocksDB read saved. It is kept exact by the store's
+writes, seqlock style: a write first evicts the keys it touches and marks the
 cache as being written, then writes RocksDB, then puts the new entries of the keys that were cached
 back. A miss remembers the write generation before it
 reads RocksDB and keeps its result only if no write began or ran meanwhile, so a value read before a
@@ -15,7 +18,7 @@ Example::
 
     cache = ViewCache(100_000)
     generation = cache.generation
-    cache.fill(key, entry_from_rocksdb, generation)   # kept only if no write ran meanwhile
+    cache.fill(key, entry_from_rocksdb, generation)   # kept if seen before and no write ran meanwhile
     cache.items.get(key, MISS)                        # the entry, None (absent) or MISS
 """
 
@@ -52,18 +55,28 @@ class ViewCache:
         self.capacity = capacity
         self.generation = 0  # odd while a write is in progress; fills wait for an even, unchanged one
         self.items: dict[CacheKey, Entry | None] = {}  # in insertion order: the oldest first
+        self._missed_once: set[int] = set()  # hashes of items read from RocksDB once, not cached
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.items)
 
     def fill(self, key: CacheKey, entry: Entry | None, generation: int) -> None:
-        """Remember what a read of RocksDB found, if no write began since ``generation`` was taken.
+        """Remember what a read of RocksDB found, if the item was missed before and no write began
+        since ``generation`` was taken.
 
         No lock (a miss is the cold path): a write that begins between the check and the insert
-        changes the generation, and the second check takes the entry out again."""
+        changes the generation, and the second check takes the entry out again. Two items of equal
+        hash share a doorkeeper slot, which only lets one in a miss early."""
         if not self.capacity or generation != self.generation or generation % 2:
             return
+        missed_once, hashed = self._missed_once, hash(key)
+        if hashed not in missed_once:
+            if len(missed_once) >= self.capacity:
+                missed_once.clear()
+            missed_once.add(hashed)
+            return
+        missed_once.discard(hashed)
         items = self.items
         items[key] = entry
         if generation != self.generation:
@@ -97,3 +110,4 @@ class ViewCache:
         with self._lock:
             self.generation += 2
             self.items.clear()
+            self._missed_once.clear()

@@ -54,14 +54,29 @@ def test_hot_items_and_absent_items_are_served_from_memory(tmp_path):
     with ViewStore.open(tmp_path / "view", ViewStoreOptions(cache_items=10)) as store:
         store.write(ViewWrites({KEYS[0]: Entry("v", 1)}, 1, 1))
         assert store.get(KEYS[0]) == Entry("v", 1) and store.get(KEYS[1]) is None
-        assert store._cache.items == {KEYS[0]: Entry("v", 1), KEYS[1]: None}
+        assert store._cache.items == {}, "an item read once is not cached yet"
+        assert store.get(KEYS[0]) == Entry("v", 1) and store.get(KEYS[1]) is None
+        assert store._cache.items == {KEYS[0]: Entry("v", 1), KEYS[1]: None}, "its second read caches it"
         store.write(ViewWrites({KEYS[0]: Entry("v2", 2), KEYS[1]: Entry("new", 2), KEYS[2]: None}, 2, 2))
         assert store._cache.items == {KEYS[0]: Entry("v2", 2), KEYS[1]: Entry("new", 2)}, \
             "a write updates the keys that were cached and caches no others"
 
 
+def test_an_item_enters_on_its_second_miss_so_a_pass_over_cold_items_keeps_the_hot_ones():
+    cache = ViewCache(4)
+    for _ in range(2):
+        cache.fill(KEYS[0], Entry("hot", 1), cache.generation)
+    for key in KEYS[1:]:  # five items read once each: more than the capacity
+        cache.fill(key, Entry("cold", 1), cache.generation)
+    assert cache.items == {KEYS[0]: Entry("hot", 1)}
+    assert len(cache._missed_once) <= cache.capacity, "the doorkeeper is bounded by the capacity too"
+    cache.fill(KEYS[5], Entry("cold", 1), cache.generation)
+    assert KEYS[5] in cache.items, "missed twice among the last misses: cached"
+
+
 def test_a_read_of_rocksdb_that_raced_a_write_is_not_cached():
     cache = ViewCache(10)
+    cache.fill(KEYS[0], Entry("old", 1), cache.generation)  # its first miss: the next one may cache it
     before = cache.generation
     with cache.writing({KEYS[0]: Entry("new", 2)}):
         cache.fill(KEYS[0], Entry("old or new", 1), cache.generation)  # read while the write runs
@@ -73,7 +88,9 @@ def test_a_read_of_rocksdb_that_raced_a_write_is_not_cached():
 
 def test_a_failed_write_leaves_its_keys_evicted():
     cache = ViewCache(10)
-    cache.fill(KEYS[0], Entry("v", 1), cache.generation)
+    for _ in range(2):
+        cache.fill(KEYS[0], Entry("v", 1), cache.generation)
+    assert KEYS[0] in cache.items
     try:
         with cache.writing({KEYS[0]: Entry("v2", 2)}):
             raise OSError("disk full")
@@ -119,3 +136,30 @@ def test_the_memory_of_views_is_set_by_settings():
                 {"view_max_write_buffers": 1}):
         with pytest.raises(SettingsError):
             Settings.load(bad, env={})
+
+
+def _rocksdb_options(view: Path) -> dict[str, dict[str, str]]:
+    """The sections of the OPTIONS file RocksDB wrote for the open view: what it actually runs with."""
+    sections: dict[str, dict[str, str]] = {}
+    current: dict[str, str] = {}
+    latest = max(view.glob("OPTIONS-*"), key=lambda f: int(f.name.split("-")[1]))
+    for line in latest.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            current = sections.setdefault(line, {})
+        elif "=" in line:
+            name, value = line.split("=", 1)
+            current[name] = value
+    return sections
+
+
+def test_the_view_settings_reach_rocksdb_and_point_reads_map_the_files(tmp_path):
+    settings = Settings.load({"view_block_cache_bytes": 8 << 20, "view_write_buffer_bytes": 4 << 20,
+                              "view_max_write_buffers": 2}, env={})
+    with ViewStore.open(tmp_path / "view", LocalView(settings, tmp_path / "view").materializer.options) as store:
+        assert store._families[0].property_int_value("rocksdb.block-cache-capacity") == 8 << 20
+    options = _rocksdb_options(tmp_path / "view")
+    assert options["[DBOptions]"]["allow_mmap_reads"] == "true", "cold point reads read mapped pages in place"
+    data = options['[CFOptions "data"]']
+    assert (data["write_buffer_size"], data["max_write_buffer_number"]) == (str(4 << 20), "2")
+    assert options['[TableOptions/BlockBasedTable "data"]']["filter_policy"] == "bloomfilter"
