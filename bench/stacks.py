@@ -139,23 +139,25 @@ def summarise(stacks: Iterable[Stack]) -> Summary:
     return Summary(dict(by_category), max(per_thread.values(), default=0))
 
 
-def describe(summary: Summary, cpu_pct: float | None, floor_pct: float = 1.0) -> str:
-    """``socket I/O 35%, Kafka protocol encode/decode 30%, ..., other 2%``.
+def describe(summary: Summary, cpu_pct: float | None, floor_share: float = 0.03) -> str:
+    """``socket I/O 35%, Kafka protocol encode/decode 30%, ..., Avro 4.2%, other 2.0%``.
 
     With ``cpu_pct`` (the process's measured CPU, 100 = one core) each category's share of the busy
     samples is scaled to it, so the parts add up to the measured figure; without, the shares are
-    percent of the busy samples. Categories below ``floor_pct`` are summed into ``other``."""
+    percent of the busy samples. Categories under ``floor_share`` of the busy samples join ``other``."""
     if not summary.busy:
         return "no busy samples"
     scale = cpu_pct if cpu_pct is not None else 100.0
     shown: dict[str, float] = {}
     for category, share in summary.shares().items():
-        key = category if scale * share >= floor_pct or category == OTHER else OTHER
-        shown[key] = shown.get(key, 0.0) + scale * share
-    parts = [f"{c} {pct:.0f}%" for c, pct in shown.items() if c != OTHER]
-    if round(shown.get(OTHER, 0.0)):
-        parts.append(f"{OTHER} {shown[OTHER]:.0f}%")
-    return ", ".join(parts)
+        key = category if share >= floor_share else OTHER
+        shown[key] = shown.get(key, 0.0) + share
+    order = [c for c in shown if c != OTHER] + ([OTHER] if OTHER in shown else [])
+    return ", ".join(f"{c} {_percent(scale * shown[c])}" for c in order)
+
+
+def _percent(value: float) -> str:
+    return f"{value:.0f}%" if value >= 10 else f"{value:.1f}%"
 
 
 def speedscope(stacks: Sequence[Stack], name: str) -> dict[str, Any]:

@@ -77,8 +77,9 @@ def test_the_description_scales_the_shares_to_the_measured_cpu() -> None:
 def test_small_categories_are_summed_into_other_and_nothing_busy_is_said_plainly() -> None:
     summary = summarise([Stack("t", ("a (eventconfig/writer/batch.py:1)",), 90),
                          Stack("t", ("b (fastavro/_read_py.py:1)",), 1), Stack("t", ("c (x.py:1)",), 9)])
-    # Avro's 0.5 % of a core is below the 1 % floor: it joins the unknown 4.5 % in "other"
-    assert describe(summary, cpu_pct=50.0) == "eventconfig service 45%, other 5%"
+    # Avro's 1 % of the busy samples is under the 3 % floor: it joins the unknown 9 % in "other"
+    assert describe(summary, cpu_pct=50.0) == "eventconfig service 45%, other 5.0%"
+    assert describe(summary, cpu_pct=4.0) == "eventconfig service 3.6%, other 0.4%"  # a quiet process too
     assert describe(summarise([]), cpu_pct=50.0) == "no busy samples"
 
 
