@@ -105,11 +105,16 @@ class Profiler:
     async def record(self, scenario: str, pids: Mapping[str, int], since: float, until: float) -> list[ProcessProfile]:
         """Sample each process (role -> pid) from wall time ``since`` to ``until``; then summarise."""
         await asyncio.sleep(max(0.0, since - time.time()))
-        spies = {role: await self._start(scenario, role, pid) for role, pid in pids.items()}
-        before = {role: _times(pid) for role, pid in pids.items()}
+        spies: dict[str, asyncio.subprocess.Process] = {}
         try:
+            for role, pid in pids.items():
+                spies[role] = await self._start(scenario, role, pid)
+            before = {role: _times(pid) for role, pid in pids.items()}
             await asyncio.sleep(max(0.0, until - time.time()))
             used = {role: _percent(before[role], _times(pid)) for role, pid in pids.items()}
+            for spy in spies.values():  # all stop at the window's end; then py-spy writes its file
+                if spy.returncode is None:
+                    spy.send_signal(signal.SIGINT)
             return [await self._finish(scenario, role, spy, *used[role]) for role, spy in spies.items()]
         finally:
             for spy in spies.values():
@@ -124,14 +129,13 @@ class Profiler:
         return await asyncio.create_subprocess_exec(
             self.binary, "record", "--pid", str(pid), "--rate", str(self.rate_hz), "--format", "raw",
             "--output", str(self.raw_file(scenario, role)), "--nonblocking", "--threads", "--idle",
+            "--full-filenames",  # py-spy's short names drop the package of a folder without __init__.py
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     async def _finish(self, scenario: str, role: str, spy: asyncio.subprocess.Process, on_core_pct: float,
                       ready_pct: float) -> ProcessProfile:
-        """Stop ``spy`` (SIGINT: py-spy then writes its file), write the speedscope file, summarise."""
+        """Wait for the stopped ``spy`` to write its file, write the speedscope file, summarise."""
         raw = self.raw_file(scenario, role)
-        if spy.returncode is None:
-            spy.send_signal(signal.SIGINT)
         try:
             _, err = await asyncio.wait_for(spy.communicate(), _STOP_TIMEOUT_S)
         except TimeoutError:
@@ -178,8 +182,9 @@ def profile_rows(profiles: Sequence[ProcessProfile], cpu: Mapping[str, float], c
     rows = []
     for profile in profiles:
         used = cpu.get(f"{profile.role}s_pct" if profile.role == "client" else f"{profile.role}_pct")
-        who = (f"clients (py-spy on 1 of {client_procs} processes)" if profile.role == "client" and client_procs > 1
-               else f"{profile.role}s" if profile.role == "client" else profile.role)
+        who = profile.role
+        if profile.role == "client":
+            who = f"clients (py-spy on 1 of {client_procs} processes)" if client_procs > 1 else "clients"
         files = f"{profile.raw_file.name}, {profile.raw_file.with_suffix('.speedscope.json').name}"
         if profile.summary is None:
             note, valid = profile.error, False

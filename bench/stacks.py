@@ -6,7 +6,8 @@ NAME``. A sample belongs to the category of its innermost frame whose file path 
 leaf ``json/encoder.py`` called from ``eventconfig/writer/batch.py`` is the writer's time, while
 ``asyncio/selector_events.py`` at the leaf is time in socket reads and writes. The event loop waiting
 in ``selectors.py`` is idle; other threads blocked in ``threading``/``queue``/``concurrent.futures``
-are merely waiting and count for nothing.
+are merely waiting and count for nothing. The machinery (the loop, sockets, waiting) counts only
+when its own code is the leaf: unknown code that the loop or a pool thread runs is ``other``.
 
 Example::
 
@@ -36,34 +37,34 @@ HARNESS = "benchmark harness"
 EVENT_LOOP = "asyncio event loop"
 OTHER = "other"
 
-# (path fragment, category), first match wins for one frame: the more specific fragment first.
+# (start of a path inside sys.path, category): the first that fits wins, so the more specific comes first.
 RULES: tuple[tuple[str, str], ...] = (
-    ("/selectors.py", IDLE),
-    ("/threading.py", WAITING),
-    ("/queue.py", WAITING),
-    ("/concurrent/futures/", WAITING),
-    ("/asyncio/selector_events.py", SOCKET),
-    ("/asyncio/streams.py", SOCKET),
-    ("/asyncio/transports.py", SOCKET),
-    ("/asyncio/sslproto.py", SOCKET),
-    ("/socket.py", SOCKET),
-    ("/ssl.py", SOCKET),
-    ("/asyncio/", EVENT_LOOP),
-    ("/aiokafka/protocol/", KAFKA_CODEC),
-    ("/aiokafka/record/", KAFKA_CODEC),
-    ("/aiokafka/codec.py", KAFKA_CODEC),
-    ("/aiokafka/", KAFKA_CLIENT),
-    ("/fastavro/", AVRO),
-    ("/eventconfig/codec.py", AVRO),
-    ("/eventconfig/client/wire.py", AVRO),
-    ("/rocksdict/", VIEW),
-    ("/eventconfig/view/", VIEW),
-    ("/eventconfig/client/", CLIENT),
-    ("/eventconfig/", SERVICE),
-    ("/logging/", LOGGING),
-    ("/bench/", HARNESS),
+    ("selectors.py", IDLE),
+    ("threading.py", WAITING),
+    ("queue.py", WAITING),
+    ("concurrent/futures/", WAITING),
+    ("asyncio/selector_events.py", SOCKET),
+    ("asyncio/streams.py", SOCKET),
+    ("asyncio/transports.py", SOCKET),
+    ("asyncio/sslproto.py", SOCKET),
+    ("socket.py", SOCKET),
+    ("ssl.py", SOCKET),
+    ("asyncio/", EVENT_LOOP),
+    ("aiokafka/protocol/", KAFKA_CODEC),
+    ("aiokafka/record/", KAFKA_CODEC),
+    ("aiokafka/codec.py", KAFKA_CODEC),
+    ("aiokafka/", KAFKA_CLIENT),
+    ("fastavro/", AVRO),
+    ("eventconfig/codec.py", AVRO),
+    ("rocksdict/", VIEW),
+    ("eventconfig/view/", VIEW),
+    ("eventconfig/client/", CLIENT),
+    ("eventconfig/", SERVICE),
+    ("logging/", LOGGING),
+    ("bench/", HARNESS),
 )
 _NOT_COSTS = (IDLE, WAITING)
+_MACHINERY = (IDLE, WAITING, SOCKET, EVENT_LOOP)  # the frames every stack passes through
 
 
 @dataclass(frozen=True)
@@ -91,19 +92,30 @@ def parse_collapsed(text: str) -> list[Stack]:
 
 
 def frame_path(frame: str) -> str:
-    """The file of ``function (path:line)`` with a leading ``/`` (py-spy shortens paths to the package)."""
+    """The file of ``function (path:line)``."""
     inside = frame.rpartition(" (")[2].rstrip(")")
-    path = inside.rpartition(":")[0] or inside
-    return path if path.startswith("/") else "/" + path
+    return inside.rpartition(":")[0] or inside
+
+
+def path_category(path: str) -> str | None:
+    """The category of a file, or None: the rule fitting its innermost package wins, whatever folders
+    hold the code (``/src/eventconfig/bench/load.py`` is the harness, not eventconfig)."""
+    parts = path.split("/")
+    for start in range(len(parts) - 1, -1, -1):
+        inner = "/".join(parts[start:])
+        for fragment, category in RULES:
+            if inner.startswith(fragment):
+                return category
+    return None
 
 
 def categorise(frames: Sequence[str]) -> str:
-    """The category of a stack (root first): that of its innermost frame a rule knows, else ``other``."""
-    for frame in reversed(frames):
-        path = frame_path(frame)
-        for fragment, category in RULES:
-            if fragment in path:
-                return category
+    """The category of a stack (root first): that of its innermost frame a rule knows, else ``other``;
+    machinery (loop, socket, waiting) only when its frame is the leaf."""
+    for depth, frame in enumerate(reversed(frames)):
+        category = path_category(frame_path(frame))
+        if category is not None:
+            return OTHER if depth and category in _MACHINERY else category
     return OTHER
 
 

@@ -44,6 +44,12 @@ def test_a_stack_of_unknown_files_is_other() -> None:
     assert categorise([]) == OTHER
 
 
+def test_unknown_code_the_loop_or_a_pool_thread_runs_is_other_not_machinery() -> None:
+    assert categorise([*LOOP, "on_tick (plugin/ticker.py:12)", "dumps (json/__init__.py:231)"]) == OTHER
+    assert categorise(["_worker (concurrent/futures/thread.py:83)", "run (concurrent/futures/thread.py:58)",
+                       "compress (zlib_helper.py:9)"]) == OTHER
+
+
 RAW = """\
 thread (101): MainThread;<module> (bench/probe_service.py:130);BaseEventLoop._run_once (asyncio/base_events.py:1895);EpollSelector.select (selectors.py:468) 60
 thread (101): MainThread;<module> (bench/probe_service.py:130);Handle._run (asyncio/events.py:80);_SelectorSocketTransport.write (asyncio/selector_events.py:1071) 30
@@ -91,3 +97,10 @@ def test_the_speedscope_file_has_one_sampled_profile_per_thread_over_shared_fram
     assert (main["name"], main["endValue"], main["weights"]) == ("thread (101): MainThread", 100, [60, 30, 10])
     assert [names[i] for i in main["samples"][0]] == list(stacks[0].frames)
     assert pool["endValue"] == 100
+
+
+def test_the_innermost_package_decides_whatever_folders_hold_the_checkout() -> None:
+    assert categorise(["_loop (/home/me/eventconfig/bench/load.py:170)"]) == HARNESS
+    assert categorise(["process_batch (/home/me/bench/eventconfig/writer/batch.py:88)"]) == SERVICE
+    assert categorise(["get (/home/me/eventconfig/eventconfig/client/client.py:5)"]) == CLIENT
+    assert categorise(["Queue.get (/usr/lib/python3.11/asyncio/queues.py:158)"]) == EVENT_LOOP
