@@ -86,3 +86,4 @@ def test_profile_rows_put_each_process_beside_its_measured_cpu() -> None:
                                    "but waiting for a core 5%, event loop idle in select 75% of the window")
     [row, _] = profile_rows([failed], cpu, client_procs=1)
     assert not row.valid and row.note == "py-spy recorded nothing: gone"
+    assert profile_rows([], cpu, client_procs=4) == []  # without --profile the table is as before
