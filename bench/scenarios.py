@@ -320,18 +320,17 @@ async def get_sequential(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
         _throughput_row("get1", "get throughput, 1 client (sequential)", run, cfg, None, ETCD["get1"], WARM_READS),
         Row("get1", "get round trip p50, 1 client", lat.get("p50"), "ms", Goal("<=", 5)),
         Row("get1", "get round trip p99, 1 client", lat.get("p99"), "ms", Goal("<=", 20)),
-        _profile_row("get1", "1-client get", ctx, run),
         *profile_rows(run.profiles, run.cpu, client_procs=1),
     ]
 
 
 async def get_concurrent(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
-    """64 concurrent readers (reads also pass through the writer's request topic)."""
+    """64 concurrent readers (reads pass through the writer's request topic, in no transaction: no
+    writer-transaction row)."""
     await _ensure_preloaded(ctx, cfg)
     run = await run_workers(ctx.load("get64"), "get", cfg.clients, cfg.client_procs, cfg, seed=4)
     return [_throughput_row("get64", f"get throughput, {cfg.clients} clients", run, cfg, None, ETCD["get64"],
                             WARM_READS),
-            _profile_row("get64", f"{cfg.clients}-client get", ctx, run),
             *profile_rows(run.profiles, run.cpu, min(cfg.client_procs, cfg.clients))]
 
 
