@@ -31,6 +31,7 @@ from eventconfig.settings import Settings
 
 from eventconfig.tasks import cancel
 
+from bench import cpu
 from bench.report import Row, percentile, summarize_ms
 
 PING_BYTES = 300  # about a get request/response
@@ -128,8 +129,9 @@ async def commit_times(settings: Settings, topic: str, seconds: float) -> list[f
     return samples
 
 
-async def floor_rows(settings: Settings, seconds: float) -> list[Row]:
-    """The three floor figures, on two fresh one-partition topics that are deleted afterwards."""
+async def floor_rows(settings: Settings, seconds: float, broker_pid: int = 0) -> list[Row]:
+    """The floor figures, on two fresh one-partition topics that are deleted afterwards; with the
+    broker's pid, also the broker's CPU per transaction (the part of a put's cost no writer can cut)."""
     names = [f"{settings.topic_prefix}.floor-{side}" for side in ("ping", "pong")]
     async with admin_client(settings) as admin:
         await admin.create_topics([NewTopic(name, 1, settings.replication_factor) for name in names])
@@ -137,7 +139,10 @@ async def floor_rows(settings: Settings, seconds: float) -> list[Row]:
         ping, pong = names
         await two_hop_round_trips(settings, ping, pong, seconds=min(1.0, seconds))  # unmeasured: warm
         hops = await two_hop_round_trips(settings, ping, pong, seconds=seconds)
+        broker = {"broker": broker_pid} if broker_pid else {}
+        before = cpu.sample(broker)
         commits = await commit_times(settings, ping, seconds=seconds)
+        broker_pct = cpu.usage(before, cpu.sample(broker)).get("broker_pct")
         writes = await two_hop_round_trips(settings, ping, pong, seconds=seconds, transactional=True)
     finally:
         async with admin_client(settings) as admin:
@@ -151,6 +156,10 @@ async def floor_rows(settings: Settings, seconds: float) -> list[Row]:
             note=f"{len(commits):,} transactions {COMMIT_PAUSE_S * 1e3:.0f} ms apart (back to back they wait on the "
                  f"previous commit's markers), p99 {commit_ms.get('p99', float('nan')):.2f} ms",
             extra={"latency_ms": commit_ms}),
+        Row("floor", "broker CPU per transaction (1 record, bare aiokafka)",
+            broker_pct * 10 * seconds / len(commits) if broker_pct is not None and commits else None, "ms",
+            note="ms of one core, the broker's idle CPU included: AddPartitionsToTxn, Produce, EndTxn, the "
+                 "transaction log and the commit markers; a put costs two (the writer's and the push projector's)"),
         Row("floor", "write round trip p50 (two hops, answer in a transaction)", percentile(writes, 50), "ms",
             note=f"{len(writes):,} sequential ping → transactional echo → pong read_committed (visible once the "
                  f"commit markers are written), p99 {write_ms.get('p99', float('nan')):.2f} ms",

@@ -265,6 +265,19 @@ def _throughput_row(scenario: str, metric: str, run: LoadRun, cfg: BenchConfig, 
                valid=run.stats.errors == 0, extra={"latency_ms": lat, "cpu": run.cpu})
 
 
+# Before issue 9's work the broker spent 117 % of a core on 114 one-client puts/s: 10.3 ms per put.
+BROKER_MS_PER_PUT_BEFORE = 10.3
+
+
+def _broker_per_put_row(scenario: str, run: LoadRun, cfg: BenchConfig, goal: Goal | None) -> Row:
+    """The broker's CPU per put (ms of one core), against the figure before issue 9's work."""
+    broker_pct, puts = run.cpu.get("broker_pct"), run.stats.completed
+    value = broker_pct * 10 * cfg.duration_s / puts if broker_pct is not None and puts else None
+    ratio = f"{value / BROKER_MS_PER_PUT_BEFORE:.2f} × the {BROKER_MS_PER_PUT_BEFORE} ms of one-client puts " \
+        "before the writer's rework" if value is not None else "the broker's pid is unknown"
+    return Row(scenario, "broker CPU per put", value, "ms", goal, note=ratio)
+
+
 def _profile_row(scenario: str, what: str, ctx: ServiceContext, run: LoadRun) -> Row:
     profile = batch_profile(ctx, run.since, run.until)
     return Row(scenario, f"writer transactions ({what})", profile.get("requests_per_batch_mean"), "req/tx",
@@ -279,6 +292,7 @@ async def put_sequential(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
         _throughput_row("put1", "put throughput, 1 client (sequential)", run, cfg, None, ETCD["put1"]),
         Row("put1", "put round trip p50, 1 client", lat.get("p50"), "ms", Goal("<=", 10), etcd="p50 0.6 ms"),
         Row("put1", "put round trip p99, 1 client", lat.get("p99"), "ms"),
+        _broker_per_put_row("put1", run, cfg, Goal("<=", BROKER_MS_PER_PUT_BEFORE / 4)),
         _profile_row("put1", "1-client put", ctx, run),
         *profile_rows(run.profiles, run.cpu, client_procs=1),
     ]
@@ -291,6 +305,7 @@ async def put_concurrent(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
               + ("a ConfigClient per loop" if cfg.client_per_loop else "1 ConfigClient per process"))
     return [_throughput_row("put64", f"put throughput, {cfg.clients} clients", run, cfg, Goal(">=", 5000),
                             ETCD["put64"], spread),
+            _broker_per_put_row("put64", run, cfg, None),
             _profile_row("put64", f"{cfg.clients}-client put", ctx, run),
             *profile_rows(run.profiles, run.cpu, min(cfg.client_procs, cfg.clients))]
 
@@ -300,7 +315,7 @@ WARM_READS = "warm: the keys were written just before (the view's memtable and b
 
 async def floor(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
     """The two-hop and commit floor of the architecture, bare aiokafka on the same broker."""
-    return await floor_rows(ctx.settings, cfg.duration_s)
+    return await floor_rows(ctx.settings, cfg.duration_s, ctx.broker_pid)
 
 
 async def _ensure_preloaded(ctx: ServiceContext, cfg: BenchConfig) -> None:
