@@ -9,6 +9,7 @@ deletes them at the end. The service runs in its own process, the client load in
     python -m bench --quick          # smaller sizes, ~1-2 minutes
     python -m bench --only fleet --subscribers 200   # a fleet of subscribers and one writer
     python -m bench --only put64,get1 --json results.json
+    python -m bench --quick --only put64,get64 --profile /tmp/prof   # py-spy: where the time goes
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from bench.cpu import listener_pid
 from bench.env import (RUN_ID, ServiceProcess, broker_for_bench, create_deployment_topics,
                        delete_deployment_topics, deployment)
 from bench.peer import EtcdServer, PeerUnavailable, measure_etcd
+from bench.profiling import PROFILED, RATE_HZ, Profiler, ProfilerUnavailable
 from bench.report import Row, print_table, write_json
 from bench.scenarios import (ALL_SCENARIOS, LOG_SCENARIOS, SERVICE_SCENARIOS, BenchConfig, ServiceContext,
                              warm_up)
@@ -60,12 +62,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, help="measurement window of each load scenario, seconds")
     parser.add_argument("--no-projector", action="store_true",
                         help="run the service without its push projector (diagnosis; skips the poke scenario)")
+    parser.add_argument("--profile", metavar="DIR", type=Path,
+                        help=f"py-spy (the `bench` extra; needs ptrace) samples the service and one client "
+                             f"process during the window of {', '.join(PROFILED)}: DIR/<scenario>-<process>.txt "
+                             "(collapsed stacks) and .speedscope.json, and rows saying where the time goes")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the temp folder (service log, probe)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(ALL_SCENARIOS)
     unknown = sorted(set(names) - set(ALL_SCENARIOS))
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(ALL_SCENARIOS)}")
+    if args.profile and not set(names) & set(PROFILED):
+        parser.error(f"--profile records the windows of {', '.join(PROFILED)}; none of them is selected")
     args.names = names
     return args
 
@@ -82,7 +90,7 @@ def make_config(args: argparse.Namespace) -> BenchConfig:
 
 
 async def run_service_scenarios(names: list[str], bootstrap: str, workdir: Path, cfg: BenchConfig,
-                                projector: bool) -> list[Row]:
+                                projector: bool, profiler: Profiler | None) -> list[Row]:
     """Start one service process on a fresh deployment and run the selected service scenarios on it."""
     settings = deployment(bootstrap, workdir, "svc")
     await create_deployment_topics(settings)
@@ -92,7 +100,7 @@ async def run_service_scenarios(names: list[str], bootstrap: str, workdir: Path,
         took = await service.start()
         console.print(f"service process ready in {took:.1f} s (topic prefix {settings.topic_prefix})")
         port = int(bootstrap.split(",")[0].rsplit(":", 1)[1])
-        ctx = ServiceContext(settings, service, workdir, broker_pid=listener_pid(port))
+        ctx = ServiceContext(settings, service, workdir, broker_pid=listener_pid(port), profiler=profiler)
         console.print(f"warming up (unmeasured 64-client puts, {cfg.service_warmup_s:g} s) ...")
         await warm_up(ctx, cfg)
         for name in names:
@@ -115,13 +123,14 @@ async def _run_one(name: str, scenario: Any) -> list[Row]:
     return rows
 
 
-async def run(args: argparse.Namespace, bootstrap: str, workdir: Path) -> list[Row]:
+async def run(args: argparse.Namespace, bootstrap: str, workdir: Path, profiler: Profiler | None) -> list[Row]:
     cfg = make_config(args)
     await prewarm(bootstrap)
     rows: list[Row] = []
     service_names = [n for n in args.names if n in SERVICE_SCENARIOS and not (n == "poke" and args.no_projector)]
     if service_names:
-        rows.extend(await run_service_scenarios(service_names, bootstrap, workdir, cfg, not args.no_projector))
+        rows.extend(await run_service_scenarios(service_names, bootstrap, workdir, cfg, not args.no_projector,
+                                                profiler))
     for name in (n for n in args.names if n in LOG_SCENARIOS):
         rows.extend(await _run_one(name, LOG_SCENARIOS[name](workdir, bootstrap, cfg)))
     if args.peer == "etcd":
@@ -145,12 +154,16 @@ async def with_etcd(rows: list[Row], names: list[str], workdir: Path, cfg: Bench
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    try:
+        profiler = Profiler.prepare(args.profile) if args.profile else None
+    except ProfilerUnavailable as exc:
+        sys.exit(f"error: --profile: {exc}")
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix=f"eventconfig-bench-{RUN_ID}-"))
     try:
         with broker_for_bench(workdir) as broker:
             console.print(f"broker: {broker.description}; workdir {workdir}")
-            rows = asyncio.run(run(args, broker.bootstrap, workdir))
+            rows = asyncio.run(run(args, broker.bootstrap, workdir, profiler))
     finally:
         if not args.keep_workdir:
             import shutil
@@ -163,6 +176,8 @@ def main(argv: list[str] | None = None) -> None:
               "clients": f"worker processes ({args.client_procs} for the concurrent runs, "
                          + ("one ConfigClient per process)" if args.shared_client else "one client per loop)"),
               "peer": args.peer,
+              **({"profile": f"py-spy {RATE_HZ} Hz, nonblocking, into {args.profile} (its CPU counts as other "
+                             "processes)"} if profiler else {}),
               "took": f"{time.monotonic() - started:.0f} s"}
     print_table(rows, header, Console(width=None if sys.stdout.isatty() else 230))
     if args.json:

@@ -43,6 +43,22 @@ def process_cpu(pid: int) -> float:
     return (int(rest[11]) + int(rest[12])) / _TICKS  # utime, stime
 
 
+def run_queue_wait(pid: int) -> float:
+    """Seconds the threads of ``pid`` were ready to run but waited for a core (schedstat); 0 if unknown."""
+    waited = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                waited += int(f.read().split()[1])  # on-cpu ns, run-queue wait ns, timeslices
+        except (OSError, IndexError, ValueError):
+            continue
+    return waited / 1e9
+
+
 def sample(pids: Mapping[str, int]) -> CpuSample:
     return CpuSample(time.monotonic(), _machine_busy(), {name: process_cpu(pid) for name, pid in pids.items()})
 

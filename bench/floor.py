@@ -3,8 +3,10 @@
 A request through eventconfig is two produce → fetch hops (client → request topic → writer, writer →
 response topic → client); a write adds a transaction commit. This scenario times exactly that with
 no eventconfig code in the path: a ping produced to topic A, echoed by a second consumer/producer
-pair to topic B, read back (one round trip = two hops), and the cheapest transaction aiokafka can
-make (begin, one record, commit). The producers and consumers use the same settings as
+pair to topic B, read back (one round trip = two hops), the cheapest transaction aiokafka can
+make (begin, one record, commit), and the round trip of a write: the same two hops with the echo
+committing its answer in a transaction, read back ``read_committed`` once the commit markers are
+written. The producers and consumers use the same settings as
 :class:`~eventconfig.client.ConfigClient` (acks=all, idempotent, ``read_committed``, 100 ms
 long-poll), so the ratio rows compare like with like.
 
@@ -29,6 +31,7 @@ from eventconfig.settings import Settings
 
 from eventconfig.tasks import cancel
 
+from bench import cpu
 from bench.report import Row, percentile, summarize_ms
 
 PING_BYTES = 300  # about a get request/response
@@ -48,11 +51,17 @@ async def _positioned(settings: Settings, topic: str) -> AIOKafkaConsumer:
     return consumer
 
 
-async def _echo(consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, to: str) -> None:
+async def _echo(consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, to: str, transactional: bool) -> None:
+    """Answer each ping with a pong; ``transactional``: one transaction per pong."""
     while True:
         for records in (await consumer.getmany(timeout_ms=1000)).values():
             for record in records:
-                await producer.send(to, record.value, key=record.key)
+                if transactional:
+                    await producer.begin_transaction()
+                    await producer.send(to, record.value, key=record.key)
+                    await producer.commit_transaction()
+                else:
+                    await producer.send(to, record.value, key=record.key)
 
 
 async def _arrivals(consumer: AIOKafkaConsumer, waiting: dict[bytes, asyncio.Future[None]]) -> None:
@@ -64,16 +73,20 @@ async def _arrivals(consumer: AIOKafkaConsumer, waiting: dict[bytes, asyncio.Fut
                     future.set_result(None)
 
 
-async def two_hop_round_trips(settings: Settings, ping: str, pong: str, seconds: float) -> list[float]:
-    """Sequential ping → echo → pong round trips for ``seconds``; milliseconds each."""
-    client, echo = _producer(settings), _producer(settings)
+async def two_hop_round_trips(settings: Settings, ping: str, pong: str, seconds: float,
+                              transactional: bool = False) -> list[float]:
+    """Sequential ping → echo → pong round trips for ``seconds``; milliseconds each. ``transactional``:
+    the echo commits each pong in a transaction of its own, as the writer commits a write's answer."""
+    client = _producer(settings)
+    echo = _producer(settings, transactional_id=f"bench-floor-{uuid.uuid4().hex[:8]}") if transactional \
+        else _producer(settings)
     await client.start()
     await echo.start()
     inbound, outbound = await _positioned(settings, ping), await _positioned(settings, pong)
     waiting: dict[bytes, asyncio.Future[None]] = {}
     payload = b"x" * PING_BYTES
     samples: list[float] = []
-    tasks = [asyncio.create_task(_echo(inbound, echo, pong)), asyncio.create_task(_arrivals(outbound, waiting))]
+    tasks = [asyncio.create_task(_echo(inbound, echo, pong, transactional)), asyncio.create_task(_arrivals(outbound, waiting))]
     try:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
@@ -90,8 +103,15 @@ async def two_hop_round_trips(settings: Settings, ping: str, pong: str, seconds:
     return samples
 
 
+# Between two timed transactions. Back to back, the next transaction's AddPartitionsToTxn often
+# reaches the coordinator while it still writes the previous commit's markers; the broker answers
+# CONCURRENT_TRANSACTIONS and aiokafka retries ~20 ms later, so the figure turns bimodal (~3 or
+# ~24 ms). A writer's transactions are spaced by its requests' round trips, so the pause is fair.
+COMMIT_PAUSE_S = 0.005
+
+
 async def commit_times(settings: Settings, topic: str, seconds: float) -> list[float]:
-    """Back-to-back transactions of one record each for ``seconds``; milliseconds each."""
+    """Transactions of one record each for ``seconds``, COMMIT_PAUSE_S apart; milliseconds each."""
     producer = _producer(settings, transactional_id=f"bench-floor-{uuid.uuid4().hex[:8]}")
     await producer.start()
     samples: list[float] = []
@@ -103,29 +123,45 @@ async def commit_times(settings: Settings, topic: str, seconds: float) -> list[f
             await producer.send(topic, b"x" * PING_BYTES)
             await producer.commit_transaction()
             samples.append((time.perf_counter() - started) * 1e3)
+            await asyncio.sleep(COMMIT_PAUSE_S)
     finally:
         await producer.stop()
     return samples
 
 
-async def floor_rows(settings: Settings, seconds: float) -> list[Row]:
-    """The two floor figures, on two fresh one-partition topics that are deleted afterwards."""
+async def floor_rows(settings: Settings, seconds: float, broker_pid: int = 0) -> list[Row]:
+    """The floor figures, on two fresh one-partition topics that are deleted afterwards; with the
+    broker's pid, also the broker's CPU per transaction (the part of a put's cost no writer can cut)."""
     names = [f"{settings.topic_prefix}.floor-{side}" for side in ("ping", "pong")]
     async with admin_client(settings) as admin:
         await admin.create_topics([NewTopic(name, 1, settings.replication_factor) for name in names])
     try:
-        await two_hop_round_trips(settings, *names, seconds=min(1.0, seconds))  # unmeasured: warm
-        hops = await two_hop_round_trips(settings, *names, seconds=seconds)
-        commits = await commit_times(settings, names[0], seconds=seconds)
+        ping, pong = names
+        await two_hop_round_trips(settings, ping, pong, seconds=min(1.0, seconds))  # unmeasured: warm
+        hops = await two_hop_round_trips(settings, ping, pong, seconds=seconds)
+        broker = {"broker": broker_pid} if broker_pid else {}
+        before = cpu.sample(broker)
+        commits = await commit_times(settings, ping, seconds=seconds)
+        broker_pct = cpu.usage(before, cpu.sample(broker)).get("broker_pct")
+        writes = await two_hop_round_trips(settings, ping, pong, seconds=seconds, transactional=True)
     finally:
         async with admin_client(settings) as admin:
             await admin.delete_topics(names)
-    hop_ms, commit_ms = summarize_ms(hops), summarize_ms(commits)
+    hop_ms, commit_ms, write_ms = summarize_ms(hops), summarize_ms(commits), summarize_ms(writes)
     return [
         Row("floor", "two-hop round trip p50 (bare aiokafka)", percentile(hops, 50), "ms",
             note=f"{len(hops):,} sequential ping → echo → pong, p99 {hop_ms.get('p99', float('nan')):.2f} ms; "
                  "warm connections", extra={"latency_ms": hop_ms}),
         Row("floor", "transaction commit p50 (1 record, bare aiokafka)", percentile(commits, 50), "ms",
-            note=f"{len(commits):,} back-to-back transactions, p99 {commit_ms.get('p99', float('nan')):.2f} ms",
+            note=f"{len(commits):,} transactions {COMMIT_PAUSE_S * 1e3:.0f} ms apart (back to back they wait on the "
+                 f"previous commit's markers), p99 {commit_ms.get('p99', float('nan')):.2f} ms",
             extra={"latency_ms": commit_ms}),
+        Row("floor", "broker CPU per transaction (1 record, bare aiokafka)",
+            broker_pct * 10 * seconds / len(commits) if broker_pct is not None and commits else None, "ms",
+            note="ms of one core, the broker's idle CPU included: AddPartitionsToTxn, Produce, EndTxn, the "
+                 "transaction log and the commit markers; a put costs two (the writer's and the push projector's)"),
+        Row("floor", "write round trip p50 (two hops, answer in a transaction)", percentile(writes, 50), "ms",
+            note=f"{len(writes):,} sequential ping → transactional echo → pong read_committed (visible once the "
+                 f"commit markers are written), p99 {write_ms.get('p99', float('nan')):.2f} ms",
+            extra={"latency_ms": write_ms}),
     ]

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from bench.floor import floor_rows
 from bench.env import (ServiceProcess, create_deployment_topics, delete_deployment_topics, deployment,
                        settings_env)
 from bench.load import TYPE, WORKSPACE, LoadSpec, LoadStats, make_key, make_values, preload
+from bench.profiling import ProcessProfile, Profiler, WindowProfile, profile_rows
 from bench.report import Goal, Row, percentile, summarize_ms
 
 # etcd on a machine of this kind, measured once; shown only when ``--peer etcd`` did not run.
@@ -87,10 +88,14 @@ class ServiceContext:
     workdir: Path
     broker_pid: int = 0
     preloaded: bool = False
+    profiler: Profiler | None = None  # --profile: py-spy records the windows of the load scenarios
 
-    def load(self) -> Load:
+    def load(self, profile_as: str = "") -> Load:
+        """Where a load goes; ``profile_as`` names the scenario whose window is profiled (with --profile)."""
         pids = {"service": self.service.pid, **({"broker": self.broker_pid} if self.broker_pid else {})}
-        return Load(settings_env(self.settings), pids)
+        profile = (WindowProfile(self.profiler, profile_as, {"service": self.service.pid})
+                   if self.profiler and profile_as else None)
+        return Load(settings_env(self.settings), pids, profile=profile)
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,7 @@ class Load:
     pids: dict[str, int]  # e.g. {"service": pid, "broker": pid} or {"etcd": pid}
     target: str = "eventconfig"
     etcd: str = ""
+    profile: WindowProfile | None = None  # py-spy on the service and the first worker during the window
 
 
 # --- client processes -----------------------------------------------------------------------------
@@ -114,6 +120,7 @@ class LoadRun:
     since: float
     until: float
     cpu: dict[str, float]
+    profiles: list[ProcessProfile] = field(default_factory=list)  # with --profile
 
 
 async def _spawn_worker(load: Load, spec: LoadSpec) -> asyncio.subprocess.Process:
@@ -136,12 +143,20 @@ async def _cpu_in_window(pids: dict[str, int], since: float, until: float) -> di
     return result
 
 
+async def _cancel(task: asyncio.Task[Any] | None) -> None:
+    """Cancel ``task`` unless it finished (a failed run stops its profilers), and wait for it."""
+    if task is not None and not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def run_workers(load: Load, op: str, loops: int, procs: int, cfg: BenchConfig, seed: int) -> LoadRun:
     """Run ``loops`` request loops spread over ``procs`` worker processes, all in one time window;
     with ``cfg.client_per_loop`` every loop has its own client, else each process shares one."""
     procs = max(1, min(procs, loops))
     share = [loops // procs + (1 if i < loops % procs else 0) for i in range(procs)]
     workers = []
+    profiling: asyncio.Task[list[ProcessProfile]] | None = None
     for i, count in enumerate(share):
         offset = sum(share[:i])
         workers.append(await _spawn_worker(load, LoadSpec(
@@ -158,6 +173,8 @@ async def run_workers(load: Load, op: str, loops: int, procs: int, cfg: BenchCon
         until = since + cfg.duration_s
         pids = {**load.pids, **{f"client{i}": w.pid for i, w in enumerate(workers)}}
         sampler = asyncio.create_task(_cpu_in_window(pids, since, until))
+        if load.profile is not None:
+            profiling = load.profile.start(workers[0].pid, since, until)
         for worker in workers:
             worker.stdin.write(f"{start_at}\n".encode())  # type: ignore[union-attr]
             await worker.stdin.drain()  # type: ignore[union-attr]
@@ -169,12 +186,14 @@ async def run_workers(load: Load, op: str, loops: int, procs: int, cfg: BenchCon
                 raise RuntimeError(f"load worker exited {worker.returncode} without a result")
             total.merge(LoadStats(**json.loads(result[-1][len("RESULT "):])))
         used = await sampler
+        profiles = await profiling if profiling is not None else []
     finally:
+        await _cancel(profiling)
         for worker in workers:
             if worker.returncode is None:
                 worker.kill()
                 await worker.wait()
-    return LoadRun(total, since, until, used)
+    return LoadRun(total, since, until, used, profiles)
 
 
 def cpu_note(used: dict[str, float]) -> str:
@@ -246,6 +265,19 @@ def _throughput_row(scenario: str, metric: str, run: LoadRun, cfg: BenchConfig, 
                valid=run.stats.errors == 0, extra={"latency_ms": lat, "cpu": run.cpu})
 
 
+# Before issue 9's work the broker spent 117 % of a core on 114 one-client puts/s: 10.3 ms per put.
+BROKER_MS_PER_PUT_BEFORE = 10.3
+
+
+def _broker_per_put_row(scenario: str, run: LoadRun, cfg: BenchConfig, goal: Goal | None) -> Row:
+    """The broker's CPU per put (ms of one core), against the figure before issue 9's work."""
+    broker_pct, puts = run.cpu.get("broker_pct"), run.stats.completed
+    value = broker_pct * 10 * cfg.duration_s / puts if broker_pct is not None and puts else None
+    ratio = f"{value / BROKER_MS_PER_PUT_BEFORE:.2f} × the {BROKER_MS_PER_PUT_BEFORE} ms of one-client puts " \
+        "before the writer's rework" if value is not None else "the broker's pid is unknown"
+    return Row(scenario, "broker CPU per put", value, "ms", goal, note=ratio)
+
+
 def _profile_row(scenario: str, what: str, ctx: ServiceContext, run: LoadRun) -> Row:
     profile = batch_profile(ctx, run.since, run.until)
     return Row(scenario, f"writer transactions ({what})", profile.get("requests_per_batch_mean"), "req/tx",
@@ -254,24 +286,28 @@ def _profile_row(scenario: str, what: str, ctx: ServiceContext, run: LoadRun) ->
 
 async def put_sequential(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
     """One client, one request in flight: put throughput and round trip."""
-    run = await run_workers(ctx.load(), "put", 1, 1, cfg, seed=1)
+    run = await run_workers(ctx.load("put1"), "put", 1, 1, cfg, seed=1)
     lat = summarize_ms(run.stats.latencies_ms)
     return [
         _throughput_row("put1", "put throughput, 1 client (sequential)", run, cfg, None, ETCD["put1"]),
         Row("put1", "put round trip p50, 1 client", lat.get("p50"), "ms", Goal("<=", 10), etcd="p50 0.6 ms"),
         Row("put1", "put round trip p99, 1 client", lat.get("p99"), "ms"),
+        _broker_per_put_row("put1", run, cfg, Goal("<=", BROKER_MS_PER_PUT_BEFORE / 4)),
         _profile_row("put1", "1-client put", ctx, run),
+        *profile_rows(run.profiles, run.cpu, client_procs=1),
     ]
 
 
 async def put_concurrent(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
     """64 concurrent request loops (spread over client processes): group-commit throughput."""
-    run = await run_workers(ctx.load(), "put", cfg.clients, cfg.client_procs, cfg, seed=2)
+    run = await run_workers(ctx.load("put64"), "put", cfg.clients, cfg.client_procs, cfg, seed=2)
     spread = (f"{cfg.clients} loops over {min(cfg.client_procs, cfg.clients)} client processes, "
               + ("a ConfigClient per loop" if cfg.client_per_loop else "1 ConfigClient per process"))
     return [_throughput_row("put64", f"put throughput, {cfg.clients} clients", run, cfg, Goal(">=", 5000),
                             ETCD["put64"], spread),
-            _profile_row("put64", f"{cfg.clients}-client put", ctx, run)]
+            _broker_per_put_row("put64", run, cfg, None),
+            _profile_row("put64", f"{cfg.clients}-client put", ctx, run),
+            *profile_rows(run.profiles, run.cpu, min(cfg.client_procs, cfg.clients))]
 
 
 WARM_READS = "warm: the keys were written just before (the view's memtable and block cache hold them)"
@@ -279,7 +315,7 @@ WARM_READS = "warm: the keys were written just before (the view's memtable and b
 
 async def floor(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
     """The two-hop and commit floor of the architecture, bare aiokafka on the same broker."""
-    return await floor_rows(ctx.settings, cfg.duration_s)
+    return await floor_rows(ctx.settings, cfg.duration_s, ctx.broker_pid)
 
 
 async def _ensure_preloaded(ctx: ServiceContext, cfg: BenchConfig) -> None:
@@ -293,23 +329,24 @@ async def _ensure_preloaded(ctx: ServiceContext, cfg: BenchConfig) -> None:
 async def get_sequential(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
     """One client reading existing keys: get round trip."""
     await _ensure_preloaded(ctx, cfg)
-    run = await run_workers(ctx.load(), "get", 1, 1, cfg, seed=3)
+    run = await run_workers(ctx.load("get1"), "get", 1, 1, cfg, seed=3)
     lat = summarize_ms(run.stats.latencies_ms)
     return [
         _throughput_row("get1", "get throughput, 1 client (sequential)", run, cfg, None, ETCD["get1"], WARM_READS),
         Row("get1", "get round trip p50, 1 client", lat.get("p50"), "ms", Goal("<=", 5)),
         Row("get1", "get round trip p99, 1 client", lat.get("p99"), "ms", Goal("<=", 20)),
-        _profile_row("get1", "1-client get", ctx, run),
+        *profile_rows(run.profiles, run.cpu, client_procs=1),
     ]
 
 
 async def get_concurrent(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
-    """64 concurrent readers (reads also pass through the writer's request topic)."""
+    """64 concurrent readers (reads pass through the writer's request topic, in no transaction: no
+    writer-transaction row)."""
     await _ensure_preloaded(ctx, cfg)
-    run = await run_workers(ctx.load(), "get", cfg.clients, cfg.client_procs, cfg, seed=4)
+    run = await run_workers(ctx.load("get64"), "get", cfg.clients, cfg.client_procs, cfg, seed=4)
     return [_throughput_row("get64", f"get throughput, {cfg.clients} clients", run, cfg, None, ETCD["get64"],
                             WARM_READS),
-            _profile_row("get64", f"{cfg.clients}-client get", ctx, run)]
+            *profile_rows(run.profiles, run.cpu, min(cfg.client_procs, cfg.clients))]
 
 
 async def _collect_pokes(consumer: Any, arrivals: list[tuple[int, float]]) -> None:
@@ -423,23 +460,28 @@ async def fleet(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
     """S subscribers (separate ConfigSubscribers and ConfigClients over a few processes) follow the
     type one writer (this process) changes: response records read per write, write to every handler."""
     partitions = await _grow_response_topic(ctx.settings, cfg.fleet_partitions or 2 * cfg.subscribers)
-    load = ctx.load()
+    load = ctx.load("fleet")
     started = time.monotonic()
     workers = await _fleet_workers(load, cfg)
     startup_s = time.monotonic() - started
     sent: dict[int, float] = {}
+    profiling: asyncio.Task[list[ProcessProfile]] | None = None
     try:
         async with ConfigClient(ctx.settings, timeout=30) as client:
             pids = {**load.pids, **{f"client{i}": w.pid for i, w in enumerate(workers)}}
             await _tell(workers, "GO")
             writer_baseline = client.responses_read
             before = cpu.sample(pids)
+            if load.profile is not None:  # the planned window: the writes, an interval apart
+                since = time.time()
+                profiling = load.profile.start(workers[0].pid, since, since + cfg.fleet_writes * cfg.fleet_interval_s)
             for i in range(cfg.fleet_writes):
                 began = time.time()
                 sent[await client.put(WORKSPACE, FLEET_TYPE, "setting", f"value {i}")] = began
                 await asyncio.sleep(max(0.0, began + cfg.fleet_interval_s - time.time()))
             used = cpu.usage(before, cpu.sample(pids))
             writer_reads = client.responses_read - writer_baseline
+            profiles = await profiling if profiling is not None else []
         await _tell(workers, f"END {max(sent)}")
         reports = []
         for worker in workers:
@@ -449,6 +491,7 @@ async def fleet(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
                 raise RuntimeError(f"fleet worker exited {worker.returncode} without a result")
             reports.append(FleetReport(**json.loads(result[-1][len("RESULT "):])))
     finally:
+        await _cancel(profiling)
         for worker in workers:
             if worker.returncode is None:
                 worker.kill()
@@ -472,6 +515,7 @@ async def fleet(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
             note=f"from sending the put to the last of {s} handlers"),
         Row("fleet", "write → every handler called, p99", lat.get("p99"), "ms", Goal("<=", 250), valid=valid,
             note=cpu_note(used), extra={"latency_ms": lat, "cpu": used}),
+        *profile_rows(profiles, used, len(workers)),
     ]
 
 

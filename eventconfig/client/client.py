@@ -32,7 +32,7 @@ from eventconfig.client.wire import (ConfigItem, Versioned, build_request, check
                                      new_request_id, request_headers, response_items)
 from eventconfig.codec import Codec, default_codec
 from eventconfig.errors import EventConfigError, ReadTimeout, TooLarge
-from eventconfig.kafka.reading import committed_consumer
+from eventconfig.kafka.reading import IDLE_FETCH_WAIT_MS, committed_consumer
 from eventconfig.model import (CONFIG, DELETE, GET, GETKEYS_ALL_WS, GETVALUES, GETVALUES_ALL_WS, ID_HEADER, LIST, PUT,
                                WRITE_OPERATIONS)
 from eventconfig.settings import Settings
@@ -96,7 +96,7 @@ class ConfigClient:
         s, topics = self.settings, self.settings.topics
         producer = AIOKafkaProducer(**s.kafka_kwargs(), acks="all", enable_idempotence=True, linger_ms=0,
                                     max_request_size=s.max_message_bytes, request_timeout_ms=s.request_timeout_ms)
-        consumer = committed_consumer(s, request_timeout_ms=s.request_timeout_ms)
+        consumer = committed_consumer(s, request_timeout_ms=s.request_timeout_ms, fetch_max_wait_ms=IDLE_FETCH_WAIT_MS)
         try:
             await producer.start()
             await consumer.start()

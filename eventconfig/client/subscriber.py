@@ -34,7 +34,7 @@ from eventconfig.client.client import ClientError, ConfigClient, kafka_unreachab
 from eventconfig.client.handlers import Config, HandlerHost, Handlers
 from eventconfig.codec import default_codec
 from eventconfig.errors import BadOperation, BadRequest, CodecError, ReadTimeout, TooLarge
-from eventconfig.kafka.reading import committed_consumer
+from eventconfig.kafka.reading import IDLE_FETCH_WAIT_MS, committed_consumer
 from eventconfig.model import is_reserved
 from eventconfig.settings import Settings
 from eventconfig.tasks import Backoff, cancel
@@ -101,7 +101,7 @@ class ConfigSubscriber(HandlerHost):
         if self._client is None:
             self._client = ConfigClient(self.settings)
             await self._client.start()
-        consumer = committed_consumer(self.settings)
+        consumer = committed_consumer(self.settings, fetch_max_wait_ms=IDLE_FETCH_WAIT_MS)
         self._consumer = consumer
         await consumer.start()
         consumer.assign([self._tp])

@@ -23,6 +23,13 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from eventconfig.settings import Settings
 
 
+FETCH_WAIT_MS = 100
+# For a consumer that never asks for an offset once it fetches (a client's response reader, a
+# subscriber's poke reader): new data ends a long poll at once, so a longer one costs no latency and
+# spares the broker and the client most of the empty fetches of an idle fleet.
+IDLE_FETCH_WAIT_MS = 500
+
+
 def committed_consumer(settings: Settings, **kwargs: Any) -> AIOKafkaConsumer:
     """A consumer that sees only committed transactional records and never auto-commits."""
     options: dict[str, Any] = dict(
@@ -33,7 +40,7 @@ def committed_consumer(settings: Settings, **kwargs: Any) -> AIOKafkaConsumer:
         max_partition_fetch_bytes=settings.max_message_bytes,
         # Kafka answers one request per connection at a time, so an idle long-poll fetch delays any
         # offset lookup behind it (e.g. "caught up?") by up to this long. New data ends it at once.
-        fetch_max_wait_ms=100,
+        fetch_max_wait_ms=FETCH_WAIT_MS,
     )
     options.update(kwargs)
     return AIOKafkaConsumer(**settings.kafka_kwargs(), **options)

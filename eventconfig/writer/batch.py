@@ -6,16 +6,15 @@ history, response and DLQ records for one transaction, the changes to remember u
 applies them, and the reads. Writes are handled in order, each on top of the writes before it.
 
 Reads are not answered in the transaction: each becomes a :class:`Waiting` read that
-:func:`answer_reads` answers from the view once the view has reached the log's last stable offset
-taken after the read was consumed (its ``barrier``) and the version of every write before it in the
-request topic (docs/design.md §6). That is linearizable without a lease: a write whose response
-anyone has seen was committed before the read was sent, so it lies below the barrier.
+:func:`answer_reads` answers from the view once the writer's transactions holding the requests
+before it have committed and the view holds the version of every write before it in the request
+topic (docs/design.md §6; why that is linearizable: :mod:`eventconfig.writer.reads`).
 
 Example::
 
     result = process_batch(records, reader, pending={}, version=7, config=BatchConfig(), now_ms=now)
     # produce result.log / .history / .responses / .dlq in one transaction, then commit offsets
-    answered, later = answer_reads(result.reads with barriers, view_snapshot, view_position, config, now)
+    answered, later = answer_reads(result.reads, view_snapshot, committed_transactions, config, now)
 """
 
 from __future__ import annotations
@@ -54,8 +53,8 @@ class RawRequest:
 
 @dataclass(frozen=True)
 class Waiting:
-    """A consumed read, answered from the view once the view holds ``version`` and has reached
-    ``barrier``, or with ``timeout`` at its deadline."""
+    """A consumed read, answered from the view once ``commits`` of the writer's transactions have
+    committed and the view holds ``version``, or with ``timeout`` at its deadline."""
 
     request: Request
     request_id: str
@@ -65,11 +64,11 @@ class Waiting:
     offset: int = -1  # of its request record: committed as parked, so a fail-over cannot lose it
     partition: int | None = None  # the response partition it asked for (``reply-partition``)
     version: int = 0  # its min_version, or the version of the last write before it, the higher
-    barrier: int | None = None  # the log's last stable offset, taken after the read was consumed
+    commits: int = 0  # the writer's transactions (of its activation) holding the requests before it
 
-    def ready(self, version: int, position: int) -> bool:
-        """Whether a view at ``version`` and log ``position`` may answer this read."""
-        return self.barrier is not None and position >= self.barrier and version >= self.version
+    def ready(self, version: int, committed: int) -> bool:
+        """Whether a view at ``version`` may answer this read once ``committed`` transactions have."""
+        return committed >= self.commits and version >= self.version
 
 
 @dataclass(frozen=True)
@@ -124,30 +123,30 @@ def process_batch(records: Sequence[RawRequest], base: ViewReader, pending: Mapp
     return batch.result
 
 
-def answer_reads(reads: Sequence[Waiting], view: ViewReader, position: int, config: BatchConfig, now_ms: int,
+def answer_reads(reads: Sequence[Waiting], view: ViewReader, committed: int, config: BatchConfig, now_ms: int,
                  codec: Codec | None = None, policy: Policy | None = None) -> tuple[BatchResult, list[Waiting]]:
-    """Answer from ``view`` (a snapshot at log ``position``) the reads it may answer (each checked
-    against ``policy``, §14.2), and with ``timeout`` those past their deadline; the rest come back to
-    wait longer."""
+    """Answer from ``view`` the reads it may answer once ``committed`` of the writer's transactions have
+    committed (each checked against ``policy``, §14.2), and with ``timeout`` those past their deadline;
+    the rest come back to wait longer."""
     batch = _Batch(view, {}, Version(view.version), config, now_ms, codec or default_codec(), policy=policy)
     later = []
     for item in reads:
-        if item.ready(view.version, position):
+        if item.ready(view.version, committed):
             batch._handle(item.request, item.request_id, item.identity, item.dialect, item.partition)
         elif now_ms >= item.deadline_ms:
-            batch._respond(item.request_id, error_response(ReadTimeout(_late(item, view.version, position, config))),
+            batch._respond(item.request_id, error_response(ReadTimeout(_late(item, view.version, committed, config))),
                            item.request["operation"], item.dialect, item.partition)
         else:
             later.append(item)
     return batch.result, later
 
 
-def _late(item: Waiting, version: int, position: int, config: BatchConfig) -> str:
+def _late(item: Waiting, version: int, committed: int, config: BatchConfig) -> str:
     """Why ``item`` is answered ``timeout``."""
     limit = f"by the read's deadline (at most {config.min_version_wait_ms} ms"
     if version < item.version:
         return f"version {item.version} not reached {limit}; current {version})"
-    return f"the view did not reach the log's end (offset {item.barrier}) {limit}; at {position})"
+    return f"the writes before it did not commit {limit}; {committed} of {item.commits} transactions did)"
 
 
 def read_requests(records: Sequence[RawRequest], codec: Codec | None = None) -> list[RawRequest]:

@@ -1,22 +1,26 @@
 """Answering reads from the view, outside the writer's transactions (docs/design.md §6).
 
-The writer hands every read it consumes to a :class:`ReadAnswerer`. Once per round, for the reads
-that arrived since the last round, one ListOffsets request (``read_committed``) takes the log's last
-stable offset: their ``barrier``. A read is answered from the view as soon as the view's position
-has reached its barrier and its version the read's own (see :class:`~eventconfig.writer.batch.Waiting`);
-the answer goes out through a plain idempotent producer. A read the view does not get to by its
+The writer hands every read it consumes to a :class:`ReadAnswerer`, with the number of its own
+transactions (of this activation) that must commit first: those that hold the requests before the
+read in the request topic. A read is answered from the view once they have committed and the view
+holds the version of every write before it (see :class:`~eventconfig.writer.batch.Waiting`); the
+answer goes out through a plain idempotent producer. A read the view does not get to by its
 deadline is answered ``timeout``.
 
-That is linearizable without a lease: every write whose response anybody has seen was committed
-before the read was sent, so it is below the barrier. An answer is therefore right whoever gives it,
-the active writer or a fenced zombie whose view lags: the zombie waits for its view or times out.
+That is linearizable without a lease and without a round trip. Only the writer writes the log, and
+only for requests of the one request topic, consumed in order. A write whose response anybody saw
+before the read was sent lies before the read in that topic, so this writer handled it too: in a
+transaction of its own that committed (then its view holds it), or that failed because a successor
+fenced it (then the read is dropped, never answered stale: the successor reads it again). A commit
+proves the writer was not fenced when it committed; a fenced writer's later commits fail.
 
 Example::
 
     answerer = ReadAnswerer(settings, materializer, config)
     await answerer.start()
-    answerer.add(result.reads)          # answered in the background
-    answerer.offsets()                  # the reads not answered yet, committed as parked
+    answerer.add(result.reads, commits=2)   # answered once 2 transactions have committed
+    answerer.committed()                    # one more has
+    answerer.offsets()                      # the reads not answered yet, committed as parked
 """
 
 from __future__ import annotations
@@ -27,12 +31,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from eventconfig import metrics, model
 from eventconfig.errors import EventConfigError
-from eventconfig.kafka.reading import committed_consumer, end_offset
 from eventconfig.kafka.transactions import PlainSender, RecordRefused
 from eventconfig.logrecords import OutRecord
 from eventconfig.settings import Settings
@@ -56,40 +58,42 @@ class ReadAnswerer:
         self.materializer = materializer
         self.config = config
         self.policy = policy  # what each reader may read (docs/design.md §14.2), checked when answering
-        self._log = TopicPartition(settings.topics.log, 0)
         self._reads: list[Waiting] = []
-        self._added = asyncio.Event()
+        self._committed = 0  # the writer's transactions of this activation that committed
+        self._broken = False  # one of them failed: no later one commits in this activation
+        self._news = asyncio.Event()  # a read arrived or a transaction committed
         self._sender = PlainSender(settings)
-        self._offsets: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        # Used for ListOffsets only: a consumer that fetches would hold each lookup behind its long poll.
-        self._offsets = committed_consumer(self.settings)
-        try:
-            await self._offsets.start()
-            await self._sender.start()
-        except BaseException:
-            await self.stop()
-            raise
+        await self._sender.start()
         self._task = asyncio.create_task(self._run(), name="reads")
 
     async def stop(self) -> None:
         await cancel(self._task)
         self._task = None
         await self._sender.stop()
-        if self._offsets is not None:
-            offsets, self._offsets = self._offsets, None
-            await offsets.stop()
 
-    def add(self, reads: Sequence[Waiting]) -> None:
-        if reads:
-            self._reads.extend(reads)
-            self._added.set()
+    def add(self, reads: Sequence[Waiting], commits: int) -> None:
+        """Answer ``reads`` once ``commits`` transactions of this activation have committed."""
+        if reads and not (self._broken and commits > self._committed):
+            self._reads.extend(replace(read, commits=commits) for read in reads)
+            self._news.set()
+
+    def committed(self) -> None:
+        """One more transaction of this activation committed (they commit in order)."""
+        self._committed += 1
+        self._news.set()
+
+    def abandon(self) -> None:
+        """A transaction failed: drop the reads that wait for it or a later one. They lie above the
+        committed request offset, so whoever holds the role next reads them again."""
+        self._broken = True
+        self._reads = [read for read in self._reads if read.commits <= self._committed]
 
     def clear(self) -> None:
-        """Forget every read (a new activation re-reads the ones not committed as answered)."""
-        self._reads = []
+        """A new activation: forget every read (it re-reads the ones not committed as answered)."""
+        self._reads, self._committed, self._broken = [], 0, False
 
     def waiting(self) -> list[Waiting]:
         """The reads not answered yet."""
@@ -110,25 +114,21 @@ class ReadAnswerer:
 
     async def _round(self) -> None:
         if not self._reads:
-            await self._added.wait()
-        self._added.clear()
-        fresh = {id(read) for read in self._reads if read.barrier is None}
-        if fresh:
-            assert self._offsets is not None
-            barrier = await end_offset(self._offsets, self._log)  # taken after every fresh read was consumed
-            self._reads = [replace(read, barrier=barrier) if id(read) in fresh else read for read in self._reads]
+            await self._news.wait()
+        self._news.clear()
         await self._answer()
-        if self._reads and not self._added.is_set():
+        if self._reads and not self._news.is_set():
             await self._wait()
 
     async def _answer(self) -> None:
         """Answer every read the view may answer now, and those past their deadline."""
-        position, version, now_ms = self.materializer.position, self.materializer.version, int(time.time() * 1000)
-        if not any(read.ready(version, position) or now_ms >= read.deadline_ms for read in self._reads):
+        version, now_ms = self.materializer.version, int(time.time() * 1000)
+        if not any(read.ready(version, self._committed) or now_ms >= read.deadline_ms for read in self._reads):
             return
         reads = self._reads
-        with self.materializer.store.snapshot() as snapshot:  # holds at least everything below position
-            result, self._reads = answer_reads(reads, snapshot, position, self.config, now_ms, policy=self.policy)
+        with self.materializer.store.snapshot() as snapshot:
+            result, self._reads = answer_reads(reads, snapshot, self._committed, self.config, now_ms,
+                                               policy=self.policy)
         later = {id(read) for read in self._reads}
         answered = [read for read in reads if id(read) not in later]  # one response each, in order
         try:
@@ -162,10 +162,11 @@ class ReadAnswerer:
                 "offset": read.offset, "error": reason, "outcome": outcome}})
 
     async def _wait(self) -> None:
-        """Until the view moves, a read arrives, or the next deadline (at most _RECHECK_S)."""
+        """Until the view moves, a read arrives, a transaction commits, or the next deadline (at most
+        _RECHECK_S)."""
         now_ms = int(time.time() * 1000)
         timeout = min(_RECHECK_S, max(0.0, (min(read.deadline_ms for read in self._reads) - now_ms) / 1000))
-        waiters = [asyncio.create_task(self.materializer.changed(timeout)), asyncio.create_task(self._added.wait())]
+        waiters = [asyncio.create_task(self.materializer.changed(timeout)), asyncio.create_task(self._news.wait())]
         try:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:

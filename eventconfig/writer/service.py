@@ -5,8 +5,8 @@ this process's view has read the log to its end and continues versions from ther
 history topic's last version, if that is higher). The writes and errors of each batch of requests
 become one transaction holding the log, history, response and DLQ records plus the request offsets
 (group commit, exactly-once request processing). Reads take no transaction: the
-:class:`~eventconfig.writer.reads.ReadAnswerer` answers them from the view once it has reached the
-log's last stable offset (docs/design.md §6). The committed offset's metadata names the reads not
+:class:`~eventconfig.writer.reads.ReadAnswerer` answers them from the view once the transactions
+holding the requests before them have committed (docs/design.md §6). The committed offset's metadata names the reads not
 answered yet, which the next writer reads again after a fail-over; a stretch of reads alone is
 committed now and then with a plain offset commit, so a fail-over does not answer it all again.
 
@@ -94,6 +94,7 @@ class Writer(ExclusiveRole):
         self._isolate_below = 0  # requests before this offset are redone one per transaction
         self._offset_committed = 0.0  # monotonic time of the last commit of the request offset
         self._uncommitted = False  # reads alone moved the position past the committed offset
+        self._transactions = 0  # begun in this activation; the reads after one wait until it committed
         self._resume_parked = ""  # the metadata of the committed offset this writer resumed from
 
     async def run(self) -> None:
@@ -119,6 +120,7 @@ class Writer(ExclusiveRole):
         self.chain_head = tail.chain_head  # the hash chain continues across fail-over (docs/design.md §14.3)
         self._pending = []
         self.reads.clear()  # those not committed as answered are read again from the request topic
+        self._transactions = 0
         metrics.WRITER_VERSION.set(self.version)
         return {"version": self.version}
 
@@ -192,10 +194,11 @@ class Writer(ExclusiveRole):
             # heartbeats and the pipelined commit keep running; a small one is not worth the hand-off.
             large = sum(len(r.value or b"") for r in raw) > _OFF_LOOP_BYTES
             result = await off_loop(process) if large else process()
-        self.reads.add(result.reads)
+        transaction = bool(result.log or result.history or result.responses or result.dlq)
+        self.reads.add(result.reads, commits=self._transactions + int(transaction))
         if records:
             self._position = records[-1].offset + 1  # redone from the committed offset if a commit fails
-        if not (result.log or result.history or result.responses or result.dlq):
+        if not transaction:
             self._uncommitted = self._uncommitted or bool(records)
             await self._commit_reads()
             return
@@ -208,6 +211,7 @@ class Writer(ExclusiveRole):
         if previous is not None and not await previous:
             return  # the previous transaction failed: this batch is redone after re-activation
         self._offset_committed, self._uncommitted = time.monotonic(), False
+        self._transactions += 1
         self._inflight = asyncio.create_task(
             self._commit(result, [r.offset for r in records], self._position, parked_metadata(self.reads.offsets()),
                          started, [r.timestamp for r in records]))
@@ -221,9 +225,11 @@ class Writer(ExclusiveRole):
             records[self.settings.topics.log] = stamped(result.log, ResumePoint(next_offset, parked))
             next_offset = None
         if not await self.commit(records, next_offset, parked):
+            self.reads.abandon()
             if isinstance(self.commit_error, RecordRefused) and offsets:
                 self._isolate(offsets, self.commit_error, alone=len(offsets) == 1)
             return False
+        self.reads.committed()
         if offsets and offsets[-1] + 1 >= self._isolate_below:
             self.max_records = self.settings.batch_max_requests
             self._refused = {}

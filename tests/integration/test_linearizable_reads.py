@@ -1,6 +1,7 @@
-"""docs/design.md §9.3: reads answered without a transaction are still linearizable, also across a
+"""docs/design.md §6 and §9.3: reads answered without a transaction are still linearizable, also across a
 fail-over of the writer. A read sent after a write's response arrived sees that write, whichever
-process answers it: the active writer, or a fenced zombie whose view lags behind the log.
+process answers it: the active writer, or a fenced zombie whose view lags behind the log. A zombie
+learns it is fenced when the transaction of a request before the read fails, and then drops the read.
 """
 
 from __future__ import annotations
@@ -25,45 +26,53 @@ codec = default_codec()
 KEY = {"type": "t", "key": "k"}
 
 
-async def commit_as_successor(settings, value: str, version: int) -> None:
-    """What a writer that takes over does for one put: fence the previous writer (same transactional
-    id), then commit the write's log and history records. Returns once the write is committed, i.e.
-    once its response could have reached a client."""
+async def commit_as_successor(settings, successor: TransactionalSender, value: str, version: int) -> None:
+    """What a writer that took over commits for one put it handled: the write's log and history records.
+    Once this returns the write is committed, i.e. its response could have reached a client."""
     put = RawRequest(0, codec.encode("ConfigRequest", {"operation": "put", "workspace": "w",
                                                        "values": [{**KEY, "value": value}]}), [("id", b"successor")])
     before = DictReader({ItemKey("w", "t", "k"): Entry("old", version - 1)}, version=version - 1)
     result = process_batch([put], before, {}, version - 1, BatchConfig(), now_ms=0)
     assert result.version == version
-    successor = TransactionalSender(settings, "writer")
-    await successor.start()  # fences the running writer: from now on it is a zombie
-    try:
-        await successor.commit({settings.topics.log: result.log, settings.topics.history: result.history})
-    finally:
-        await successor.stop()
+    await successor.commit({settings.topics.log: result.log, settings.topics.history: result.history})
 
 
 async def test_a_fenced_writer_whose_view_lags_never_answers_a_read_with_a_value_older_than_an_acknowledged_write(
         settings, topics, wire, tmp_path):
     zombie = ConfigService(replace(settings, data_dir=tmp_path / "a"), projector=False)
     await zombie.start()
+    successor = TransactionalSender(settings, "writer")
     try:
         await zombie.writer.wait_active(60)
         assert (await wire.put("w", ("t", "k", "old")))["version"] == 1
         await wait_until(lambda: zombie.materializer.version >= 1, 20, "the writer's view did not apply version 1")
         log_tp = TopicPartition(settings.topics.log, 0)
         zombie.materializer._consumer.pause(log_tp)  # its view stops following the log (a slow or stuck fetch)
-        await commit_as_successor(settings, "new", 2)
+        await successor.start()  # fences the running writer: from now on it is a zombie
 
+        # The put the successor handles reaches the zombie too, and the read right behind it (one record
+        # batch: one fetch). The zombie judges the put differently (its deadline passed by the zombie's
+        # clock), so the put gives it no version to wait for: only its failed transaction stops the read.
+        put = codec.encode("ConfigRequest", {"operation": "put", "workspace": "w",
+                                             "values": [{**KEY, "value": "new"}]})
+        get = codec.encode("ConfigRequest", {"operation": "get", "workspace": "w", "keys": [KEY]})
         answer = wire.expect("read")
-        request = codec.encode("ConfigRequest", {"operation": "get", "workspace": "w", "keys": [KEY]})
-        sent = await wire.producer.send_and_wait(settings.topics.request, request, headers=[("id", b"read")])
-        # Until it answered, or it holds the read with the log's end taken as the barrier to wait for:
-        await wait_until(lambda: answer.done() or any(read.offset == sent.offset and read.barrier is not None
-                                                      for read in zombie.writer.reads.waiting()), 30,
-                         "the zombie writer neither answered the read nor took its barrier")
-        zombie.materializer._consumer.resume(log_tp)
-        response = codec.decode("ConfigResponse", (await asyncio.wait_for(answer, 30)).value)
+        batch = wire.producer.create_batch()
+        batch.append(key=None, value=put, timestamp=None, headers=[("id", b"put"), ("deadline", b"1")])
+        batch.append(key=None, value=get, timestamp=None, headers=[("id", b"read")])
+        sent = await (await wire.producer.send_batch(batch, settings.topics.request, partition=0))
+        read_offset = sent.offset + 1
+        await commit_as_successor(settings, successor, "new", 2)
+
+        def zombie_dropped_the_read() -> bool:
+            consumed = (zombie.writer._position or 0) > read_offset
+            return consumed and all(read.offset != read_offset for read in zombie.writer.reads.waiting())
+        await wait_until(lambda: answer.done() or zombie_dropped_the_read(), 30,
+                         "the zombie writer neither answered the read nor dropped it after its failed transaction")
+        zombie.materializer._consumer.resume(log_tp)  # it takes the role back, catches up, reads the read again
+        response = codec.decode("ConfigResponse", (await asyncio.wait_for(answer, 60)).value)
     finally:
+        await successor.stop()
         await zombie.stop()
     assert response["error"] is None
     assert response["values"][0]["value"] == "new", "a read sent after version 2 was committed must see it"

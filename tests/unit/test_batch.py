@@ -83,13 +83,9 @@ def test_a_read_waits_until_the_earlier_of_its_deadline_and_the_min_version_wait
     long = raw_request("long", "config", [("deadline", b"99999")], min_version=3)
     reads = process_batch([short, long], DictReader(), {}, 0, config, now_ms=1000).reads
     assert [(w.request_id, w.deadline_ms) for w in reads] == [("short", 1200), ("long", 6000)]
-    answered, later = answer_reads(with_barrier(reads, 0), DictReader(), 0, config, now_ms=1200)
+    answered, later = answer_reads(reads, DictReader(), 0, config, now_ms=1200)
     assert [w.request_id for w in later] == ["long"]
     assert responses(answered)[0]["error"]["type"] == "timeout"
-
-
-def with_barrier(reads, barrier: int) -> list:
-    return [replace(read, barrier=barrier) for read in reads]
 
 
 def test_reads_are_not_answered_in_the_transaction_and_need_every_write_before_them():
@@ -99,14 +95,13 @@ def test_reads_are_not_answered_in_the_transaction_and_need_every_write_before_t
     assert [(w.offset, w.version) for w in result.reads] == [(0, 4), (0, 5)], "the second read follows the put"
 
 
-def test_a_read_is_answered_once_the_view_reached_its_barrier_and_its_version():
+def test_a_read_is_answered_once_the_transactions_before_it_committed_and_the_view_has_its_version():
     read = replace(process_batch([raw_request("r", "config")], DictReader(), {}, 7, BatchConfig(), 0).reads[0],
-                   barrier=40)
+                   commits=3)
     view = DictReader({ItemKey("w", "t", "k"): Entry("v", 7)}, version=7)
-    assert answer_reads([replace(read, barrier=None)], view, 99, BatchConfig(), 0)[1], "no barrier taken yet"
-    assert answer_reads([read], view, 39, BatchConfig(), 0)[1], "the view is short of the log's end"
-    assert answer_reads([read], DictReader(version=6), 40, BatchConfig(), 0)[1], "a write before it is missing"
-    answered, later = answer_reads([read], view, 40, BatchConfig(), 0)
+    assert answer_reads([read], view, 2, BatchConfig(), 0)[1], "a transaction before it has not committed"
+    assert answer_reads([read], DictReader(version=6), 3, BatchConfig(), 0)[1], "a write before it is missing"
+    answered, later = answer_reads([read], view, 3, BatchConfig(), 0)
     assert not later and responses(answered)[0]["config"] == {"t": {"k": "v"}}
 
 
@@ -114,10 +109,11 @@ def test_a_read_the_view_does_not_reach_in_time_says_what_it_waited_for():
     config = BatchConfig(min_version_wait_ms=100)
     reads = process_batch([raw_request("plain", "config"), raw_request("ahead", "config", min_version=9)],
                           DictReader(), {}, 3, config, now_ms=0).reads
-    answered, later = answer_reads(with_barrier(reads, 50), DictReader(version=3), 45, config, now_ms=100)
+    answered, later = answer_reads([replace(read, commits=2) for read in reads], DictReader(version=3), 1, config,
+                                   now_ms=100)
     plain, ahead = (r["error"] for r in responses(answered))
     assert not later and plain["type"] == ahead["type"] == "timeout"
-    assert "log's end (offset 50)" in plain["message"] and "at 45" in plain["message"]
+    assert "writes before it did not commit" in plain["message"] and "1 of 2 transactions" in plain["message"]
     assert "version 9 not reached" in ahead["message"]
 
 
@@ -127,7 +123,7 @@ def test_an_answer_goes_to_the_partition_its_request_names_and_otherwise_is_plac
     plain = raw_request("plain", "config")
     result = process_batch([routed, undecodable, plain], DictReader(), {}, 0, BatchConfig(), now_ms=0)
     assert [(r.key, r.partition) for r in result.responses] == [(b"routed", 5), (b"junk", 2)]
-    answered, _ = answer_reads(with_barrier(result.reads, 0), DictReader(version=1), 0, BatchConfig(), now_ms=0)
+    answered, _ = answer_reads(result.reads, DictReader(version=1), 0, BatchConfig(), now_ms=0)
     assert [(r.key, r.partition) for r in answered.responses] == [(b"plain", None)]
 
 
@@ -135,7 +131,7 @@ def test_a_read_is_answered_on_the_partition_it_named():
     reads = process_batch([raw_request("r", "config", [("reply-partition", b"3")], min_version=1)], DictReader(),
                           {}, 0, BatchConfig(), now_ms=0).reads
     assert [w.partition for w in reads] == [3]
-    answered, _ = answer_reads(with_barrier(reads, 0), DictReader(version=1), 0, BatchConfig(), now_ms=1)
+    answered, _ = answer_reads(reads, DictReader(version=1), 0, BatchConfig(), now_ms=1)
     assert [(r.key, r.partition) for r in answered.responses] == [(b"r", 3)]
 
 

@@ -46,3 +46,12 @@ def test_floor_ratios_compare_single_client_p50s_with_two_hops_and_a_commit() ->
 
 def test_no_floor_no_ratio_rows() -> None:
     assert floor_ratios([Row("get1", "get round trip p50, 1 client", 2.2, "ms")]) == []
+
+
+def test_with_the_measured_write_round_trip_the_put_is_also_shown_against_it_without_a_goal() -> None:
+    rows = [Row("floor", "write round trip p50 (two hops, answer in a transaction)", 4.0, "ms"),
+            Row("put1", "put round trip p50, 1 client", 6.0, "ms")]
+
+    (ratio,) = floor_ratios(rows)
+
+    assert ratio.metric == "put p50 / write round trip floor" and ratio.value == 1.5 and ratio.goal is None

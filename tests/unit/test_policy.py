@@ -3,7 +3,6 @@ grants its actor, reserved workspaces are written only by admins, and a refused 
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -108,6 +107,6 @@ def test_a_read_answered_from_the_view_is_checked_against_the_policy_too():
     records = [RawRequest(i, codec.encode("ConfigRequest", request("config", workspace)), [("id", rid), ("actor", b"bob")])
                for i, (workspace, rid) in enumerate([("other", b"no"), ("public", b"yes")])]
     reads = process_batch(records, DictReader(), {}, 0, BatchConfig(), now_ms=0, policy=POLICY).reads
-    answered, _ = answer_reads([replace(r, barrier=0) for r in reads], DictReader(), 0, BatchConfig(), 0, policy=POLICY)
+    answered, _ = answer_reads(reads, DictReader(), 0, BatchConfig(), 0, policy=POLICY)
     errors = [codec.decode("ConfigResponse", r.value)["error"] for r in answered.responses]
     assert errors[0]["type"] == "forbidden" and errors[1] is None

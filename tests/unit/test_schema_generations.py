@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import replace
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
@@ -55,7 +54,7 @@ def test_a_generation_0_request_is_answered_in_generation_0():
     result = process_batch(records, DictReader(), {}, 0, BatchConfig(), now_ms=0)
     (put,) = (r.value for r in result.responses)
     view = DictReader({ItemKey("w", "t", "k"): Entry("v", 1)}, version=1)  # the put, applied
-    answered, _ = answer_reads([replace(read, barrier=0) for read in result.reads], view, 0, BatchConfig(), now_ms=0)
+    answered, _ = answer_reads(result.reads, view, 0, BatchConfig(), now_ms=0)
     get, new = (r.value for r in answered.responses)
     assert read_old_response(put)["version"] == 1
     assert read_old_response(get)["values"] == [{"type": "t", "key": "k", "value": "v", "workspace": ""}]
