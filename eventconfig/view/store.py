@@ -158,7 +158,7 @@ def _data_key(item: tuple[str, str, str]) -> bytes:
 
 
 _VERSION = struct.Struct(">Q")
-_NEW, _SET_VALUE, _SET_VERSION = object.__new__, Entry.value.__set__, Entry.version.__set__  # type: ignore[attr-defined]
+_NEW, _SET_VALUE, _SET_VERSION = object.__new__, vars(Entry)["value"].__set__, vars(Entry)["version"].__set__
 
 
 def _entry(raw: bytes) -> Entry:
