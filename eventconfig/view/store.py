@@ -83,9 +83,6 @@ class ViewStoreOptions:
     block_cache_bytes: int = 128 * _MIB
     cache_items: int = 0  # hot items kept in process memory in front of RocksDB; 0: none
     bloom_bits_per_key: int = 10
-    # Items' blocks: with mmap reads each get checksums its whole block, so half RocksDB's default 4 KiB
-    # makes a cold get about 7 % cheaper; the index this doubles is a few MiB for a million items.
-    data_block_bytes: int = 2048
     background_jobs: int = 4
     keep_info_logs: int = 3
 
@@ -111,7 +108,6 @@ class ViewStoreOptions:
         table.set_block_cache(cache)
         if bloom:  # point gets only hit `data`; the index is only ever scanned
             table.set_bloom_filter(self.bloom_bits_per_key, False)
-            table.set_block_size(self.data_block_bytes)
         options = Options(raw_mode=True)
         options.set_block_based_table_factory(table)
         options.set_write_buffer_size(self.write_buffer_bytes)

