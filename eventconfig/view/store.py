@@ -89,8 +89,9 @@ class ViewStoreOptions:
     def db_options(self) -> Options:
         options = Options(raw_mode=True)
         # A point read of an uncompressed block then reads the file's pages in place: no read call, no
-        # copy into the block cache and no eviction from it (a cold get costs about 40 % less). Blocks
-        # lz4 does shrink are still decompressed into the block cache.
+        # copy into the block cache and no eviction from it (RocksDB's part of a cold get costs about
+        # 40 % less, a whole cold ViewStore.get about 25 %). Blocks lz4 does shrink are still
+        # decompressed into the block cache.
         options.set_allow_mmap_reads(True)
         options.create_if_missing(True)
         options.create_missing_column_families(True)
