@@ -25,8 +25,33 @@ def _rate(run: LoadRun, seconds: float) -> float:
     return run.stats.completed / seconds
 
 
+def cpu_per_request(cpu: Mapping[str, float], names: Sequence[str], requests: float, seconds: float) -> float | None:
+    """Milliseconds of one core per request that the named processes (``<name>_pct``) spent together."""
+    if not requests or any(f"{name}_pct" not in cpu for name in names):
+        return None
+    return sum(cpu[f"{name}_pct"] for name in names) * 10 * seconds / requests
+
+
+def _cpu_row(row: Row, run: LoadRun, seconds: float) -> Row | None:
+    """Server CPU per request against etcd's, with the clients' beside it: the throughput rows compare
+    client stacks too, since the clients share the machine."""
+    ours_cpu = (row.extra or {}).get("cpu") or {}
+    requests = (row.value or 0) * seconds
+    ours = cpu_per_request(ours_cpu, ("service", "broker"), requests, seconds)
+    theirs = cpu_per_request(run.cpu, ("etcd",), run.stats.completed, seconds)
+    if ours is None or not theirs:
+        return None
+    clients = cpu_per_request(ours_cpu, ("clients",), requests, seconds)
+    their_clients = cpu_per_request(run.cpu, ("clients",), run.stats.completed, seconds)
+    client_note = (f"; clients {clients:.2f} ms vs etcd's clients {their_clients:.2f} ms"
+                   if clients is not None and their_clients is not None else "")
+    return Row(row.scenario, "server CPU per request / etcd's", ours / theirs, "×",
+               note=f"ms of one core per request: service + broker {ours:.2f} ms, etcd {theirs:.2f} ms{client_note}")
+
+
 def add_peer(rows: Sequence[Row], runs: Mapping[str, LoadRun], seconds: float) -> list[Row]:
-    """Fill the peer column of the load rows and append one eventconfig / etcd ratio row per scenario."""
+    """Fill the peer column of the load rows and append eventconfig / etcd ratio rows per scenario:
+    throughput, and the servers' CPU per request."""
     ratios: list[Row] = []
     for row in rows:
         run = runs.get(row.scenario)
@@ -39,6 +64,9 @@ def add_peer(rows: Sequence[Row], runs: Mapping[str, LoadRun], seconds: float) -
             ratios.append(Row(row.scenario, f"{row.metric} / etcd's", row.value / etcd_rate if etcd_rate else None,
                               "×", THROUGHPUT_GOALS.get(row.scenario), note=f"etcd {etcd_rate:,.0f}/s{errors}",
                               valid=run.stats.errors == 0))
+            cpu_row = _cpu_row(row, run, seconds)
+            if cpu_row is not None:
+                ratios.append(cpu_row)
         elif row.unit == "ms" and "p50" in row.metric:
             row.etcd = f"p50 {etcd_p50:.2f} ms"
     return [*rows, *ratios]

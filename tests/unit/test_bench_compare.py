@@ -55,3 +55,14 @@ def test_with_the_measured_write_round_trip_the_put_is_also_shown_against_it_wit
     (ratio,) = floor_ratios(rows)
 
     assert ratio.metric == "put p50 / write round trip floor" and ratio.value == 1.5 and ratio.goal is None
+
+
+def test_the_servers_cpu_per_request_is_compared_with_etcds_with_the_clients_beside_it() -> None:
+    ours = {"service_pct": 30.0, "broker_pct": 50.0, "clients_pct": 100.0}
+    rows = [Row("get64", "get throughput, 64 clients", 1000.0, "req/s", extra={"cpu": ours})]
+    etcd = LoadRun(LoadStats(40_000, 0, [1.0]), 0.0, 10.0, {"etcd_pct": 80.0, "clients_pct": 100.0})
+
+    cpu = next(r for r in add_peer(rows, {"get64": etcd}, seconds=10.0) if r.metric.startswith("server CPU"))
+
+    assert round(cpu.value or 0, 6) == 4.0 and cpu.goal is None  # 0.8 ms against 0.2 ms per request
+    assert "service + broker 0.80 ms, etcd 0.20 ms; clients 1.00 ms vs etcd's clients 0.25 ms" in cpu.note
