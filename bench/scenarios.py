@@ -310,7 +310,7 @@ async def put_concurrent(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
             *profile_rows(run.profiles, run.cpu, min(cfg.client_procs, cfg.clients))]
 
 
-WARM_READS = "warm: the keys were written just before (the view's memtable and block cache hold them)"
+WARM_READS = "warm: the keys were written just before (the view's memtable or the OS page cache holds them)"
 
 
 async def floor(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
