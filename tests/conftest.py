@@ -12,6 +12,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+# hypothesis's pytest plugin imports hypothesis at the end of a session that ran none of its tests;
+# pytest's assertion rewriting then parses it there, which CPython 3.11.7 can fail with "SystemError:
+# AST constructor recursion depth mismatch" after the tests passed. Importing it first avoids that.
+import hypothesis  # noqa: F401
 import pytest
 
 from eventconfig.localbroker import LocalBroker, prewarm
