@@ -8,11 +8,12 @@ answer goes out through a plain idempotent producer. A read the view does not ge
 deadline is answered ``timeout``.
 
 That is linearizable without a lease and without a round trip. Only the writer writes the log, and
-only for requests of the one request topic, consumed in order. A write whose response anybody saw
-before the read was sent lies before the read in that topic, so this writer handled it too: in a
-transaction of its own that committed (then its view holds it), or that failed because a successor
-fenced it (then the read is dropped, never answered stale: the successor reads it again). A commit
-proves the writer was not fenced when it committed; a fenced writer's later commits fail.
+only for requests of the one request topic, consumed in order. A write committed before the read
+was sent (whatever showed it: its response, a poke, a value) lies before the read in that topic, so
+this writer handled it too: in a transaction of its own that committed (then its view holds it), or
+that failed because a successor fenced it (then the read is dropped, never answered stale: the
+successor reads it again). A commit proves the writer was not fenced when it committed; a fenced
+writer's later commits fail.
 
 Example::
 
