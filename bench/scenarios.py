@@ -143,6 +143,23 @@ async def _cpu_in_window(pids: dict[str, int], since: float, until: float) -> di
     return result
 
 
+async def _result(worker: asyncio.subprocess.Process, kind: str, timeout: float) -> dict[str, Any]:
+    """The JSON of the last ``RESULT`` line a worker prints before it exits."""
+    out, _ = await asyncio.wait_for(worker.communicate(), timeout)
+    result = [ln for ln in out.decode().splitlines() if ln.startswith("RESULT ")]
+    if not result:
+        raise RuntimeError(f"{kind} worker exited {worker.returncode} without a result")
+    return dict(json.loads(result[-1][len("RESULT "):]))
+
+
+async def _reap(workers: list[asyncio.subprocess.Process]) -> None:
+    """Kill the workers still running (a failed run) and wait for them."""
+    for worker in workers:
+        if worker.returncode is None:
+            worker.kill()
+            await worker.wait()
+
+
 async def _cancel(task: asyncio.Task[Any] | None) -> None:
     """Cancel ``task`` unless it finished (a failed run stops its profilers), and wait for it."""
     if task is not None and not task.done():
@@ -180,19 +197,12 @@ async def run_workers(load: Load, op: str, loops: int, procs: int, cfg: BenchCon
             await worker.stdin.drain()  # type: ignore[union-attr]
         total = LoadStats()
         for worker in workers:
-            out, _ = await asyncio.wait_for(worker.communicate(), cfg.warmup_s + cfg.duration_s + 60)
-            result = [ln for ln in out.decode().splitlines() if ln.startswith("RESULT ")]
-            if not result:
-                raise RuntimeError(f"load worker exited {worker.returncode} without a result")
-            total.merge(LoadStats(**json.loads(result[-1][len("RESULT "):])))
+            total.merge(LoadStats(**await _result(worker, "load", cfg.warmup_s + cfg.duration_s + 60)))
         used = await sampler
         profiles = await profiling if profiling is not None else []
     finally:
         await _cancel(profiling)
-        for worker in workers:
-            if worker.returncode is None:
-                worker.kill()
-                await worker.wait()
+        await _reap(workers)
     return LoadRun(total, since, until, used, profiles)
 
 
@@ -485,17 +495,10 @@ async def fleet(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
         await _tell(workers, f"END {max(sent)}")
         reports = []
         for worker in workers:
-            out, _ = await asyncio.wait_for(worker.communicate(), 60)
-            result = [ln for ln in out.decode().splitlines() if ln.startswith("RESULT ")]
-            if not result:
-                raise RuntimeError(f"fleet worker exited {worker.returncode} without a result")
-            reports.append(FleetReport(**json.loads(result[-1][len("RESULT "):])))
+            reports.append(FleetReport(**await _result(worker, "fleet", 60)))
     finally:
         await _cancel(profiling)
-        for worker in workers:
-            if worker.returncode is None:
-                worker.kill()
-                await worker.wait()
+        await _reap(workers)
     outcome = fleet_outcome(sent, reports, writer_reads)
     lat = summarize_ms(outcome.latencies_ms)
     clients = {k: v for k, v in used.items() if k.startswith("client")}
