@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from bench.cpu import cpu_per_request
 from bench.report import Goal, Row, percentile
 from bench.scenarios import LoadRun
 
@@ -23,13 +24,6 @@ THROUGHPUT_GOALS: dict[str, Goal | None] = {"put1": None, "get1": None, "put64":
 
 def _rate(run: LoadRun, seconds: float) -> float:
     return run.stats.completed / seconds
-
-
-def cpu_per_request(cpu: Mapping[str, float], names: Sequence[str], requests: float, seconds: float) -> float | None:
-    """Milliseconds of one core per request that the named processes (``<name>_pct``) spent together."""
-    if not requests or any(f"{name}_pct" not in cpu for name in names):
-        return None
-    return sum(cpu[f"{name}_pct"] for name in names) * 10 * seconds / requests
 
 
 def _cpu_row(row: Row, run: LoadRun, seconds: float) -> Row | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -70,6 +70,14 @@ def usage(before: CpuSample, after: CpuSample) -> dict[str, float]:
     for name, seconds in after.processes.items():
         result[f"{name}_pct"] = 100 * (seconds - before.processes.get(name, 0.0)) / wall
     return result
+
+
+def cpu_per_request(cpu: Mapping[str, float], names: Sequence[str], requests: float, seconds: float) -> float | None:
+    """Milliseconds of one core per request that the named processes spent together, from a
+    :func:`usage` result (``<name>_pct``) over ``seconds``; None when one is missing or nothing ran."""
+    if not requests or any(f"{name}_pct" not in cpu for name in names):
+        return None
+    return sum(cpu[f"{name}_pct"] for name in names) * 10 * seconds / requests
 
 
 def listener_pid(port: int) -> int:

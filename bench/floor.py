@@ -142,7 +142,7 @@ async def floor_rows(settings: Settings, seconds: float, broker_pid: int = 0) ->
         broker = {"broker": broker_pid} if broker_pid else {}
         before = cpu.sample(broker)
         commits = await commit_times(settings, ping, seconds=seconds)
-        broker_pct = cpu.usage(before, cpu.sample(broker)).get("broker_pct")
+        broker_ms = cpu.cpu_per_request(cpu.usage(before, cpu.sample(broker)), ["broker"], len(commits), seconds)
         writes = await two_hop_round_trips(settings, ping, pong, seconds=seconds, transactional=True)
     finally:
         async with admin_client(settings) as admin:
@@ -157,7 +157,7 @@ async def floor_rows(settings: Settings, seconds: float, broker_pid: int = 0) ->
                  f"previous commit's markers), p99 {commit_ms.get('p99', float('nan')):.2f} ms",
             extra={"latency_ms": commit_ms}),
         Row("floor", "broker CPU per transaction (1 record, bare aiokafka)",
-            broker_pct * 10 * seconds / len(commits) if broker_pct is not None and commits else None, "ms",
+            broker_ms, "ms",
             note="ms of one core, the broker's idle CPU included: AddPartitionsToTxn, Produce, EndTxn, the "
                  "transaction log and the commit markers; a put costs two (the writer's and the push projector's)"),
         Row("floor", "write round trip p50 (two hops, answer in a transaction)", percentile(writes, 50), "ms",

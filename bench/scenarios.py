@@ -281,8 +281,7 @@ BROKER_MS_PER_PUT_BEFORE = 10.3
 
 def _broker_per_put_row(scenario: str, run: LoadRun, cfg: BenchConfig, goal: Goal | None) -> Row:
     """The broker's CPU per put (ms of one core), against the figure before issue 9's work."""
-    broker_pct, puts = run.cpu.get("broker_pct"), run.stats.completed
-    value = broker_pct * 10 * cfg.duration_s / puts if broker_pct is not None and puts else None
+    value = cpu.cpu_per_request(run.cpu, ["broker"], run.stats.completed, cfg.duration_s)
     ratio = f"{value / BROKER_MS_PER_PUT_BEFORE:.2f} × the {BROKER_MS_PER_PUT_BEFORE} ms of one-client puts " \
         "before the writer's rework" if value is not None else "the broker's pid is unknown"
     return Row(scenario, "broker CPU per put", value, "ms", goal, note=ratio)
