@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import NewTopic
@@ -37,8 +36,10 @@ from bench.report import Row, percentile, summarize_ms
 PING_BYTES = 300  # about a get request/response
 
 
-def _producer(settings: Settings, **kwargs: Any) -> AIOKafkaProducer:
-    return AIOKafkaProducer(**settings.kafka_kwargs(), acks="all", enable_idempotence=True, linger_ms=0, **kwargs)
+def _producer(settings: Settings, transactional: bool = False) -> AIOKafkaProducer:
+    """A producer as ConfigClient's; ``transactional``: with a fresh transactional id of its own."""
+    txn = {"transactional_id": f"bench-floor-{uuid.uuid4().hex[:8]}"} if transactional else {}
+    return AIOKafkaProducer(**settings.kafka_kwargs(), acks="all", enable_idempotence=True, linger_ms=0, **txn)
 
 
 async def _positioned(settings: Settings, topic: str) -> AIOKafkaConsumer:
@@ -78,8 +79,7 @@ async def two_hop_round_trips(settings: Settings, ping: str, pong: str, seconds:
     """Sequential ping → echo → pong round trips for ``seconds``; milliseconds each. ``transactional``:
     the echo commits each pong in a transaction of its own, as the writer commits a write's answer."""
     client = _producer(settings)
-    echo = _producer(settings, transactional_id=f"bench-floor-{uuid.uuid4().hex[:8]}") if transactional \
-        else _producer(settings)
+    echo = _producer(settings, transactional=transactional)
     await client.start()
     await echo.start()
     inbound, outbound = await _positioned(settings, ping), await _positioned(settings, pong)
@@ -112,7 +112,7 @@ COMMIT_PAUSE_S = 0.005
 
 async def commit_times(settings: Settings, topic: str, seconds: float) -> list[float]:
     """Transactions of one record each for ``seconds``, COMMIT_PAUSE_S apart; milliseconds each."""
-    producer = _producer(settings, transactional_id=f"bench-floor-{uuid.uuid4().hex[:8]}")
+    producer = _producer(settings, transactional=True)
     await producer.start()
     samples: list[float] = []
     try:
