@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from eventconfig.client.wire import build_request
 from eventconfig.errors import CodecError, TooLarge
 from eventconfig.model import WRITE_OPERATIONS
+from eventconfig.settings import TrustGraphTopics as TrustGraphTopics  # its home: the deployment's topic names
 from eventconfig.writer.handler import error_response
 
 DEFAULT_TOPICSPACE = "tg"
@@ -35,19 +35,6 @@ _ID_PREFIX = "tg"
 
 class TrustGraphDecodeError(CodecError):
     """A record on the TrustGraph request topic is not a TrustGraph ``ConfigRequest``."""
-
-
-@dataclass(frozen=True)
-class TrustGraphTopics:
-    """The config queues of one TrustGraph topicspace (``class:ts:config`` -> ``ts.class.config``)."""
-
-    request: str
-    response: str
-    notify: str
-
-    @classmethod
-    def of(cls, topicspace: str) -> TrustGraphTopics:
-        return cls(f"{topicspace}.request.config", f"{topicspace}.response.config", f"{topicspace}.notify.config")
 
 
 def actor(topicspace: str) -> str:

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import shlex
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -305,3 +306,49 @@ def test_nothing_in_the_repository_cites_documents_outside_it() -> None:
                 continue  # binary files cite nothing
             offenders += [f"{path.relative_to(ROOT)}: {needle}" for needle in outside if needle in content]
     assert not offenders, "cite docs/design.md or docs/compatibility.md instead: " + "; ".join(offenders)
+
+
+# --- the contract's own structure: contents, where things live, changes in flight -------------------------
+
+
+def design_section(number: int) -> str:
+    """The text of docs/design.md's ``## N.`` section, up to the next ``## `` heading."""
+    design = text(ROOT / "docs" / "design.md")
+    return design.split(f"\n## {number}. ", 1)[1].split("\n## ", 1)[0]
+
+
+def import_contract(contract_id: str) -> dict:
+    """One import-linter contract of pyproject.toml (what `make lint` enforces), by its id."""
+    config = tomllib.loads(text(ROOT / "pyproject.toml"))["tool"]["importlinter"]
+    return next(c for c in config["contracts"] if c["id"] == contract_id)
+
+
+def test_the_contents_line_of_the_design_lists_every_section() -> None:
+    design = text(ROOT / "docs" / "design.md")
+    contents = design.split("\nContents: ", 1)[1].split("\n\n", 1)[0]
+    listed = re.findall(r"\[(\d+) ([^\]]+)\]\(#([^)]+)\)", contents)
+    sections = re.findall(r"^## (\d+)\. (.+)$", design, re.M)
+    assert [(n, title) for n, title, _ in listed] == sections, "the contents line must list every `## N.` section"
+
+
+def test_the_pure_core_of_where_things_live_is_the_import_linter_contract() -> None:
+    bullet = design_section(11).split("The pure core:", 1)[1].split("\n* ", 1)[0]
+    documented = {"eventconfig." + path.removesuffix(".py").replace("/", ".")
+                  for path in re.findall(r"`([\w/]+\.py)`", bullet.split("Importing any of them", 1)[0])}
+    assert documented == set(import_contract("pure-core")["source_modules"]), \
+        "docs/design.md §11's pure core and pyproject.toml's pure-core contract must name the same modules"
+
+
+def test_the_layers_of_where_things_live_are_the_import_linter_contract() -> None:
+    block = next(body for language, body in fenced_blocks(design_section(11)) if language == "text")
+    assert [line.strip() for line in block.strip().splitlines()] == import_contract("layers")["layers"]
+
+
+def test_changes_in_flight_are_exactly_the_imports_the_layers_contract_still_ignores() -> None:
+    """§12 lists work that is not merged yet; what the code marks as pending is the contract's ignored
+    imports, so merged work cannot stay listed (lint fails on an ignored import that no longer exists)."""
+    listed = set(re.findall(r"`(eventconfig[\w.]* -> eventconfig[\w.]*)`", " ".join(design_section(12).split())))
+    assert listed == set(import_contract("layers").get("ignore_imports", [])), \
+        "docs/design.md §12 must name exactly the imports the layers contract ignores"
+    items = " ".join(design_section(12).split()).split(" * ")[1:]
+    assert all(" -> " in item for item in items), "each item of §12 names the ignored imports that mark it"
