@@ -55,14 +55,16 @@ def decode_request(body: bytes | None) -> dict[str, Any]:
         raise TrustGraphDecodeError(f"not JSON: {exc}") from None
     if not isinstance(document, dict):
         raise TrustGraphDecodeError(f"expected a JSON object, got {type(document).__name__}")
-    keys = [(_text(k, "type", "keys[]"), _text(k, "key", "keys[]")) for k in _objects(document, "keys")]
-    values = [(_text(v, "type", "values[]"), _text(v, "key", "values[]"), _text(v, "value", "values[]", nullable=True))
+    keys = [(_string_field(k, "type", "keys[]"), _string_field(k, "key", "keys[]"))
+            for k in _objects(document, "keys")]
+    values = [(_string_field(v, "type", "values[]"), _string_field(v, "key", "values[]"),
+               _string_field(v, "value", "values[]", nullable=True))
               for v in _objects(document, "values")]
-    return build_request(_text(document, "operation"), _text(document, "workspace"), keys=keys,
-                         type=_text(document, "type"), values=values)
+    return build_request(_string_field(document, "operation"), _string_field(document, "workspace"), keys=keys,
+                         type=_string_field(document, "type"), values=values)
 
 
-def _text(obj: Mapping[str, Any], name: str, where: str = "request", *, nullable: bool = False) -> Any:
+def _string_field(obj: Mapping[str, Any], name: str, where: str = "request", *, nullable: bool = False) -> Any:
     """A string field: missing gives "" (the dataclass default); null gives "" unless ``nullable``."""
     value = obj.get(name, "")
     if value is None:

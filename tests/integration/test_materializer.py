@@ -253,9 +253,9 @@ async def test_wait_for_version(settings, log, running):
     assert await materializer.wait_for_version(1, 0) is True
 
 
-async def test_a_replay_with_few_markers_flushes_pending_items_and_ends_complete(
+async def test_a_replay_with_few_markers_flushes_buffered_items_and_ends_complete(
         settings, log, running, monkeypatch):
-    monkeypatch.setattr(materializer_module, "_FLUSH_PENDING", 10)
+    monkeypatch.setattr(materializer_module, "_FLUSH_BUFFERED", 10)
     monkeypatch.setattr(materializer_module, "_MAX_RECORDS", 25)
     # What compaction leaves: many items of old versions, and only the latest marker.
     await log.write(1, {("w", "t", f"k{i:03}"): str(i) for i in range(100)}, marker=False)
