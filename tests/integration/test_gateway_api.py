@@ -261,6 +261,10 @@ async def test_history_filters_paginates_and_names_the_unverified_actor(http, ws
     timed = (await http.get("/v1/history", params={"workspace": ws, "key": "system", "since": since})).json()
     assert [m["version"] for m in timed["items"]][0] >= v2
 
+    for asc_or_desc in ("asc", "desc"):  # past the head a listing selects nothing: empty, not an error
+        beyond = await http.get("/v1/history", params={"from_version": 10**9, "order": asc_or_desc})
+        assert (beyond.status_code, beyond.json()) == (200, {"items": [], "next": None})
+
     assert_problem(await http.get("/v1/history", params={"since": "yesterday-ish"}), 400, "bad-request")
     assert_problem(await http.get("/v1/history", params={"from_version": 5, "to_version": 4}), 400, "bad-request")
     assert_problem(await http.get("/v1/history", params={"limit": 0}), 400, "bad-request")
