@@ -237,6 +237,12 @@ class ViewStore:
     def version(self) -> Version:
         return self._meta.version
 
+    @property
+    def cached_items(self) -> int:
+        """Items (and absent keys) the hot-item cache holds now, at most ``cache_items``
+        (``local_view_cache_items`` for a LocalView; docs/operations.md "Sizing a view")."""
+        return len(self._cache)
+
     def write(self, writes: ViewWrites) -> None:
         """Apply the item ops and the new offset and version in one WriteBatch (all or nothing).
 
