@@ -45,6 +45,9 @@ REPLY_PARTITION_HEADER = "reply-partition"
 REQUEST_OFFSET_HEADER = "request-offset"
 PARKED_HEADER = "parked"
 
+# A Kafka record's headers as eventconfig builds them: (name, raw value) pairs in order.
+Headers = list[tuple[str, bytes]]
+
 
 # Distinct to the type checker, plain ints at run time: swapping a log position and a config version
 # (both counters, both in the view's meta) is a type error.

@@ -50,6 +50,19 @@ class TopicNames:
 
 
 @dataclass(frozen=True)
+class TrustGraphTopics:
+    """The config queues of one TrustGraph topicspace (``class:ts:config`` -> ``ts.class.config``)."""
+
+    request: str
+    response: str
+    notify: str
+
+    @classmethod
+    def of(cls, topicspace: str) -> TrustGraphTopics:
+        return cls(f"{topicspace}.request.config", f"{topicspace}.response.config", f"{topicspace}.notify.config")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a process needs to reach Kafka, name its topics and keep its local view."""
 
@@ -205,10 +218,12 @@ class Settings:
         return kwargs
 
     def _ssl_context(self) -> ssl.SSLContext:
-        from aiokafka.helpers import create_ssl_context
-
-        return create_ssl_context(cafile=self.ssl_cafile or None, certfile=self.ssl_certfile or None,
-                                  keyfile=self.ssl_keyfile or None)
+        """What aiokafka's ``create_ssl_context`` builds, from the standard library: settings stay free
+        of aiokafka, so the pure core that reads them loads no Kafka client (docs/design.md §11)."""
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ssl_cafile or None)
+        if self.ssl_certfile:
+            context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile or None)
+        return context
 
 
 _TOPIC_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")

@@ -25,12 +25,11 @@ from cryptography.hazmat.primitives.serialization import (Encoding, NoEncryption
                                                           load_pem_private_key)
 
 from eventconfig.errors import EventConfigError
-from eventconfig.model import ACTOR_HEADER, DEADLINE_HEADER, ID_HEADER, SIGNATURE_HEADER, SIGNED_AT_HEADER
+from eventconfig.model import (ACTOR_HEADER, DEADLINE_HEADER, ID_HEADER, SIGNATURE_HEADER, SIGNED_AT_HEADER,
+                               Headers)
 from eventconfig.settings import Settings
 
 _DOMAIN = b"eventconfig-request-v1\x00"
-
-Headers = list[tuple[str, bytes]]
 
 
 class KeyFileError(EventConfigError):

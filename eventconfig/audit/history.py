@@ -175,10 +175,9 @@ class HistoryReader:
 
         A query bounded below (``from_version``/``since_ms``) that reaches before the first held
         mutation raises OutOfRetention; an unbounded one lists what is held (check :meth:`held`).
-        A version bound past the last version is VersionNotFound, unless ``follow`` waits for it.
+        A listing is a filter: one past the last version selects nothing and is empty (a poller asks
+        ``from_version`` = last seen + 1), unless ``follow`` waits for what comes.
         """
-        if not follow:
-            await self.require_held(query.from_version, query.to_version)
         stream = self.mutations(from_version=query.from_version, since_ms=query.since_ms,
                                 purpose=describe_range(query), follow=follow, progress=progress)
         async with aclosing(stream):

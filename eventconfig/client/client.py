@@ -31,7 +31,7 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from eventconfig.client.wire import (ConfigItem, Versioned, build_request, check_response, header_value,
                                      new_request_id, request_headers, response_items)
 from eventconfig.codec import Codec, default_codec
-from eventconfig.errors import EventConfigError, ReadTimeout, TooLarge
+from eventconfig.errors import EventConfigError, ReadTimeout, RequestTimeout, TooLarge
 from eventconfig.kafka.reading import IDLE_FETCH_WAIT_MS, committed_consumer
 from eventconfig.model import (CONFIG, DELETE, GET, GETKEYS_ALL_WS, GETVALUES, GETVALUES_ALL_WS, ID_HEADER, LIST, PUT,
                                WRITE_OPERATIONS)
@@ -203,10 +203,11 @@ class ConfigClient:
                 await self._producer.send_and_wait(self.settings.topics.request, value, headers=headers)
                 response = await future
         except TimeoutError:
-            unknown = (" The write may still be applied: check the version or value before retrying."
-                       if operation in WRITE_OPERATIONS else "")
-            raise ReadTimeout(f"no response to {operation!r} request {request_id} within {limit:g} s; "
-                              f"is the eventconfig service running?{unknown}") from None
+            write = operation in WRITE_OPERATIONS
+            unknown = " The write may still be applied: check the version or value before retrying." if write else ""
+            raise (RequestTimeout if write else ReadTimeout)(
+                f"no response to {operation!r} request {request_id} within {limit:g} s; "
+                f"is the eventconfig service running?{unknown}") from None
         except MessageSizeTooLargeError as exc:
             raise TooLarge(f"{operation!r} request of {len(value)} bytes is over the message size limit "
                            f"({self.settings.max_message_bytes} bytes)") from exc

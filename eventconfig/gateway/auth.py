@@ -19,7 +19,7 @@ The auth file (YAML or JSON)::
 
 Example::
 
-    auth = Authenticator.from_file(Path("gateway-auth.yaml"))
+    auth = LoginChecker.from_file(Path("gateway-auth.yaml"))
     identity = auth.identify(request.headers.get("authorization"), request.headers.get(ACTOR_HEADER))
 """
 
@@ -55,7 +55,7 @@ class Unauthorized(EventConfigError):
 
 
 @dataclass(frozen=True)
-class Identity:
+class HttpUser:
     """The caller of one request: the actor written to the history, and whether it was verified."""
 
     actor: str
@@ -104,7 +104,7 @@ def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
 
-# --- the authenticator ------------------------------------------------------------------------
+# --- the login checker ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -114,11 +114,11 @@ class _User:
 
 
 @dataclass
-class Authenticator:
-    """Maps request credentials to an :class:`Identity`; ``production`` when any credential is configured.
+class LoginChecker:
+    """Maps request credentials to an :class:`HttpUser`; ``production`` when any credential is configured.
 
-        auth = Authenticator.from_mapping({"tokens": [{"actor": "ci", "sha256": token_digest("t0k")}]})
-        auth.identify("Bearer t0k")          # Identity(actor='ci', verified=True)
+        auth = LoginChecker.from_mapping({"tokens": [{"actor": "ci", "sha256": token_digest("t0k")}]})
+        auth.identify("Bearer t0k")          # HttpUser(actor='ci', verified=True)
     """
 
     tokens: dict[str, str] = field(default_factory=dict)  # sha256 hex -> actor
@@ -132,7 +132,7 @@ class Authenticator:
         return bool(self.tokens or self.users)
 
     @classmethod
-    def from_file(cls, path: Path) -> Authenticator:
+    def from_file(cls, path: Path) -> LoginChecker:
         try:
             document = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
@@ -143,19 +143,20 @@ class Authenticator:
             raise AuthFileError(f"{path}: {exc}") from None
 
     @classmethod
-    def from_mapping(cls, document: Mapping[str, Any]) -> Authenticator:
+    def from_mapping(cls, document: Mapping[str, Any]) -> LoginChecker:
         """From the parsed auth file; AuthFileError names the first entry that is wrong."""
         if not isinstance(document, Mapping) or set(document) - {"tokens", "users"}:
             raise AuthFileError("the auth file must be a mapping with `tokens` and/or `users` lists")
         auth = cls()
         for n, entry in enumerate(_entries(document, "tokens"), 1):
-            digest, actor = _text(entry, "sha256", f"tokens[{n}]").lower(), _text(entry, "actor", f"tokens[{n}]")
+            digest = _required_string(entry, "sha256", f"tokens[{n}]").lower()
+            actor = _required_string(entry, "actor", f"tokens[{n}]")
             if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
                 raise AuthFileError(f"tokens[{n}].sha256 must be 64 hex digits (the SHA-256 of the token)")
             auth.tokens[digest] = actor
         for n, entry in enumerate(_entries(document, "users"), 1):
             where = f"users[{n}]"
-            username, stored = _text(entry, "username", where), _text(entry, "password", where)
+            username, stored = _required_string(entry, "username", where), _required_string(entry, "password", where)
             _split_hash(stored)
             if ":" in username:
                 raise AuthFileError(f"{where}.username may not contain ':' (basic auth separates with it)")
@@ -165,7 +166,7 @@ class Authenticator:
             auth.users[username] = _User(stored, actor)
         return auth
 
-    def identify(self, authorization: str | None, actor_header: str | None = None) -> Identity:
+    def identify(self, authorization: str | None, actor_header: str | None = None) -> HttpUser:
         """The caller of a request from its ``Authorization`` (and, in development mode, actor) header.
 
         Raises Unauthorized in production mode when the credentials are missing or wrong; in
@@ -173,7 +174,7 @@ class Authenticator:
         """
         if not self.production:
             name = (actor_header or "").strip()
-            return Identity(UNVERIFIED_PREFIX + name if name else ANONYMOUS, verified=False)
+            return HttpUser(UNVERIFIED_PREFIX + name if name else ANONYMOUS, verified=False)
         scheme, _, credentials = (authorization or "").strip().partition(" ")
         credentials = credentials.strip()
         if not credentials:
@@ -186,7 +187,7 @@ class Authenticator:
             raise Unauthorized(f"unsupported authorization scheme {scheme!r}: use Bearer or Basic")
         if actor is None:
             raise Unauthorized("the credentials are not valid")
-        return Identity(actor, verified=True)
+        return HttpUser(actor, verified=True)
 
     def _token_actor(self, token: str) -> str | None:
         offered = token_digest(token)
@@ -219,7 +220,7 @@ def _entries(document: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
     return entries
 
 
-def _text(entry: Mapping[str, Any], name: str, where: str) -> str:
+def _required_string(entry: Mapping[str, Any], name: str, where: str) -> str:
     value = entry.get(name)
     if not isinstance(value, str) or not value:
         raise AuthFileError(f"{where}.{name} must be a non-empty string")

@@ -22,8 +22,8 @@ from starlette.responses import JSONResponse
 
 from eventconfig.audit.errors import AuditError, OutOfRetention, VersionNotFound
 from eventconfig.client.client import ClientError
-from eventconfig.errors import (BadOperation, BadRequest, ConfigError, Conflict, EventConfigError, ReadTimeout,
-                                RequestError, TooLarge, ViewError)
+from eventconfig.errors import (BadOperation, BadRequest, ConfigError, Conflict, EventConfigError, RequestError,
+                                RequestTimeout, TooLarge, ViewError)
 from eventconfig.gateway.auth import Unauthorized
 
 PROBLEM_JSON = "application/problem+json"
@@ -61,7 +61,7 @@ _STATUS: tuple[tuple[type[EventConfigError], int], ...] = (
     (TooLarge, 413),
     (BadRequest, 400),
     (BadOperation, 400),
-    (ReadTimeout, 504),
+    (RequestTimeout, 504),
     (ConfigError, 500),
     (RequestError, 502),  # an error type this gateway does not know: the service's, passed on
     (Unauthorized, 401),

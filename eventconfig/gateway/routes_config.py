@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from eventconfig.gateway.auth import Identity
+from eventconfig.gateway.auth import HttpUser
 from eventconfig.gateway.backend import Backend, acting_as
 from eventconfig.gateway.deps import backend_of, caller
 from eventconfig.gateway.problems import bad_request, not_found
@@ -90,7 +90,7 @@ def precondition(if_match: str | None, if_none_match: str | None = None) -> int 
     return int(tag)
 
 
-def _written(request: Request, response: Response, identity: Identity, version: int, tag: int | None = None) -> Written:
+def _written(request: Request, response: Response, identity: HttpUser, version: int, tag: int | None = None) -> Written:
     """The answer to a write, logged with who wrote it and whether the gateway verified that."""
     log.info("write", extra={"fields": {"method": request.method, "path": request.url.path, "version": version,
                                         "actor": identity.actor, "verified": identity.verified}})
@@ -105,7 +105,7 @@ def _versioned(response: Response, version: int, tag: int | None = None) -> None
 
 
 @router.get("/whoami", summary="The caller as the gateway sees it, and its mode", tags=["session"])
-async def whoami(request: Request, identity: Identity = Depends(caller)) -> dict[str, Any]:
+async def whoami(request: Request, identity: HttpUser = Depends(caller)) -> dict[str, Any]:
     return {"actor": identity.actor, "verified": identity.verified,
             "mode": "production" if request.app.state.auth.production else "development"}
 
@@ -183,7 +183,7 @@ async def _value_of(request: Request) -> str:
                 "application/json": {"schema": PutBody.model_json_schema()},
                 "text/plain": {"schema": {"type": "string"}}}}})
 async def put_item(workspace: str, type: str, key: str, request: Request, response: Response,
-                   backend: Backend = Depends(backend_of), identity: Identity = Depends(caller),
+                   backend: Backend = Depends(backend_of), identity: HttpUser = Depends(caller),
                    if_match: str | None = Header(None), if_none_match: str | None = Header(None)) -> Written:
     if_version = precondition(if_match, if_none_match)
     value = await _value_of(request)
@@ -195,7 +195,7 @@ async def put_item(workspace: str, type: str, key: str, request: Request, respon
 @router.delete("/workspaces/{workspace}/config/{type}/{key:path}", response_model=Written,
                summary="Delete one key (a missing key is fine unless If-Match names a version)")
 async def delete_item(workspace: str, type: str, key: str, request: Request, response: Response,
-                      backend: Backend = Depends(backend_of), identity: Identity = Depends(caller),
+                      backend: Backend = Depends(backend_of), identity: HttpUser = Depends(caller),
                       if_match: str | None = Header(None)) -> Written:
     with acting_as(identity.actor):
         version = await backend.client.delete(workspace, type, key, if_version=precondition(if_match))
@@ -205,7 +205,7 @@ async def delete_item(workspace: str, type: str, key: str, request: Request, res
 @router.post("/workspaces/{workspace}/batch", response_model=Written,
              summary="Put many items, or delete many keys, in one atomic write (one version)")
 async def batch(workspace: str, request: Request, response: Response, body: Batch = Body(...),
-                backend: Backend = Depends(backend_of), identity: Identity = Depends(caller)) -> Written:
+                backend: Backend = Depends(backend_of), identity: HttpUser = Depends(caller)) -> Written:
     if bool(body.put) == bool(body.delete):
         raise bad_request("a batch has either `put` items or `delete` items (one service request each)")
     with acting_as(identity.actor):

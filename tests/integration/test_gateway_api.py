@@ -23,7 +23,7 @@ from aiokafka.admin.records_to_delete import RecordsToDelete
 
 from eventconfig.audit import VersionNotFound
 from eventconfig.gateway.app import GatewayServer, create_app
-from eventconfig.gateway.auth import Authenticator, hash_password, token_digest
+from eventconfig.gateway.auth import LoginChecker, hash_password, token_digest
 from eventconfig.gateway.backend import Backend, HistoryReaders
 from eventconfig.kafka.reading import committed_consumer, end_offset
 from eventconfig.kafka.topics import admin_client, create_topics
@@ -69,11 +69,11 @@ async def gateways(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactor
     await service.projector.wait_active(60)
     backend = Backend(settings, request_timeout=20)
     await backend.start()
-    production = Authenticator.from_mapping({
+    production = LoginChecker.from_mapping({
         "tokens": [{"actor": "deploy-bot", "sha256": token_digest(TOKEN)}],
         "users": [{"username": "alice", "password": hash_password(PASSWORD, iterations=1000),
                    "actor": "alice@example.com"}]})
-    servers = [GatewayServer(create_app(backend, auth), "127.0.0.1", 0) for auth in (Authenticator(), production)]
+    servers = [GatewayServer(create_app(backend, auth), "127.0.0.1", 0) for auth in (LoginChecker(), production)]
     tasks = [asyncio.create_task(server.serve()) for server in servers]
     try:
         for server, task in zip(servers, tasks):
@@ -260,6 +260,10 @@ async def test_history_filters_paginates_and_names_the_unverified_actor(http, ws
     since = ranged["items"][0]["time"]
     timed = (await http.get("/v1/history", params={"workspace": ws, "key": "system", "since": since})).json()
     assert [m["version"] for m in timed["items"]][0] >= v2
+
+    for asc_or_desc in ("asc", "desc"):  # past the head a listing selects nothing: empty, not an error
+        beyond = await http.get("/v1/history", params={"from_version": 10**9, "order": asc_or_desc})
+        assert (beyond.status_code, beyond.json()) == (200, {"items": [], "next": None})
 
     assert_problem(await http.get("/v1/history", params={"since": "yesterday-ish"}), 400, "bad-request")
     assert_problem(await http.get("/v1/history", params={"from_version": 5, "to_version": 4}), 400, "bad-request")
