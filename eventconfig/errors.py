@@ -85,6 +85,12 @@ class ReadTimeout(RequestError):
     wire_type = "timeout"
 
 
+class InvalidValue(RequestError):
+    """A put's value is refused by the JSON Schema of its type (docs/design.md §5.5); nothing was written."""
+
+    wire_type = "invalid-value"
+
+
 class Unauthenticated(RequestError):
     """Authentication is on and the request is unsigned, badly signed, stale or a replay (§14.1)."""
 
@@ -104,8 +110,8 @@ class ConfigError(RequestError):
 
 
 _BY_WIRE_TYPE: dict[str, type[RequestError]] = {
-    cls.wire_type: cls for cls in (BadRequest, BadOperation, Conflict, TooLarge, ReadTimeout, Unauthenticated,
-                                  Forbidden, ConfigError)
+    cls.wire_type: cls for cls in (BadRequest, BadOperation, Conflict, TooLarge, InvalidValue, ReadTimeout,
+                                  Unauthenticated, Forbidden, ConfigError)
 }
 
 
