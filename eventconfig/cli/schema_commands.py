@@ -41,7 +41,7 @@ def schema() -> None:
 async def offenders(client: ConfigClient, type_: str, glob: str, text: str | None,
                     min_version: int | None = None) -> tuple[list[Problem], int]:
     """The stored values of ``type_`` in workspaces matching ``glob`` that refuse ``text`` (or, without a
-    text, the schemas stored now), and how many values were checked."""
+    text, the schemas stored now), and how many values a schema governs."""
     keys = await client.get_keys_all_workspaces_versioned(type_, min_version=min_version)
     workspaces = sorted({ws for ws, _ in keys.value if ws != SCHEMAS_WORKSPACE and fnmatchcase(ws, glob)})
     stored = None if text is not None else await client.get_values(SCHEMAS_WORKSPACE, type_,
@@ -51,6 +51,8 @@ async def offenders(client: ConfigClient, type_: str, glob: str, text: str | Non
     for workspace in workspaces:
         schemas = ([(glob, text)] if text is not None else
                    [(g, t) for g, t in (stored or {}).items() if fnmatchcase(workspace, g)])
+        if not schemas:
+            continue
         for key, value in (await client.get_values(workspace, type_, min_version=keys.version)).items():
             checked += 1
             problem = value_problem(ItemKey(workspace, type_, key), value, schemas)
