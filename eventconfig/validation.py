@@ -25,7 +25,7 @@ from jsonschema import exceptions as jsonschema_errors
 from jsonschema import validators
 
 from eventconfig.errors import InvalidValue
-from eventconfig.model import ItemKey
+from eventconfig.model import Entry, ItemKey
 from eventconfig.view.reader import ViewReader
 
 SCHEMAS_WORKSPACE = "__schemas__"
@@ -93,13 +93,13 @@ def schema_problem(item: ItemKey, text: str) -> Problem | None:
     return None
 
 
-def schemas_for(reader: ViewReader, workspace: str, type_: str) -> Iterator[tuple[str, str]]:
-    """``(glob, schema text)`` of every schema of ``type_`` whose glob matches ``workspace``."""
+def schemas_for(reader: ViewReader, workspace: str, type_: str) -> Iterator[tuple[str, Entry]]:
+    """``(glob, entry)`` of every schema of ``type_`` whose glob matches ``workspace``."""
     if workspace == SCHEMAS_WORKSPACE:
         return
     for glob, entry in reader.scan_type(SCHEMAS_WORKSPACE, type_):
         if fnmatchcase(workspace, glob):
-            yield glob, entry.value
+            yield glob, entry
 
 
 def value_problem(item: ItemKey, value: str, schemas: Iterable[tuple[str, str]]) -> Problem | None:
@@ -139,7 +139,7 @@ def check_put(reader: ViewReader, workspace: str, values: Mapping[ItemKey, str])
             problem = schema_problem(item, value)
         else:
             if item.type not in by_type:
-                by_type[item.type] = list(schemas_for(reader, workspace, item.type))
+                by_type[item.type] = [(glob, entry.value) for glob, entry in schemas_for(reader, workspace, item.type)]
             problem = value_problem(item, value, by_type[item.type])
         if problem is not None:
             raise InvalidValue(problem.message())
