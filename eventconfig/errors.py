@@ -91,6 +91,12 @@ class ReadTimeout(RequestTimeout):
     subscriber's start waited longer than allowed."""
 
 
+class InvalidValue(RequestError):
+    """A put's value is refused by the JSON Schema of its type (docs/design.md §5.5); nothing was written."""
+
+    wire_type = "invalid-value"
+
+
 class Unauthenticated(RequestError):
     """Authentication is on and the request is unsigned, badly signed, stale or a replay (§14.1)."""
 
@@ -112,8 +118,8 @@ class ConfigError(RequestError):
 # The wire's ``timeout`` comes back as ReadTimeout: the answers a client still waits for are reads (a
 # write the writer reached after its deadline is one the client has already stopped waiting for).
 _BY_WIRE_TYPE: dict[str, type[RequestError]] = {
-    cls.wire_type: cls for cls in (BadRequest, BadOperation, Conflict, TooLarge, ReadTimeout, Unauthenticated,
-                                  Forbidden, ConfigError)
+    cls.wire_type: cls for cls in (BadRequest, BadOperation, Conflict, TooLarge, InvalidValue, ReadTimeout,
+                                  Unauthenticated, Forbidden, ConfigError)
 }
 
 

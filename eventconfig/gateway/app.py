@@ -30,7 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 
 from eventconfig.errors import EventConfigError
-from eventconfig.gateway import metrics, routes_audit, routes_config, watch
+from eventconfig.gateway import metrics, routes_audit, routes_config, routes_schemas, watch
 from eventconfig.gateway.auth import LoginChecker
 from eventconfig.gateway.backend import Backend
 from eventconfig.gateway.deps import caller
@@ -55,7 +55,7 @@ def create_app(backend: Backend, auth: LoginChecker) -> FastAPI:
                   docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.backend, app.state.auth, app.state.stopping = backend, auth, asyncio.Event()
     authenticated = [Depends(caller)]
-    for module in (routes_config, routes_audit, watch):
+    for module in (routes_config, routes_schemas, routes_audit, watch):
         app.include_router(module.router, dependencies=authenticated)
     _add_error_handlers(app)
     _add_operator_routes(app, backend)

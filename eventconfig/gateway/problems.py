@@ -22,9 +22,10 @@ from starlette.responses import JSONResponse
 
 from eventconfig.audit.errors import AuditError, OutOfRetention, VersionNotFound
 from eventconfig.client.client import ClientError
-from eventconfig.errors import (BadOperation, BadRequest, ConfigError, Conflict, EventConfigError, RequestError,
-                                RequestTimeout, TooLarge, ViewError)
+from eventconfig.errors import (BadOperation, BadRequest, ConfigError, Conflict, EventConfigError, InvalidValue,
+                                RequestError, RequestTimeout, TooLarge, ViewError)
 from eventconfig.gateway.auth import Unauthorized
+from eventconfig.validation import problem_fields
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -59,6 +60,7 @@ class Problem(Exception):
 _STATUS: tuple[tuple[type[EventConfigError], int], ...] = (
     (Conflict, 412),  # an if_version precondition (If-Match, or a batch item's) did not hold
     (TooLarge, 413),
+    (InvalidValue, 422),  # a JSON Schema refused the value (docs/design.md §5.5)
     (BadRequest, 400),
     (BadOperation, 400),
     (RequestTimeout, 504),
@@ -87,6 +89,8 @@ def problem_for(error: EventConfigError) -> Problem:
     if isinstance(error, Unauthorized):
         # Bearer only: a Basic challenge would make browsers pop up their own login over the console's.
         problem.headers["WWW-Authenticate"] = 'Bearer realm="eventconfig"'
+    if isinstance(error, InvalidValue):
+        problem.extra = problem_fields(error.message) or {}
     if isinstance(error, OutOfRetention):
         problem.extra = {"first_version": error.first_version, "first_timestamp_ms": error.first_timestamp_ms}
     return problem

@@ -461,3 +461,35 @@ async def test_health_readiness_metrics_openapi_and_the_console_are_served(http)
     for asset in ("console.js", "diff.js", "console.css"):
         assert (await http.get(f"/static/{asset}")).status_code == 200
     assert "cdn" not in console.text.lower() and "https://" not in console.text
+
+
+# --- validated config (docs/design.md §5.5) --------------------------------------------------
+
+
+async def test_a_value_its_schema_refuses_is_a_422_with_the_path_and_drafts_are_checked_first(http, ws, unique):
+    type_ = f"prompt-{unique}"
+    schema = {"type": "object", "required": ["text"], "properties": {"temperature": {"type": "number"}}}
+    written = await http.put(item("__schemas__", type_, f"{ws}*"), json={"value": json.dumps(schema)})
+    version = written.json()["version"]
+
+    refused = await http.put(item(ws, type_, "p"), json={"value": '{"text": "t", "temperature": "hot"}'})
+    body = assert_problem(refused, 422, "invalid-value")
+    assert body["path"] == "$.temperature" and body["item"] == f"{type_}/p"
+    assert body["detail"] == f"{type_}/p at $.temperature: 'hot' is not of type 'number' (schema {type_}@{ws}*)"
+    batch = await http.post(f"/v1/workspaces/{ws}/batch", json={"put": [
+        {"type": type_, "key": "ok", "value": '{"text": "t"}'}, {"type": type_, "key": "bad", "value": "[]"}]})
+    assert assert_problem(batch, 422, "invalid-value")["item"] == f"{type_}/bad"
+    assert (await http.get(item(ws, type_, "ok"), params={"min_version": version})).status_code == 404
+
+    shown = await http.get(f"/v1/workspaces/{ws}/schemas/{type_}", params={"min_version": version})
+    assert shown.json()["schemas"] == [{"workspaces": f"{ws}*", "schema": schema, "version": version}]
+    elsewhere = await http.get(f"/v1/workspaces/other-{ws}/schemas/{type_}", params={"min_version": version})
+    assert elsewhere.json()["schemas"] == []
+
+    draft = {"type": type_, "key": "p", "value": '{"text": 1, "temperature": []}'}
+    checked = await http.post(f"/v1/workspaces/{ws}/validate", json=draft, params={"min_version": version})
+    assert assert_problem(checked, 422, "invalid-value")["path"] == "$.temperature"
+    draft["value"] = '{"text": "t"}'
+    checked = await http.post(f"/v1/workspaces/{ws}/validate", json=draft, params={"min_version": version})
+    assert checked.json() == {"valid": True, "version": checked.json()["version"], "schemas": [f"{ws}*"]}
+    assert (await http.put(item(ws, type_, "p"), json={"value": '{"text": "t"}'})).status_code == 200
