@@ -21,8 +21,8 @@ public final class Main {
               state    [--min-version N] [--versions]       the log materialized: {"version", "config": {ws: {type: {key: value}}}}
               pokes    [--from-beginning] [--count N]       each poke of the notify topic, one JSON line each
               history                                       each Mutation of the history topic, one JSON line each
-              put      -w WS -t TYPE -k KEY -v VALUE [--actor A] [--if-version N]
-              get      -w WS -t TYPE -k KEY [--min-version N] [--actor A]
+              put      -w WS -t TYPE -k KEY -v VALUE [--actor A] [--if-version N] [--reply-partition P]
+              get      -w WS -t TYPE -k KEY [--min-version N] [--actor A] [--reply-partition P]
             options of every command:
               --bootstrap-servers HOST:PORT (required)  --topic-prefix P (eventconfig)
               --schemas DIR (the repository's schemas/, as built)  --timeout-ms T (30000)
@@ -59,7 +59,8 @@ public final class Main {
         Wire wire = Wire.load(schemas != null ? Path.of(schemas) : Wire.defaultSchemasDir());
         long timeoutMs = options.number("timeout-ms", 30_000);
         Readers readers = new Readers(deployment, wire, out, timeoutMs);
-        Requests requests = new Requests(deployment, wire, out, timeoutMs);
+        Requests requests = new Requests(deployment, wire, out, timeoutMs,
+                options.number("reply-partition", -1));
         return switch (argv[0]) {
             case "state" -> readers.state(options.number("min-version", 0), options.flag("versions"));
             case "pokes" -> readers.pokes(options.flag("from-beginning"), options.number("count", -1));

@@ -28,12 +28,15 @@ final class Requests {
     private final Wire wire;
     private final PrintStream out;
     private final long timeoutMs;
+    private final long replyPartition;
 
-    Requests(Deployment deployment, Wire wire, PrintStream out, long timeoutMs) {
+    /** {@code replyPartition}: the response partition to read, or -1 for one picked at random. */
+    Requests(Deployment deployment, Wire wire, PrintStream out, long timeoutMs, long replyPartition) {
         this.deployment = deployment;
         this.wire = wire;
         this.out = out;
         this.timeoutMs = timeoutMs;
+        this.replyPartition = replyPartition;
     }
 
     int put(String workspace, String type, String key, String value, String actor, long ifVersion)
@@ -86,8 +89,11 @@ final class Requests {
             }
             // One partition of our own choosing, positioned at its end BEFORE the request goes out:
             // seekToEnd is lazy, position() makes it happen now, so our answer cannot be skipped.
-            TopicPartition reply = new TopicPartition(responses,
-                    ThreadLocalRandom.current().nextInt(partitions.size()));
+            if (replyPartition >= partitions.size()) {
+                throw new IllegalArgumentException(responses + " has no partition " + replyPartition);
+            }
+            TopicPartition reply = new TopicPartition(responses, replyPartition >= 0 ? (int) replyPartition
+                    : ThreadLocalRandom.current().nextInt(partitions.size()));
             consumer.assign(List.of(reply));
             consumer.seekToEnd(List.of(reply));
             consumer.position(reply);
@@ -108,6 +114,7 @@ final class Requests {
                 for (ConsumerRecord<byte[], byte[]> record : consumer.poll(Duration.ofMillis(100))) {
                     Header answerId = record.headers().lastHeader("id");
                     if (answerId != null && id.equals(new String(answerId.value(), StandardCharsets.UTF_8))) {
+                        System.err.println("request " + id + " answered on " + reply);
                         return print(wire.decode("ConfigResponse", record.value()));
                     }
                     // Another client's answer on the same partition: not ours, passed over.
