@@ -31,6 +31,8 @@ record Deployment(String bootstrapServers, String topicPrefix) {
         props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        // A mistyped prefix must fail ("does not exist"), not create a topic with the broker's defaults.
+        props.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "false");
         return new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer());
     }
 
@@ -41,14 +43,20 @@ record Deployment(String bootstrapServers, String topicPrefix) {
         return new KafkaProducer<>(props, new ByteArraySerializer(), new ByteArraySerializer());
     }
 
-    /** Partition 0 of a single-partition topic (log, history, notify), failing clearly when it is missing. */
-    static TopicPartition onlyPartition(KafkaConsumer<byte[], byte[]> consumer, String topic) {
+    /** The partition count of a topic that must exist (checked before a producer could create it). */
+    static int partitions(KafkaConsumer<byte[], byte[]> consumer, String topic) {
         var partitions = consumer.partitionsFor(topic, Duration.ofSeconds(30));
         if (partitions == null || partitions.isEmpty()) {
             throw new IllegalStateException("topic " + topic + " does not exist");
         }
-        if (partitions.size() != 1) {
-            throw new IllegalStateException("topic " + topic + " has " + partitions.size()
+        return partitions.size();
+    }
+
+    /** Partition 0 of a single-partition topic (log, history, notify), assigned to {@code consumer}. */
+    static TopicPartition onlyPartition(KafkaConsumer<byte[], byte[]> consumer, String topic) {
+        int partitions = partitions(consumer, topic);
+        if (partitions != 1) {
+            throw new IllegalStateException("topic " + topic + " has " + partitions
                     + " partitions; the contract says exactly 1");
         }
         TopicPartition tp = new TopicPartition(topic, 0);

@@ -11,8 +11,8 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.header.Header;
 
 /**
- * The log topic folded into a map, as a view does it (docs/design.md §4.4, §6): item records are
- * held back until the commit marker of their write arrives, then applied together, so a reader never
+ * The log topic folded into a map, as every view does it (docs/design.md §4.4 "Reading the log"):
+ * item records are held back until a commit marker arrives, then applied together, so a reader never
  * sees part of a write. Records that are not the contract's are skipped with a warning.
  */
 final class LogView {

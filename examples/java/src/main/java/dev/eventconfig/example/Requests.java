@@ -41,41 +41,16 @@ final class Requests {
 
     int put(String workspace, String type, String key, String value, String actor, long ifVersion)
             throws Exception {
-        GenericRecord item = wire.newRecord("ConfigValue");
-        item.put("type", type);
-        item.put("key", key);
-        item.put("value", value);
-        item.put("if_version", ifVersion < 0 ? null : ifVersion);
-        GenericRecord request = request("put", workspace);
-        request.put("values", List.of(defaults(item)));
-        return call(request, actor);
+        GenericRecord item = wire.builder("ConfigValue").set("type", type).set("key", key).set("value", value)
+                .set("if_version", ifVersion < 0 ? null : ifVersion).build();
+        return call(wire.builder("ConfigRequest").set("operation", "put").set("workspace", workspace)
+                .set("values", List.of(item)).build(), actor);
     }
 
     int get(String workspace, String type, String key, long minVersion, String actor) throws Exception {
-        GenericRecord wanted = wire.newRecord("ConfigKey");
-        wanted.put("type", type);
-        wanted.put("key", key);
-        GenericRecord request = request("get", workspace);
-        request.put("keys", List.of(defaults(wanted)));
-        request.put("min_version", minVersion < 0 ? null : minVersion);
-        return call(request, actor);
-    }
-
-    private GenericRecord request(String operation, String workspace) {
-        GenericRecord request = defaults(wire.newRecord("ConfigRequest"));
-        request.put("operation", operation);
-        request.put("workspace", workspace);
-        return request;
-    }
-
-    /** Fills every field still unset with its schema default (Avro's GenericData.Record starts empty). */
-    private static GenericRecord defaults(GenericRecord record) {
-        for (var field : record.getSchema().getFields()) {
-            if (record.get(field.pos()) == null && field.hasDefaultValue()) {
-                record.put(field.pos(), org.apache.avro.generic.GenericData.get().getDefaultValue(field));
-            }
-        }
-        return record;
+        GenericRecord wanted = wire.builder("ConfigKey").set("type", type).set("key", key).build();
+        return call(wire.builder("ConfigRequest").set("operation", "get").set("workspace", workspace)
+                .set("keys", List.of(wanted)).set("min_version", minVersion < 0 ? null : minVersion).build(), actor);
     }
 
     /** Sends one request and prints its answer; exit 1 when the answer is an error. */
@@ -83,17 +58,15 @@ final class Requests {
         String responses = deployment.topic("response");
         try (KafkaConsumer<byte[], byte[]> consumer = deployment.consumer();
              KafkaProducer<byte[], byte[]> producer = deployment.producer()) {
-            var partitions = consumer.partitionsFor(responses, Duration.ofSeconds(30));
-            if (partitions == null || partitions.isEmpty()) {
-                throw new IllegalStateException("topic " + responses + " does not exist");
+            Deployment.partitions(consumer, deployment.topic("request"));  // must exist: sending would create it
+            int partitions = Deployment.partitions(consumer, responses);
+            if (replyPartition >= partitions) {
+                throw new IllegalArgumentException(responses + " has no partition " + replyPartition);
             }
             // One partition of our own choosing, positioned at its end BEFORE the request goes out:
             // seekToEnd is lazy, position() makes it happen now, so our answer cannot be skipped.
-            if (replyPartition >= partitions.size()) {
-                throw new IllegalArgumentException(responses + " has no partition " + replyPartition);
-            }
             TopicPartition reply = new TopicPartition(responses, replyPartition >= 0 ? (int) replyPartition
-                    : ThreadLocalRandom.current().nextInt(partitions.size()));
+                    : ThreadLocalRandom.current().nextInt(partitions));
             consumer.assign(List.of(reply));
             consumer.seekToEnd(List.of(reply));
             consumer.position(reply);
@@ -107,8 +80,8 @@ final class Requests {
             }
             headers.add(header("reply-partition", Integer.toString(reply.partition())));
             headers.add(header("deadline", Long.toString(deadline)));
-            producer.send(new ProducerRecord<byte[], byte[]>(deployment.topic("request"), null, null, wire.encode(request),
-                    headers)).get();
+            producer.send(new ProducerRecord<byte[], byte[]>(deployment.topic("request"), null, null,
+                    wire.encode(request), headers)).get();
 
             while (System.currentTimeMillis() < deadline) {
                 for (ConsumerRecord<byte[], byte[]> record : consumer.poll(Duration.ofMillis(100))) {

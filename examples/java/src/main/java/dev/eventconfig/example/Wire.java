@@ -17,6 +17,7 @@ import org.apache.avro.Schema;
 import org.apache.avro.AvroRuntimeException;
 import org.apache.avro.generic.GenericData;
 import org.apache.avro.generic.GenericRecord;
+import org.apache.avro.generic.GenericRecordBuilder;
 import org.apache.avro.message.BinaryMessageDecoder;
 import org.apache.avro.message.BinaryMessageEncoder;
 import org.apache.avro.message.SchemaStore;
@@ -121,9 +122,9 @@ final class Wire {
         return schema;
     }
 
-    /** A record of the current schema with every field at its default, to fill in. */
-    GenericRecord newRecord(String record) {
-        return new GenericData.Record(schema(record));
+    /** A record of the current schema to fill in; fields left unset take their schema defaults. */
+    GenericRecordBuilder builder(String record) {
+        return new GenericRecordBuilder(schema(record));
     }
 
     byte[] encode(GenericRecord record) throws IOException {
