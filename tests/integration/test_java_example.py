@@ -22,9 +22,14 @@ from typing import Any
 
 import pytest
 
+from aiokafka import AIOKafkaProducer
+
 from eventconfig.client import ConfigClient, LocalView
 from eventconfig.codec import default_codec
 from eventconfig.kafka.reading import read_whole
+from eventconfig.kafka.records import OutRecord
+from eventconfig.logrecords import delete_record, marker_record, put_record
+from eventconfig.model import Entry, ItemKey
 from eventconfig.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]  # the first build may download Maven Central
@@ -119,6 +124,49 @@ async def scripted_writes(client: ConfigClient) -> list[dict[str, Any]]:
             {"version": 7, "changes": {"flow": ["w2"], "prompt": ["w2"]}, "workspace_changes": no_workspaces},
             {"version": 8, "changes": {}, "workspace_changes": {"created": [], "deleted": ["w3"]}},
             {"version": 9, "changes": {"flow": ["w2"]}, "workspace_changes": no_workspaces}]
+
+
+async def test_the_java_reader_folds_a_hand_written_log_with_strays_exactly_like_a_local_view(
+        settings: Settings, topics: None, java: Java, tmp_path: Path) -> None:
+    """docs/design.md §4.4 "Reading the log": items wait for a marker, strays are skipped, the version never
+    goes back, the tail after the last marker stays out. Written by hand, no service: only the fold is tested."""
+    codec = default_codec()
+    entry = codec.encode("LogEntry", {"value": "x", "version": 2})
+    a, b, c = (ItemKey("w", "t", k) for k in "abc")
+    skipped = [OutRecord(b"\x00not a LogKey", entry, []),  # BadMarker
+               OutRecord(put_record(b, "", 2).key, None, []),  # a tombstone without its version: b stays
+               OutRecord(put_record(b, "", 2).key, None, [("version", b"-2")]),
+               OutRecord(put_record(ItemKey("w", "t", "d"), "", 2).key, codec.encode("ConfigPush", {"version": 2}), []),
+               OutRecord(put_record(ItemKey("w", "t", "e"), "", 2).key, entry + b"\x00", []),  # trailing bytes
+               OutRecord(put_record(ItemKey("w", "t", "f"), "", 2).key, b"\xc3\x01" + b"\xff" * 8 + entry[10:], []),
+               put_record(ItemKey("w", "", "g"), "empty type", 2)]
+    records = [put_record(a, "1", 1), put_record(b, "2", 1), marker_record(1),
+               delete_record(a, 2), put_record(c, "3", 2), *skipped, marker_record(2),
+               put_record(c, "3b", 3), put_record(c, "3c", 3), marker_record(3),
+               marker_record(1)]  # a stray lower marker: the version stays 3
+    tail = put_record(ItemKey("w", "t", "tail"), "no marker yet", 4)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for record in records:
+            await producer.send_and_wait(settings.topics.log, record.value, key=record.key, headers=record.headers)
+        view = LocalView(settings, tmp_path / "local-view")
+        await view.start(timeout=60)
+        try:
+            assert (view.version, view.get_all("w")) == (3, {"t": {"b": "2", "c": "3c"}})
+            assert [view.get_item(*item) for item in (b, c)] == [Entry("2", 1), Entry("3c", 3)]
+        finally:
+            await view.stop()
+        # Items after the last marker are no complete version yet. (Before the view started, such a tail
+        # would keep LocalView.start from catching up: its position waits at the marker.)
+        await producer.send_and_wait(settings.topics.log, tail.value, key=tail.key, headers=tail.headers)
+    finally:
+        await producer.stop()
+
+    out, err = await java.run("state", "--versions")
+    assert json.loads(out) == {"version": 3, "config": {"w": {"t": {"b": {"value": "2", "version": 1},
+                                                                    "c": {"value": "3c", "version": 3}}}}}
+    assert err.count("warning: skipped log record") == len(skipped), err
 
 
 async def test_the_java_reader_agrees_with_dump_state_history_pokes_and_a_local_view(
