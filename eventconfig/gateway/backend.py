@@ -25,6 +25,7 @@ from pathlib import Path
 from eventconfig.audit import AuditError, HistoryReader
 from eventconfig.client import ConfigClient, LocalView
 from eventconfig.errors import ReadTimeout
+from eventconfig.gateway.access import AccessRules
 from eventconfig.settings import Settings
 from eventconfig.view.store import ViewSnapshot
 
@@ -97,7 +98,7 @@ class HistoryReaders:
 
 
 class Backend:
-    """The service client, the local view and the history readers of one gateway process.
+    """The service client, the local view, the history readers and the read policy of one gateway process.
 
         backend = Backend(settings); await backend.start()
         await backend.at_least(version)      # the local view holds `version` now
@@ -108,6 +109,7 @@ class Backend:
         self.client = ActorClient(settings, timeout=request_timeout)
         self.view = LocalView(settings, view_path or settings.data_dir / "gateway-view")
         self.history = HistoryReaders(settings)
+        self.rules = AccessRules.from_settings(settings)  # what each caller may read (§14.2)
         self.started = False
 
     async def start(self) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from fastapi import Depends, Request
 
+from eventconfig.gateway.access import ReadAccess
 from eventconfig.gateway.auth import ACTOR_HEADER, Authenticator, Identity
 from eventconfig.gateway.backend import Backend
 
@@ -20,3 +21,9 @@ def caller(request: Request) -> Identity:
     """
     auth: Authenticator = request.app.state.auth
     return auth.identify(request.headers.get("authorization"), request.headers.get(ACTOR_HEADER))
+
+
+async def access_of(request: Request, identity: Identity = Depends(caller)) -> ReadAccess:
+    """What the caller may read, by the service's policy (docs/design.md §14.2)."""
+    backend: Backend = request.app.state.backend
+    return backend.rules.for_caller(identity)

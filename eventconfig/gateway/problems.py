@@ -2,9 +2,9 @@
 
 Every error body has ``type`` (``urn:eventconfig:error:<error_type>``), ``title``, ``status``,
 ``detail``, ``instance`` (the request path) and ``error_type``: the wire error type of docs/design.md §5.4
-(``bad-request``, ``conflict``, ``too-large``, ``timeout`` ...) or one of the gateway's own
-(``not-found``, ``unauthorized``, ``out-of-retention``, ``unavailable``). The mapping is pure, so it is
-tested without a server.
+(``bad-request``, ``conflict``, ``too-large``, ``timeout``, ``forbidden`` 403, ``unauthenticated`` 401
+...) or one of the gateway's own (``not-found``, ``unauthorized``, ``out-of-retention``,
+``unavailable``, ``too-many-requests``). The mapping is pure, so it is tested without a server.
 
 Example::
 
@@ -22,8 +22,8 @@ from starlette.responses import JSONResponse
 
 from eventconfig.audit.errors import AuditError, OutOfRetention, VersionNotFound
 from eventconfig.client.client import ClientError
-from eventconfig.errors import (BadOperation, BadRequest, ConfigError, Conflict, EventConfigError, ReadTimeout,
-                                RequestError, TooLarge, ViewError)
+from eventconfig.errors import (BadOperation, BadRequest, ConfigError, Conflict, EventConfigError, Forbidden,
+                                ReadTimeout, RequestError, TooLarge, Unauthenticated, ViewError)
 from eventconfig.gateway.auth import Unauthorized
 
 PROBLEM_JSON = "application/problem+json"
@@ -62,6 +62,8 @@ _STATUS: tuple[tuple[type[EventConfigError], int], ...] = (
     (BadRequest, 400),
     (BadOperation, 400),
     (ReadTimeout, 504),
+    (Forbidden, 403),  # the policy refused the caller (§14.2)
+    (Unauthenticated, 401),  # the writer refused the request's signature or delegation (§14.1)
     (ConfigError, 500),
     (RequestError, 502),  # an error type this gateway does not know: the service's, passed on
     (Unauthorized, 401),
@@ -84,7 +86,7 @@ def problem_for(error: EventConfigError) -> Problem:
         error_type = next((name for cls, name in _OWN_TYPES.items() if isinstance(error, cls)), "config-error")
         detail = str(error)
     problem = Problem(status, error_type, detail)
-    if isinstance(error, Unauthorized):
+    if isinstance(error, Unauthorized | Unauthenticated):
         # Bearer only: a Basic challenge would make browsers pop up their own login over the console's.
         problem.headers["WWW-Authenticate"] = 'Bearer realm="eventconfig"'
     if isinstance(error, OutOfRetention):
