@@ -196,7 +196,7 @@ async def put_item(workspace: str, type: str, key: str, request: Request, respon
                    if_match: str | None = Header(None), if_none_match: str | None = Header(None)) -> Written:
     if_version = precondition(if_match, if_none_match)
     value = await _value_of(request)
-    with acting_as(identity.actor):
+    with acting_as(identity):
         version = await backend.client.put(workspace, type, key, value, if_version=if_version)
     return _written(request, response, identity, version, tag=version)
 
@@ -206,7 +206,7 @@ async def put_item(workspace: str, type: str, key: str, request: Request, respon
 async def delete_item(workspace: str, type: str, key: str, request: Request, response: Response,
                       backend: Backend = Depends(backend_of), identity: Identity = Depends(caller),
                       if_match: str | None = Header(None)) -> Written:
-    with acting_as(identity.actor):
+    with acting_as(identity):
         version = await backend.client.delete(workspace, type, key, if_version=precondition(if_match))
     return _written(request, response, identity, version)
 
@@ -217,7 +217,7 @@ async def batch(workspace: str, request: Request, response: Response, body: Batc
                 backend: Backend = Depends(backend_of), identity: Identity = Depends(caller)) -> Written:
     if bool(body.put) == bool(body.delete):
         raise bad_request("a batch has either `put` items or `delete` items (one service request each)")
-    with acting_as(identity.actor):
+    with acting_as(identity):
         if body.put:
             version = await backend.client.put_many(workspace, [(i.type, i.key, i.value, i.if_version)
                                                                 for i in body.put])
