@@ -20,7 +20,8 @@ def caller(request: Request) -> Identity:
     never blocks the event loop.
     """
     auth: Authenticator = request.app.state.auth
-    return auth.identify(request.headers.get("authorization"), request.headers.get(ACTOR_HEADER))
+    address = request.client.host if request.client is not None else None
+    return auth.identify(request.headers.get("authorization"), request.headers.get(ACTOR_HEADER), address=address)
 
 
 async def access_of(request: Request, identity: Identity = Depends(caller)) -> ReadAccess:

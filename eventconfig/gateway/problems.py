@@ -25,6 +25,7 @@ from eventconfig.client.client import ClientError
 from eventconfig.errors import (BadOperation, BadRequest, ConfigError, Conflict, EventConfigError, Forbidden,
                                 ReadTimeout, RequestError, TooLarge, Unauthenticated, ViewError)
 from eventconfig.gateway.auth import Unauthorized
+from eventconfig.gateway.throttle import TooManyLogins
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -67,13 +68,15 @@ _STATUS: tuple[tuple[type[EventConfigError], int], ...] = (
     (ConfigError, 500),
     (RequestError, 502),  # an error type this gateway does not know: the service's, passed on
     (Unauthorized, 401),
+    (TooManyLogins, 429),
     (OutOfRetention, 410),
     (VersionNotFound, 404),
     (AuditError, 500),
     (ClientError, 503),
     (ViewError, 503),
 )
-_OWN_TYPES = {Unauthorized: "unauthorized", OutOfRetention: "out-of-retention", VersionNotFound: "not-found",
+_OWN_TYPES = {Unauthorized: "unauthorized", TooManyLogins: "too-many-requests", OutOfRetention: "out-of-retention",
+              VersionNotFound: "not-found",
               ClientError: "unavailable", ViewError: "unavailable"}
 
 
@@ -89,6 +92,8 @@ def problem_for(error: EventConfigError) -> Problem:
     if isinstance(error, Unauthorized | Unauthenticated):
         # Bearer only: a Basic challenge would make browsers pop up their own login over the console's.
         problem.headers["WWW-Authenticate"] = 'Bearer realm="eventconfig"'
+    if isinstance(error, TooManyLogins):
+        problem.headers["Retry-After"] = str(error.retry_after_s)
     if isinstance(error, OutOfRetention):
         problem.extra = {"first_version": error.first_version, "first_timestamp_ms": error.first_timestamp_ms}
     return problem
