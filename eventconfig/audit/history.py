@@ -190,10 +190,12 @@ class HistoryReader:
                 if selected is not None:
                     yield selected
 
-    async def newest_first(self, query: HistoryQuery) -> AsyncGenerator[Mutation, None]:
+    async def newest_first(self, query: HistoryQuery, *, window: int = _FIRST_WINDOW,
+                           progress: Progress | None = None) -> AsyncGenerator[Mutation, None]:
         """The mutations ``query`` selects, newest first, read backwards from the end (or from
         ``to_version``) in growing windows of offsets: a page of the newest costs about what it shows,
-        not a read of the whole topic. Retention is checked first, as by :meth:`read`.
+        not a read of the whole topic. Retention is checked first, as by :meth:`read`. ``progress``
+        gets the offsets read so far (from the end) and the offsets held.
 
         Offsets grow with versions (one partition, one record per version; transaction markers take
         offsets too), so the offset after ``to_version`` is found by bisection.
@@ -204,9 +206,12 @@ class HistoryReader:
         top = held.end_offset
         if query.to_version is not None:
             top = await self._offset_after(query.to_version, held.beginning_offset, top)
-        window = _FIRST_WINDOW
+        read, held_offsets = 0, held.end_offset - held.beginning_offset
         while top > held.beginning_offset:
             start = max(held.beginning_offset, top - window)
+            read += top - start
+            if progress is not None:
+                progress("history", read, held_offsets)
             for record in reversed(await self._between(start, top)):
                 mutation = self._decode(record)
                 if query.from_version is not None and mutation.version < query.from_version:
