@@ -31,7 +31,7 @@ from eventconfig.gateway.backend import Backend
 from eventconfig.gateway.throttle import LoginThrottle
 from eventconfig.settings import Settings
 from eventconfig.signing import Signer, new_key_pair
-from tests.integration.test_gateway_api import _wait_started, assert_problem, next_event, sse_events
+from tests.integration.gateway_http import assert_problem, next_event, sse_events, wait_started
 from tests.support import running_service
 
 pytestmark = pytest.mark.integration
@@ -92,7 +92,7 @@ async def deployment(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFact
         carol = ConfigClient(settings, signer=Signer.from_file("carol", keys["carol"]))
         try:
             for server, task in zip(servers, tasks):
-                await _wait_started(server, task)
+                await wait_started(server, task)
             await root.start()
             await carol.start()
             await root.put_many("acme-1", [("prompt", "a", "1"), ("secret", "s", "hidden")])
