@@ -191,18 +191,17 @@ class Authenticator:
             raise Unauthorized("this gateway needs credentials: an `Authorization: Bearer <token>` or basic auth")
         keys = [f"addr:{address or ''}"]
         if scheme.lower() == "bearer":
-            self.throttle.check(keys)
+            attempt = self.throttle.attempt(keys)
             actor = self._token_actor(credentials)
         elif scheme.lower() == "basic":
             username, password = self._basic_credentials(credentials, keys)
-            keys.append(f"user:{username}")
-            self.throttle.check(keys)
+            attempt = self.throttle.attempt([*keys, f"user:{username}"])
             actor = self._basic_actor(username, password)
         else:
             raise Unauthorized(f"unsupported authorization scheme {scheme!r}: use Bearer or Basic")
         if actor is None:
-            self.throttle.failed(keys)
             raise Unauthorized("the credentials are not valid")
+        self.throttle.succeeded(attempt)
         return Identity(actor, verified=True)
 
     def _token_actor(self, token: str) -> str | None:
@@ -222,8 +221,7 @@ class Authenticator:
         except (binascii.Error, UnicodeDecodeError):
             username = password = ""
         if problem:
-            self.throttle.check(keys)
-            self.throttle.failed(keys)
+            self.throttle.attempt(keys)  # a failure, whatever follows
             raise Unauthorized(problem)
         return username, password
 

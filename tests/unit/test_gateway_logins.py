@@ -86,11 +86,19 @@ def test_an_unknown_user_costs_one_pbkdf2_of_the_users_rounds_like_a_wrong_passw
     assert rounds == [1000, 1000]
 
 
+def test_attempts_in_flight_count_so_concurrent_guesses_cannot_overtake_the_limit(clock):
+    throttle = LoginThrottle(2, 60, clock=clock)
+    attempts = [throttle.attempt(["user:alice"]) for _ in range(2)]  # both still checking their password
+    with pytest.raises(TooManyLogins):
+        throttle.attempt(["user:alice"])
+    throttle.succeeded(attempts[0])  # one was right: it no longer counts
+    throttle.attempt(["user:alice"])
+
+
 def test_the_throttle_forgets_the_least_recent_keys_beyond_its_bound(clock):
     throttle = LoginThrottle(1, 60, max_keys=2, clock=clock)
-    throttle.failed(["a"])
-    throttle.failed(["b"])
-    throttle.failed(["c"])
-    throttle.check(["a"])  # forgotten
+    for key in ("a", "b", "c"):
+        throttle.attempt([key])
+    throttle.attempt(["a"])  # forgotten
     with pytest.raises(TooManyLogins):
-        throttle.check(["c"])
+        throttle.attempt(["c"])
