@@ -38,6 +38,7 @@ Progress = Callable[[str, int, int], None]
 _POLL_MS = 200
 _MAX_RECORDS = 10_000
 _FIRST_WINDOW = 256  # offsets read back from the end for a newest-first page; widened x4 while short
+_PROBE_BYTES = 64 * 1024  # a bisection probe wants one record: a fetch of at most this (or one batch)
 
 
 class HistoryReader:
@@ -54,6 +55,7 @@ class HistoryReader:
         self._codec = codec or default_codec()
         self._tp = TopicPartition(settings.topics.history, 0)
         self._consumer: AIOKafkaConsumer | None = None
+        self._probe: AIOKafkaConsumer | None = None  # small fetches, for the bisection of newest_first
 
     async def __aenter__(self) -> HistoryReader:
         await self.start()
@@ -74,9 +76,10 @@ class HistoryReader:
         self._consumer = consumer
 
     async def stop(self) -> None:
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            await consumer.stop()
+        for consumer in (self._consumer, self._probe):
+            if consumer is not None:
+                await consumer.stop()
+        self._consumer = self._probe = None
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -201,14 +204,14 @@ class HistoryReader:
         offsets too), so the offset after ``to_version`` is found by bisection.
         """
         await self.require_held(query.from_version, query.to_version)
-        held = await self.held()
-        held.require(version=query.from_version, time_ms=query.since_ms, purpose=describe_range(query))
-        top = held.end_offset
-        if query.to_version is not None:
-            top = await self._offset_after(query.to_version, held.beginning_offset, top)
-        read, held_offsets = 0, held.end_offset - held.beginning_offset
-        while top > held.beginning_offset:
-            start = max(held.beginning_offset, top - window)
+        if query.bounded_below:  # reads the first record: only when the query may need older ones
+            (await self.held()).require(version=query.from_version, time_ms=query.since_ms,
+                                        purpose=describe_range(query))
+        beginning, end = await self._rewind()
+        top = end if query.to_version is None else await self._offset_after(query.to_version, beginning, end)
+        read, held_offsets = 0, end - beginning
+        while top > beginning:
+            start = max(beginning, top - window)
             read += top - start
             if progress is not None:
                 progress("history", read, held_offsets)
@@ -229,9 +232,15 @@ class HistoryReader:
 
     async def _first_at(self, offset: int, end: int) -> Mutation | None:
         """The first committed mutation at ``offset`` or after it (before ``end``), or None."""
-        self.consumer.seek(self._tp, offset)
-        while await self.consumer.position(self._tp) < end:
-            records = (await self.consumer.getmany(self._tp, timeout_ms=_POLL_MS, max_records=1)).get(self._tp)
+        if self._probe is None:
+            probe = committed_consumer(self.settings, max_partition_fetch_bytes=_PROBE_BYTES,
+                                       fetch_max_bytes=_PROBE_BYTES)
+            await start(probe, self.settings)
+            probe.assign([self._tp])
+            self._probe = probe
+        self._probe.seek(self._tp, offset)
+        while await self._probe.position(self._tp) < end:
+            records = (await self._probe.getmany(self._tp, timeout_ms=_POLL_MS, max_records=1)).get(self._tp)
             if records:
                 return self._decode(records[0]) if records[0].offset < end else None
         return None
