@@ -37,6 +37,8 @@ DEADLINE_HEADER = "deadline"
 # Signed requests (docs/design.md §14.1): base64 Ed25519 signature, and when it was made (epoch ms).
 SIGNATURE_HEADER = "signature"
 SIGNED_AT_HEADER = "signed-at"
+# A signed request made for someone else (the HTTP gateway for its caller): the actor it acts for (§14.1).
+ON_BEHALF_OF_HEADER = "on-behalf-of"
 # On each commit marker: the hash of that write's Mutation, the head of the history's chain (§14.3).
 CHAIN_HEAD_HEADER = "chain-head"
 # Optional: UTF-8 decimal number of the response partition the answer goes to (docs/design.md §4.3).

@@ -128,6 +128,9 @@ class Settings:
     signing_actor: str = ""
     # Per-workspace permissions (docs/design.md §14.2); "" = everyone may do everything.
     policy_file: str = ""
+    # The HTTP gateway refuses logins (429) for a user or address with this many failures in the window.
+    gateway_login_failures: int = 10
+    gateway_login_window_ms: int = 60_000
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""
     sasl_username: str = ""
@@ -165,8 +168,8 @@ class Settings:
         if any(c not in _TOPIC_CHARS for c in self.trustgraph_topicspace):
             raise SettingsError(f"TrustGraph topicspace {self.trustgraph_topicspace!r} may only use letters, "
                                 "digits, '.', '_' and '-'")
-        if self.auth_window_ms <= 0:
-            raise SettingsError("auth_window_ms must be positive")
+        if min(self.auth_window_ms, self.gateway_login_failures, self.gateway_login_window_ms) <= 0:
+            raise SettingsError("auth_window_ms, gateway_login_failures and gateway_login_window_ms must be positive")
         if self.response_partitions < 1:
             raise SettingsError(f"response_partitions must be at least 1, got {self.response_partitions}")
         limits = ("max_value_bytes", "max_items_per_request", "max_name_bytes", "max_id_bytes", "max_actor_bytes")

@@ -13,7 +13,6 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
@@ -29,12 +28,12 @@ from eventconfig.kafka.reading import committed_consumer, end_offset
 from eventconfig.kafka.topics import admin_client, create_topics
 from eventconfig.service import ConfigService
 from eventconfig.settings import Settings
+from tests.integration.gateway_http import assert_problem, next_event, sse_events, wait_started
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "test-token-0123456789"
 PASSWORD = "correct horse battery staple"
-PROBLEM = "application/problem+json"
 
 
 @dataclass
@@ -42,17 +41,6 @@ class Gateways:
     settings: Settings
     dev: str  # base URL of the development-mode app
     prod: str  # base URL of the production-mode app
-
-
-async def _wait_started(server: GatewayServer, task: asyncio.Task[None], timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not server.started:
-        if task.done():
-            task.result()
-            raise AssertionError("the gateway server stopped before it started")
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"the gateway server did not start within {timeout} s")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +65,7 @@ async def gateways(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactor
     tasks = [asyncio.create_task(server.serve()) for server in servers]
     try:
         for server, task in zip(servers, tasks):
-            await _wait_started(server, task)
+            await wait_started(server, task)
         yield Gateways(settings, *(f"http://127.0.0.1:{server.port}" for server in servers))
     finally:
         for server in servers:
@@ -96,17 +84,6 @@ async def http(gateways: Gateways) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def ws(unique: str) -> str:
     return f"ws-{unique}"
-
-
-def assert_problem(response: httpx.Response, status: int, error_type: str) -> dict[str, Any]:
-    """The response is a problem document of RFC 9457 with the service's error type."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == status and body["error_type"] == error_type
-    assert body["type"] == f"urn:eventconfig:error:{error_type}"
-    assert body["title"] and body["detail"] and body["instance"] == response.request.url.path
-    return body
 
 
 def item(ws: str, type_: str, key: str) -> str:
@@ -313,29 +290,6 @@ async def test_history_readers_are_reused_and_one_that_failed_is_replaced(gatewa
 
 
 # --- watch ---------------------------------------------------------------------------------
-
-
-async def sse_events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
-    """Parsed events of a text/event-stream response: {"event", "id", "data"}."""
-    event: dict[str, Any] = {}
-    async for line in response.aiter_lines():
-        if not line:
-            if "event" in event:
-                yield event
-            event = {}
-        elif line.startswith("id: "):
-            event["id"] = int(line[4:])
-        elif line.startswith("event: "):
-            event["event"] = line[7:]
-        elif line.startswith("data: "):
-            event["data"] = json.loads(line[6:])
-
-
-async def next_event(events: AsyncIterator[dict[str, Any]], what: str, timeout: float = 15) -> dict[str, Any]:
-    try:
-        return await asyncio.wait_for(anext(events), timeout)
-    except TimeoutError:
-        raise AssertionError(f"no {what} event within {timeout} s") from None
 
 
 async def test_watch_streams_pokes_filtered_by_workspace_and_resumes_from_last_event_id(http, ws):

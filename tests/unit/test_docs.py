@@ -382,11 +382,12 @@ def test_the_readme_and_the_contract_tell_the_same_story_of_the_gateways_actor()
     readme = " ".join(readme_section("HTTP API and web console").split())
     contract = " ".join(design_section(14).split("\n### 14.2", 1)[0].split())
     for name, page in (("README.md", readme), ("design.md §14.1", contract)):
-        for said in (f"`{ANONYMOUS}`", f"`{UNVERIFIED_PREFIX}<name>`", "`signing_key_file`", "the caller"):
+        for said in (f"`{ANONYMOUS}`", f"`{UNVERIFIED_PREFIX}<name>`", "`signing_key_file`", "the caller",
+                     "`on-behalf-of`", "`delegates`"):
             assert said in page, f"{name} must say how the gateway's actor is chosen: {said} is missing"
         assert ACTOR_HEADER in page.lower(), f"{name} must name the development mode's {ACTOR_HEADER} header"
-        assert re.search(r"the caller[^.]* is not recorded", page), \
-            f"{name} must say that a gateway with a signing key does not record its caller"
+        assert re.search(r"records the caller, verified", page), \
+            f"{name} must say that a gateway with a signing key has its caller recorded, verified (delegation)"
 
 
 def test_the_gateway_examples_history_shows_the_actor_the_gateway_records() -> None:

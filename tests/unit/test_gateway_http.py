@@ -6,8 +6,8 @@ import pytest
 
 from eventconfig.audit import OutOfRetention, VersionNotFound
 from eventconfig.client.client import ClientError
-from eventconfig.errors import (BadRequest, ConfigError, Conflict, ReadTimeout, RequestError, RequestTimeout,
-                                TooLarge)
+from eventconfig.errors import (BadRequest, ConfigError, Conflict, Forbidden, ReadTimeout, RequestError, RequestTimeout,
+                                TooLarge, Unauthenticated)
 from eventconfig.gateway.auth import Unauthorized
 from eventconfig.gateway.problems import PROBLEM_JSON, Problem, problem_for
 from eventconfig.gateway.routes_config import precondition
@@ -34,6 +34,7 @@ def test_other_conditional_headers_are_bad_requests(if_match, if_none_match):
     (ConfigError("bug"), 500, "config-error"),
     (Unauthorized("who"), 401, "unauthorized"), (VersionNotFound("v9"), 404, "not-found"),
     (ClientError("no kafka"), 503, "unavailable"), (OutOfRetention("gone", 5, 1000), 410, "out-of-retention"),
+    (Forbidden("not yours"), 403, "forbidden"), (Unauthenticated("bad signature"), 401, "unauthenticated"),
 ])
 def test_service_errors_map_to_statuses_and_keep_their_error_type(error, status, error_type):
     problem = problem_for(error)
