@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from eventconfig.kafka.topics import admin_client, create_topics
-from eventconfig.service import ConfigService
+from eventconfig.process import ConfigService
 from eventconfig.settings import Settings
 
 CLI_DEADLINE_S = 30  # far above what a failing command needs; a hang fails the test, not the suite

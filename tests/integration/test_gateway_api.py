@@ -27,7 +27,7 @@ from eventconfig.gateway.auth import Authenticator, hash_password, token_digest
 from eventconfig.gateway.backend import Backend, HistoryReaders
 from eventconfig.kafka.reading import committed_consumer, end_offset
 from eventconfig.kafka.topics import admin_client, create_topics
-from eventconfig.service import ConfigService
+from eventconfig.process import ConfigService
 from eventconfig.settings import Settings
 
 pytestmark = pytest.mark.integration

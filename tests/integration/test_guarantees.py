@@ -17,7 +17,7 @@ from aiokafka import TopicPartition
 
 from eventconfig.codec import default_codec
 from eventconfig.kafka.topics import admin_client
-from eventconfig.service import ConfigService
+from eventconfig.process import ConfigService
 from eventconfig.settings import Settings
 from eventconfig.view.materializer import Materializer
 from eventconfig.writer import parking

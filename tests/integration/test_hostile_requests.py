@@ -13,7 +13,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from eventconfig.codec import default_codec
 from eventconfig.kafka.topics import admin_client
 from eventconfig.logrecords import decode_record
-from eventconfig.service import ConfigService
+from eventconfig.process import ConfigService
 
 pytestmark = pytest.mark.integration
 codec = default_codec()

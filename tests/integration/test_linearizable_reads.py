@@ -16,7 +16,7 @@ from aiokafka import TopicPartition
 from eventconfig.codec import default_codec
 from eventconfig.kafka.transactions import TransactionalSender
 from eventconfig.model import Entry, ItemKey
-from eventconfig.service import ConfigService
+from eventconfig.process import ConfigService
 from eventconfig.view.reader import DictReader
 from eventconfig.writer.batch import BatchConfig, RawRequest, process_batch
 from tests.support import start_services, wait_serving, wait_until

@@ -177,7 +177,7 @@ async def test_a_10000_item_put_is_handled_off_the_event_loop_and_the_writer_sta
     """The writer decodes and handles a 10,000-item put in a worker thread: the event loop (the group
     heartbeat, the pipelined commit, other requests) keeps turning meanwhile, the writer is never
     re-activated, and the view applies the version whole."""
-    from eventconfig.writer import service as writer_module
+    from eventconfig.writer import role as writer_module
 
     ticks, during, activations = 0, [], 0
     handle_batch = writer_module.process_batch
