@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 
-from aiokafka.errors import KafkaError
+from eventconfig.kafka.adapter import KafkaError
 
 from eventconfig import metrics
 from eventconfig.errors import ServiceStartError

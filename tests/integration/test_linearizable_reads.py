@@ -65,7 +65,7 @@ async def test_a_fenced_writer_whose_view_lags_never_answers_a_read_with_a_value
         await commit_as_successor(settings, successor, "new", 2)
 
         def zombie_dropped_the_read() -> bool:
-            consumed = (zombie.writer._position or 0) > read_offset
+            consumed = (zombie.writer.position or 0) > read_offset
             return consumed and all(read.offset != read_offset for read in zombie.writer.reads.waiting())
         await wait_until(lambda: answer.done() or zombie_dropped_the_read(), 30,
                          "the zombie writer neither answered the read nor dropped it after its failed transaction")
