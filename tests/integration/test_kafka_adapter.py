@@ -1,0 +1,120 @@
+"""The aiokafka behaviour the roles rely on, pinned through eventconfig.kafka.adapter on the real broker.
+
+The roles reach aiokafka only through that module; if an aiokafka upgrade changes one of these
+behaviours (or the private parts the adapter reads), a test here fails before the roles misbehave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiokafka.admin import NewPartitions, NewTopic
+
+from eventconfig.kafka import adapter
+from eventconfig.kafka.adapter import GroupMember, TopicPartition
+from eventconfig.kafka.records import OutRecord
+from eventconfig.kafka.topics import admin_client
+from eventconfig.kafka.transactions import Fenced, TransactionalSender
+from tests.support import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+async def _topic(settings, name: str, partitions: int = 1) -> str:
+    topic = f"{settings.topic_prefix}.{name}"
+    async with admin_client(settings) as admin:
+        await admin.create_topics([NewTopic(topic, partitions, 1)])
+    return topic
+
+
+async def test_a_started_sender_fences_the_previous_one_whose_next_commit_fails_as_fenced(settings):
+    topic = await _topic(settings, "fenced")
+    first, second = TransactionalSender(settings, "probe"), TransactionalSender(settings, "probe")
+    await first.start()
+    try:
+        await first.commit({topic: [OutRecord(b"k", b"first", [])]})
+        await second.start()  # adapter.fence: InitProducerId bumps the epoch
+        with pytest.raises(Fenced):
+            await first.commit({topic: [OutRecord(b"k", b"zombie", [])]})
+        assert not first.running, "a fenced sender stops its producer"
+        await second.commit({topic: [OutRecord(b"k", b"second", [])]})
+    finally:
+        await first.stop()
+        await second.stop()
+
+
+async def test_the_transaction_state_says_when_an_abort_is_possible(settings):
+    """adapter.abortable reads aiokafka's private transaction state: abortable inside a transaction,
+    not between transactions."""
+    topic = await _topic(settings, "abortable")
+    producer = adapter.transactional_producer(settings, settings.transactional_id("abortable"))
+    await producer.start()
+    try:
+        await adapter.fence(producer)
+        assert not adapter.abortable(producer), "between transactions there is nothing to abort"
+        await producer.begin_transaction()
+        assert adapter.abortable(producer)
+        await adapter.send(producer, {topic: [OutRecord(b"k", b"v", [])]},
+                           await adapter.routes(producer, {topic: [OutRecord(b"k", b"v", [])]}))
+        assert adapter.abortable(producer)
+        await producer.abort_transaction()
+        assert not adapter.abortable(producer)
+    finally:
+        await producer.stop()
+
+
+async def test_a_record_for_a_partition_added_after_the_producer_started_reaches_it(settings):
+    """adapter.routes refreshes the metadata (aiokafka private) when a record names an unknown partition."""
+    topic = await _topic(settings, "grown", partitions=1)
+    producer = adapter.idempotent_producer(settings)
+    await producer.start()
+    try:
+        assert await adapter.routes(producer, {topic: [OutRecord(b"k", b"v", [])]}) == {topic: [0]}
+        async with admin_client(settings) as admin:
+            await admin.create_partitions({topic: NewPartitions(total_count=3)})
+        record = OutRecord(b"k", b"to partition 2", [], partition=2)
+        routes: dict[str, list[int]] = {}
+
+        async def partition_two_known() -> bool:
+            routes.update(await adapter.routes(producer, {topic: [record]}))
+            return 2 in routes[topic]
+        await wait_until(partition_two_known, 30, "the producer never learned of the new partitions")
+        await adapter.send(producer, {topic: [record]}, routes)
+    finally:
+        await producer.stop()
+
+
+async def test_one_member_of_a_role_group_holds_the_partition_and_every_rebalance_revokes_it_first(settings, unique):
+    """aiokafka's rebalances are eager: a member joining takes the partition from its holder (on_revoked
+    is awaited) before it is assigned again, to either member."""
+    topic = await _topic(settings, "group")
+    tp = TopicPartition(topic, 0)
+    revoked: list[str] = []
+
+    def member(name: str) -> GroupMember:
+        async def on_revoked() -> None:
+            revoked.append(name)
+        return GroupMember(settings, f"g-{unique}", tp, on_revoked=on_revoked)
+
+    members = {"a": member("a"), "b": member("b")}
+    polls: list[asyncio.Task[None]] = []
+
+    async def poll(m: GroupMember) -> None:
+        while True:
+            await m.idle()
+    try:
+        await members["a"].start()
+        polls.append(asyncio.create_task(poll(members["a"])))
+        await wait_until(members["a"].assigned, 30, "the only member was not assigned the partition")
+        await members["b"].start()
+        polls.append(asyncio.create_task(poll(members["b"])))
+        await wait_until(lambda: "a" in revoked, 30, "the second member's join did not revoke the partition")
+        await wait_until(lambda: sum(m.assigned() for m in members.values()) == 1, 30,
+                         "not exactly one member holds the partition")
+    finally:
+        for task in polls:
+            task.cancel()
+        await asyncio.gather(*polls, return_exceptions=True)
+        for m in members.values():
+            await m.stop()
