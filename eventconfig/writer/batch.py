@@ -249,12 +249,14 @@ class _Batch:
         return self.auth.verify(record.value, record.headers, request_id, record.offset, self.now_ms)
 
     def _request_id(self, record: RawRequest) -> str | None:
-        """The id to answer with ("" when there is none), or None when the id itself is unusable: then
-        the request is dead-lettered unanswered, since its response could not be produced or routed."""
-        ids = [raw for name, raw in record.headers if name == model.ID_HEADER]
-        if len(ids) > 1:  # clients differ in which one they read: answering either could misroute
-            self._dead_letter(record, "DuplicateId", f"request has {len(ids)} 'id' headers; exactly one is allowed")
+        """The id to answer with ("" when there is none), or None when the id itself is unusable or a
+        header of the contract is repeated: then the request is dead-lettered unanswered (docs/design.md
+        §4.3), since its response could not be produced or routed, or its headers read two ways."""
+        repeated = model.repeated_header(record.headers)
+        if repeated is not None:
+            self._dead_letter(record, *repeated_header_refusal(record.headers, repeated))
             return None
+        ids = [raw for name, raw in record.headers if name == model.ID_HEADER]
         problem = _id_problem(ids[0] if ids else None, self.config.max_id_bytes)
         if problem:
             self._dead_letter(record, "BadId", f"{problem}; no response can be sent")
@@ -330,6 +332,15 @@ def unproducible(record: RawRequest, reason: str) -> OutRecord:
     request_id = next((raw for name, raw in record.headers if name == model.ID_HEADER), None)
     headers: Headers = [] if request_id is None else [(model.ID_HEADER, request_id[:DLQ_FIELD_BYTES])]
     return OutRecord(None, None, [*headers, *reasons(record.offset, "Unproducible", reason)])
+
+
+def repeated_header_refusal(headers: Sequence[tuple[str, bytes]], name: str) -> tuple[str, str]:
+    """The dead letter's ``error-type`` and ``error`` for a request that repeats header ``name``:
+    ``DuplicateId`` for ``id`` (clients differ in which one they read: answering either could
+    misroute), ``DuplicateHeader`` for the others (the signature covers the first, a dict keeps the last)."""
+    count = sum(1 for n, _ in headers if n == name)
+    return ("DuplicateId" if name == model.ID_HEADER else "DuplicateHeader",
+            f"request has {count} {name!r} headers; at most one is allowed")
 
 
 def _id_problem(raw: bytes | None, max_bytes: int) -> str | None:
