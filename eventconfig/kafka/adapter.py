@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -31,7 +32,7 @@ from eventconfig.kafka.records import OutRecord
 from eventconfig.settings import Settings
 
 __all__ = ["AIOKafkaProducer", "ConsumerRecord", "GroupMember", "KafkaError", "ProducerFenced", "REFUSALS", "TopicPartition",
-           "abortable", "fence", "idempotent_producer", "refresh_metadata", "routes", "send", "transactional_producer"]
+           "abortable", "fence", "forget_failure", "idempotent_producer", "refresh_metadata", "routes", "send", "transactional_producer"]
 
 # Produce errors that retrying cannot cure: the records themselves are unacceptable to the broker.
 REFUSALS = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, CorruptRecordException,
@@ -71,6 +72,18 @@ def abortable(producer: AIOKafkaProducer) -> bool:
     """Whether the current transaction can still be aborted: not while it commits (outcome unknown) or
     after a fatal error. aiokafka asserts on an invalid abort, so the state is read first (private)."""
     return producer._txn_manager.state in _ABORTABLE
+
+
+def forget_failure(producer: AIOKafkaProducer) -> None:
+    """Mark the error of a failed transaction as seen where aiokafka leaves it unseen (private): the
+    transaction's waiter and the drain waiter of each failed record batch. The caller has handled the
+    error; unseen, it is logged as a "Future exception was never retrieved" traceback when the
+    producer is dropped (issue 22)."""
+    accumulator = producer._message_accumulator
+    batches = [*itertools.chain.from_iterable(accumulator._batches.values()), *accumulator._pending_batches]
+    for waiter in [producer._txn_manager.wait_for_transaction_end(), *(b._drain_waiter for b in batches)]:
+        if waiter.done() and not waiter.cancelled():
+            waiter.exception()
 
 
 async def refresh_metadata(producer: AIOKafkaProducer) -> None:

@@ -102,16 +102,21 @@ class TransactionalSender:
                 await producer.send_offsets_to_transaction(dict(offsets), group_id)
             await producer.commit_transaction()
         except ProducerFenced as exc:
+            adapter.forget_failure(producer)
             await self.stop()
             raise Fenced(str(exc)) from exc
         except REFUSALS as exc:
-            await self._abort(producer)
-            await self.stop()
+            await self._give_up(producer)
             raise RecordRefused(f"{type(exc).__name__}: {exc}") from exc
         except (KafkaError, asyncio.TimeoutError) as exc:
-            await self._abort(producer)
-            await self.stop()
+            await self._give_up(producer)
             raise TransactionFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _give_up(self, producer: adapter.AIOKafkaProducer) -> None:
+        """After a failed transaction: abort it if it still can be, then drop the producer."""
+        await self._abort(producer)
+        adapter.forget_failure(producer)
+        await self.stop()
 
     async def _abort(self, producer: adapter.AIOKafkaProducer) -> None:
         """End a failed transaction now: left open, it pins the last stable offset of every partition
