@@ -20,8 +20,12 @@ import asyncio
 import itertools
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.coordinator.assignors.abstract import AbstractPartitionAssignor
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
 from aiokafka.errors import (CorruptRecordException, InvalidMessageError, InvalidTimestampError, KafkaError,
                              MessageSizeTooLargeError, ProducerFenced, RecordListTooLargeError, RecordTooLargeError)
 from aiokafka.producer.transaction_manager import TransactionState
@@ -137,29 +141,84 @@ async def send(producer: AIOKafkaProducer, records: Mapping[str, Sequence[OutRec
 
 # --- the role's group ---------------------------------------------------------------------------
 
+class _HolderKeeps(AbstractPartitionAssignor):
+    """Gives the role's partition to the member that holds the role, so a member that joins or leaves
+    does not move it: each member names in its join metadata when it took the role (epoch ms; nothing
+    without it), and the latest one keeps it (it fenced any earlier one). With no holder, the first
+    member by id gets it; other partitions (of the response topic) go round robin."""
+
+    name = "eventconfig-holder-keeps"
+    version = 0
+
+    def __init__(self, tp: TopicPartition, held_since: Callable[[], int | None]) -> None:
+        self.tp, self.held_since = tp, held_since
+
+    def metadata(self, topics: Iterable[str]) -> ConsumerProtocolMemberMetadata:
+        since = self.held_since()
+        return ConsumerProtocolMemberMetadata(self.version, sorted(topics),
+                                              b"" if since is None else since.to_bytes(8, "big"))
+
+    def assign(self, cluster: Any, members: Mapping[str, Any]) -> dict[str, Any]:
+        ordered = sorted(members)
+        claims = {m: int.from_bytes(meta.user_data, "big") for m, meta in members.items() if meta.user_data}
+        holder = max(claims, key=lambda m: (claims[m], m)) if claims else ordered[0]
+        owned: dict[str, dict[str, list[int]]] = {m: {} for m in ordered}
+        for topic in sorted({t for meta in members.values() for t in meta.subscription}):
+            for i, partition in enumerate(sorted(cluster.partitions_for_topic(topic) or ())):
+                owner = holder if TopicPartition(topic, partition) == self.tp else ordered[i % len(ordered)]
+                owned[owner].setdefault(topic, []).append(partition)
+        return {m: ConsumerProtocolMemberAssignment(self.version, sorted(owned[m].items()), b"") for m in ordered}
+
+    def on_assignment(self, assignment: Any) -> None:
+        pass
+
+
 class _Listener(ConsumerRebalanceListener):
-    def __init__(self, tp: TopicPartition, on_revoked: Callable[[], Awaitable[None]]) -> None:
-        self.tp, self.on_revoked = tp, on_revoked
+    """Keeps the role through a rebalance that leaves it with this member (aiokafka's rebalances take
+    every partition away first): the read position is kept, and only a new assignment without the
+    role's partition ends the role (``on_lost``)."""
+
+    def __init__(self, member: GroupMember) -> None:
+        self.member = member
+        self.rebalances = 0
+        self.rebalancing = False
+        self.assigned = False
+        self._kept: int | None = None
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        if self.tp in revoked:
-            await self.on_revoked()
+        member = self.member
+        self.rebalancing = True
+        if member.tp in revoked and member.reading():
+            self._kept = await member.consumer.position(member.tp)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        pass  # the role's loop sees the assignment
+        member, kept, self._kept = self.member, self._kept, None
+        self.rebalances += 1
+        self.rebalancing = False
+        self.assigned = member.tp in assigned
+        if not self.assigned:
+            await member.on_lost()
+        elif kept is not None and member.reading():
+            member.consumer.seek(member.tp, kept)
+            member.read_role_partition_only()
 
 
 class GroupMember:
     """Membership of a role's consumer group, and reading the role's input partition ``tp``.
 
     Every process that can play the role is a member; the one assigned ``tp`` should hold the role.
-    ``on_revoked`` is awaited (inside the rebalance) when ``tp`` is taken away."""
+    ``held_since`` says since when (epoch ms) this process holds it, or None; the group keeps ``tp`` with
+    the holder across rebalances (safety comes from the transactional fencing, not from the group).
+    ``reading`` says whether the role reads ``tp`` now (active): its position survives a rebalance.
+    ``on_lost`` is awaited (inside the rebalance) when a rebalance leaves this member without ``tp``."""
 
     def __init__(self, settings: Settings, group_id: str, tp: TopicPartition,
-                 on_revoked: Callable[[], Awaitable[None]]) -> None:
+                 on_lost: Callable[[], Awaitable[None]], held_since: Callable[[], int | None],
+                 reading: Callable[[], bool]) -> None:
         self.settings, self.group_id, self.tp = settings, group_id, tp
-        self._on_revoked = on_revoked
+        self.on_lost, self.held_since, self.reading = on_lost, held_since, reading
         self._consumer: AIOKafkaConsumer | None = None
+        self._listener = _Listener(self)
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -167,20 +226,33 @@ class GroupMember:
         return self._consumer
 
     async def start(self) -> None:
+        # A member of an older release knows only round robin: the group then uses it until all know both.
         consumer = committed_consumer(self.settings, group_id=self.group_id, session_timeout_ms=_SESSION_TIMEOUT_MS,
-                                      heartbeat_interval_ms=_HEARTBEAT_INTERVAL_MS, max_poll_interval_ms=300_000)
+                                      heartbeat_interval_ms=_HEARTBEAT_INTERVAL_MS, max_poll_interval_ms=300_000,
+                                      partition_assignment_strategy=(_HolderKeeps(self.tp, self.held_since),
+                                                                     RoundRobinPartitionAssignor))
         await consumer.start()
         self._consumer = consumer
-        consumer.subscribe([self.tp.topic], listener=_Listener(self.tp, self._on_revoked))
+        consumer.subscribe([self.tp.topic], listener=self._listener)
 
     async def stop(self) -> None:
         if self._consumer is not None:
             consumer, self._consumer = self._consumer, None
             await consumer.stop()
 
+    @property
+    def rebalances(self) -> int:
+        """How many rebalances of the group this member has completed (tests wait on it)."""
+        return self._listener.rebalances
+
+    def settled_since(self, rebalances: int) -> bool:
+        """Whether no rebalance has begun since the member had completed ``rebalances`` of them."""
+        return self._listener.rebalances == rebalances and not self._listener.rebalancing
+
     def assigned(self) -> bool:
-        """Whether the group has assigned this member the role's partition (as of the last rebalance)."""
-        return self.tp in self.consumer.assignment()
+        """Whether the last completed rebalance assigned this member the role's partition (during a
+        rebalance, the previous answer)."""
+        return self._listener.assigned
 
     async def idle(self) -> None:
         """Poll without reading anything (nothing is ours without the role); keeps the membership alive."""
@@ -238,6 +310,9 @@ class GroupMember:
         return await end_offset(self.consumer, self.tp)
 
     def end_as_fetched(self) -> int:
-        """The partition's end as of the last fetch (its last stable offset, read_committed)."""
+        """The partition's end as of the last fetch (its last stable offset, read_committed); 0 while a
+        rebalance has taken the partition away."""
+        if self.tp not in self.consumer.assignment():
+            return 0
         return self.consumer.last_stable_offset(self.tp) or self.consumer.highwater(self.tp) or 0
 

@@ -66,12 +66,15 @@ class ExclusiveRole(ABC):
         self.role = role
         self.tp = TopicPartition(topic, partition)
         self.group_id = settings.group_id(role)
-        self.member = GroupMember(settings, self.group_id, self.tp, on_revoked=self._revoked)
+        self.member = GroupMember(settings, self.group_id, self.tp, on_lost=self._lost, held_since=self._held_since,
+                                  reading=lambda: self.active)
         self.sender = TransactionalSender(settings, role)
         self.commits = CommitPipeline(self.sender, self.group_id, self.tp, on_failure=self._commit_failed)
         self.machine = RoleMachine(retry_s=_RETRY_S)
         self._lock = asyncio.Lock()  # one transition or one batch at a time
         self._active = asyncio.Event()
+        self.activations = 0  # how often this process took the role (tests, logs)
+        self._taken_at_ms = 0  # when the current take-over began (epoch ms)
 
     # --- what a role provides -------------------------------------------------------------------
 
@@ -149,7 +152,8 @@ class ExclusiveRole(ABC):
         async with self._lock:
             await self.commits.drain()  # the previous activation's last commit
             self.machine.catching_up()
-            started = time.monotonic()
+            started, rebalances = time.monotonic(), self.member.rebalances
+            self._taken_at_ms = int(time.time() * 1000)
             self.member.read_role_partition_only()
             try:
                 await self.sender.restart()  # fences the previous holder, aborts its open transaction
@@ -159,18 +163,25 @@ class ExclusiveRole(ABC):
                 if self.machine.state is State.CATCHING_UP:  # else a commit of the take-over failed: handled
                     await self._fail(f"could not take the {self.role} role", exc)
                 return
-            if not self.member.assigned():  # revoked while catching up
+            await self.member.seek(resume.offset)
+            # A rebalance while catching up may have moved the partition, or reset its read position.
+            if not (self.member.assigned() and self.member.settled_since(rebalances)):
                 self.machine.stepped_down()
                 await self.sender.stop()
                 return
-            await self.member.seek(resume.offset)
-            self.machine.activated()
+            self.machine.activated()  # no await since the check: the position is the one just sought
+            self.activations += 1
             self._active.set()
             metrics.ROLE_ACTIVE.labels(self.role).set(1)
             log.info("active", extra={"fields": {"role": self.role, **resume.fields, "input_offset": resume.offset,
                                                  "took_s": round(time.monotonic() - started, 3)}})
 
-    async def _revoked(self) -> None:
+    def _held_since(self) -> int | None:
+        """When this process took the role (epoch ms) if it holds or is taking it: the group keeps the
+        partition with it across a rebalance (kafka/adapter.py)."""
+        return self._taken_at_ms if self.machine.state in (State.CATCHING_UP, State.ACTIVE) else None
+
+    async def _lost(self) -> None:
         await self._step_down("partition revoked")
 
     async def _step_down(self, reason: str) -> None:

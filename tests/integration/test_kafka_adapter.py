@@ -91,36 +91,45 @@ async def test_a_record_for_a_partition_added_after_the_producer_started_reaches
         await producer.stop()
 
 
-async def test_one_member_of_a_role_group_holds_the_partition_and_every_rebalance_revokes_it_first(settings, unique):
-    """aiokafka's rebalances are eager: a member joining takes the partition from its holder (on_revoked
-    is awaited) before it is assigned again, to either member."""
+async def test_the_member_that_holds_the_role_keeps_its_partition_when_another_joins_and_leaves(settings, unique):
+    """The group's assignor (adapter._HolderKeeps, through aiokafka's assignor interface) keeps the role's
+    partition with the member that says it holds the role; aiokafka's eager rebalance takes it away and
+    gives it back, which the member does not report as lost."""
     topic = await _topic(settings, "group")
     tp = TopicPartition(topic, 0)
-    revoked: list[str] = []
+    lost: list[str] = []
+    holding: set[str] = set()
 
     def member(name: str) -> GroupMember:
-        async def on_revoked() -> None:
-            revoked.append(name)
-        return GroupMember(settings, f"g-{unique}", tp, on_revoked=on_revoked)
+        async def on_lost() -> None:
+            lost.append(name)
+        return GroupMember(settings, f"g-{unique}", tp, on_lost=on_lost,
+                           held_since=lambda: 1 if name in holding else None, reading=lambda: False)
 
     members = {"a": member("a"), "b": member("b")}
-    polls: list[asyncio.Task[None]] = []
+    polls: dict[str, asyncio.Task[None]] = {}
 
     async def poll(m: GroupMember) -> None:
         while True:
             await m.idle()
     try:
         await members["a"].start()
-        polls.append(asyncio.create_task(poll(members["a"])))
+        polls["a"] = asyncio.create_task(poll(members["a"]))
         await wait_until(members["a"].assigned, 30, "the only member was not assigned the partition")
+        holding.add("a")
+        rebalances = members["a"].rebalances
         await members["b"].start()
-        polls.append(asyncio.create_task(poll(members["b"])))
-        await wait_until(lambda: "a" in revoked, 30, "the second member's join did not revoke the partition")
-        await wait_until(lambda: sum(m.assigned() for m in members.values()) == 1, 30,
-                         "not exactly one member holds the partition")
+        polls["b"] = asyncio.create_task(poll(members["b"]))
+        await wait_until(lambda: members["b"].rebalances >= 1 and members["a"].rebalances > rebalances, 30,
+                         "the second member's join did not rebalance the group")
+        assert members["a"].assigned() and not members["b"].assigned(), "the holder keeps the partition"
+        assert lost == ["b"], "the holder was not told it lost the partition; the joining member was"
+        polls.pop("a").cancel()
+        await members["a"].stop()
+        await wait_until(members["b"].assigned, 30, "the remaining member did not get the partition")
     finally:
-        for task in polls:
+        for task in polls.values():
             task.cancel()
-        await asyncio.gather(*polls, return_exceptions=True)
+        await asyncio.gather(*polls.values(), return_exceptions=True)
         for m in members.values():
             await m.stop()
