@@ -56,6 +56,12 @@ def start_services(settings: Settings, tmp_path: Path, names: tuple[str, ...] = 
             for name in names}
 
 
+def activations(log: Path, role: str = "writer") -> int:
+    """How often a ``serve`` process logged taking ``role`` (its "active" line; the "joined group; waiting
+    to become active" line does not count)."""
+    return log.read_text().count(f"eventconfig.kafka.exclusive active role={role} ")
+
+
 async def wait_serving(wire, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
     """Wait until some writer answers requests."""
     deadline = asyncio.get_running_loop().time() + timeout

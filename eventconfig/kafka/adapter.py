@@ -35,7 +35,7 @@ from eventconfig.kafka.reading import committed_consumer, end_offset, read_to_en
 from eventconfig.kafka.records import OutRecord
 from eventconfig.settings import Settings
 
-__all__ = ["AIOKafkaProducer", "ConsumerRecord", "GroupMember", "KafkaError", "ProducerFenced", "REFUSALS", "TopicPartition",
+__all__ = ["SESSION_TIMEOUT_MS", "AIOKafkaProducer", "ConsumerRecord", "GroupMember", "KafkaError", "ProducerFenced", "REFUSALS", "TopicPartition",
            "abortable", "fence", "forget_failure", "idempotent_producer", "refresh_metadata", "routes", "send", "transactional_producer"]
 
 # Produce errors that retrying cannot cure: the records themselves are unacceptable to the broker.
@@ -46,7 +46,7 @@ REFUSALS = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeErr
 _ABORTABLE = frozenset({TransactionState.IN_TRANSACTION, TransactionState.ABORTABLE_ERROR})
 
 # The role's group: a member that misses heartbeats for the session is replaced.
-_SESSION_TIMEOUT_MS = 6000
+SESSION_TIMEOUT_MS = 6000
 _HEARTBEAT_INTERVAL_MS = 1500
 _IDLE_POLL_MS = 200  # how often a member without the role polls (keeps its membership alive)
 
@@ -227,7 +227,7 @@ class GroupMember:
 
     async def start(self) -> None:
         # A member of an older release knows only round robin: the group then uses it until all know both.
-        consumer = committed_consumer(self.settings, group_id=self.group_id, session_timeout_ms=_SESSION_TIMEOUT_MS,
+        consumer = committed_consumer(self.settings, group_id=self.group_id, session_timeout_ms=SESSION_TIMEOUT_MS,
                                       heartbeat_interval_ms=_HEARTBEAT_INTERVAL_MS, max_poll_interval_ms=300_000,
                                       partition_assignment_strategy=(_HolderKeeps(self.tp, self.held_since),
                                                                      RoundRobinPartitionAssignor))

@@ -37,7 +37,7 @@ from typing import Any
 
 from eventconfig import metrics
 from eventconfig.errors import EventConfigError
-from eventconfig.kafka.adapter import ConsumerRecord, GroupMember, KafkaError, TopicPartition
+from eventconfig.kafka.adapter import SESSION_TIMEOUT_MS, ConsumerRecord, GroupMember, KafkaError, TopicPartition
 from eventconfig.kafka.commits import CommitPipeline
 from eventconfig.kafka.role_state import RoleMachine, State, Step
 from eventconfig.kafka.transactions import Fenced, TransactionalSender, TransactionFailed
@@ -70,7 +70,7 @@ class ExclusiveRole(ABC):
                                   reading=lambda: self.active)
         self.sender = TransactionalSender(settings, role)
         self.commits = CommitPipeline(self.sender, self.group_id, self.tp, on_failure=self._commit_failed)
-        self.machine = RoleMachine(retry_s=_RETRY_S)
+        self.machine = RoleMachine(retry_s=_RETRY_S, fenced_wait_s=SESSION_TIMEOUT_MS / 1000)
         self._lock = asyncio.Lock()  # one transition or one batch at a time
         self._active = asyncio.Event()
         self.activations = 0  # how often this process took the role (tests, logs)
@@ -130,7 +130,7 @@ class ExclusiveRole(ABC):
             await self.member.stop()
 
     async def _step(self) -> None:
-        step = self.machine.next_step(self.member.assigned(), time.monotonic())
+        step = self.machine.next_step(self.member.assigned(), time.monotonic(), self.member.rebalances)
         if step is Step.TAKE_OVER:
             await self._take_over()
         elif step is Step.STEP_DOWN:
@@ -187,8 +187,9 @@ class ExclusiveRole(ABC):
     async def _step_down(self, reason: str) -> None:
         """-> standby: the partition was revoked or the process stops."""
         async with self._lock:
-            if self.active:
-                log.info("stepping down", extra={"fields": {"role": self.role, "reason": reason}})
+            if self.machine.state is not State.STANDBY:
+                log.info("stepping down", extra={"fields": {"role": self.role, "reason": reason,
+                                                            "state": self.machine.state.value}})
             await self.commits.drain()
             self.machine.stepped_down()
             self._inactive()
@@ -202,11 +203,11 @@ class ExclusiveRole(ABC):
         await self._fail(f"{self.role} transaction {reason}", error)
 
     async def _fail(self, what: str, error: BaseException) -> None:
-        """-> failing: stop the producer; while still assigned the role is taken again after a pause, in
-        which a stale member that was fenced by the rightful holder learns of the rebalance."""
+        """-> failing: stop the producer; while still assigned the role is taken again after a pause, and
+        after a fencing only once a rebalance proves it is still ours (kafka/role_state.py)."""
         log.warning("%s: %s; retrying from committed state in %.0f s", what, str(error) or type(error).__name__,
                     _RETRY_S)
-        self.machine.failed(time.monotonic())
+        self.machine.failed(time.monotonic(), self.member.rebalances if isinstance(error, Fenced) else None)
         self._inactive()
         await self.sender.stop()
 

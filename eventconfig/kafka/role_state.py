@@ -6,14 +6,18 @@
        ^                     |   |                   |
        |                     |   +--revoked----------+--revoked / stopping--> STANDBY
        |                     v                       v
-       +-- (after retry_s, still assigned) ---- FAILING <--a commit or a take-over failed--+
+       +-- (after retry_s, still assigned; ---- FAILING <--a commit or a take-over failed--+
+            if fenced, proven by a rebalance)
 
 A member is in STANDBY until the group assigns it the role's partition; it then catches up (fences
 the previous holder, rebuilds its state, finds where to resume) and becomes ACTIVE. A failure while
 catching up or active moves it to FAILING, where it stays for ``retry_s`` before it may take the role
-again: a stale member that was fenced by the rightful holder learns of the rebalance within that
-pause and stays down. Whether the member holds the partition is asked on every step, never
-remembered, so a failure while still assigned always ends in a retry, never in a role nobody holds.
+again. A member that was *fenced* must first prove it still holds the role before it fences in turn:
+another process took the role, so this one waits for a rebalance of the group that completes after
+the fencing and still assigns it the partition (a stale member learns it lost the role instead), or,
+when none comes, for ``fenced_wait_s`` (the fencer may have died). That ends fencing wars. Whether
+the member holds the partition is asked on every step, never remembered, so a failure while still
+assigned always ends in a retry, never in a role nobody holds.
 
 Example::
 
@@ -53,27 +57,40 @@ class RoleMachine:
     """The state of one role in one process; each transition is one method."""
 
     retry_s: float = 1.0
+    fenced_wait_s: float = 6.0
     state: State = State.STANDBY
     retry_at: float = 0.0  # monotonic time before which no take-over is tried
+    proof_after: int | None = None  # fenced: a rebalance completed after this many proves the role is ours
+    proof_deadline: float = 0.0  # fenced: without a proof, take over again after this monotonic time
 
-    def next_step(self, assigned: bool, now: float) -> Step:
-        """What the role's loop does next, given whether the group assigns this member the partition."""
+    def next_step(self, assigned: bool, now: float, rebalances: int = 0) -> Step:
+        """What the role's loop does next, given whether the group assigns this member the partition (as
+        of the last of ``rebalances`` completed rebalances)."""
         if self.state is State.ACTIVE:
             return Step.WORK if assigned else Step.STEP_DOWN
-        if assigned and self.state in (State.STANDBY, State.FAILING) and now >= self.retry_at:
+        if assigned and self.state in (State.STANDBY, State.FAILING) and now >= self.retry_at \
+                and self._proven(now, rebalances):
             return Step.TAKE_OVER
         return Step.IDLE
 
+    def _proven(self, now: float, rebalances: int) -> bool:
+        return self.proof_after is None or rebalances > self.proof_after or now >= self.proof_deadline
+
     def catching_up(self) -> None:
         self._move({State.STANDBY, State.FAILING}, State.CATCHING_UP)
+        self.proof_after = None
 
     def activated(self) -> None:
         self._move({State.CATCHING_UP}, State.ACTIVE)
 
-    def failed(self, now: float) -> None:
-        """A take-over or a commit failed (or the loop met a Kafka error): retry after ``retry_s``."""
+    def failed(self, now: float, fenced_after: int | None = None) -> None:
+        """A take-over or a commit failed (or the loop met a Kafka error): retry after ``retry_s``. When
+        another process fenced this one (``fenced_after``: the rebalances completed so far), retry only
+        once a later rebalance proves the role is still ours, or after ``fenced_wait_s``."""
         self._move(set(State), State.FAILING)
         self.retry_at = now + self.retry_s
+        if fenced_after is not None:
+            self.proof_after, self.proof_deadline = fenced_after, now + self.fenced_wait_s
 
     def stepped_down(self) -> None:
         """The partition was revoked or the process stops. A failing role keeps its back-off."""

@@ -66,3 +66,17 @@ def test_transitions_the_state_does_not_allow_are_refused(transition: str) -> No
     machine = RoleMachine() if transition == "activated" else active()
     with pytest.raises(IllegalTransition):
         getattr(machine, transition)()
+
+
+def test_a_fenced_member_takes_the_role_again_only_after_a_rebalance_proves_it_still_holds_it() -> None:
+    machine = RoleMachine(retry_s=1.0, fenced_wait_s=6.0)
+    machine.catching_up()
+    machine.activated()
+    machine.failed(now=10.0, fenced_after=3)
+    assert machine.next_step(assigned=True, now=12.0, rebalances=3) is Step.IDLE, "no fencing war"
+    assert machine.next_step(assigned=True, now=12.0, rebalances=4) is Step.TAKE_OVER, "a later rebalance proves it"
+    assert machine.next_step(assigned=False, now=12.0, rebalances=4) is Step.IDLE, "or shows the role is gone"
+    assert machine.next_step(assigned=True, now=16.0, rebalances=3) is Step.TAKE_OVER, "the fencer may have died"
+    machine.catching_up()
+    machine.failed(now=20.0)  # not fenced: no proof needed
+    assert machine.next_step(assigned=True, now=21.0, rebalances=3) is Step.TAKE_OVER
