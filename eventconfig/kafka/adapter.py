@@ -196,7 +196,7 @@ class _Listener(ConsumerRebalanceListener):
         self.rebalances += 1
         self.rebalancing = False
         self.assigned = member.tp in assigned
-        if not self.assigned:
+        if not self.assigned or (member.reading() and kept is None):  # lost, or its read position unknown
             await member.on_lost()
         elif kept is not None and member.reading():
             member.consumer.seek(member.tp, kept)

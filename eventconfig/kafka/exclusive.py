@@ -154,8 +154,8 @@ class ExclusiveRole(ABC):
             self.machine.catching_up()
             started, rebalances = time.monotonic(), self.member.rebalances
             self._taken_at_ms = int(time.time() * 1000)
-            self.member.read_role_partition_only()
             try:
+                self.member.read_role_partition_only()
                 await self.sender.restart()  # fences the previous holder, aborts its open transaction
                 self.commits.reset()
                 resume = await self.take_over()
