@@ -5,7 +5,6 @@ its producer, across the rebalance a joining member causes."""
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
 from dataclasses import replace
 
@@ -13,7 +12,7 @@ import pytest
 
 from eventconfig.kafka.role_state import State
 from eventconfig.process import ConfigService
-from tests.support import activations, start_services, wait_serving, wait_until
+from tests.support import activations, replace_paused_writer, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -74,17 +73,7 @@ async def test_a_paused_writer_that_resumes_after_a_take_over_does_not_fence_its
     zombie: its next commit, if it gets to one, fails (its successor fenced it), and it must not take the
     role back before a rebalance says whether the role is still its (the unit test of
     kafka/role_state.py covers that rule; here, whichever comes first, the successor keeps the role)."""
-    logs = start_services(settings, tmp_path)
-    processes.extend(logs)
-    await wait_serving(wire)
-    assert (await wire.put("w", ("t", "k", "old")))["error"] is None
-    paused = next(p for p, log in logs.items() if activations(log))
-    successor = next(p for p in logs if p is not paused)
-    paused.send_signal(signal.SIGSTOP)
-    await wait_until(lambda: activations(logs[successor]) > 0, 60,
-                     "the standby did not take the writer role from the paused one")
-    assert (await wire.put("w", ("t", "k", "new"), timeout=60))["error"] is None
-    paused.send_signal(signal.SIGCONT)  # a zombie until it hears of the rebalance
+    paused, successor, logs = await replace_paused_writer(settings, wire, processes, tmp_path)
 
     async def heard() -> bool:
         """The resumed writer learnt it lost the role (it may first have tried a commit, which fails)."""
