@@ -2,14 +2,16 @@
 
 Everything the exclusive roles (writer, projector, TrustGraph forwarder and translator) need from the
 Kafka client lives here, behind a few narrow names: the group member that holds or waits for the
-role's input partition (:class:`GroupMember`), the producers (:func:`transactional_producer`,
-:func:`idempotent_producer`) and the steps of a transaction (:func:`fence`, :func:`send`,
-:func:`abortable`). The aiokafka details that have no public API (the transaction manager's state,
-a forced metadata refresh) are confined to this module.
+role's input partition (:class:`GroupMember`, with the group's assignor that keeps the partition with
+the member holding the role), the producers (:func:`transactional_producer`, :func:`idempotent_producer`)
+and the steps of a transaction (:func:`fence`, :func:`routes`, :func:`send`, :func:`abortable`,
+:func:`forget_failure`). The aiokafka details that have no public API (the transaction manager's
+state, the waiters it leaves failed, a forced metadata refresh) are confined to this module.
 
 Example::
 
-    member = GroupMember(settings, "g", TopicPartition("t", 0), on_revoked=step_down)
+    member = GroupMember(settings, "g", TopicPartition("t", 0), on_lost=step_down,
+                         held_since=lambda: None, reading=lambda: False)
     await member.start()
     records = await member.fetch(timeout_ms=100, max_records=500)
 """
@@ -22,6 +24,7 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
+
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.coordinator.assignors.abstract import AbstractPartitionAssignor
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
@@ -35,8 +38,9 @@ from eventconfig.kafka.reading import committed_consumer, end_offset, read_to_en
 from eventconfig.kafka.records import OutRecord
 from eventconfig.settings import Settings
 
-__all__ = ["SESSION_TIMEOUT_MS", "AIOKafkaProducer", "ConsumerRecord", "GroupMember", "KafkaError", "ProducerFenced", "REFUSALS", "TopicPartition",
-           "abortable", "fence", "forget_failure", "idempotent_producer", "refresh_metadata", "routes", "send", "transactional_producer"]
+__all__ = ["REFUSALS", "SESSION_TIMEOUT_MS", "AIOKafkaProducer", "ConsumerRecord", "GroupMember", "KafkaError",
+           "ProducerFenced", "TopicPartition", "abortable", "fence", "forget_failure", "idempotent_producer",
+           "refresh_metadata", "routes", "send", "transactional_producer"]
 
 # Produce errors that retrying cannot cure: the records themselves are unacceptable to the broker.
 REFUSALS = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, CorruptRecordException,
