@@ -6,6 +6,7 @@ value remembers the version at which it last changed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple, NewType
 
@@ -49,6 +50,24 @@ PARKED_HEADER = "parked"
 
 # A Kafka record's headers as eventconfig builds them: (name, raw value) pairs in order.
 Headers = list[tuple[str, bytes]]
+
+# The request headers the contract defines: a request carries each of them at most once (§4.3).
+REQUEST_HEADERS = (ID_HEADER, ACTOR_HEADER, SIGNED_AT_HEADER, SIGNATURE_HEADER, DEADLINE_HEADER,
+                   REPLY_PARTITION_HEADER, ON_BEHALF_OF_HEADER)
+
+
+def repeated_header(headers: Iterable[tuple[str, object]]) -> str | None:
+    """The first request header of the contract that ``headers`` hold more than once, or None.
+
+    Readers differ in which copy they take (the first, the last, a dict's), so a request with a repeated
+    one is refused, unanswered, wherever it arrives (docs/design.md §4.3, §13.5)."""
+    seen: set[str] = set()
+    for name, _ in headers:
+        if name in REQUEST_HEADERS:
+            if name in seen:
+                return name
+            seen.add(name)
+    return None
 
 
 # Distinct to the type checker, plain ints at run time: swapping a log position and a config version

@@ -28,7 +28,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from eventconfig.errors import EventConfigError, Unauthenticated
-from eventconfig.model import ACTOR_HEADER, ON_BEHALF_OF_HEADER, SIGNATURE_HEADER, SIGNED_AT_HEADER
+from eventconfig.model import ACTOR_HEADER, ON_BEHALF_OF_HEADER, SIGNATURE_HEADER, SIGNED_AT_HEADER, repeated_header
 from eventconfig.settings import Settings
 from eventconfig.signing import signed_bytes
 from eventconfig.writer.delegation import delegate, delegate_patterns
@@ -144,6 +144,8 @@ class Authenticator:
         The signature is not checked again (that would cost a verify per request of the window at
         every fail-over): a forged copy earlier in the topic could only block a request whose ``id``
         its sender has not yet made public."""
+        if repeated_header(headers) is not None:  # refused unread (docs/design.md §4.3): never accepted
+            return
         first = _first(headers)
         actor = first.get(ACTOR_HEADER, b"").decode("utf-8", errors="replace")
         if SIGNATURE_HEADER not in first or actor not in self.keyring.keys:

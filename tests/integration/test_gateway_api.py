@@ -26,7 +26,7 @@ from eventconfig.gateway.auth import LoginChecker, hash_password, token_digest
 from eventconfig.gateway.backend import Backend, HistoryReaders
 from eventconfig.kafka.reading import committed_consumer, end_offset
 from eventconfig.kafka.topics import admin_client, create_topics
-from eventconfig.service import ConfigService
+from eventconfig.process import ConfigService
 from eventconfig.settings import Settings
 from tests.integration.gateway_http import assert_problem, next_event, sse_events, wait_started
 

@@ -30,7 +30,7 @@ from trustgraph.schema import ConfigRequest, ConfigResponse, ConfigValue
 from eventconfig.audit import HistoryQuery, HistoryReader
 from eventconfig.client import ConfigClient, LocalView
 from eventconfig.kafka.topics import admin_client, create_topics, topic_configs
-from eventconfig.service import ConfigService
+from eventconfig.process import ConfigService
 from eventconfig.settings import Settings
 from eventconfig.trustgraph.wire import TrustGraphTopics
 from tests.support import start_process
