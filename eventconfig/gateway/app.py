@@ -35,6 +35,7 @@ from eventconfig.gateway.auth import LoginChecker
 from eventconfig.gateway.backend import Backend
 from eventconfig.gateway.deps import caller
 from eventconfig.gateway.problems import Problem, problem_for
+from eventconfig.gateway.watch_hub import WatchHub
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -48,12 +49,14 @@ def create_app(backend: Backend, auth: LoginChecker) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         app.state.stopping.set()  # open event streams end instead of holding the shutdown
+        await app.state.watch_hub.stop()
 
     app = FastAPI(title="eventconfig gateway", version="1",
                   description="Config, history and live changes of an eventconfig deployment over HTTP. "
                               "Versions are ETags; If-Match is compare-and-set; errors are problem+json.",
                   docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.backend, app.state.auth, app.state.stopping = backend, auth, asyncio.Event()
+    app.state.watch_hub = WatchHub(backend.settings, lambda: backend.version, app.state.stopping)
     authenticated = [Depends(caller)]
     for module in (routes_config, routes_schemas, routes_audit, watch):
         app.include_router(module.router, dependencies=authenticated)
