@@ -39,7 +39,7 @@ from eventconfig.gateway.access import ReadAccess
 from eventconfig.gateway.deps import access_of
 from eventconfig.gateway.problems import bad_request
 from eventconfig.gateway.watch_hub import WatchHub
-from eventconfig.gateway.watch_ring import Closed, Interrupted, Lagged, Poke
+from eventconfig.gateway.watch_ring import Closed, Interrupted, Item, Lagged, Poke
 
 router = APIRouter(prefix="/v1", tags=["watch"])
 KEEP_ALIVE_S = 15.0
@@ -79,10 +79,38 @@ def last_event_id(header: str | None, from_version: int | None) -> int | None:
 # --- the stream ------------------------------------------------------------------------------
 
 
-def _shown(poke: Poke, access: ReadAccess, workspace: str | None, types: set[str]) -> bytes | None:
+def _shown(poke: Poke, access: ReadAccess, workspace: str | None, types: set[str]) -> bytes:
+    """The poke's event for this caller and filter; empty when none of it is left to show."""
     readable = access.poke(poke)
     shown = None if readable is None else select(readable, workspace, types)
-    return None if shown is None else sse("poke", shown, id=poke["version"])
+    return b"" if shown is None else sse("poke", shown, id=poke["version"])
+
+
+class _Stream:
+    """One stream's position and filters; turns what the hub queued into the bytes to send."""
+
+    def __init__(self, hub: WatchHub, access: ReadAccess, workspace: str | None, types: set[str],
+                 seen: int) -> None:
+        self.hub, self.access, self.workspace, self.types, self.seen = hub, access, workspace, types, seen
+        # Streams of the same caller (or of any unrestricted one) and filters share each poke's event.
+        self.key = (None if access.unrestricted else access.actor, workspace, frozenset(types))
+
+    def poke(self, poke: Poke) -> bytes:
+        if poke["version"] <= self.seen:
+            return b""
+        self.seen = poke["version"]
+        return self.hub.memo(poke, self.key, lambda: _shown(poke, self.access, self.workspace, self.types))
+
+    def item(self, item: Item) -> bytes:
+        if isinstance(item, Interrupted):
+            return sse("interrupted", {"reason": item.reason, "retry_ms": item.retry_ms})
+        if isinstance(item, Lagged):
+            if item.version <= self.seen:
+                return b""
+            self.seen = item.version
+            return sse("resync", {"version": item.version, "reason": item.reason}, id=item.version)
+        assert not isinstance(item, Closed)
+        return self.poke(item)
 
 
 async def _events(hub: WatchHub, access: ReadAccess, last_seen: int | None,
@@ -95,38 +123,22 @@ async def _events(hub: WatchHub, access: ReadAccess, last_seen: int | None,
                       if opening.kind == "resync" else None)
             yield b"retry: 2000\n\n" + sse(opening.kind, {"version": opening.version, "reason": reason},
                                            id=opening.version)
-            seen = opening.version
+            stream = _Stream(hub, access, workspace, types, opening.version)
             async for pokes in opening.replayed():
-                for poke in pokes:
-                    if poke["version"] > seen:
-                        seen = poke["version"]
-                        event = _shown(poke, access, workspace, types)
-                        if event is not None:
-                            yield event
+                if chunk := b"".join(map(stream.poke, pokes)):
+                    yield chunk
         finally:
             await opening.close()
         quiet_since = loop.time()
         while True:
             items = await inbox.take(max(0.0, KEEP_ALIVE_S - (loop.time() - quiet_since)))
-            if not items:
+            closed = any(isinstance(item, Closed) for item in items)
+            chunk = b"".join(stream.item(item) for item in items if not isinstance(item, Closed))
+            if chunk or not items:
                 quiet_since = loop.time()
-                yield b": keep-alive\n\n"
-            for item in items:
-                if isinstance(item, Closed):
-                    return
-                if isinstance(item, Interrupted):
-                    yield sse("interrupted", {"reason": item.reason, "retry_ms": item.retry_ms})
-                elif isinstance(item, Lagged):
-                    if item.version > seen:
-                        seen = item.version
-                        quiet_since = loop.time()
-                        yield sse("resync", {"version": seen, "reason": item.reason}, id=seen)
-                elif item["version"] > seen:
-                    seen = item["version"]
-                    event = _shown(item, access, workspace, types)
-                    if event is not None:
-                        quiet_since = loop.time()
-                        yield event
+                yield chunk or b": keep-alive\n\n"
+            if closed:
+                return
 
 
 @router.get("/watch", summary="Pokes as Server-Sent Events (resumable with Last-Event-ID)",

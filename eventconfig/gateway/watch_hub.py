@@ -27,9 +27,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
@@ -43,6 +43,7 @@ from eventconfig.settings import Settings
 from eventconfig.tasks import Backoff, cancel
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _POLL_MS = 500  # how soon the hub notices that the gateway is stopping
 _TAIL_WINDOW = 64  # offsets read back from the end to find the last poke (markers take offsets too)
 _CATCH_UP_WAIT_S = 10.0  # a stream waits this long, at most, for the hub's first read to the end
@@ -167,6 +168,8 @@ class WatchHub:
         self._caught_up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lookup: asyncio.Future[Any] | None = None
+        self._memo: dict[tuple[int, Hashable], Any] = {}  # what streams made of the last batch's pokes
+        self._batch: set[int] = set()  # the versions of the last batch
 
     # --- streams ---------------------------------------------------------------------------
 
@@ -214,6 +217,16 @@ class WatchHub:
         if opening.replay is None:
             await replay.close()
         return opening
+
+    def memo(self, poke: Poke, key: Hashable, make: Callable[[], T]) -> T:
+        """``make()`` once for all streams with the same ``key`` (their caller and filters) per poke
+        of the hub's last batch; older pokes are made each time."""
+        if poke["version"] not in self._batch:
+            return make()
+        memo_key = (poke["version"], key)
+        if memo_key not in self._memo:
+            self._memo[memo_key] = make()
+        return cast(T, self._memo[memo_key])
 
     async def _beginning(self) -> int | None:
         """The notify topic's beginning offset now (None: the hub has no consumer); concurrent
@@ -291,7 +304,11 @@ class WatchHub:
         return end
 
     def _deliver(self, records: list[ConsumerRecord]) -> None:
-        for offset, poke in _decoded(records):
+        pokes = _decoded(records)
+        if pokes:
+            self._memo.clear()
+            self._batch = {poke["version"] for _, poke in pokes}
+        for offset, poke in pokes:
             self._newest = max(self._newest, poke["version"])
             self._ring.add(offset, poke)
             self._broadcast(poke)

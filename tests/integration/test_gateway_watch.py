@@ -185,7 +185,7 @@ async def test_a_slow_stream_stalls_no_other_and_gets_a_resync_instead_of_unboun
     try:
         await until_metric(http, "eventconfig_gateway_watch_streams", 1)
         lagging = await metric(http, "eventconfig_gateway_watch_lagging_total")
-        types = [f"type-{i:03d}-{'x' * 40}" for i in range(300)]  # large pokes fill the slow socket soon
+        types = [f"type-{i:03d}-{'x' * 240}" for i in range(400)]  # pokes of ~100 KB fill the slow socket soon
         async with http.stream("GET", "/v1/watch", params={"workspace": ws}) as response:
             events = sse_events(response)
             await next_event(events, "ready")
