@@ -182,11 +182,28 @@ async def _results(workers: list[asyncio.subprocess.Process], last: int) -> list
     return results
 
 
-async def _window(pid: int, seconds: float) -> float:
-    """The gateway's CPU in percent of one core over the next ``seconds``."""
-    before = cpu.sample({"gateway": pid})
+@dataclass
+class Window:
+    """Percent of one core over a window: the gateway's CPU, the time it was ready but waited for a
+    core, the stream readers' CPU, and the whole machine's (summed over its cores)."""
+
+    gateway: float
+    gateway_waited: float
+    readers: float
+    machine: float
+
+    def text(self) -> str:
+        return (f"gateway {self.gateway:.1f} % of a core (and {self.gateway_waited:.0f} % ready but waiting "
+                f"for a core), stream readers {self.readers:.0f} %, machine {self.machine:.0f} % busy")
+
+
+async def _window(pid: int, readers: list[int], seconds: float) -> Window:
+    pids = {"gateway": pid, **{f"reader{i}": p for i, p in enumerate(readers)}}
+    before, waited = cpu.sample(pids), cpu.run_queue_wait(pid)
     await asyncio.sleep(seconds)
-    return cpu.usage(before, cpu.sample({"gateway": pid}))["gateway_pct"]
+    used, waited = cpu.usage(before, cpu.sample(pids)), cpu.run_queue_wait(pid) - waited
+    return Window(used["gateway_pct"], 100 * waited / seconds,
+                  sum(v for k, v in used.items() if k.startswith("reader")), used["machine_busy_pct"])
 
 
 def _latencies(sent: dict[int, float], results: list[dict[str, Any]]) -> tuple[list[float], list[float]]:
@@ -214,16 +231,17 @@ async def sse_streams(settings: Settings, workdir: Path, streams: int, procs: in
             rss_empty = resident_mib(gateway.proc.pid)
             workers = await _readers(gateway.port, streams, procs, settings_env(settings))
             opened = await gauge(http, "eventconfig_gateway_watch_streams")
-            idle_cpu = await _window(gateway.proc.pid, idle_s)
+            readers = [worker.pid for worker in workers]
+            idle = await _window(gateway.proc.pid, readers, idle_s)
             rss_idle = resident_mib(gateway.proc.pid)
             sent: dict[int, float] = {}
-            busy = asyncio.create_task(_window(gateway.proc.pid, writes * interval_s))
+            window = asyncio.create_task(_window(gateway.proc.pid, readers, writes * interval_s))
             async with ConfigClient(settings, timeout=30) as client:
                 for i in range(writes):
                     began = time.time()
                     sent[await client.put("bench-sse", "sse", f"k{i}", str(i))] = began
                     await asyncio.sleep(max(0.0, began + interval_s - time.time()))
-            busy_cpu = await busy
+            busy = await window
             consumers = await gauge(http, "eventconfig_gateway_watch_consumers")
             rss_busy = resident_mib(gateway.proc.pid)
             results = await _results(workers, max(sent))
@@ -249,8 +267,9 @@ async def sse_streams(settings: Settings, workdir: Path, streams: int, procs: in
             note=f"p99 {percentile(each, 99):.0f} ms over {len(each)} deliveries"),
         Row("sse", "Kafka consumers the gateway used", consumers, "", Goal("<=", 1),
             note="eventconfig_gateway_watch_consumers during the writes"),
-        Row("sse", f"gateway CPU, {streams} streams idle / during writes", idle_cpu, "% core",
-            note=f"during writes {busy_cpu:.1f} % of a core"),
+        Row("sse", f"gateway CPU, {streams} streams idle", idle.gateway, "% core", note=f"idle: {idle.text()}"),
+        Row("sse", f"gateway CPU, {streams} streams, during writes", busy.gateway, "% core",
+            note=f"during writes: {busy.text()}"),
         Row("sse", f"gateway resident memory, {streams} streams idle / during writes", rss_idle, "MiB",
             note=f"during writes {rss_busy:.0f} MiB; {rss_empty:.0f} MiB with no stream: "
                  f"{(rss_idle - rss_empty) * 1024 / max(streams, 1):.1f} KiB per stream"),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventconfig.errors import EventConfigError
 from eventconfig.gateway import metrics, routes_audit, routes_config, routes_schemas, watch
@@ -62,7 +63,7 @@ def create_app(backend: Backend, auth: LoginChecker) -> FastAPI:
         app.include_router(module.router, dependencies=authenticated)
     _add_error_handlers(app)
     _add_operator_routes(app, backend)
-    app.middleware("http")(_measure)
+    app.add_middleware(_Measure)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -112,13 +113,27 @@ def _add_operator_routes(app: FastAPI, backend: Backend) -> None:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    started = time.perf_counter()
-    response = await call_next(request)
-    route = getattr(request.scope.get("route"), "path", "unmatched")
-    metrics.HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-    metrics.HTTP_SECONDS.labels(request.method, route).observe(time.perf_counter() - started)
-    return response
+class _Measure:
+    """Counts and times every HTTP request, to the start of its response (an event stream counts
+    once). A plain ASGI middleware: a stream's chunks pass straight through, with no task between."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def measured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                route = getattr(scope.get("route"), "path", "unmatched")
+                metrics.HTTP_REQUESTS.labels(scope["method"], route, str(message["status"])).inc()
+                metrics.HTTP_SECONDS.labels(scope["method"], route).observe(time.perf_counter() - started)
+            await send(message)
+
+        await self.app(scope, receive, measured)
 
 
 class _Uvicorn(uvicorn.Server):
