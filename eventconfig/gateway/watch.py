@@ -15,8 +15,10 @@ EventSource sends the last id it saw and resumes where it was. Later in a stream
 
 * ``resync`` (id V) again, when the client read so slowly that ``gateway_watch_queue_pokes`` pokes
   waited for it: they were dropped; reload with ``min_version=V`` and go on with the pokes that follow;
-* ``interrupted`` (no id, data ``{"reason", "retry_ms"}``), when the gateway lost its connection to
-  the notify topic: the stream stays open and pokes follow, none lost, once it reconnects.
+* ``interrupted`` (no id, data ``{"reason", "retry_ms"}``), when the gateway's notify consumer failed
+  (an error Kafka's client does not retry itself, such as a lost authorization; a broker outage it
+  rides out only delays the pokes): the stream stays open and pokes follow, none lost, once the
+  consumer is back (``retry_ms`` later, doubling up to 10 s).
 
 Every stream of a gateway is fed by one consumer (:mod:`eventconfig.gateway.watch_hub`); a resume of
 a recent poke is served from its memory, an older one from the topic. The notify topic has one

@@ -259,9 +259,10 @@ class WatchHub:
         while not self._stopping.is_set():
             try:
                 await self._follow(backoff)
-            except (KafkaError, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 - the one place a failure of the hub is handled
                 delay = backoff.next()
-                log.warning("watch hub: the notify consumer failed (%s); reconnecting in %.1f s", exc, delay)
+                log.warning("watch hub: the notify consumer failed (%s); reconnecting in %.1f s", exc, delay,
+                            exc_info=not isinstance(exc, KafkaError | OSError))
                 metrics.WATCH_HUB_FAILURES.inc()
                 self._broadcast(Interrupted(str(exc) or type(exc).__name__, int(delay * 1000)))
                 with contextlib.suppress(TimeoutError):
