@@ -200,7 +200,7 @@ class WatchHub:
             return Opening("ready", max(current, self._newest))
         if self._ring.covers(last_seen):
             beginning = await self._beginning()
-            if beginning is not None:
+            if beginning is not None and self._ring.covers(last_seen):  # (still: it moved on meanwhile)
                 metrics.WATCH_RESUMES.labels("memory").inc()
                 deleted, first_held = self._ring.first_held_after(beginning)
                 if deleted and needs_resync(beginning, first_held, last_seen, current):
