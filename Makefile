@@ -45,7 +45,7 @@ test-integration: install
 	$(VENV_PYTHON) -m pytest -q tests/integration
 
 bench: broker-start  ## the benchmark against the local broker, etcd (Debian etcd-server) in the same run
-	$(VENV_PYTHON) -m pip install -q --disable-pip-version-check -e '.[test,bench]'
+	$(VENV_PYTHON) -m pip install -q --disable-pip-version-check -e '.[test,gateway,bench]'
 	$(VENV_PYTHON) -m bench --peer etcd
 
 CHAOS_SEED ?= 7

@@ -8,6 +8,7 @@ deletes them at the end. The service runs in its own process, the client load in
     python -m bench --peer etcd      # and etcd (Debian etcd-server) in the same run, with ratios
     python -m bench --quick          # smaller sizes, ~1-2 minutes
     python -m bench --only fleet --subscribers 200   # a fleet of subscribers and one writer
+    python -m bench --only sse --streams 1000        # event streams on one gateway process
     python -m bench --only put64,get1 --json results.json
     python -m bench --quick --only put64,get64 --profile /tmp/prof   # py-spy: where the time goes
 """
@@ -57,6 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "`etcd` binary on PATH, the `aetcd` client of the `bench` extra)")
     parser.add_argument("--subscribers", type=int, help="ConfigSubscribers of the fleet scenario (default 200, "
                                                           "--quick 60)")
+    parser.add_argument("--streams", type=int, help="/v1/watch streams of the sse scenario (default 1000, "
+                                                      "--quick 200)")
     parser.add_argument("--fleet-partitions", type=int,
                         help="response partitions for the fleet scenario (default 2 x subscribers)")
     parser.add_argument("--duration", type=float, help="measurement window of each load scenario, seconds")
@@ -84,6 +87,8 @@ def make_config(args: argparse.Namespace) -> BenchConfig:
         overrides["duration_s"] = args.duration
     if args.subscribers:
         overrides["subscribers"] = args.subscribers
+    if args.streams:
+        overrides["sse_streams"] = args.streams
     if args.fleet_partitions:
         overrides["fleet_partitions"] = args.fleet_partitions
     return BenchConfig.quick_config(**overrides) if args.quick else BenchConfig(**overrides)

@@ -36,6 +36,7 @@ from eventconfig.settings import Settings
 
 from bench import cpu, replay
 from bench.fleet import FleetReport, FleetSpec, fleet_outcome
+from bench.sse import sse_streams
 from bench.auth import auth_rows
 from bench.validation import validation_rows
 from bench.floor import floor_rows
@@ -70,13 +71,15 @@ class BenchConfig:
     fleet_partitions: int = 0  # response partitions for the fleet; 0: 2 x subscribers (the sizing rule)
     fleet_writes: int = 20
     fleet_interval_s: float = 1.0  # between the fleet's writes, so each one's refetches are seen alone
+    sse_streams: int = 1_000  # the sse scenario's /v1/watch streams on one gateway
+    sse_writes: int = 20
 
     @classmethod
     def quick_config(cls, **overrides: Any) -> BenchConfig:
         return cls(**{**asdict(cls(warmup_s=1.0, duration_s=4.0, service_warmup_s=4.0, replay_items=50_000,
                                    restart_keys=200_000, view_gets=100_000, history_mutations=5_000,
                                    auth_requests=500,
-                                   subscribers=60, fleet_writes=10)),
+                                   subscribers=60, fleet_writes=10, sse_streams=200, sse_writes=10)),
                     **overrides})
 
 
@@ -617,6 +620,16 @@ LogScenario = Callable[[Path, str, BenchConfig], Awaitable[list[Row]]]
 SERVICE_SCENARIOS: dict[str, ServiceScenario] = {"floor": floor, "put1": put_sequential, "put64": put_concurrent,
                                                  "get1": get_sequential, "get64": get_concurrent,
                                                  "poke": write_to_poke, "fleet": fleet}
+
+
+async def sse(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
+    """Many /v1/watch streams on one gateway process, poked by writes (bench/sse.py)."""
+    return await sse_streams(ctx.settings, ctx.workdir, cfg.sse_streams, cfg.client_procs, cfg.sse_writes)
+
+
+SERVICE_SCENARIOS["sse"] = sse
+
+
 async def auth_cost(workdir: Path, bootstrap: str, cfg: BenchConfig) -> list[Row]:
     """Signing, verification and the writer's batch step with and without trusted audit (no broker)."""
     return auth_rows(cfg.auth_requests)

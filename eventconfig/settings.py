@@ -131,6 +131,9 @@ class Settings:
     # The HTTP gateway refuses logins (429) for a user or address with this many failures in the window.
     gateway_login_failures: int = 10
     gateway_login_window_ms: int = 60_000
+    # The gateway's watch hub: recent pokes kept in memory for resumes; pokes one stream may queue.
+    gateway_watch_ring_pokes: int = 10_000
+    gateway_watch_queue_pokes: int = 1_000
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""
     sasl_username: str = ""
@@ -170,6 +173,8 @@ class Settings:
                                 "digits, '.', '_' and '-'")
         if min(self.auth_window_ms, self.gateway_login_failures, self.gateway_login_window_ms) <= 0:
             raise SettingsError("auth_window_ms, gateway_login_failures and gateway_login_window_ms must be positive")
+        if min(self.gateway_watch_ring_pokes, self.gateway_watch_queue_pokes) <= 0:
+            raise SettingsError("gateway_watch_ring_pokes and gateway_watch_queue_pokes must be positive")
         if self.response_partitions < 1:
             raise SettingsError(f"response_partitions must be at least 1, got {self.response_partitions}")
         limits = ("max_value_bytes", "max_items_per_request", "max_name_bytes", "max_id_bytes", "max_actor_bytes")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventconfig.errors import EventConfigError
 from eventconfig.gateway import metrics, routes_audit, routes_config, routes_schemas, watch
@@ -35,6 +36,7 @@ from eventconfig.gateway.auth import LoginChecker
 from eventconfig.gateway.backend import Backend
 from eventconfig.gateway.deps import caller
 from eventconfig.gateway.problems import Problem, problem_for
+from eventconfig.gateway.watch_hub import WatchHub
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -48,18 +50,20 @@ def create_app(backend: Backend, auth: LoginChecker) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         app.state.stopping.set()  # open event streams end instead of holding the shutdown
+        await app.state.watch_hub.stop()
 
     app = FastAPI(title="eventconfig gateway", version="1",
                   description="Config, history and live changes of an eventconfig deployment over HTTP. "
                               "Versions are ETags; If-Match is compare-and-set; errors are problem+json.",
                   docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.backend, app.state.auth, app.state.stopping = backend, auth, asyncio.Event()
+    app.state.watch_hub = WatchHub(backend.settings, lambda: backend.version, app.state.stopping)
     authenticated = [Depends(caller)]
     for module in (routes_config, routes_schemas, routes_audit, watch):
         app.include_router(module.router, dependencies=authenticated)
     _add_error_handlers(app)
     _add_operator_routes(app, backend)
-    app.middleware("http")(_measure)
+    app.add_middleware(_Measure)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -109,13 +113,27 @@ def _add_operator_routes(app: FastAPI, backend: Backend) -> None:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    started = time.perf_counter()
-    response = await call_next(request)
-    route = getattr(request.scope.get("route"), "path", "unmatched")
-    metrics.HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-    metrics.HTTP_SECONDS.labels(request.method, route).observe(time.perf_counter() - started)
-    return response
+class _Measure:
+    """Counts and times every HTTP request, to the start of its response (an event stream counts
+    once). A plain ASGI middleware: a stream's chunks pass straight through, with no task between."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def measured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                route = getattr(scope.get("route"), "path", "unmatched")
+                metrics.HTTP_REQUESTS.labels(scope["method"], route, str(message["status"])).inc()
+                metrics.HTTP_SECONDS.labels(scope["method"], route).observe(time.perf_counter() - started)
+            await send(message)
+
+        await self.app(scope, receive, measured)
 
 
 class _Uvicorn(uvicorn.Server):

@@ -10,41 +10,41 @@ Every event's id is a version. The stream starts with one of:
 Then ``poke`` events (id = the poke's version, data = ``{"version", "changes": {type: [workspace]},
 "workspace_changes"}``), with only the workspaces and types the caller may read (the policy,
 :mod:`eventconfig.gateway.access`; a poke with none of them is not sent), filtered by
-``workspace``/``type`` when asked, and a ``: keep-alive`` comment every 15 s. A reconnecting EventSource sends the last id it saw and resumes where it was.
+``workspace``/``type`` when asked, and a ``: keep-alive`` comment every 15 s. A reconnecting
+EventSource sends the last id it saw and resumes where it was. Later in a stream:
 
-The notify topic has one partition and pokes in version order, but not every version has a poke (a
-write to reserved workspaces has none), so a gap in versions is no loss; only retention is: the
-notify topic keeps pokes for a day.
+* ``resync`` (id V) again, when the client read so slowly that ``gateway_watch_queue_pokes`` pokes
+  waited for it: they were dropped; reload with ``min_version=V`` and go on with the pokes that follow;
+* ``interrupted`` (no id, data ``{"reason", "retry_ms"}``), when the gateway's notify consumer failed
+  (an error Kafka's client does not retry itself, such as a lost authorization; a broker outage it
+  rides out only delays the pokes): the stream stays open and pokes follow, none lost, once the
+  consumer is back (``retry_ms`` later, doubling up to 10 s).
+
+Every stream of a gateway is fed by one consumer (:mod:`eventconfig.gateway.watch_hub`); a resume of
+a recent poke is served from its memory, an older one from the topic. The notify topic has one
+partition and pokes in version order, but not every version has a poke (a write to reserved
+workspaces has none), so a gap in versions is no loss; only retention is: the notify topic keeps
+pokes for a day.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import TopicPartition
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from eventconfig.codec import default_codec
-from eventconfig.errors import CodecError
-from eventconfig.gateway import metrics
 from eventconfig.gateway.access import ReadAccess
-from eventconfig.gateway.backend import Backend
-from eventconfig.gateway.deps import access_of, backend_of
+from eventconfig.gateway.deps import access_of
 from eventconfig.gateway.problems import bad_request
-from eventconfig.kafka.reading import committed_consumer, end_offset
-from eventconfig.settings import Settings
+from eventconfig.gateway.watch_hub import WatchHub
+from eventconfig.gateway.watch_ring import Closed, Interrupted, Item, Lagged, Poke
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["watch"])
 KEEP_ALIVE_S = 15.0
-_TAIL_WINDOW = 64  # offsets read back from the end to find the last poke (markers take offsets too)
-_POLL_MS = 500
 
 
 # --- pure ------------------------------------------------------------------------------------
@@ -54,21 +54,6 @@ def sse(event: str, data: Any, id: int | None = None) -> bytes:
     """One Server-Sent Event; ``data`` is JSON on one line."""
     head = f"id: {id}\n" if id is not None else ""
     return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
-
-
-def needs_resync(beginning_offset: int, first_held_version: int | None, last_seen: int, current: int) -> bool:
-    """True when pokes newer than ``last_seen`` may have been deleted by retention.
-
-    Deleted pokes all precede the first one held, so nothing newer than ``last_seen`` is lost when
-    ``last_seen`` reaches the version just before it, or when nothing was ever deleted. When every
-    poke was deleted (a quiet day), the deleted ones are at or below ``current``, the version the
-    gateway's view has applied: a client that saw that much lost nothing.
-    """
-    if beginning_offset == 0:
-        return False
-    if first_held_version is None:
-        return last_seen < current
-    return first_held_version - 1 > last_seen
 
 
 def select(poke: dict[str, Any], workspace: str | None, types: set[str]) -> dict[str, Any] | None:
@@ -93,115 +78,77 @@ def last_event_id(header: str | None, from_version: int | None) -> int | None:
     return int(header)
 
 
-# --- the notify topic ------------------------------------------------------------------------
+# --- the stream ------------------------------------------------------------------------------
 
 
-@dataclass
-class Opening:
-    """How a stream starts: ``ready`` or ``resync`` at ``version``, with pokes already read after it."""
-
-    kind: str
-    version: int
-    pokes: list[dict[str, Any]]
+def _shown(poke: Poke, access: ReadAccess, workspace: str | None, types: set[str]) -> bytes:
+    """The poke's event for this caller and filter; empty when none of it is left to show."""
+    readable = access.poke(poke)
+    shown = None if readable is None else select(readable, workspace, types)
+    return b"" if shown is None else sse("poke", shown, id=poke["version"])
 
 
-class PokeFollower:
-    """One stream's reader of the notify topic (a consumer of its own, no group, read_committed).
+class _Stream:
+    """One stream's position and filters; turns what the hub queued into the bytes to send."""
 
-        async with PokeFollower(settings) as follower:
-            opening = await follower.open(last_seen=41, current=backend.version); pokes = await follower.pokes()
-    """
+    def __init__(self, hub: WatchHub, access: ReadAccess, workspace: str | None, types: set[str],
+                 seen: int) -> None:
+        self.hub, self.access, self.workspace, self.types, self.seen = hub, access, workspace, types, seen
+        # Streams of the same caller (or of any unrestricted one) and filters share each poke's event.
+        self.key = (None if access.unrestricted else access.actor, workspace, frozenset(types))
 
-    def __init__(self, settings: Settings) -> None:
-        self._tp = TopicPartition(settings.topics.notify, 0)
-        self._consumer = committed_consumer(settings)
-        self._codec = default_codec()
+    def poke(self, poke: Poke) -> bytes:
+        if poke["version"] <= self.seen:
+            return b""
+        self.seen = poke["version"]
+        return self.hub.memo(poke, self.key, lambda: _shown(poke, self.access, self.workspace, self.types))
 
-    async def __aenter__(self) -> PokeFollower:
-        await self._consumer.start()
-        self._consumer.assign([self._tp])
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._consumer.stop()
-
-    async def open(self, last_seen: int | None, current: int) -> Opening:
-        """Position after ``last_seen`` when the topic still holds what follows it, else at the end.
-
-        At the end, the stream starts at the newer of the last poke held and ``current`` (the version
-        the caller's reads will reflect): pokes at or below it that the projector has yet to write are
-        already in what the client reads with ``min_version``, so they are passed over.
-        """
-        consumer, tp = self._consumer, self._tp
-        beginning = int((await consumer.beginning_offsets([tp]))[tp])
-        end = await end_offset(consumer, tp)
-        if last_seen is not None:
-            consumer.seek(tp, beginning)
-            first = await self._first_pokes(end)
-            if not needs_resync(beginning, first[0]["version"] if first else None, last_seen, current):
-                return Opening("ready", last_seen, first)
-        consumer.seek(tp, max(beginning, end - _TAIL_WINDOW))
-        version = current
-        while await consumer.position(tp) < end:
-            for poke in await self.pokes():
-                version = max(version, poke["version"])
-        return Opening("ready" if last_seen is None else "resync", version, [])
-
-    async def _first_pokes(self, end: int) -> list[dict[str, Any]]:
-        while await self._consumer.position(self._tp) < end:
-            pokes = await self.pokes()
-            if pokes:
-                return pokes
-        return []
-
-    async def pokes(self) -> list[dict[str, Any]]:
-        """The next decoded pokes (waits up to half a second; undecodable ones are logged and skipped)."""
-        batches = await self._consumer.getmany(self._tp, timeout_ms=_POLL_MS)
-        decoded = []
-        for record in batches.get(self._tp, []):
-            try:
-                decoded.append(self._codec.decode("ConfigPush", record.value or b""))
-            except CodecError as exc:
-                log.warning("watch: skipping an undecodable poke at offset %d: %s", record.offset, exc)
-        return decoded
+    def item(self, item: Item) -> bytes:
+        if isinstance(item, Interrupted):
+            return sse("interrupted", {"reason": item.reason, "retry_ms": item.retry_ms})
+        if isinstance(item, Lagged):
+            if item.version <= self.seen:
+                return b""
+            self.seen = item.version
+            return sse("resync", {"version": item.version, "reason": item.reason}, id=item.version)
+        assert not isinstance(item, Closed)
+        return self.poke(item)
 
 
-async def _events(request: Request, backend: Backend, access: ReadAccess, last_seen: int | None,
+async def _events(hub: WatchHub, access: ReadAccess, last_seen: int | None,
                   workspace: str | None, types: set[str]) -> AsyncIterator[bytes]:
-    stopping: asyncio.Event = request.app.state.stopping
     loop = asyncio.get_running_loop()
-    metrics.WATCH_STREAMS.inc()
-    try:
-        async with PokeFollower(backend.settings) as follower:
-            opening = await follower.open(last_seen, backend.version)
+    with hub.subscribed() as inbox:
+        opening = await hub.open(last_seen)
+        try:
             reason = (f"pokes after version {last_seen} are no longer held (notify topic retention)"
                       if opening.kind == "resync" else None)
             yield b"retry: 2000\n\n" + sse(opening.kind, {"version": opening.version, "reason": reason},
                                            id=opening.version)
-            seen, pokes, quiet_since = opening.version, opening.pokes, loop.time()
-            while not stopping.is_set():
-                for poke in pokes:
-                    if poke["version"] <= seen:
-                        continue
-                    seen = poke["version"]
-                    readable = access.poke(poke)
-                    shown = None if readable is None else select(readable, workspace, types)
-                    if shown is not None:
-                        quiet_since = loop.time()
-                        yield sse("poke", shown, id=seen)
-                if loop.time() - quiet_since >= KEEP_ALIVE_S:
-                    quiet_since = loop.time()
-                    yield b": keep-alive\n\n"
-                pokes = await follower.pokes()
-    finally:
-        metrics.WATCH_STREAMS.dec()
+            stream = _Stream(hub, access, workspace, types, opening.version)
+            async for pokes in opening.replayed():
+                if chunk := b"".join(map(stream.poke, pokes)):
+                    yield chunk
+        finally:
+            await opening.close()
+        quiet_since = loop.time()
+        while True:
+            items = await inbox.take(max(0.0, KEEP_ALIVE_S - (loop.time() - quiet_since)))
+            closed = any(isinstance(item, Closed) for item in items)
+            chunk = b"".join(stream.item(item) for item in items if not isinstance(item, Closed))
+            if chunk or not items:
+                quiet_since = loop.time()
+                yield chunk or b": keep-alive\n\n"
+            if closed:
+                return
 
 
 @router.get("/watch", summary="Pokes as Server-Sent Events (resumable with Last-Event-ID)",
             response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}},
-                             "description": "ready|resync, then poke events; ids are versions"}})
-async def watch(request: Request, backend: Backend = Depends(backend_of),
+                             "description": "ready|resync, then poke, resync and interrupted events; "
+                                            "ids are versions"}})
+async def watch(request: Request,
                 workspace: str | None = Query(None, description="Only pokes touching this workspace."),
                 type: list[str] = Query([], description="Only pokes touching these types (repeatable)."),
                 from_version: int | None = Query(None, ge=0, description="Resume after this version "
@@ -211,6 +158,7 @@ async def watch(request: Request, backend: Backend = Depends(backend_of),
     if workspace is not None:
         access.require(workspace)
     last_seen = last_event_id(last_event_id_header, from_version)
-    return StreamingResponse(_events(request, backend, access, last_seen, workspace, set(type)),
+    hub: WatchHub = request.app.state.watch_hub
+    return StreamingResponse(_events(hub, access, last_seen, workspace, set(type)),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -170,6 +170,19 @@ async def test_watch_sends_the_caller_only_pokes_of_what_it_may_read(bob, deploy
         assert poke["id"] == mine and poke["data"]["changes"] == {"prompt": ["acme-1"]}
 
 
+async def test_streams_of_different_callers_on_one_gateway_each_keep_their_own_filter(alice, bob, deployment):
+    async with bob.stream("GET", "/v1/watch") as bobs, alice.stream("GET", "/v1/watch") as alices:
+        bob_events, alice_events = sse_events(bobs), sse_events(alices)
+        await next_event(bob_events, "ready")
+        await next_event(alice_events, "ready")
+        secret = await deployment.root.put("acme-1", "secret", "s", "again")
+        prompt = await deployment.root.put("acme-1", "prompt", "a", "again")
+        assert (await next_event(alice_events, "poke"))["data"]["changes"] == {"secret": ["acme-1"]}
+        assert (await next_event(alice_events, "poke"))["id"] == prompt
+        poke = await next_event(bob_events, "poke")  # bob may read prompts only: secret's poke is not his
+        assert poke["id"] == prompt > secret and poke["data"]["changes"] == {"prompt": ["acme-1"]}
+
+
 # --- writes: judged and recorded as the HTTP caller -------------------------------------------
 
 

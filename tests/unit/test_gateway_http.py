@@ -11,7 +11,8 @@ from eventconfig.errors import (BadRequest, ConfigError, Conflict, Forbidden, Re
 from eventconfig.gateway.auth import Unauthorized
 from eventconfig.gateway.problems import PROBLEM_JSON, Problem, problem_for
 from eventconfig.gateway.routes_config import precondition
-from eventconfig.gateway.watch import last_event_id, needs_resync, select, sse
+from eventconfig.gateway.watch import last_event_id, select, sse
+from eventconfig.gateway.watch_hub import needs_resync
 
 
 @pytest.mark.parametrize("if_match, if_none_match, expected", [
