@@ -1,9 +1,9 @@
 """The faults of a chaos run: how each finds its target, strikes and recovers.
 
 Each fault is a coroutine taking the running :class:`~chaos.run.Deployment` and returning a short
-description of its target. It ends once its target is back (a killed broker node restarted and
-every partition fully replicated again, a paused writer thawed, a killed process restarted), so one
-fault at a time hits the system and each round starts healthy.
+description of its target. It ends once its target is back (a killed or frozen broker node running
+again and every partition fully replicated again, a paused writer or client thawed, a killed process
+restarted), so one fault at a time hits the system and each round starts healthy.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from chaos.processes import ChaosError
 if TYPE_CHECKING:
     from chaos.run import Deployment
 
+Fault = Callable[["Deployment"], Awaitable[str]]
 TXN_STATE_TOPIC = "__transaction_state"
 OFFSETS_TOPIC = "__consumer_offsets"
 
@@ -43,6 +44,35 @@ async def _kill_broker(dep: Deployment, node: int, role: str) -> str:
     await asyncio.to_thread(dep.broker.start, 180.0)
     await dep.wait_replicated(180.0)
     return f"node {node} ({role})"
+
+
+def pause_log_leader(seconds: float) -> Fault:
+    """SIGSTOP the broker leading the log partition for ``seconds`` (a hung host or a long GC pause),
+    then SIGCONT: a frozen broker keeps its connections open but answers nothing."""
+
+    async def fault(dep: Deployment) -> str:
+        node = await dep.leader(dep.settings.topics.log)
+        await asyncio.to_thread(dep.broker.pause, node)
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            await asyncio.to_thread(dep.broker.resume, node)
+        await dep.wait_replicated(180.0)
+        return f"node {node} (log leader, frozen {seconds:.0f} s)"
+
+    return fault
+
+
+async def pause_client(dep: Deployment) -> str:
+    """SIGSTOP the second load process (a client with writes and reads in flight), then SIGCONT: its
+    late answers must still fit the history, and nobody else may wait for it."""
+    client = dep.loads[-1]
+    client.signal(signal.SIGSTOP)
+    try:
+        await asyncio.sleep(dep.spec.client_pause_s)
+    finally:
+        client.signal(signal.SIGCONT)
+    return client.name
 
 
 async def pause_writer(dep: Deployment) -> str:
@@ -72,12 +102,14 @@ async def restart_view(dep: Deployment) -> str:
     return view.name
 
 
-Fault = Callable[["Deployment"], Awaitable[str]]
 FAULTS: dict[str, Fault] = {
     "kill-broker-log-leader": kill_log_leader,
     "kill-broker-txn-coordinator": kill_txn_coordinator,
     "kill-broker-any": kill_any_broker,
+    "pause-broker-15s": pause_log_leader(15.0),
+    "pause-broker-45s": pause_log_leader(45.0),
     "pause-active-writer": pause_writer,
+    "pause-client": pause_client,
     "kill-projector": kill_projector,
     "restart-local-view": restart_view,
 }

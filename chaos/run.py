@@ -55,7 +55,9 @@ class ChaosSpec:
     views: int = 2
     settle_s: float = 4.0  # normal load between faults
     broker_down_s: float = 5.0
-    pause_s: float = 10.0  # longer than the 6 s session timeout of the writer's group
+    pause_s: float = 10.0  # longer than the session timeout of the writer's group
+    client_pause_s: float = 15.0
+    min_acks: int = 0  # after the rounds, more rounds until this many writes were acknowledged
     base_port: int = 0  # 0: free ports
 
 
@@ -71,11 +73,16 @@ class Deployment:
         self.observers: list[Child] = []  # the subscribers' process and the views'
         self.observer_specs: list[ObserverSpec] = []
         self.views: list[Child] = []
-        self.load: Child | None = None
-        self.events = spec.workdir / "acks.jsonl"
+        self.loads: list[Child] = []  # the last one is the client a fault pauses
+        self.events = [spec.workdir / f"calls-{i}.jsonl" for i in range(2)]
         self.counters: dict[str, Any] = {}
         self.admin: AIOKafkaAdminClient | None = None
         self.notes: list[str] = []
+
+    def calls(self) -> list[model.Call]:
+        """Every call the load processes recorded so far."""
+        return [model.Call.from_json(json.loads(line)) for path in self.events if path.exists()
+                for line in path.read_text().splitlines()]
 
     def env(self, data_dir: Path) -> dict[str, str]:
         """A child's environment: this deployment's settings, and this checkout first on the path."""
@@ -144,9 +151,8 @@ async def run_chaos(spec: ChaosSpec) -> model.Figures:
         recorded.run_seconds = time.monotonic() - started
         return model.check(recorded)
     finally:
-        for child in [*dep.serves, *dep.observers, dep.load]:
-            if child is not None:
-                await child.stop()
+        for child in [*dep.serves, *dep.observers, *dep.loads]:
+            await child.stop()
         if dep.admin is not None:
             await dep.admin.close()
         await asyncio.to_thread(broker.stop)
@@ -175,30 +181,62 @@ async def _start(dep: Deployment) -> None:
         if ospec.kind == "view":
             dep.views.append(child)
         await child.start()
-    load_spec = LoadSpec(events=str(dep.events), writers=spec.writers, readers=spec.readers, seed=spec.seed,
-                         cas_writers=min(spec.cas_writers, spec.writers))
-    dep.events.unlink(missing_ok=True)
-    dep.load = Child.python("load", "chaos.load", [json.dumps(asdict(load_spec))], dep.env(work / "load"),
-                            work / "load.log", protocol=True)
-    await dep.load.start()
+    for index, (load_spec, events) in enumerate(zip(load_specs(spec), dep.events)):
+        events.unlink(missing_ok=True)
+        load = Child.python(f"load-{index}", "chaos.load", [json.dumps(asdict(load_spec))],
+                            dep.env(work / f"load-{index}"), work / f"load-{index}.log", protocol=True)
+        dep.loads.append(load)
+        await load.start()
+
+
+def load_specs(spec: ChaosSpec) -> list[LoadSpec]:
+    """Two load processes: most writers and readers in the first; a few in the second, the client that a
+    fault pauses (its writes and reads in flight are answered late, after the others went on)."""
+    paused_writers = max(1, spec.writers // 4)
+    paused_cas = min(spec.cas_writers, max(1, spec.cas_writers // 3))
+    paused_readers = max(1, spec.readers // 3)
+    shares = [(spec.writers - paused_writers, spec.cas_writers - paused_cas, spec.readers - paused_readers, 0),
+              (paused_writers, paused_cas, paused_readers, spec.writers - paused_writers)]
+    return [LoadSpec(events=str(spec.workdir / f"calls-{i}.jsonl"), writers=writers, cas_writers=min(cas, writers),
+                     readers=readers, seed=spec.seed, first_writer=first)
+            for i, (writers, cas, readers, first) in enumerate(shares)]
 
 
 async def _strike(dep: Deployment) -> tuple[list[tuple[str, str, float]], float, float]:
-    """The rounds: settle, one fault (ending once its target recovered), revive what died; then stop the load."""
-    assert dep.load is not None
+    """The rounds (and more until ``min_acks`` writes were acknowledged): settle, one fault (ending once
+    its target recovered), revive what died; then stop the load."""
     load_start = time.time()
     faults: list[tuple[str, str, float]] = []
-    for kind in schedule(dep.spec.seed, dep.spec.rounds, dep.spec.kinds):
+    plan = schedule(dep.spec.seed, dep.spec.rounds, dep.spec.kinds)
+    more = iter(schedule(dep.spec.seed + 1, 10_000, dep.spec.kinds))
+    while plan:
+        kind = plan.pop(0)
         await asyncio.sleep(dep.spec.settle_s)
         at = time.time()
         target = await FAULTS[kind](dep)
         faults.append((kind, target, at))
         print(f"round {len(faults)}: {kind} on {target} ({time.time() - at:.1f} s)", file=sys.stderr, flush=True)
         await dep.revive(kind)
+        if not plan and len(model.acks_of(dep.calls())) < dep.spec.min_acks:
+            plan.append(next(more))
     await asyncio.sleep(dep.spec.settle_s)
-    await dep.load.tell("stop")
-    dep.counters = json.loads(await dep.load.expect("DONE", 120))
+    for load in dep.loads:
+        await load.tell("stop")
+    dep.counters = _merged([json.loads(await load.expect("DONE", 120)) for load in dep.loads])
     return faults, load_start, time.time()
+
+
+def _merged(counters: list[dict[str, Any]]) -> dict[str, Any]:
+    """The load processes' counters added up (``errors`` by name)."""
+    total: dict[str, Any] = {"errors": {}}
+    for one in counters:
+        for name, value in one.items():
+            if name == "errors":
+                for error, n in value.items():
+                    total["errors"][error] = total["errors"].get(error, 0) + n
+            else:
+                total[name] = total.get(name, 0) + value
+    return total
 
 
 async def _collect(dep: Deployment, faults: list[tuple[str, str, float]], load_start: float,
@@ -217,9 +255,11 @@ async def _collect(dep: Deployment, faults: list[tuple[str, str, float]], load_s
         service = {ws: await client.get_values(ws, TYPE, min_version=final) for ws in workspaces}
     report = await verify_view(settings, scratch=True)
     ends = [f[2] for f in faults[1:]] + [load_end]
+    calls = dep.calls()
     return model.Recorded(
         type=TYPE,
-        acks=[model.Ack(**json.loads(line)) for line in dep.events.read_text().splitlines()],
+        acks=model.acks_of(calls),
+        calls=calls,
         unknown_writes=counters["unknown"],
         history=await _history(settings),
         markers=await _markers(settings),
