@@ -41,7 +41,12 @@ def committed_consumer(settings: Settings, **kwargs: Any) -> AIOKafkaConsumer:
         # Kafka answers one request per connection at a time, so an idle long-poll fetch delays any
         # offset lookup behind it (e.g. "caught up?") by up to this long. New data ends it at once.
         fetch_max_wait_ms=FETCH_WAIT_MS,
+        request_timeout_ms=settings.request_timeout_ms,  # a fetch from a frozen leader gives up this soon
     )
+    if "session_timeout_ms" in kwargs:
+        # aiokafka sends JoinGroup with the request timeout, and the coordinator may hold it for a whole
+        # session (the rebalance timeout) waiting for the other members: a member's must be longer.
+        options["request_timeout_ms"] = max(settings.request_timeout_ms, kwargs["session_timeout_ms"] + 1000)
     options.update(kwargs)
     return AIOKafkaConsumer(**settings.kafka_kwargs(), **options)
 
