@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -75,8 +76,13 @@ def test_a_port_held_by_another_process_is_named_before_any_node_starts(tmp_path
 
 
 def sleeper(*argv: str) -> subprocess.Popen[bytes]:
-    """A live process, its own group leader, that no broker started."""
-    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", *argv], start_new_session=True)
+    """A live process, its own group leader, that no broker started (returned once it runs ``argv``)."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", *argv], start_new_session=True)
+    cmdline = Path(f"/proc/{proc.pid}/cmdline")
+    deadline = time.monotonic() + 10
+    while b"time.sleep(60)" not in cmdline.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.01)  # between fork and exec the child still shows the parent's command line
+    return proc
 
 
 def layout_with(tmp_path: Path, node: NodeState) -> Path:
