@@ -111,8 +111,10 @@ class ExclusiveRole(ABC):
         await asyncio.wait_for(self._ready.wait(), timeout)
 
     async def run(self) -> None:
-        consumer = committed_consumer(self.settings, group_id=self.group_id, session_timeout_ms=6000,
-                                      heartbeat_interval_ms=1500, max_poll_interval_ms=300_000)
+        consumer = committed_consumer(self.settings, group_id=self.group_id,
+                                      session_timeout_ms=self.settings.writer_session_timeout_ms,
+                                      heartbeat_interval_ms=self.settings.writer_heartbeat_interval_ms,
+                                      max_poll_interval_ms=300_000)
         await consumer.start()
         self.consumer = consumer
         consumer.subscribe([self.tp.topic], listener=_Membership(self))

@@ -77,7 +77,7 @@ class TransactionalSender:
             max_batch_size=1024 * 1024,
             linger_ms=0,
             request_timeout_ms=self.settings.request_timeout_ms,
-            transaction_timeout_ms=60_000,
+            transaction_timeout_ms=self.settings.transaction_timeout_ms,
         )
         await producer.start()
         try:
