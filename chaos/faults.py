@@ -26,21 +26,26 @@ OFFSETS_TOPIC = "__consumer_offsets"
 
 async def kill_log_leader(dep: Deployment) -> str:
     """kill -9 the broker leading the log partition; restart it after a while."""
-    return await _kill_broker(dep, await dep.leader(dep.settings.topics.log), "log leader")
+    log = dep.settings.topics.log
+    return await _kill_broker(dep, await dep.leader(log), "log leader", log)
 
 
 async def kill_txn_coordinator(dep: Deployment) -> str:
     """kill -9 the broker leading the transaction state (the writer's transaction coordinator)."""
-    return await _kill_broker(dep, await dep.leader(TXN_STATE_TOPIC), "transaction coordinator")
+    return await _kill_broker(dep, await dep.leader(TXN_STATE_TOPIC), "transaction coordinator", TXN_STATE_TOPIC)
 
 
 async def kill_any_broker(dep: Deployment) -> str:
-    return await _kill_broker(dep, dep.rng.choice([1, 2, 3]), "any")
+    node, log = dep.rng.choice([1, 2, 3]), dep.settings.topics.log
+    return await _kill_broker(dep, node, "any", log if node == await dep.leader(log) else None)
 
 
-async def _kill_broker(dep: Deployment, node: int, role: str) -> str:
+async def _kill_broker(dep: Deployment, node: int, role: str, led: str | None) -> str:
+    """Kill ``node``; with ``led``, the topic it leads, also measure when that leadership moved."""
+    moved = asyncio.create_task(dep.leader_moved(led, node)) if led else None
     await asyncio.to_thread(dep.broker.kill, node)
     await asyncio.sleep(dep.spec.broker_down_s)
+    await dep.note_moved(moved, led)
     await asyncio.to_thread(dep.broker.start, 180.0)
     await dep.wait_replicated(180.0)
     return f"node {node} ({role})"
@@ -51,10 +56,13 @@ def pause_log_leader(seconds: float) -> Fault:
     then SIGCONT: a frozen broker keeps its connections open but answers nothing."""
 
     async def fault(dep: Deployment) -> str:
-        node = await dep.leader(dep.settings.topics.log)
+        log = dep.settings.topics.log
+        node = await dep.leader(log)
+        moved = asyncio.create_task(dep.leader_moved(log, node))
         await asyncio.to_thread(dep.broker.pause, node)
         try:
             await asyncio.sleep(seconds)
+            await dep.note_moved(moved, log)
         finally:
             await asyncio.to_thread(dep.broker.resume, node)
         await dep.wait_replicated(180.0)

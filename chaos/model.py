@@ -95,6 +95,9 @@ class Fault:
     target: str
     at: float
     until: float  # the end of its round: the next fault, or the end of the load
+    # Seconds from the fault to each phase measured (a leadership moved, the writer active again ...),
+    # and how long the writer's activation took.
+    phases: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -191,9 +194,10 @@ def check(rec: Recorded) -> Figures:
     rows = [
         ("rounds (faults)", str(len(rec.faults))),
         ("  longest gap before any fault (writes / reads)", " / ".join(calm)),
-        *((f"  {kind}", f"{n}, unavailable p50 / max: writes {_p50(gaps, kind):.1f} / {_max(gaps, kind):.1f} s, "
-                        f"reads {_p50(read_gaps, kind):.1f} / {_max(read_gaps, kind):.1f} s")
-          for kind, n in sorted(kinds.items())),
+        *(row for kind, n in sorted(kinds.items()) for row in [
+            (f"  {kind}", f"{n}, unavailable p50 / max: writes {_p50(gaps, kind):.1f} / {_max(gaps, kind):.1f} s, "
+                          f"reads {_p50(read_gaps, kind):.1f} / {_max(read_gaps, kind):.1f} s"),
+            *_phase_rows(rec.faults, kind)]),
         ("writes acknowledged", f"{len(rec.acks)} ({len(cas)} compare-and-set, {rec.cas_conflicts} more conflicted)"),
         ("writes with unknown outcome", f"{rec.unknown_writes} (client timeout; not counted as acknowledged)"),
         ("acknowledged writes lost", str(lost)),
@@ -308,6 +312,27 @@ def _observers(observers: Sequence[Observer], service: Config, violations: list[
                               f"service's (workspaces {', '.join(differing)})")
         if observer.out_of_order:
             violations.append(f"{observer.name}: {observer.out_of_order} handler calls went back in version")
+
+
+def take_over(activations: Sequence[tuple[float, float]], at: float) -> dict[str, float]:
+    """The phases of the first writer activation (when, how long it took) at or after a fault at ``at``:
+    seconds from the fault until the writer was active again, and how long the activation itself took."""
+    after = sorted((ts, took) for ts, took in activations if ts >= at)
+    if not after:
+        return {}
+    ts, took = after[0]
+    return {"writer active again": ts - at, "writer activation took": took}
+
+
+def _phase_rows(faults: Sequence[Fault], kind: str) -> list[tuple[str, str]]:
+    """One row per phase measured in the rounds of ``kind``: p50 and max over the rounds that saw it."""
+    seen: dict[str, list[float]] = defaultdict(list)
+    for fault in faults:
+        if fault.kind == kind:
+            for phase, seconds in fault.phases:
+                seen[phase].append(seconds)
+    return [(f"    {kind}: {phase}", f"p50 {statistics.median(values):.1f} s, max {max(values):.1f} s ({len(values)} rounds)")
+            for phase, values in sorted(seen.items())]
 
 
 def _p50(gaps: dict[Fault, float], kind: str) -> float:

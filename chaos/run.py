@@ -80,7 +80,9 @@ class Deployment:
         self.events = [spec.workdir / f"calls-{i}.jsonl" for i in range(2)]
         self.counters: dict[str, Any] = {}
         self.admin: AIOKafkaAdminClient | None = None
+        self.watcher: AIOKafkaAdminClient | None = None  # short requests: a frozen node delays a look by 1 s
         self.notes: list[str] = []
+        self.phases: dict[str, float] = {}  # of the current round: seconds from the fault to each phase
 
     def calls(self) -> list[model.Call]:
         """Every call the load processes recorded so far."""
@@ -105,10 +107,37 @@ class Deployment:
                 raise ChaosError(f"no live process took the {role} role within {timeout:.0f} s")
             await asyncio.sleep(0.2)
 
-    async def leader(self, topic: str) -> int:
-        assert self.admin is not None
-        [described] = await self.admin.describe_topics([topic])
+    async def leader(self, topic: str, admin: AIOKafkaAdminClient | None = None) -> int:
+        admin = admin or self.admin
+        assert admin is not None
+        [described] = await admin.describe_topics([topic])
         return int(described["partitions"][0]["leader"])
+
+    async def leader_moved(self, topic: str, node: int, timeout: float = 60.0) -> float | None:
+        """Seconds until ``topic``'s leader is another node than ``node`` (None: not within ``timeout``)."""
+        started = time.time()
+        while time.time() - started < timeout:
+            try:
+                if await self.leader(topic, self.watcher) not in (node, -1):
+                    return time.time() - started
+            except Exception:  # noqa: BLE001 - the metadata request went to the dead node: ask again
+                pass
+            await asyncio.sleep(0.1)
+        return None
+
+    async def note_moved(self, watcher: asyncio.Task[float | None] | None, topic: str | None) -> None:
+        """Record the measured leadership move of this round's fault, if it was seen."""
+        if watcher is None:
+            return
+        if not watcher.done():
+            watcher.cancel()
+        elif (seconds := watcher.result()) is not None:
+            name = "transaction coordinator moved" if topic == TXN_STATE_TOPIC else "log leader moved"
+            self.phases[name] = seconds
+
+    def writer_activations(self) -> list[tuple[float, float]]:
+        """(when, how long it took) of every activation of the writer role, in every service process."""
+        return sorted(a for serve in self.serves for a in serve.activations("writer"))
 
     async def wait_replicated(self, timeout: float) -> None:
         """Until every partition of the deployment and of Kafka's internal topics has 3 in-sync replicas."""
@@ -157,8 +186,9 @@ async def run_chaos(spec: ChaosSpec) -> model.Figures:
     finally:
         for child in [*dep.serves, *dep.observers, *dep.loads]:
             await child.stop()
-        if dep.admin is not None:
-            await dep.admin.close()
+        for admin in (dep.admin, dep.watcher):
+            if admin is not None:
+                await admin.close()
         await asyncio.to_thread(broker.stop)
 
 
@@ -168,6 +198,8 @@ async def _start(dep: Deployment) -> None:
     await _create_topics(settings)
     dep.admin = AIOKafkaAdminClient(**settings.kafka_kwargs(), request_timeout_ms=10_000)
     await dep.admin.start()
+    dep.watcher = AIOKafkaAdminClient(**settings.kafka_kwargs(), request_timeout_ms=1_000)
+    await dep.watcher.start()
     for name in ("serve-a", "serve-b"):
         dep.serves.append(Child.python(name, "eventconfig", ["--log-format", "json", "serve"],
                                        dep.env(work / name), work / f"{name}.log"))
@@ -206,19 +238,30 @@ def load_specs(spec: ChaosSpec) -> list[LoadSpec]:
             for i, (writers, cas, readers, first) in enumerate(shares)]
 
 
-async def _strike(dep: Deployment) -> tuple[list[tuple[str, str, float]], float, float]:
+@dataclass
+class Struck:
+    """A fault as it was injected: its kind, target, start (wall clock) and measured phases."""
+
+    kind: str
+    target: str
+    at: float
+    phases: dict[str, float]
+
+
+async def _strike(dep: Deployment) -> tuple[list[Struck], float, float]:
     """The rounds (and more until ``min_acks`` writes were acknowledged): settle, one fault (ending once
     its target recovered), revive what died; then stop the load."""
     load_start = time.time()
-    faults: list[tuple[str, str, float]] = []
+    faults: list[Struck] = []
     plan = schedule(dep.spec.seed, dep.spec.rounds, dep.spec.kinds)
     more = iter(schedule(dep.spec.seed + 1, 10_000, dep.spec.kinds))
     while plan:
         kind = plan.pop(0)
         await asyncio.sleep(dep.spec.settle_s)
-        at = time.time()
+        at, dep.phases = time.time(), {}
         target = await FAULTS[kind](dep)
-        faults.append((kind, target, at))
+        await asyncio.sleep(dep.spec.settle_s / 2)  # a take-over late in the round is still this round's
+        faults.append(Struck(kind, target, at, {**dep.phases, **model.take_over(dep.writer_activations(), at)}))
         print(f"round {len(faults)}: {kind} on {target} ({time.time() - at:.1f} s)", file=sys.stderr, flush=True)
         await dep.revive(kind)
         if not plan and len(model.acks_of(dep.calls())) < dep.spec.min_acks:
@@ -243,8 +286,7 @@ def _merged(counters: list[dict[str, Any]]) -> dict[str, Any]:
     return total
 
 
-async def _collect(dep: Deployment, faults: list[tuple[str, str, float]], load_start: float,
-                   load_end: float) -> model.Recorded:
+async def _collect(dep: Deployment, faults: list[Struck], load_start: float, load_end: float) -> model.Recorded:
     """Once writes stopped: every observer's state at the final version, the service's, and the topics."""
     settings, counters = dep.settings, dep.counters
     final = await _quiet_version(settings, 60)
@@ -258,7 +300,7 @@ async def _collect(dep: Deployment, faults: list[tuple[str, str, float]], load_s
     async with ConfigClient(settings, timeout=60) as client:
         service = {ws: await client.get_values(ws, TYPE, min_version=final) for ws in workspaces}
     report = await verify_view(settings, scratch=True)
-    ends = [f[2] for f in faults[1:]] + [load_end]
+    ends = [f.at for f in faults[1:]] + [load_end]
     calls = dep.calls()
     return model.Recorded(
         type=TYPE,
@@ -270,8 +312,9 @@ async def _collect(dep: Deployment, faults: list[tuple[str, str, float]], load_s
         pokes=await _pokes(settings),
         service_state=service,
         observers=states,
-        faults=[model.Fault(kind, target, at, until) for (kind, target, at), until in zip(faults, ends)],
-        calm=model.Fault("none", "", load_start, faults[0][2] if faults else load_end),
+        faults=[model.Fault(f.kind, f.target, f.at, until, tuple(sorted(f.phases.items())))
+                for f, until in zip(faults, ends)],
+        calm=model.Fault("none", "", load_start, faults[0].at if faults else load_end),
         cas_conflicts=counters["conflicts"], reads=counters["reads"], stale_reads=counters["stale"],
         read_timeouts=counters["read_timeouts"], reads_unanswered=counters["unanswered"], verify_ok=report.ok,
         verify_summary=report.lines()[-1],

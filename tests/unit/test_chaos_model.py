@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from chaos.model import Ack, Call, Fault, Mutation, Observer, Poke, Recorded, acks_of, check, unavailability
+from chaos.model import (Ack, Call, Fault, Mutation, Observer, Poke, Recorded, acks_of, check, take_over,
+                         unavailability)
 
 STATE = {"ws": {"a": "a2", "cas": "c1"}}
 
@@ -138,3 +139,19 @@ def test_reads_unavailability_is_reported_per_fault_kind():
     rec = replace(clean(), calls=calls())
     row = dict(check(rec).rows)["  kill-projector"]
     assert row == "1, unavailable p50 / max: writes 1.0 / 1.0 s, reads 1.9 / 1.9 s"
+
+
+def test_a_take_over_is_the_first_writer_activation_from_the_fault_on():
+    activations = [(5.0, 1.0), (14.0, 0.3), (12.5, 0.2)]
+    assert take_over(activations, 10.0) == {"writer active again": 2.5, "writer activation took": 0.2}
+    assert take_over(activations, 20.0) == {}
+
+
+def test_phases_are_reported_per_fault_kind_with_p50_and_max():
+    rec = clean()
+    rec.faults = [Fault("pause-broker-15s", "node 1", 10.5, 11.0, (("log leader moved", 3.0),)),
+                  Fault("pause-broker-15s", "node 2", 11.0, 13.0, (("log leader moved", 5.0),
+                                                                  ("writer active again", 1.0)))]
+    rows = dict(check(rec).rows)
+    assert rows["    pause-broker-15s: log leader moved"] == "p50 4.0 s, max 5.0 s (2 rounds)"
+    assert rows["    pause-broker-15s: writer active again"] == "p50 1.0 s, max 1.0 s (1 rounds)"
