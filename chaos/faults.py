@@ -14,7 +14,7 @@ import signal
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
-from chaos.processes import ChaosError
+from chaos.processes import ChaosError, Child
 
 if TYPE_CHECKING:
     from chaos.run import Deployment
@@ -74,24 +74,21 @@ def pause_log_leader(seconds: float) -> Fault:
 async def pause_client(dep: Deployment) -> str:
     """SIGSTOP the second load process (a client with writes and reads in flight), then SIGCONT: its
     late answers must still fit the history, and nobody else may wait for it."""
-    client = dep.loads[-1]
-    client.signal(signal.SIGSTOP)
-    try:
-        await asyncio.sleep(dep.spec.client_pause_s)
-    finally:
-        client.signal(signal.SIGCONT)
-    return client.name
+    return await _freeze(dep.loads[-1], dep.spec.client_pause_s)
 
 
 async def pause_writer(dep: Deployment) -> str:
     """SIGSTOP the active writer's process for longer than its session timeout, then SIGCONT."""
-    serve = await dep.active("writer")
-    serve.signal(signal.SIGSTOP)
+    return await _freeze(await dep.active("writer"), dep.spec.pause_s)
+
+
+async def _freeze(child: Child, seconds: float) -> str:
+    child.signal(signal.SIGSTOP)
     try:
-        await asyncio.sleep(dep.spec.pause_s)
+        await asyncio.sleep(seconds)
     finally:
-        serve.signal(signal.SIGCONT)
-    return serve.name
+        child.signal(signal.SIGCONT)
+    return child.name
 
 
 async def kill_projector(dep: Deployment) -> str:
