@@ -260,8 +260,7 @@ async def _strike(dep: Deployment) -> tuple[list[Struck], float, float]:
         await asyncio.sleep(dep.spec.settle_s)
         at, dep.phases = time.time(), {}
         target = await FAULTS[kind](dep)
-        await asyncio.sleep(dep.spec.settle_s / 2)  # a take-over late in the round is still this round's
-        faults.append(Struck(kind, target, at, {**dep.phases, **model.take_over(dep.writer_activations(), at)}))
+        faults.append(Struck(kind, target, at, dep.phases))
         print(f"round {len(faults)}: {kind} on {target} ({time.time() - at:.1f} s)", file=sys.stderr, flush=True)
         await dep.revive(kind)
         if not plan and len(model.acks_of(dep.calls())) < dep.spec.min_acks:
@@ -301,7 +300,7 @@ async def _collect(dep: Deployment, faults: list[Struck], load_start: float, loa
         service = {ws: await client.get_values(ws, TYPE, min_version=final) for ws in workspaces}
     report = await verify_view(settings, scratch=True)
     ends = [f.at for f in faults[1:]] + [load_end]
-    calls = dep.calls()
+    calls, activations = dep.calls(), dep.writer_activations()
     return model.Recorded(
         type=TYPE,
         acks=model.acks_of(calls),
@@ -312,7 +311,8 @@ async def _collect(dep: Deployment, faults: list[Struck], load_start: float, loa
         pokes=await _pokes(settings),
         service_state=service,
         observers=states,
-        faults=[model.Fault(f.kind, f.target, f.at, until, tuple(sorted(f.phases.items())))
+        faults=[model.Fault(f.kind, f.target, f.at, until, tuple(sorted(
+                    {**f.phases, **model.take_over([a for a in activations if a[0] <= until], f.at)}.items())))
                 for f, until in zip(faults, ends)],
         calm=model.Fault("none", "", load_start, faults[0].at if faults else load_end),
         cas_conflicts=counters["conflicts"], reads=counters["reads"], stale_reads=counters["stale"],
