@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import NewTopic
 
 from eventconfig.kafka.reading import committed_consumer
-from eventconfig.kafka.topics import admin_client
+from eventconfig.kafka.topics import admin_client, cluster_replication
 from eventconfig.settings import Settings
 
 from eventconfig.tasks import cancel
@@ -134,7 +134,8 @@ async def floor_rows(settings: Settings, seconds: float, broker_pid: int = 0) ->
     broker's pid, also the broker's CPU per transaction (the part of a put's cost no writer can cut)."""
     names = [f"{settings.topic_prefix}.floor-{side}" for side in ("ping", "pong")]
     async with admin_client(settings) as admin:
-        await admin.create_topics([NewTopic(name, 1, settings.replication_factor) for name in names])
+        replication = await cluster_replication(admin, settings)
+        await admin.create_topics([NewTopic(name, 1, replication.factor) for name in names])
     try:
         ping, pong = names
         await two_hop_round_trips(settings, ping, pong, seconds=min(1.0, seconds))  # unmeasured: warm

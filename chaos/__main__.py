@@ -24,6 +24,8 @@ def main() -> int:
     parser.add_argument("--readers", type=int, default=3)
     parser.add_argument("--subscribers", type=int, default=20)
     parser.add_argument("--views", type=int, default=2)
+    parser.add_argument("--min-acks", type=int, default=0,
+                        help="after the rounds, more rounds until this many writes were acknowledged")
     parser.add_argument("--workdir", type=Path, help="keep processes' logs and data here (default: a temp dir)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
@@ -31,7 +33,8 @@ def main() -> int:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # a killed broker is the point, not news
     with tempfile.TemporaryDirectory(prefix="eventconfig-chaos-") as tmp:
         spec = ChaosSpec(workdir=args.workdir or Path(tmp), seed=args.seed, rounds=args.rounds, kinds=args.kinds,
-                         writers=args.writers, readers=args.readers, subscribers=args.subscribers, views=args.views)
+                         writers=args.writers, readers=args.readers, subscribers=args.subscribers, views=args.views,
+                         min_acks=args.min_acks)
         try:
             figures = asyncio.run(run_chaos(spec))
         except EventConfigError as exc:

@@ -1,6 +1,7 @@
 """The model check of a chaos run: what was recorded against what the guarantees allow (pure).
 
-Inputs are plain records: the writes the clients saw acknowledged, the history topic's mutations,
+Inputs are plain records: every call the clients made (the writes they saw acknowledged, their
+reads, each with the times it was sent and answered), the history topic's mutations,
 the log topic's commit markers, the notify topic's pokes, each observer's final state, the readers'
 outcomes and the faults with their times. :func:`check` turns them into :class:`Figures`; every
 guarantee that does not hold becomes a line in ``Figures.violations``.
@@ -19,6 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaos import linearizability
+
 Config = dict[str, dict[str, str]]  # workspace -> {key: value} of the run's one type
 
 
@@ -33,6 +36,39 @@ class Ack:
     version: int
     acked_at: float
     if_version: int | None = None
+
+
+@dataclass(frozen=True)
+class Call:
+    """One client call as the load recorded it (wall clock); ``completed`` None: no response came.
+
+    ``kind`` is ``write``, ``cas`` (``base``: the if_version) or ``read`` (``value`` None: absent).
+    """
+
+    client: int
+    kind: str
+    workspace: str
+    key: str
+    value: str | None
+    version: int | None
+    invoked: float
+    completed: float | None
+    base: int | None = None
+    min_version: int | None = None
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Call:
+        return cls(**{f: raw.get(f) for f in cls.__dataclass_fields__})  # type: ignore[arg-type]
+
+    def ack(self) -> Ack | None:
+        """The acknowledged write this call is (None for a read or an unanswered write)."""
+        if self.kind == "read" or self.completed is None or self.version is None or self.value is None:
+            return None
+        return Ack(self.client, self.workspace, self.key, self.value, self.version, self.completed, self.base)
+
+
+def acks_of(calls: Iterable[Call]) -> list[Ack]:
+    return [ack for call in calls if (ack := call.ack()) is not None]
 
 
 @dataclass(frozen=True)
@@ -59,6 +95,9 @@ class Fault:
     target: str
     at: float
     until: float  # the end of its round: the next fault, or the end of the load
+    # Seconds from the fault to each phase measured (a leadership moved, the writer active again ...),
+    # and how long the writer's activation took.
+    phases: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,6 +124,7 @@ class Recorded:
     observers: list[Observer]
     faults: list[Fault]
     calm: Fault | None = None  # the load before the first fault: the baseline of "unavailable"
+    calls: list[Call] = field(default_factory=list)  # every recorded call, for the linearizability check
     cas_conflicts: int = 0
     reads: int = 0
     stale_reads: int = 0
@@ -139,19 +179,25 @@ def check(rec: Recorded) -> Figures:
     _observers(rec.observers, rec.service_state, violations)
     if rec.stale_reads:
         violations.append(f"{rec.stale_reads} min_version reads returned older data than acknowledged")
+    checked, not_linearizable = _linearizable(rec.calls, violations)
     if rec.reads_unanswered:
         violations.append(f"{rec.reads_unanswered} reads got no response within the client deadline")
     if not rec.verify_ok:
         violations.append(f"verify --scratch: {rec.verify_summary}")
     violations.extend(rec.notes)
     kinds = Counter(f.kind for f in rec.faults)
-    gaps = {f: unavailability(f, [a.acked_at for a in rec.acks]) for f in rec.faults}
+    write_times = [a.acked_at for a in rec.acks]
+    read_times = [c.completed for c in rec.calls if c.kind == "read" and c.completed is not None]
+    gaps = {f: unavailability(f, write_times) for f in rec.faults}
+    read_gaps = {f: unavailability(f, read_times) for f in rec.faults}
+    calm = [f"{unavailability(rec.calm, times) if rec.calm else 0.0:.1f} s" for times in (write_times, read_times)]
     rows = [
         ("rounds (faults)", str(len(rec.faults))),
-        ("  longest gap between acks before any fault",
-         f"{unavailability(rec.calm, [a.acked_at for a in rec.acks]) if rec.calm else 0.0:.1f} s"),
-        *((f"  {kind}", f"{n}, writes unavailable p50 {_p50(gaps, kind):.1f} s, max {_max(gaps, kind):.1f} s")
-          for kind, n in sorted(kinds.items())),
+        ("  longest gap before any fault (writes / reads)", " / ".join(calm)),
+        *(row for kind, n in sorted(kinds.items()) for row in [
+            (f"  {kind}", f"{n}, unavailable p50 / max: writes {_p50(gaps, kind):.1f} / {_max(gaps, kind):.1f} s, "
+                          f"reads {_p50(read_gaps, kind):.1f} / {_max(read_gaps, kind):.1f} s"),
+            *_phase_rows(rec.faults, kind)]),
         ("writes acknowledged", f"{len(rec.acks)} ({len(cas)} compare-and-set, {rec.cas_conflicts} more conflicted)"),
         ("writes with unknown outcome", f"{rec.unknown_writes} (client timeout; not counted as acknowledged)"),
         ("acknowledged writes lost", str(lost)),
@@ -161,10 +207,13 @@ def check(rec: Recorded) -> Figures:
         ("pokes (duplicates)", f"{len(rec.pokes)} ({poke_dups})"),
         ("observers equal to the service", f"{sum(_equal(o, rec.service_state) for o in rec.observers)}"
                                            f" / {len(rec.observers)}"),
-        ("min_version reads (stale / unanswered)", f"{rec.reads} ({rec.stale_reads} / {rec.reads_unanswered})"),
+        ("reads (stale min_version / unanswered)", f"{rec.reads} ({rec.stale_reads} / {rec.reads_unanswered})"),
+        ("calls checked for linearizability", f"{checked} on {len(_by_key(rec.calls))} keys, "
+                                              f"{not_linearizable} keys not linearizable"),
         ("  answered timeout (unavailable, not stale)", str(rec.read_timeouts)),
         ("verify --scratch", rec.verify_summary or ("clean" if rec.verify_ok else "FAILED")),
-        ("worst write unavailability", f"{max(gaps.values(), default=0.0):.1f} s"),
+        ("worst unavailability (writes / reads)",
+         f"{max(gaps.values(), default=0.0):.1f} / {max(read_gaps.values(), default=0.0):.1f} s"),
         ("run time", f"{rec.run_seconds:.0f} s"),
     ]
     return Figures(rows, violations)
@@ -178,6 +227,23 @@ def unavailability(fault: Fault, ack_times: Iterable[float]) -> float:
     if not times:
         return fault.until - fault.at
     return max(gaps, default=0.0)
+
+
+def _by_key(calls: Iterable[Call]) -> dict[tuple[str, str], list[linearizability.Op]]:
+    by_key: dict[tuple[str, str], list[linearizability.Op]] = defaultdict(list)
+    for c in calls:
+        by_key[(c.workspace, c.key)].append(linearizability.Op(c.kind, c.value, c.invoked, c.completed, c.version,
+                                                               c.base, str(c.client)))
+    return by_key
+
+
+def _linearizable(calls: Sequence[Call], violations: list[str]) -> tuple[int, int]:
+    """Each key's reads and writes against a register (chaos.linearizability); (calls checked, keys failing)."""
+    bad = linearizability.check_history({f"{ws}/{key}": ops for (ws, key), ops in _by_key(calls).items()})
+    if bad:
+        violations.append(f"{len(bad)} keys have a history of reads and writes that is not linearizable, "
+                          f"e.g. {bad[0]}")
+    return len(calls), len(bad)
 
 
 def _lost_writes(acks: Sequence[Ack], history: dict[int, Mutation], violations: list[str]) -> int:
@@ -246,6 +312,27 @@ def _observers(observers: Sequence[Observer], service: Config, violations: list[
                               f"service's (workspaces {', '.join(differing)})")
         if observer.out_of_order:
             violations.append(f"{observer.name}: {observer.out_of_order} handler calls went back in version")
+
+
+def take_over(activations: Sequence[tuple[float, float]], at: float) -> dict[str, float]:
+    """The phases of the first writer activation (when, how long it took) at or after a fault at ``at``:
+    seconds from the fault until the writer was active again, and how long the activation itself took."""
+    after = sorted((ts, took) for ts, took in activations if ts >= at)
+    if not after:
+        return {}
+    ts, took = after[0]
+    return {"writer active again": ts - at, "writer activation took": took}
+
+
+def _phase_rows(faults: Sequence[Fault], kind: str) -> list[tuple[str, str]]:
+    """One row per phase measured in the rounds of ``kind``: p50 and max over the rounds that saw it."""
+    seen: dict[str, list[float]] = defaultdict(list)
+    for fault in faults:
+        if fault.kind == kind:
+            for phase, seconds in fault.phases:
+                seen[phase].append(seconds)
+    return [(f"    {kind}: {phase}", f"p50 {statistics.median(values):.1f} s, max {max(values):.1f} s ({len(values)} rounds)")
+            for phase, values in sorted(seen.items())]
 
 
 def _p50(gaps: dict[Fault, float], kind: str) -> float:

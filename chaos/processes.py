@@ -112,11 +112,11 @@ class Child:
         if await self.wait(timeout) is None:
             await self.kill9()
 
-    def last_active(self, role: str) -> float:
-        """When this process (since its last start) logged that it took ``role``; 0 if never."""
-        latest = 0.0
+    def activations(self, role: str) -> list[tuple[float, float]]:
+        """(when, how long it took) of each time this process (in any of its lives) logged taking ``role``."""
+        found: list[tuple[float, float]] = []
         if not self.log_path.exists():
-            return latest
+            return found
         for line in self.log_path.read_text(errors="replace").splitlines():
             if '"active"' not in line:
                 continue
@@ -124,6 +124,10 @@ class Child:
                 event: dict[str, Any] = json.loads(line)
             except ValueError:
                 continue
-            if event.get("msg") == "active" and event.get("role") == role and event.get("ts", 0) >= self.started_at:
-                latest = max(latest, float(event["ts"]))
-        return latest
+            if event.get("msg") == "active" and event.get("role") == role:
+                found.append((float(event["ts"]), float(event.get("took_s", 0.0))))
+        return found
+
+    def last_active(self, role: str) -> float:
+        """When this process (since its last start) logged that it took ``role``; 0 if never."""
+        return max((ts for ts, _ in self.activations(role) if ts >= self.started_at), default=0.0)

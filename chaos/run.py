@@ -37,6 +37,9 @@ from eventconfig.logrecords import decode_record
 from eventconfig.settings import Settings
 
 codec = default_codec()
+# The fail-over settings docs/operations.md recommends where the brokers allow 3 s group sessions
+# (the local cluster does); the rest of the recommendation is eventconfig's defaults.
+TUNED = {"EVENTCONFIG_WRITER_SESSION_TIMEOUT_MS": "3000", "EVENTCONFIG_WRITER_HEARTBEAT_INTERVAL_MS": "500"}
 _CHECKOUT = Path(__file__).resolve().parent.parent  # where `chaos` and `eventconfig` are imported from
 
 
@@ -55,7 +58,9 @@ class ChaosSpec:
     views: int = 2
     settle_s: float = 4.0  # normal load between faults
     broker_down_s: float = 5.0
-    pause_s: float = 10.0  # longer than the 6 s session timeout of the writer's group
+    pause_s: float = 10.0  # longer than the session timeout of the writer's group (TUNED)
+    client_pause_s: float = 15.0
+    min_acks: int = 0  # after the rounds, more rounds until this many writes were acknowledged
     base_port: int = 0  # 0: free ports
 
 
@@ -71,16 +76,23 @@ class Deployment:
         self.observers: list[Child] = []  # the subscribers' process and the views'
         self.observer_specs: list[ObserverSpec] = []
         self.views: list[Child] = []
-        self.load: Child | None = None
-        self.events = spec.workdir / "acks.jsonl"
+        self.loads: list[Child] = []  # the last one is the client a fault pauses
+        self.events = [spec.workdir / f"calls-{i}.jsonl" for i in range(2)]
         self.counters: dict[str, Any] = {}
         self.admin: AIOKafkaAdminClient | None = None
+        self.watcher: AIOKafkaAdminClient | None = None  # short requests: a frozen node delays a look by 1 s
         self.notes: list[str] = []
+        self.phases: dict[str, float] = {}  # of the current round: seconds from the fault to each phase
+
+    def calls(self) -> list[model.Call]:
+        """Every call the load processes recorded so far."""
+        return [model.Call.from_json(json.loads(line)) for path in self.events if path.exists()
+                for line in path.read_text().splitlines()]
 
     def env(self, data_dir: Path) -> dict[str, str]:
         """A child's environment: this deployment's settings, and this checkout first on the path."""
         path = os.pathsep.join(p for p in (str(_CHECKOUT), os.environ.get("PYTHONPATH", "")) if p)
-        env = {**os.environ, "PYTHONPATH": path, "EVENTCONFIG_PROJECTOR_LINGER_MS": "100"}
+        env = {**os.environ, "PYTHONPATH": path, "EVENTCONFIG_PROJECTOR_LINGER_MS": "100", **TUNED}
         env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
         return service_env(self.settings, data_dir, env)
 
@@ -95,10 +107,37 @@ class Deployment:
                 raise ChaosError(f"no live process took the {role} role within {timeout:.0f} s")
             await asyncio.sleep(0.2)
 
-    async def leader(self, topic: str) -> int:
-        assert self.admin is not None
-        [described] = await self.admin.describe_topics([topic])
+    async def leader(self, topic: str, admin: AIOKafkaAdminClient | None = None) -> int:
+        admin = admin or self.admin
+        assert admin is not None
+        [described] = await admin.describe_topics([topic])
         return int(described["partitions"][0]["leader"])
+
+    async def leader_moved(self, topic: str, node: int, timeout: float = 60.0) -> float | None:
+        """Seconds until ``topic``'s leader is another node than ``node`` (None: not within ``timeout``)."""
+        started = time.time()
+        while time.time() - started < timeout:
+            try:
+                if await self.leader(topic, self.watcher) not in (node, -1):
+                    return time.time() - started
+            except Exception:  # noqa: BLE001 - the metadata request went to the dead node: ask again
+                pass
+            await asyncio.sleep(0.1)
+        return None
+
+    async def note_moved(self, watcher: asyncio.Task[float | None] | None, topic: str | None) -> None:
+        """Record the measured leadership move of this round's fault, if it was seen."""
+        if watcher is None:
+            return
+        if not watcher.done():
+            watcher.cancel()
+        elif (seconds := watcher.result()) is not None:
+            name = "transaction coordinator moved" if topic == TXN_STATE_TOPIC else "log leader moved"
+            self.phases[name] = seconds
+
+    def writer_activations(self) -> list[tuple[float, float]]:
+        """(when, how long it took) of every activation of the writer role, in every service process."""
+        return sorted(a for serve in self.serves for a in serve.activations("writer"))
 
     async def wait_replicated(self, timeout: float) -> None:
         """Until every partition of the deployment and of Kafka's internal topics has 3 in-sync replicas."""
@@ -133,9 +172,10 @@ async def run_chaos(spec: ChaosSpec) -> model.Figures:
     spec.workdir.mkdir(parents=True, exist_ok=True)
     broker = LocalBroker(spec.workdir / "cluster", nodes=3, port=spec.base_port)
     bootstrap = await asyncio.to_thread(broker.start, 240.0)
+    # No replication pair: `topics create` chooses 3 replicas, 2 in sync, from the cluster (checked by
+    # wait_replicated, which wants 3 in-sync replicas of every partition).
     settings = Settings.load({"bootstrap_servers": bootstrap, "topic_prefix": f"chaos-{uuid.uuid4().hex[:8]}",
-                              "data_dir": spec.workdir / "data", "replication_factor": 3,
-                              "min_insync_replicas": 2}, env={})
+                              "data_dir": spec.workdir / "data"}, env={})
     dep = Deployment(spec, broker, settings)
     try:
         await _start(dep)
@@ -144,11 +184,11 @@ async def run_chaos(spec: ChaosSpec) -> model.Figures:
         recorded.run_seconds = time.monotonic() - started
         return model.check(recorded)
     finally:
-        for child in [*dep.serves, *dep.observers, dep.load]:
-            if child is not None:
-                await child.stop()
-        if dep.admin is not None:
-            await dep.admin.close()
+        for child in [*dep.serves, *dep.observers, *dep.loads]:
+            await child.stop()
+        for admin in (dep.admin, dep.watcher):
+            if admin is not None:
+                await admin.close()
         await asyncio.to_thread(broker.stop)
 
 
@@ -158,6 +198,8 @@ async def _start(dep: Deployment) -> None:
     await _create_topics(settings)
     dep.admin = AIOKafkaAdminClient(**settings.kafka_kwargs(), request_timeout_ms=10_000)
     await dep.admin.start()
+    dep.watcher = AIOKafkaAdminClient(**settings.kafka_kwargs(), request_timeout_ms=1_000)
+    await dep.watcher.start()
     for name in ("serve-a", "serve-b"):
         dep.serves.append(Child.python(name, "eventconfig", ["--log-format", "json", "serve"],
                                        dep.env(work / name), work / f"{name}.log"))
@@ -175,34 +217,75 @@ async def _start(dep: Deployment) -> None:
         if ospec.kind == "view":
             dep.views.append(child)
         await child.start()
-    load_spec = LoadSpec(events=str(dep.events), writers=spec.writers, readers=spec.readers, seed=spec.seed,
-                         cas_writers=min(spec.cas_writers, spec.writers))
-    dep.events.unlink(missing_ok=True)
-    dep.load = Child.python("load", "chaos.load", [json.dumps(asdict(load_spec))], dep.env(work / "load"),
-                            work / "load.log", protocol=True)
-    await dep.load.start()
+    for index, (load_spec, events) in enumerate(zip(load_specs(spec), dep.events)):
+        events.unlink(missing_ok=True)
+        load = Child.python(f"load-{index}", "chaos.load", [json.dumps(asdict(load_spec))],
+                            dep.env(work / f"load-{index}"), work / f"load-{index}.log", protocol=True)
+        dep.loads.append(load)
+        await load.start()
 
 
-async def _strike(dep: Deployment) -> tuple[list[tuple[str, str, float]], float, float]:
-    """The rounds: settle, one fault (ending once its target recovered), revive what died; then stop the load."""
-    assert dep.load is not None
+def load_specs(spec: ChaosSpec) -> list[LoadSpec]:
+    """Two load processes: most writers and readers in the first; a few in the second, the client that a
+    fault pauses (its writes and reads in flight are answered late, after the others went on)."""
+    paused_writers = max(1, spec.writers // 4)
+    paused_cas = min(spec.cas_writers, max(1, spec.cas_writers // 3))
+    paused_readers = max(1, spec.readers // 3)
+    shares = [(spec.writers - paused_writers, spec.cas_writers - paused_cas, spec.readers - paused_readers, 0),
+              (paused_writers, paused_cas, paused_readers, spec.writers - paused_writers)]
+    return [LoadSpec(events=str(spec.workdir / f"calls-{i}.jsonl"), writers=writers, cas_writers=min(cas, writers),
+                     readers=readers, seed=spec.seed, first_writer=first)
+            for i, (writers, cas, readers, first) in enumerate(shares)]
+
+
+@dataclass
+class Struck:
+    """A fault as it was injected: its kind, target, start (wall clock) and measured phases."""
+
+    kind: str
+    target: str
+    at: float
+    phases: dict[str, float]
+
+
+async def _strike(dep: Deployment) -> tuple[list[Struck], float, float]:
+    """The rounds (and more until ``min_acks`` writes were acknowledged): settle, one fault (ending once
+    its target recovered), revive what died; then stop the load."""
     load_start = time.time()
-    faults: list[tuple[str, str, float]] = []
-    for kind in schedule(dep.spec.seed, dep.spec.rounds, dep.spec.kinds):
+    faults: list[Struck] = []
+    plan = schedule(dep.spec.seed, dep.spec.rounds, dep.spec.kinds)
+    more = iter(schedule(dep.spec.seed + 1, 10_000, dep.spec.kinds))
+    while plan:
+        kind = plan.pop(0)
         await asyncio.sleep(dep.spec.settle_s)
-        at = time.time()
+        at, dep.phases = time.time(), {}
         target = await FAULTS[kind](dep)
-        faults.append((kind, target, at))
+        faults.append(Struck(kind, target, at, dep.phases))
         print(f"round {len(faults)}: {kind} on {target} ({time.time() - at:.1f} s)", file=sys.stderr, flush=True)
         await dep.revive(kind)
+        if not plan and len(model.acks_of(dep.calls())) < dep.spec.min_acks:
+            plan.append(next(more))
     await asyncio.sleep(dep.spec.settle_s)
-    await dep.load.tell("stop")
-    dep.counters = json.loads(await dep.load.expect("DONE", 120))
+    for load in dep.loads:
+        await load.tell("stop")
+    dep.counters = _merged([json.loads(await load.expect("DONE", 120)) for load in dep.loads])
     return faults, load_start, time.time()
 
 
-async def _collect(dep: Deployment, faults: list[tuple[str, str, float]], load_start: float,
-                   load_end: float) -> model.Recorded:
+def _merged(counters: list[dict[str, Any]]) -> dict[str, Any]:
+    """The load processes' counters added up (``errors`` by name)."""
+    total: dict[str, Any] = {"errors": {}}
+    for one in counters:
+        for name, value in one.items():
+            if name == "errors":
+                for error, n in value.items():
+                    total["errors"][error] = total["errors"].get(error, 0) + n
+            else:
+                total[name] = total.get(name, 0) + value
+    return total
+
+
+async def _collect(dep: Deployment, faults: list[Struck], load_start: float, load_end: float) -> model.Recorded:
     """Once writes stopped: every observer's state at the final version, the service's, and the topics."""
     settings, counters = dep.settings, dep.counters
     final = await _quiet_version(settings, 60)
@@ -216,18 +299,22 @@ async def _collect(dep: Deployment, faults: list[tuple[str, str, float]], load_s
     async with ConfigClient(settings, timeout=60) as client:
         service = {ws: await client.get_values(ws, TYPE, min_version=final) for ws in workspaces}
     report = await verify_view(settings, scratch=True)
-    ends = [f[2] for f in faults[1:]] + [load_end]
+    ends = [f.at for f in faults[1:]] + [load_end]
+    calls, activations = dep.calls(), dep.writer_activations()
     return model.Recorded(
         type=TYPE,
-        acks=[model.Ack(**json.loads(line)) for line in dep.events.read_text().splitlines()],
+        acks=model.acks_of(calls),
+        calls=calls,
         unknown_writes=counters["unknown"],
         history=await _history(settings),
         markers=await _markers(settings),
         pokes=await _pokes(settings),
         service_state=service,
         observers=states,
-        faults=[model.Fault(kind, target, at, until) for (kind, target, at), until in zip(faults, ends)],
-        calm=model.Fault("none", "", load_start, faults[0][2] if faults else load_end),
+        faults=[model.Fault(f.kind, f.target, f.at, until, tuple(sorted(
+                    {**f.phases, **model.take_over([a for a in activations if a[0] <= until], f.at)}.items())))
+                for f, until in zip(faults, ends)],
+        calm=model.Fault("none", "", load_start, faults[0].at if faults else load_end),
         cas_conflicts=counters["conflicts"], reads=counters["reads"], stale_reads=counters["stale"],
         read_timeouts=counters["read_timeouts"], reads_unanswered=counters["unanswered"], verify_ok=report.ok,
         verify_summary=report.lines()[-1],

@@ -72,8 +72,9 @@ class Settings:
     # never fence each other. Defaults to the topic prefix.
     deployment: str = ""
     data_dir: Path = Path(".eventconfig/data")
-    replication_factor: int = 1
-    min_insync_replicas: int = 0  # 0: leave the broker default
+    # Topics created get these; 0: chosen from the cluster's broker count (eventconfig.kafka.topics).
+    replication_factor: int = 0
+    min_insync_replicas: int = 0
     # The log keeps every version for at least this long before compaction (the audit window).
     log_min_compaction_lag_ms: int = 7 * DAY_MS
     # Tombstones stay readable this long after compaction; a view offline longer must rebuild. This
@@ -94,7 +95,21 @@ class Settings:
     # Longest ``actor`` header (it is stored in the history); longer is refused with too-large.
     max_actor_bytes: int = 256
     min_version_wait_ms: int = 5_000
-    request_timeout_ms: int = 30_000
+    # Fail-over (docs/operations.md#fail-over). A Kafka request unanswered this long is sent again after
+    # a metadata refresh: a frozen broker costs about this much more than a crashed one (whose
+    # connections fail at once), so keep it just above the brokers' broker.session.timeout.ms.
+    request_timeout_ms: int = 5_000
+    # Every client refreshes its metadata this often: a consumer learns of a leader that moved away
+    # from a frozen broker no later than this (only producers refresh on a timed-out request).
+    metadata_max_age_ms: int = 5_000
+    # The group session of each exclusive role (writer, projector ...): a standby takes over this long
+    # after the active process stops heartbeating. Brokers refuse a session below their
+    # group.min.session.timeout.ms (6000 by default; the local broker allows 1000).
+    writer_session_timeout_ms: int = 6_000
+    writer_heartbeat_interval_ms: int = 1_500
+    # A transaction left open by a killed writer or forwarder is aborted by Kafka after this long, unless
+    # a successor fences it first; until then it holds back every read_committed reader.
+    transaction_timeout_ms: int = 10_000
     batch_max_requests: int = 500
     # Group commit: once several requests arrive together, wait this long for more to share the
     # transaction (a lone client never waits).
@@ -175,6 +190,12 @@ class Settings:
             raise SettingsError("auth_window_ms, gateway_login_failures and gateway_login_window_ms must be positive")
         if min(self.gateway_watch_ring_pokes, self.gateway_watch_queue_pokes) <= 0:
             raise SettingsError("gateway_watch_ring_pokes and gateway_watch_queue_pokes must be positive")
+        if not 0 < self.writer_heartbeat_interval_ms < self.writer_session_timeout_ms:
+            raise SettingsError("writer_heartbeat_interval_ms must be positive and below writer_session_timeout_ms")
+        if min(self.request_timeout_ms, self.metadata_max_age_ms, self.transaction_timeout_ms) <= 0:
+            raise SettingsError("request_timeout_ms, metadata_max_age_ms and transaction_timeout_ms must be positive")
+        if min(self.replication_factor, self.min_insync_replicas) < 0:
+            raise SettingsError("replication_factor and min_insync_replicas may not be negative (0: from the cluster)")
         if self.response_partitions < 1:
             raise SettingsError(f"response_partitions must be at least 1, got {self.response_partitions}")
         limits = ("max_value_bytes", "max_items_per_request", "max_name_bytes", "max_id_bytes", "max_actor_bytes")
@@ -213,10 +234,11 @@ class Settings:
         return f"{self.deployment_name}.{role}.tx"
 
     def kafka_kwargs(self) -> dict[str, Any]:
-        """Connection arguments shared by every aiokafka client (bootstrap, SASL, SSL)."""
+        """Connection arguments shared by every aiokafka client (bootstrap, metadata refresh, SASL, SSL)."""
         kwargs: dict[str, Any] = {
             "bootstrap_servers": self.bootstrap_servers,
             "security_protocol": self.security_protocol,
+            "metadata_max_age_ms": self.metadata_max_age_ms,
         }
         if self.sasl_mechanism:
             kwargs.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.sasl_username,

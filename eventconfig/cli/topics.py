@@ -15,11 +15,16 @@ def topics() -> None:
 
 
 @topics.command()
-@click.option("--replication-factor", type=int, help="Replicas per topic (production: 3).")
-@click.option("--min-insync-replicas", type=int, help="min.insync.replicas per topic (production: 2).")
+@click.option("--replication-factor", type=click.IntRange(min=1),
+              help="Replicas per topic [default: 3, or the cluster's broker count if smaller].")
+@click.option("--min-insync-replicas", type=click.IntRange(min=1),
+              help="min.insync.replicas per topic [default: a majority of the replicas: 1 of 1, 1 of 2, 2 of 3].")
 @click.pass_context
 def create(ctx: click.Context, replication_factor: int | None, min_insync_replicas: int | None) -> None:
-    """Create the topics that are missing, then check every one."""
+    """Create the topics that are missing, then check every one.
+
+    Exits 1 with one line when the cluster cannot take the replication factor and min.insync.replicas.
+    """
     settings = load_settings(ctx, replication_factor=replication_factor, min_insync_replicas=min_insync_replicas)
 
     async def go() -> None:

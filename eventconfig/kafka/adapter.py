@@ -38,7 +38,7 @@ from eventconfig.kafka.reading import committed_consumer, end_offset, read_to_en
 from eventconfig.kafka.records import OutRecord
 from eventconfig.settings import Settings
 
-__all__ = ["REFUSALS", "SESSION_TIMEOUT_MS", "AIOKafkaProducer", "ConsumerRecord", "GroupMember", "KafkaError",
+__all__ = ["REFUSALS", "AIOKafkaProducer", "ConsumerRecord", "GroupMember", "KafkaError",
            "ProducerFenced", "TopicPartition", "abortable", "fence", "forget_failure", "idempotent_producer",
            "refresh_metadata", "routes", "send", "transactional_producer"]
 
@@ -49,9 +49,6 @@ REFUSALS = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeErr
 # aiokafka's transaction states from which abort_transaction() is a valid transition.
 _ABORTABLE = frozenset({TransactionState.IN_TRANSACTION, TransactionState.ABORTABLE_ERROR})
 
-# The role's group: a member that misses heartbeats for the session is replaced.
-SESSION_TIMEOUT_MS = 6000
-_HEARTBEAT_INTERVAL_MS = 1500
 _IDLE_POLL_MS = 200  # how often a member without the role polls (keeps its membership alive)
 
 
@@ -60,7 +57,8 @@ _IDLE_POLL_MS = 200  # how often a member without the role polls (keeps its memb
 def transactional_producer(settings: Settings, transactional_id: str) -> AIOKafkaProducer:
     return AIOKafkaProducer(**settings.kafka_kwargs(), transactional_id=transactional_id,
                             max_request_size=settings.max_message_bytes, max_batch_size=1024 * 1024, linger_ms=0,
-                            request_timeout_ms=settings.request_timeout_ms, transaction_timeout_ms=60_000)
+                            request_timeout_ms=settings.request_timeout_ms,
+                            transaction_timeout_ms=settings.transaction_timeout_ms)
 
 
 def idempotent_producer(settings: Settings) -> AIOKafkaProducer:
@@ -231,8 +229,11 @@ class GroupMember:
 
     async def start(self) -> None:
         # A member of an older release knows only round robin: the group then uses it until all know both.
-        consumer = committed_consumer(self.settings, group_id=self.group_id, session_timeout_ms=SESSION_TIMEOUT_MS,
-                                      heartbeat_interval_ms=_HEARTBEAT_INTERVAL_MS, max_poll_interval_ms=300_000,
+        # The role's group: a member that misses heartbeats for the session is replaced (operations.md, fail-over).
+        consumer = committed_consumer(self.settings, group_id=self.group_id,
+                                      session_timeout_ms=self.settings.writer_session_timeout_ms,
+                                      heartbeat_interval_ms=self.settings.writer_heartbeat_interval_ms,
+                                      max_poll_interval_ms=300_000,
                                       partition_assignment_strategy=(_HolderKeeps(self.tp, self.held_since),
                                                                      RoundRobinPartitionAssignor))
         await consumer.start()

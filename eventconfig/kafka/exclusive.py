@@ -37,7 +37,7 @@ from typing import Any
 
 from eventconfig import metrics
 from eventconfig.errors import EventConfigError
-from eventconfig.kafka.adapter import SESSION_TIMEOUT_MS, ConsumerRecord, GroupMember, KafkaError, TopicPartition
+from eventconfig.kafka.adapter import ConsumerRecord, GroupMember, KafkaError, TopicPartition
 from eventconfig.kafka.commits import CommitPipeline
 from eventconfig.kafka.role_state import RoleMachine, State, Step
 from eventconfig.kafka.transactions import Fenced, TransactionalSender, TransactionFailed
@@ -70,7 +70,7 @@ class ExclusiveRole(ABC):
                                   reading=lambda: self.active)
         self.sender = TransactionalSender(settings, role)
         self.commits = CommitPipeline(self.sender, self.group_id, self.tp, on_failure=self._commit_failed)
-        self.machine = RoleMachine(retry_s=_RETRY_S, fenced_wait_s=SESSION_TIMEOUT_MS / 1000)
+        self.machine = RoleMachine(retry_s=_RETRY_S, fenced_wait_s=settings.writer_session_timeout_ms / 1000)
         self._lock = asyncio.Lock()  # one transition or one batch at a time
         self._active = asyncio.Event()
         self.activations = 0  # how often this process took the role (tests, logs)

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaTimeoutError
 
 from eventconfig.settings import Settings
 
@@ -28,6 +29,7 @@ FETCH_WAIT_MS = 100
 # subscriber's poke reader): new data ends a long poll at once, so a longer one costs no latency and
 # spares the broker and the client most of the empty fetches of an idle fleet.
 IDLE_FETCH_WAIT_MS = 500
+END_OFFSET_ATTEMPTS = 3
 
 
 def committed_consumer(settings: Settings, **kwargs: Any) -> AIOKafkaConsumer:
@@ -41,13 +43,26 @@ def committed_consumer(settings: Settings, **kwargs: Any) -> AIOKafkaConsumer:
         # Kafka answers one request per connection at a time, so an idle long-poll fetch delays any
         # offset lookup behind it (e.g. "caught up?") by up to this long. New data ends it at once.
         fetch_max_wait_ms=FETCH_WAIT_MS,
+        request_timeout_ms=settings.request_timeout_ms,  # a fetch from a frozen leader gives up this soon
     )
+    if "session_timeout_ms" in kwargs:
+        # aiokafka sends JoinGroup with the request timeout, and the coordinator may hold it for a whole
+        # session (the rebalance timeout) waiting for the other members: a member's must be longer.
+        options["request_timeout_ms"] = max(settings.request_timeout_ms, kwargs["session_timeout_ms"] + 1000)
     options.update(kwargs)
     return AIOKafkaConsumer(**settings.kafka_kwargs(), **options)
 
 
 async def end_offset(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int:
-    return int((await consumer.end_offsets([tp]))[tp])
+    """The end offset of ``tp``. An offset request to a leader that froze uses up the whole request
+    timeout; asked again (the client refreshes its metadata every ``metadata_max_age_ms``), the
+    moved leader answers, so a frozen broker costs a retry here, not the caller's start."""
+    for _ in range(END_OFFSET_ATTEMPTS - 1):
+        try:
+            return int((await consumer.end_offsets([tp]))[tp])
+        except KafkaTimeoutError:
+            continue
+    return int((await consumer.end_offsets([tp]))[tp])  # the last attempt's error is the caller's
 
 
 async def read_to_end(

@@ -1,8 +1,11 @@
 """The topics of docs/design.md §3: their specs, creation, and the startup check that refuses a bad layout.
 
-A log or history topic with more than one partition, or a log topic that is not compacted, would
-silently break ordering and history; :func:`check_topics` turns those into a fatal
-:class:`TopologyError`. Softer differences (retention) are returned as warnings.
+A log or history topic with more than one partition, a log topic that is not compacted, or a topic
+whose ``min.insync.replicas`` exceeds its replicas (no ``acks=all`` write could succeed) would
+silently break ordering, history or every write; :func:`check_topics` turns those into a fatal
+:class:`TopologyError`. Softer differences (retention) are returned as warnings. Unless the settings
+name them, the replication factor and ``min.insync.replicas`` come from the cluster's broker count
+(:func:`replication_for`).
 
 Example::
 
@@ -13,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
@@ -45,6 +49,36 @@ class TopicSpec:
     configs: dict[str, str] = field(default_factory=dict)
     exact_partitions: bool = True  # False: any count is allowed (response topic), fewer with a warning
     must_compact: bool = False
+
+
+@dataclass(frozen=True)
+class Replication:
+    """Replicas per partition and the in-sync replicas an ``acks=all`` write needs."""
+
+    factor: int
+    min_insync: int
+
+
+def replication_for(brokers: int, factor: int = 0, min_insync: int = 0) -> Replication:
+    """The pair a deployment's topics get on a cluster of ``brokers``: ``factor`` and ``min_insync``
+    when given (0: choose), else 3 replicas (fewer on a smaller cluster) and a majority in sync, so one
+    broker may fail without stopping writes (1 of 1, 1 of 2, 2 of 3). A pair that cannot take writes
+    is a TopologyError."""
+    factor = factor or min(3, brokers)
+    min_insync = min_insync or (factor // 2 + 1 if factor >= 3 else 1)
+    if factor > brokers:
+        raise TopologyError(f"replication factor {factor} needs {factor} brokers; the cluster has {brokers} "
+                            f"(give --replication-factor {brokers} or less)")
+    if min_insync > factor:
+        raise TopologyError(f"min.insync.replicas {min_insync} is more than the replication factor {factor}: "
+                            "no write could ever be acknowledged")
+    return Replication(factor, min_insync)
+
+
+async def cluster_replication(admin: AIOKafkaAdminClient, settings: Settings) -> Replication:
+    """:func:`replication_for` the brokers the cluster lists now (a fenced or stopped one is not listed)."""
+    brokers = len((await _retrying(admin.describe_cluster))["brokers"])
+    return replication_for(brokers, settings.replication_factor, settings.min_insync_replicas)
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
@@ -82,10 +116,14 @@ async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]
 
 
 async def create_topics(admin: AIOKafkaAdminClient, settings: Settings) -> list[str]:
-    """Create the missing topics, then check all of them; returns the names created."""
+    """Create the missing topics (replication from :func:`cluster_replication`), then check all of
+    them; returns the names created."""
+    replication = await cluster_replication(admin, settings)
+    settings = dataclasses.replace(settings, replication_factor=replication.factor,
+                                   min_insync_replicas=replication.min_insync)
     specs = topic_specs(settings)
     response = await admin.create_topics([
-        NewTopic(s.name, s.partitions, settings.replication_factor, topic_configs=s.configs) for s in specs
+        NewTopic(s.name, s.partitions, replication.factor, topic_configs=s.configs) for s in specs
     ])
     created = []
     for name, code, message in response.topic_errors:
@@ -120,12 +158,14 @@ async def check_topics(admin: AIOKafkaAdminClient, settings: Settings,
     described = {t["topic"]: t for t in await _retrying(lambda: admin.describe_topics(names))}
     problems: list[str] = []
     warnings: list[str] = []
+    replicas: dict[str, int] = {}
     for spec in specs:
         topic = described.get(spec.name)
         if topic is None or topic["error_code"] == _UNKNOWN_TOPIC:
             problems.append(f"topic {spec.name} ({spec.role}) does not exist; run `eventconfig topics create`")
             continue
         count = len(topic["partitions"])
+        replicas[spec.name] = min((len(p["replicas"]) for p in topic["partitions"]), default=0)
         if spec.exact_partitions and count != spec.partitions:
             problems.append(f"topic {spec.name} ({spec.role}) has {count} partitions; it must have exactly "
                             f"{spec.partitions} to keep one total order")
@@ -137,6 +177,11 @@ async def check_topics(admin: AIOKafkaAdminClient, settings: Settings,
     actual = await topic_configs(admin, [s.name for s in specs])
     for spec in specs:
         configs = actual.get(spec.name, {})
+        min_insync = int(configs.get("min.insync.replicas", "1"))
+        if min_insync > replicas[spec.name]:
+            raise TopologyError(f"topic {spec.name} ({spec.role}) has min.insync.replicas={min_insync} but "
+                                f"{replicas[spec.name]} replicas: no write can be acknowledged; lower "
+                                "min.insync.replicas or add replicas")
         policy = configs.get("cleanup.policy", "")
         if spec.must_compact and "compact" not in policy.split(","):
             raise TopologyError(f"topic {spec.name} ({spec.role}) has cleanup.policy={policy!r}; it must be "

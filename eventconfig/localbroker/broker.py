@@ -37,12 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from eventconfig.errors import EventConfigError
-from eventconfig.localbroker.processes import alive, free_port, port_taken, signal_group, stopped
+from eventconfig.localbroker.processes import free_port, is_process, port_taken, signal_group, start_ticks, stopped
 from eventconfig.localbroker.secure import Credentials
 
 log = logging.getLogger(__name__)
 
 KAFKA_VERSION = "4.1.1"
+_MAIN_CLASS = "kafka.Kafka"  # in every node's command line
 _RESOURCES = resources.files("eventconfig.localbroker")
 _G1_FLAGS = [
     "-XX:+UseG1GC",
@@ -99,12 +100,18 @@ def provision(cache_dir: Path | None = None) -> Path:
 
 @dataclass
 class NodeState:
-    """One node of the broker: its id, ports and (while it runs) its process id."""
+    """One node of the broker: its id, ports and (while it runs) its process id and start time."""
 
     id: int
     port: int
     controller_port: int
     pid: int = 0
+    started: int = 0  # the process's start time (ticks after boot); 0: written before this was kept
+
+    @property
+    def running(self) -> bool:
+        """True while the stored process id is still this node's JVM (not a process that got the id since)."""
+        return is_process(self.pid, self.started, _MAIN_CLASS)
 
     @property
     def bootstrap(self) -> str:
@@ -199,14 +206,14 @@ class LocalBroker:
     def status(self) -> BrokerState | None:
         """The layout of the broker while at least one of its nodes runs, else None."""
         state = self.layout()
-        if state is None or not any(alive(node.pid) for node in state.nodes):
+        if state is None or not any(node.running for node in state.nodes):
             return None
         return state
 
     @staticmethod
     def node_status(node: NodeState) -> str:
         """``up``, ``paused`` (SIGSTOP) or ``down``."""
-        if not alive(node.pid):
+        if not node.running:
             return DOWN
         return PAUSED if stopped(node.pid) else UP
 
@@ -216,7 +223,7 @@ class LocalBroker:
         A stopped broker may move to another ``port``; a running one says it must be stopped first.
         """
         state = self.layout()
-        running = [n for n in state.nodes if alive(n.pid)] if state else []
+        running = [n for n in state.nodes if n.running] if state else []
         if state is not None:
             self._refuse_to_change(state, bool(running))
         if not running:
@@ -229,7 +236,7 @@ class LocalBroker:
             self._configure(lib, state)
         started = time.monotonic()
         for node in state.nodes:
-            if not alive(node.pid):
+            if not node.running:
                 self._launch(lib, state, node)
         self.state_file.write_text(json.dumps(state.to_json()))
         for node in state.nodes:
@@ -245,9 +252,9 @@ class LocalBroker:
             signal_group(target.pid, signal.SIGTERM)
             signal_group(target.pid, signal.SIGCONT)  # a paused node must wake to see the SIGTERM
         deadline = time.monotonic() + timeout
-        while any(alive(t.pid) for t in targets) and time.monotonic() < deadline:
+        while any(t.running for t in targets) and time.monotonic() < deadline:
             time.sleep(0.1)
-        stuck = [t for t in targets if alive(t.pid)]
+        stuck = [t for t in targets if t.running]
         if stuck:
             log.warning("node(s) %s did not stop in %.0f s; killing them", [t.id for t in stuck], timeout)
             self._kill(stuck)
@@ -311,7 +318,7 @@ class LocalBroker:
         if state is None:
             return []
         targets = state.nodes if node is None else [state.node(node)]
-        return [t for t in targets if alive(t.pid)]
+        return [t for t in targets if t.running]
 
     def _signal(self, node: int, sig: signal.Signals) -> bool:
         targets = self._running(node)
@@ -324,7 +331,7 @@ class LocalBroker:
         for target in targets:
             signal_group(target.pid, signal.SIGKILL)
         for target in targets:
-            while alive(target.pid):
+            while target.running:
                 time.sleep(0.05)
 
     def _heap_mb(self, count: int) -> int:
@@ -348,7 +355,7 @@ class LocalBroker:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        node.pid = proc.pid
+        node.pid, node.started = proc.pid, start_ticks(proc.pid)
 
     def _layout(self, previous: BrokerState | None) -> BrokerState:
         """The nodes and their ports: an earlier run's (keeping its cluster id and controller ports,
@@ -416,7 +423,7 @@ def _wait_ready(node: NodeState, timeout: float, log_tail: Callable[[], str], kw
     """Wait for the PLAINTEXT port (opened only once the node is unfenced), then one metadata call."""
     deadline = time.monotonic() + timeout
     while True:
-        if not alive(node.pid):
+        if not node.running:
             raise BrokerError(f"Kafka node {node.id} exited during start; its log ends with:\n{log_tail()}")
         try:
             socket.create_connection(("127.0.0.1", node.port), timeout=0.5).close()

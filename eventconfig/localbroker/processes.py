@@ -42,6 +42,29 @@ def alive(pid: int) -> bool:
     return True
 
 
+def start_ticks(pid: int) -> int:
+    """When the process started (clock ticks after boot, /proc/<pid>/stat field 22); 0 if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat.rpartition(")")[2].split()[19])
+
+
+def is_process(pid: int, started: int, marker: str) -> bool:
+    """True while ``pid`` is still the process that was started: alive and started at ``started``
+    ticks (or, with ``started`` unknown (0), running a command line that contains ``marker``). A
+    process id the system gave to another process since must never be signalled."""
+    if not alive(pid):
+        return False
+    if started:
+        return start_ticks(pid) == started
+    try:
+        return marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+
+
 def signal_group(pid: int, sig: signal.Signals) -> None:
     try:
         os.killpg(pid, sig)

@@ -19,7 +19,7 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from eventconfig.errors import TopologyError
-from eventconfig.kafka.topics import topic_configs, wait_visible
+from eventconfig.kafka.topics import cluster_replication, topic_configs, wait_visible
 from eventconfig.settings import Settings
 from eventconfig.trustgraph.wire import TrustGraphTopics
 
@@ -34,8 +34,10 @@ async def ensure_topics(admin: AIOKafkaAdminClient, settings: Settings, topics: 
     names = [topics.request, topics.response, topics.notify]
     missing = [name for name, partitions in (await _partitions(admin, names)).items() if partitions is None]
     if missing:
-        configs = {"retention.ms": str(RETENTION_MS), "max.message.bytes": str(settings.max_message_bytes)}
-        result = await admin.create_topics([NewTopic(n, 1, settings.replication_factor, topic_configs=configs)
+        replication = await cluster_replication(admin, settings)
+        configs = {"retention.ms": str(RETENTION_MS), "max.message.bytes": str(settings.max_message_bytes),
+                   "min.insync.replicas": str(replication.min_insync)}
+        result = await admin.create_topics([NewTopic(n, 1, replication.factor, topic_configs=configs)
                                             for n in missing])
         for name, code, message in result.topic_errors:
             if code not in (0, 36):  # 36: created meanwhile by someone else

@@ -60,3 +60,24 @@ def test_commands_on_a_deployment_without_topics_say_so_in_one_line(settings, co
     args = command.format(tmp=tmp_path).split()
     result = eventconfig(settings.bootstrap_servers, "--topic-prefix", settings.topic_prefix, *args, cwd=tmp_path)
     assert_one_line_error(result, 1, "does not exist", "run `eventconfig topics create`")
+
+
+async def test_create_without_a_replication_pair_chooses_one_the_cluster_takes_writes_with(settings):
+    """The session's broker has one node: 1 replica and min.insync.replicas 1 on every topic, whatever
+    the broker's own default (a cluster's is 2, which would refuse every write of a 1-replica topic)."""
+    async with admin_client(settings) as admin:
+        await create_topics(admin, settings)
+        names = list(dataclasses.astuple(settings.topics))
+        configs = await topic_configs(admin, names)
+        described = await admin.describe_topics(names)
+    assert {configs[name]["min.insync.replicas"] for name in names} == {"1"}
+    assert {len(p["replicas"]) for t in described for p in t["partitions"]} == {1}
+
+
+def test_create_refuses_more_replicas_than_brokers_in_one_line_and_creates_nothing(settings, tmp_path):
+    result = eventconfig(settings.bootstrap_servers, "--topic-prefix", settings.topic_prefix, "topics", "create",
+                         "--replication-factor", "3", cwd=tmp_path)
+    assert_one_line_error(result, 1, "replication factor 3 needs 3 brokers; the cluster has 1")
+    check = eventconfig(settings.bootstrap_servers, "--topic-prefix", settings.topic_prefix, "topics", "check",
+                        cwd=tmp_path)
+    assert_one_line_error(check, 1, "does not exist")

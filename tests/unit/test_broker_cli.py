@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 
 from eventconfig.cli.main import cli
 from eventconfig.localbroker import DOWN, BrokerError, BrokerState, LocalBroker, NodeState
+from eventconfig.localbroker.processes import start_ticks
 
 
 def dead_pid() -> int:
@@ -70,3 +72,48 @@ def test_a_port_held_by_another_process_is_named_before_any_node_starts(tmp_path
         result = invoke("start", "--run-dir", str(tmp_path / "broker"), "--port", str(port), "--timeout", "5")
     assert result.exit_code == 1
     assert result.output.strip().startswith(f"error: port {port} on 127.0.0.1 is in use by another process")
+
+
+
+def sleeper(*argv: str) -> subprocess.Popen[bytes]:
+    """A live process, its own group leader, that no broker started (returned once it runs ``argv``)."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", *argv], start_new_session=True)
+    cmdline = Path(f"/proc/{proc.pid}/cmdline")
+    deadline = time.monotonic() + 10
+    while b"time.sleep(60)" not in cmdline.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.01)  # between fork and exec the child still shows the parent's command line
+    return proc
+
+
+def layout_with(tmp_path: Path, node: NodeState) -> Path:
+    (tmp_path / "broker.json").write_text(json.dumps(BrokerState("cid", [node]).to_json()))
+    return tmp_path
+
+
+@pytest.mark.parametrize(("argv", "later"), [((), None), (("kafka.Kafka",), 1)],
+                         ids=["old layout, other command line", "kafka.Kafka, other start time"])
+def test_stop_and_kill_never_signal_a_process_that_got_a_nodes_pid_since(tmp_path: Path, argv, later):
+    stranger = sleeper(*argv)
+    try:
+        started = 0 if later is None else start_ticks(stranger.pid) + later
+        run_dir = layout_with(tmp_path, NodeState(1, 29091, 39091, stranger.pid, started))
+
+        assert not LocalBroker(run_dir).stop(timeout=1)
+        killed = invoke("kill", "--run-dir", str(run_dir), "--node", "1")
+
+        assert (killed.exit_code, killed.output.strip()) == (1, "error: node 1 is not running")
+        assert stranger.poll() is None, "a process the broker did not start was signalled"
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+@pytest.mark.parametrize("old_layout", [False, True])
+def test_kill_signals_the_process_it_started(tmp_path: Path, old_layout):
+    node_process = sleeper("kafka.Kafka")
+    started = 0 if old_layout else start_ticks(node_process.pid)
+    run_dir = layout_with(tmp_path, NodeState(1, 29091, 39091, node_process.pid, started))
+
+    assert LocalBroker(run_dir).kill()
+    node_process.wait(10)  # reaped by the broker's liveness check already, or now
+    assert start_ticks(node_process.pid) == 0, "the node's process still exists"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from chaos.model import Ack, Fault, Mutation, Observer, Poke, Recorded, check, unavailability
+from chaos.model import (Ack, Call, Fault, Mutation, Observer, Poke, Recorded, acks_of, check, take_over,
+                         unavailability)
 
 STATE = {"ws": {"a": "a2", "cas": "c1"}}
 
@@ -105,3 +106,52 @@ def test_unavailability_is_the_longest_stretch_without_an_ack_from_the_fault_on(
     fault = Fault("kill-broker-any", "node 1", 100.0, 120.0)
     assert unavailability(fault, [99.0, 100.5, 107.5, 108.0, 112.0, 116.0, 119.0, 121.0]) == 7.0
     assert unavailability(fault, [130.0]) == 20.0, "no ack in the round: the whole round was unavailable"
+
+
+def calls() -> list[Call]:
+    """The clean run's three writes as recorded calls, and reads around them."""
+    return [Call(0, "write", "ws", "a", "a1", 1, 9.5, 10.0), Call(1, "read", "ws", "cas", None, 0, 10.1, 10.2),
+            Call(1, "cas", "ws", "cas", "c1", 2, 10.3, 11.0, base=0), Call(0, "write", "ws", "a", "a2", 3, 11.5, 12.0),
+            Call(2, "read", "ws", "a", "a2", 3, 12.1, 12.4), Call(2, "read", "ws", "cas", "c1", 2, 12.5, 12.6)]
+
+
+def test_recorded_calls_give_the_acknowledged_writes_and_a_linearizable_run_passes():
+    assert acks_of(calls()) == clean().acks
+    rec = replace(clean(), calls=calls())
+    figures = check(rec)
+    assert figures.ok, figures.violations
+    assert dict(figures.rows)["calls checked for linearizability"] == "6 on 2 keys, 0 keys not linearizable"
+
+
+def test_a_plain_read_of_an_overwritten_value_is_a_linearizability_violation():
+    rec = replace(clean(), calls=[*calls(), Call(3, "read", "ws", "a", "a1", 1, 12.7, 12.8)])
+    assert "1 keys have a history of reads and writes that is not linearizable, e.g. ws/a" in violations(rec)
+
+
+def test_an_unanswered_write_is_neither_acknowledged_nor_a_violation():
+    unanswered = Call(0, "write", "ws", "a", "a9", None, 12.7, None)
+    rec = replace(clean(), calls=[*calls(), unanswered])
+    assert acks_of(rec.calls) == clean().acks
+    assert check(rec).ok
+
+
+def test_reads_unavailability_is_reported_per_fault_kind():
+    rec = replace(clean(), calls=calls())
+    row = dict(check(rec).rows)["  kill-projector"]
+    assert row == "1, unavailable p50 / max: writes 1.0 / 1.0 s, reads 1.9 / 1.9 s"
+
+
+def test_a_take_over_is_the_first_writer_activation_from_the_fault_on():
+    activations = [(5.0, 1.0), (14.0, 0.3), (12.5, 0.2)]
+    assert take_over(activations, 10.0) == {"writer active again": 2.5, "writer activation took": 0.2}
+    assert take_over(activations, 20.0) == {}
+
+
+def test_phases_are_reported_per_fault_kind_with_p50_and_max():
+    rec = clean()
+    rec.faults = [Fault("pause-broker-15s", "node 1", 10.5, 11.0, (("log leader moved", 3.0),)),
+                  Fault("pause-broker-15s", "node 2", 11.0, 13.0, (("log leader moved", 5.0),
+                                                                  ("writer active again", 1.0)))]
+    rows = dict(check(rec).rows)
+    assert rows["    pause-broker-15s: log leader moved"] == "p50 4.0 s, max 5.0 s (2 rounds)"
+    assert rows["    pause-broker-15s: writer active again"] == "p50 1.0 s, max 1.0 s (1 rounds)"
