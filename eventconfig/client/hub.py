@@ -275,7 +275,7 @@ _starting: dict[tuple[Any, ...], asyncio.Future[ConnectionHub]] = {}
 def _key(settings: Settings, reply_partition: int | None) -> tuple[Any, ...]:
     """What hubs are shared by: the event loop, the connection settings, the topics, the partition."""
     s = settings
-    return (id(asyncio.get_running_loop()), s.bootstrap_servers, s.security_protocol, s.sasl_mechanism,
+    return (asyncio.get_running_loop(), s.bootstrap_servers, s.security_protocol, s.sasl_mechanism,
             s.sasl_username, s.sasl_password, s.ssl_cafile, s.ssl_certfile, s.ssl_keyfile, s.topics,
             s.max_message_bytes, s.request_timeout_ms, s.client_fetch_wait_ms, reply_partition)
 
