@@ -114,8 +114,10 @@ class ConnectionHub:
             first = TopicPartition(topics.response, 0)  # every topic has it
             await _assign_at_end(consumer, [first, *extra])  # also learns the response topic's partitions
             partition = self._pick_partition(sorted(consumer.partitions_for_topic(topics.response) or ()))
+            final = [TopicPartition(topics.response, partition), *extra]
             if partition != first.partition:
-                await _assign_at_end(consumer, [TopicPartition(topics.response, partition), *extra])
+                await _assign_at_end(consumer, final)
+            consumer.resume(*final)  # the long poll starts now: no offset lookup is left to queue behind it
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 await consumer.stop()
@@ -257,8 +259,13 @@ class ConnectionHub:
 
 
 async def _assign_at_end(consumer: Any, partitions: list[TopicPartition]) -> None:
-    """Read ``partitions`` from their ends, resolved now: a lazy position could land after an answer."""
+    """Read ``partitions`` from their ends, resolved now: a lazy position could land after an answer.
+
+    They stay paused (the caller resumes them): a fetch would hold the connection for a whole long
+    poll, and Kafka answers one request per connection at a time, so the offset lookups of a second
+    assignment would wait behind it."""
     consumer.assign(partitions)
+    consumer.pause(*partitions)
     await consumer.seek_to_end(*partitions)
     for tp in partitions:
         await consumer.position(tp)
