@@ -30,9 +30,10 @@ run: broker-start  ## local broker + topics + the service
 	$(EVENTCONFIG) topics create
 	$(EVENTCONFIG) serve
 
-lint: install  ## ruff (bugs, not style) and mypy, as configured in pyproject.toml
+lint: install  ## ruff (bugs, not style), mypy and import-linter (layers, pure core), as configured in pyproject.toml
 	$(VENV_PYTHON) -m ruff check eventconfig tests bench chaos
 	$(VENV_PYTHON) -m mypy
+	$(VENV)/bin/lint-imports
 
 test: install  ## every test; integration tests start their own broker on free ports
 	$(VENV_PYTHON) -m pytest -q

@@ -1,6 +1,6 @@
 """``python -m bench.probe_service``: ``eventconfig serve`` with a per-batch timing log, for the benchmark.
 
-It runs the same :class:`~eventconfig.service.ConfigService` as ``eventconfig serve`` (settings from
+It runs the same :class:`~eventconfig.process.ConfigService` as ``eventconfig serve`` (settings from
 the ``EVENTCONFIG_*`` environment; writer, view and push projector) and wraps, in this process only,
 the writer's batch handling, the transaction commits and the producer's offset/commit calls with
 timers. One JSON line per transaction goes to ``$BENCH_PROBE_FILE`` (``role`` writer or projector):
@@ -28,9 +28,9 @@ from typing import Any, TextIO
 from aiokafka import AIOKafkaProducer
 
 from eventconfig.kafka import transactions
-from eventconfig.service import ConfigService
+from eventconfig.process import ConfigService
 from eventconfig.settings import Settings
-from eventconfig.writer import service as writer_service
+from eventconfig.writer import role as writer_service
 
 _state: dict[str, Any] = {"last_end": None}  # the writer's current batch
 _role_of: dict[int, str] = {}  # id(producer) -> role, so the producer timers count the right role

@@ -37,6 +37,7 @@ from eventconfig.settings import Settings
 from bench import cpu, replay
 from bench.fleet import FleetReport, FleetSpec, fleet_outcome
 from bench.auth import auth_rows
+from bench.validation import validation_rows
 from bench.floor import floor_rows
 from bench.env import (ServiceProcess, create_deployment_topics, delete_deployment_topics, deployment,
                        settings_env)
@@ -645,7 +646,12 @@ async def auth_cost(workdir: Path, bootstrap: str, cfg: BenchConfig) -> list[Row
     return auth_rows(cfg.auth_requests)
 
 
+async def schema_cost(workdir: Path, bootstrap: str, cfg: BenchConfig) -> list[Row]:
+    """The writer's batch step per put with and without a JSON Schema on the type (no broker)."""
+    return validation_rows(cfg.auth_requests)
+
+
 LOG_SCENARIOS: dict[str, LogScenario] = {"replay": replay_rate, "restart": restart_view, "history": history_replay,
-                                         "auth": auth_cost}
+                                         "auth": auth_cost, "schema": schema_cost}
 ALL_SCENARIOS = [*SERVICE_SCENARIOS, *LOG_SCENARIOS]
 

@@ -79,10 +79,22 @@ class TooLarge(RequestError):
     wire_type = "too-large"
 
 
-class ReadTimeout(RequestError):
-    """A ``min_version`` read (or a client call) waited longer than allowed."""
+class RequestTimeout(RequestError):
+    """A request was not answered in time: the writer reached it after its ``deadline`` (nothing was
+    done), or the client stopped waiting for the answer (a write may then still be applied)."""
 
     wire_type = "timeout"
+
+
+class ReadTimeout(RequestTimeout):
+    """A read timed out: a ``min_version`` read was not reached in time, or a client read or a
+    subscriber's start waited longer than allowed."""
+
+
+class InvalidValue(RequestError):
+    """A put's value is refused by the JSON Schema of its type (docs/design.md §5.5); nothing was written."""
+
+    wire_type = "invalid-value"
 
 
 class Unauthenticated(RequestError):
@@ -103,9 +115,11 @@ class ConfigError(RequestError):
     wire_type = "config-error"
 
 
+# The wire's ``timeout`` comes back as ReadTimeout: the answers a client still waits for are reads (a
+# write the writer reached after its deadline is one the client has already stopped waiting for).
 _BY_WIRE_TYPE: dict[str, type[RequestError]] = {
-    cls.wire_type: cls for cls in (BadRequest, BadOperation, Conflict, TooLarge, ReadTimeout, Unauthenticated,
-                                  Forbidden, ConfigError)
+    cls.wire_type: cls for cls in (BadRequest, BadOperation, Conflict, TooLarge, InvalidValue, ReadTimeout,
+                                  Unauthenticated, Forbidden, ConfigError)
 }
 
 

@@ -13,8 +13,8 @@ from typing import Sequence
 
 from eventconfig.codec import Codec, default_codec
 from eventconfig.errors import CodecError
-from eventconfig.kafka.records import Headers, OutRecord  # re-exported: the writer's and DLQ's import path
-from eventconfig.model import CHAIN_HEAD_HEADER, MARKER_KEY, VERSION_HEADER, ItemKey
+from eventconfig.kafka.records import OutRecord  # re-exported, with Headers: the writer's and DLQ's import path
+from eventconfig.model import CHAIN_HEAD_HEADER, MARKER_KEY, VERSION_HEADER, Headers, ItemKey
 
 __all__ = ["Headers", "LogRecord", "OutRecord", "decode_record", "delete_record", "marker_record", "put_record"]
 

@@ -6,6 +6,7 @@ value remembers the version at which it last changed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple, NewType
 
@@ -37,6 +38,8 @@ DEADLINE_HEADER = "deadline"
 # Signed requests (docs/design.md §14.1): base64 Ed25519 signature, and when it was made (epoch ms).
 SIGNATURE_HEADER = "signature"
 SIGNED_AT_HEADER = "signed-at"
+# A signed request made for someone else (the HTTP gateway for its caller): the actor it acts for (§14.1).
+ON_BEHALF_OF_HEADER = "on-behalf-of"
 # On each commit marker: the hash of that write's Mutation, the head of the history's chain (§14.3).
 CHAIN_HEAD_HEADER = "chain-head"
 # Optional: UTF-8 decimal number of the response partition the answer goes to (docs/design.md §4.3).
@@ -44,6 +47,27 @@ REPLY_PARTITION_HEADER = "reply-partition"
 # On the last commit marker of a writer transaction: where the next writer resumes the request topic.
 REQUEST_OFFSET_HEADER = "request-offset"
 PARKED_HEADER = "parked"
+
+# A Kafka record's headers as eventconfig builds them: (name, raw value) pairs in order.
+Headers = list[tuple[str, bytes]]
+
+# The request headers the contract defines: a request carries each of them at most once (§4.3).
+REQUEST_HEADERS = (ID_HEADER, ACTOR_HEADER, SIGNED_AT_HEADER, SIGNATURE_HEADER, DEADLINE_HEADER,
+                   REPLY_PARTITION_HEADER, ON_BEHALF_OF_HEADER)
+
+
+def repeated_header(headers: Iterable[tuple[str, object]]) -> str | None:
+    """The first request header of the contract that ``headers`` hold more than once, or None.
+
+    Readers differ in which copy they take (the first, the last, a dict's), so a request with a repeated
+    one is refused, unanswered, wherever it arrives (docs/design.md §4.3, §13.5)."""
+    seen: set[str] = set()
+    for name, _ in headers:
+        if name in REQUEST_HEADERS:
+            if name in seen:
+                return name
+            seen.add(name)
+    return None
 
 
 # Distinct to the type checker, plain ints at run time: swapping a log position and a config version

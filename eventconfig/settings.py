@@ -50,6 +50,19 @@ class TopicNames:
 
 
 @dataclass(frozen=True)
+class TrustGraphTopics:
+    """The config queues of one TrustGraph topicspace (``class:ts:config`` -> ``ts.class.config``)."""
+
+    request: str
+    response: str
+    notify: str
+
+    @classmethod
+    def of(cls, topicspace: str) -> TrustGraphTopics:
+        return cls(f"{topicspace}.request.config", f"{topicspace}.response.config", f"{topicspace}.notify.config")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a process needs to reach Kafka, name its topics and keep its local view."""
 
@@ -123,6 +136,9 @@ class Settings:
     signing_actor: str = ""
     # Per-workspace permissions (docs/design.md §14.2); "" = everyone may do everything.
     policy_file: str = ""
+    # The HTTP gateway refuses logins (429) for a user or address with this many failures in the window.
+    gateway_login_failures: int = 10
+    gateway_login_window_ms: int = 60_000
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""
     sasl_username: str = ""
@@ -160,8 +176,8 @@ class Settings:
         if any(c not in _TOPIC_CHARS for c in self.trustgraph_topicspace):
             raise SettingsError(f"TrustGraph topicspace {self.trustgraph_topicspace!r} may only use letters, "
                                 "digits, '.', '_' and '-'")
-        if self.auth_window_ms <= 0:
-            raise SettingsError("auth_window_ms must be positive")
+        if min(self.auth_window_ms, self.gateway_login_failures, self.gateway_login_window_ms) <= 0:
+            raise SettingsError("auth_window_ms, gateway_login_failures and gateway_login_window_ms must be positive")
         if not 0 <= self.poke_items_max_bytes <= self.max_message_bytes // 2:
             raise SettingsError("poke_items_max_bytes must be between 0 and half of max_message_bytes, "
                                 f"got {self.poke_items_max_bytes}")
@@ -218,10 +234,12 @@ class Settings:
         return kwargs
 
     def _ssl_context(self) -> ssl.SSLContext:
-        from aiokafka.helpers import create_ssl_context
-
-        return create_ssl_context(cafile=self.ssl_cafile or None, certfile=self.ssl_certfile or None,
-                                  keyfile=self.ssl_keyfile or None)
+        """What aiokafka's ``create_ssl_context`` builds, from the standard library: settings stay free
+        of aiokafka, so the pure core that reads them loads no Kafka client (docs/design.md §11)."""
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ssl_cafile or None)
+        if self.ssl_certfile:
+            context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile or None)
+        return context
 
 
 _TOPIC_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")

@@ -25,12 +25,11 @@ from cryptography.hazmat.primitives.serialization import (Encoding, NoEncryption
                                                           load_pem_private_key)
 
 from eventconfig.errors import EventConfigError
-from eventconfig.model import ACTOR_HEADER, DEADLINE_HEADER, ID_HEADER, SIGNATURE_HEADER, SIGNED_AT_HEADER
+from eventconfig.model import (ACTOR_HEADER, DEADLINE_HEADER, ID_HEADER, ON_BEHALF_OF_HEADER, SIGNATURE_HEADER,
+                               SIGNED_AT_HEADER, Headers)
 from eventconfig.settings import Settings
 
 _DOMAIN = b"eventconfig-request-v1\x00"
-
-Headers = list[tuple[str, bytes]]
 
 
 class KeyFileError(EventConfigError):
@@ -39,12 +38,14 @@ class KeyFileError(EventConfigError):
 
 def signed_bytes(value: bytes, headers: Sequence[tuple[str, bytes]]) -> bytes:
     """What a signature covers: a domain tag, SHA-256 of the value, then ``id``, ``actor``, ``signed-at``
-    and ``deadline`` (each length-prefixed, empty when absent; the first of each name counts)."""
+    and ``deadline`` (each length-prefixed, empty when absent; the first of each name counts), then
+    ``on-behalf-of`` only when the request has one (so requests without it sign as they always did)."""
     first: dict[str, bytes] = {}
     for name, raw in headers:
         first.setdefault(name, raw or b"")
     parts = [_DOMAIN, hashlib.sha256(value).digest()]
-    for name in (ID_HEADER, ACTOR_HEADER, SIGNED_AT_HEADER, DEADLINE_HEADER):
+    names = (ID_HEADER, ACTOR_HEADER, SIGNED_AT_HEADER, DEADLINE_HEADER)
+    for name in (*names, ON_BEHALF_OF_HEADER) if ON_BEHALF_OF_HEADER in first else names:
         raw = first.get(name, b"")
         parts.append(len(raw).to_bytes(4, "big") + raw)
     return b"".join(parts)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -13,7 +14,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from eventconfig.kafka.topics import admin_client, create_topics
-from eventconfig.service import ConfigService
+from eventconfig.process import ConfigService
 from eventconfig.settings import Settings
 
 CLI_DEADLINE_S = 30  # far above what a failing command needs; a hang fails the test, not the suite
@@ -54,6 +55,31 @@ def start_services(settings: Settings, tmp_path: Path, names: tuple[str, ...] = 
     """One ``serve`` process per name, each with its own data dir and log file: process -> log path."""
     return {start_process(settings, "serve", tmp_path / name, tmp_path / f"{name}.log"): tmp_path / f"{name}.log"
             for name in names}
+
+
+def activations(log: Path, role: str = "writer") -> int:
+    """How often a ``serve`` process logged taking ``role`` (its "active" line; the "joined group; waiting
+    to become active" line does not count)."""
+    return log.read_text().count(f"eventconfig.kafka.exclusive active role={role} ")
+
+
+async def replace_paused_writer(settings: Settings, wire, processes: list, tmp_path: Path  # type: ignore[no-untyped-def]
+                                ) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes], dict[subprocess.Popen[bytes], Path]]:
+    """Two ``serve`` processes; "old" is written, the active writer is paused (SIGSTOP) until the standby
+    took the role, "new" is written through the successor, and the paused one resumes as a zombie with
+    its stale state. Returns (the resumed zombie, the successor, each process's log)."""
+    logs = start_services(settings, tmp_path)
+    processes.extend(logs)
+    await wait_serving(wire)
+    assert (await wire.put("w", ("t", "k", "old")))["error"] is None
+    paused = next(p for p, log in logs.items() if activations(log))
+    successor = next(p for p in logs if p is not paused)
+    paused.send_signal(signal.SIGSTOP)  # between the write and what follows: it keeps its stale state
+    await wait_until(lambda: activations(logs[successor]) > 0, 60,
+                     "the standby did not take the writer role from the paused one")
+    assert (await wire.put("w", ("t", "k", "new"), timeout=60))["error"] is None
+    paused.send_signal(signal.SIGCONT)  # a zombie now, until it hears of the rebalance
+    return paused, successor, logs
 
 
 async def wait_serving(wire, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]

@@ -37,6 +37,8 @@ Progress = Callable[[str, int, int], None]
 
 _POLL_MS = 200
 _MAX_RECORDS = 10_000
+_FIRST_WINDOW = 256  # offsets read back from the end for a newest-first page; widened x4 while short
+_PROBE_BYTES = 64 * 1024  # a bisection probe wants one record: a fetch of at most this (or one batch)
 
 
 class HistoryReader:
@@ -53,6 +55,7 @@ class HistoryReader:
         self._codec = codec or default_codec()
         self._tp = TopicPartition(settings.topics.history, 0)
         self._consumer: AIOKafkaConsumer | None = None
+        self._probe: AIOKafkaConsumer | None = None  # small fetches, for the bisection of newest_first
 
     async def __aenter__(self) -> HistoryReader:
         await self.start()
@@ -73,9 +76,10 @@ class HistoryReader:
         self._consumer = consumer
 
     async def stop(self) -> None:
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            await consumer.stop()
+        for consumer in (self._consumer, self._probe):
+            if consumer is not None:
+                await consumer.stop()
+        self._consumer = self._probe = None
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -175,10 +179,9 @@ class HistoryReader:
 
         A query bounded below (``from_version``/``since_ms``) that reaches before the first held
         mutation raises OutOfRetention; an unbounded one lists what is held (check :meth:`held`).
-        A version bound past the last version is VersionNotFound, unless ``follow`` waits for it.
+        A listing is a filter: one past the last version selects nothing and is empty (a poller asks
+        ``from_version`` = last seen + 1), unless ``follow`` waits for what comes.
         """
-        if not follow:
-            await self.require_held(query.from_version, query.to_version)
         stream = self.mutations(from_version=query.from_version, since_ms=query.since_ms,
                                 purpose=describe_range(query), follow=follow, progress=progress)
         async with aclosing(stream):
@@ -188,6 +191,70 @@ class HistoryReader:
                 selected = query.select(mutation)
                 if selected is not None:
                     yield selected
+
+    async def newest_first(self, query: HistoryQuery, *, window: int = _FIRST_WINDOW,
+                           progress: Progress | None = None) -> AsyncGenerator[Mutation, None]:
+        """The mutations ``query`` selects, newest first, read backwards from the end (or from
+        ``to_version``) in growing windows of offsets: a page of the newest costs about what it shows,
+        not a read of the whole topic. Retention is checked first, and a range past the last version
+        selects nothing, as in :meth:`read`. ``progress`` gets the offsets read so far (from the end)
+        and the offsets held.
+
+        Offsets grow with versions (one partition, one record per version; transaction markers take
+        offsets too), so the offset after ``to_version`` is found by bisection.
+        """
+        if query.bounded_below:  # reads the first record: only when the query may need older ones
+            (await self.held()).require(version=query.from_version, time_ms=query.since_ms,
+                                        purpose=describe_range(query))
+        beginning, end = await self._rewind()
+        top = end if query.to_version is None else await self._offset_after(query.to_version, beginning, end)
+        read, held_offsets = 0, end - beginning
+        while top > beginning:
+            start = max(beginning, top - window)
+            read += top - start
+            if progress is not None:
+                progress("history", read, held_offsets)
+            for record in reversed(await self._between(start, top)):
+                mutation = self._decode(record)
+                if query.from_version is not None and mutation.version < query.from_version:
+                    return
+                selected = query.select(mutation)
+                if selected is not None:
+                    yield selected
+            top, window = start, min(window * 4, _MAX_RECORDS)
+
+    async def _between(self, start: int, stop: int) -> list[ConsumerRecord]:
+        """The committed records at offsets ``start`` to ``stop - 1``."""
+        self.consumer.seek(self._tp, start)
+        return [r async for batch in read_to_end(self.consumer, self._tp, until=stop) for r in batch
+                if r.offset < stop]
+
+    async def _first_at(self, offset: int, end: int) -> Mutation | None:
+        """The first committed mutation at ``offset`` or after it (before ``end``), or None."""
+        if self._probe is None:
+            probe = committed_consumer(self.settings, max_partition_fetch_bytes=_PROBE_BYTES,
+                                       fetch_max_bytes=_PROBE_BYTES)
+            await start(probe, self.settings)
+            probe.assign([self._tp])
+            self._probe = probe
+        self._probe.seek(self._tp, offset)
+        while await self._probe.position(self._tp) < end:
+            records = (await self._probe.getmany(self._tp, timeout_ms=_POLL_MS, max_records=1)).get(self._tp)
+            if records:
+                return self._decode(records[0]) if records[0].offset < end else None
+        return None
+
+    async def _offset_after(self, version: int, beginning: int, end: int) -> int:
+        """The offset after the record of ``version``: the lowest one from which every record is newer."""
+        low, high = beginning, end
+        while low < high:
+            middle = (low + high) // 2
+            first = await self._first_at(middle, end)
+            if first is None or first.version > version:
+                high = middle
+            else:
+                low = middle + 1
+        return low
 
     async def replay(self, fold: Fold, *, purpose: str, progress: Progress | None = None,
                      to_end: bool = False) -> int:

@@ -15,7 +15,8 @@ import click
 
 from eventconfig.cli.common import CONTEXT_SETTINGS, fail, load_settings, run
 from eventconfig.errors import EventConfigError
-from eventconfig.gateway.auth import Authenticator, hash_password, new_token, token_digest
+from eventconfig.gateway.auth import LoginChecker, hash_password, new_token, token_digest
+from eventconfig.gateway.throttle import LoginThrottle
 
 log = logging.getLogger("eventconfig.gateway")
 
@@ -43,7 +44,8 @@ def gateway_cmd(ctx: click.Context, host: str, port: int, auth_file: Path | None
         fail(f"the gateway needs its extra: pip install 'eventconfig[gateway]' ({exc})")
     settings = load_settings(ctx)
     try:
-        auth = Authenticator.from_file(auth_file) if auth_file else Authenticator()
+        throttle = LoginThrottle(settings.gateway_login_failures, settings.gateway_login_window_ms / 1000)
+        auth = LoginChecker.from_file(auth_file, throttle) if auth_file else LoginChecker()
     except EventConfigError as exc:
         fail(str(exc))
     if auth.production:

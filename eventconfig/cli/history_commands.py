@@ -36,9 +36,8 @@ def _history_rows(mutation: Mutation) -> list[tuple[str, ...]]:
 @click.option("--type", "-t", "type_", help="Only changes of this type.")
 @click.option("--key", "-k", help="Only changes of this key.")
 @click.option("--from-version", type=VERSION, metavar="N",
-              help="From version N (inclusive; past the last version is an error, except with --follow).")
-@click.option("--to-version", type=VERSION, metavar="N",
-              help="Up to version N (inclusive; past the last version is an error, except with --follow).")
+              help="From version N (inclusive; past the last version the listing is empty, or --follow waits).")
+@click.option("--to-version", type=VERSION, metavar="N", help="Up to version N (inclusive).")
 @click.option("--since", type=TIME, help="From this time (ISO-8601 or epoch ms, inclusive).")
 @click.option("--until", type=TIME, help="Up to this time (ISO-8601 or epoch ms, inclusive).")
 @format_option("table")

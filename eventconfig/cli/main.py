@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from eventconfig.cli import (acls, bootstrap_command, broker, config_commands, gateway_command, history_commands,
-                             serve, topics, transfer_commands, view_commands, watch)
+                             schema_commands, serve, topics, transfer_commands, view_commands, watch)
 from eventconfig.cli.common import CONTEXT_SETTINGS, CommandGroup
 from eventconfig.logs import setup_logging
 
@@ -61,6 +61,7 @@ cli.add_command(view_commands.rebuild_cmd)
 cli.add_command(view_commands.verify_cmd)
 cli.add_command(transfer_commands.export_cmd)
 cli.add_command(transfer_commands.import_cmd)
+cli.add_command(schema_commands.schema)
 cli.add_command(gateway_command.gateway_cmd)
 cli.add_command(gateway_command.gateway_secret_cmd)
 

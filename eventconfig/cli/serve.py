@@ -11,8 +11,8 @@ import click
 
 from eventconfig.cli.common import CONTEXT_SETTINGS, load_settings, run, until_signal
 from eventconfig.kafka.topics import admin_client, check_topics
-from eventconfig.push.service import PushProjector
-from eventconfig.service import ConfigService
+from eventconfig.push.role import PushProjector
+from eventconfig.process import ConfigService
 from eventconfig.settings import Settings
 from eventconfig.tasks import cancel
 from eventconfig.trustgraph import topics as trustgraph_topics

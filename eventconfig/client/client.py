@@ -30,7 +30,7 @@ from eventconfig.client.hub import ClientError, ConnectionHub, acquire, kafka_un
 from eventconfig.client.wire import (ConfigItem, Versioned, build_request, check_response, new_request_id,
                                      request_headers, response_items)
 from eventconfig.codec import Codec, default_codec
-from eventconfig.errors import ReadTimeout, TooLarge
+from eventconfig.errors import ReadTimeout, RequestTimeout, TooLarge
 from eventconfig.model import (CONFIG, DELETE, GET, GETKEYS_ALL_WS, GETVALUES, GETVALUES_ALL_WS, LIST, PUT,
                                WRITE_OPERATIONS)
 from eventconfig.settings import Settings
@@ -141,10 +141,11 @@ class ConfigClient:
                 await hub.send(self.settings.topics.request, value, headers)
                 response = await future
         except TimeoutError:
-            unknown = (" The write may still be applied: check the version or value before retrying."
-                       if operation in WRITE_OPERATIONS else "")
-            raise ReadTimeout(f"no response to {operation!r} request {request_id} within {limit:g} s; "
-                              f"is the eventconfig service running?{unknown}") from None
+            write = operation in WRITE_OPERATIONS
+            unknown = " The write may still be applied: check the version or value before retrying." if write else ""
+            raise (RequestTimeout if write else ReadTimeout)(
+                f"no response to {operation!r} request {request_id} within {limit:g} s; "
+                f"is the eventconfig service running?{unknown}") from None
         except MessageSizeTooLargeError as exc:
             raise TooLarge(f"{operation!r} request of {len(value)} bytes is over the message size limit "
                            f"({self.settings.max_message_bytes} bytes)") from exc

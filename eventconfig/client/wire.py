@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from eventconfig.errors import error_from_wire
-from eventconfig.model import ACTOR_HEADER, DEADLINE_HEADER, ID_HEADER, REPLY_PARTITION_HEADER
+from eventconfig.model import ACTOR_HEADER, DEADLINE_HEADER, ID_HEADER, REPLY_PARTITION_HEADER, Headers
 
 T = TypeVar("T")
-Headers = list[tuple[str, bytes]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ in the package, no build step, nothing from a CDN), ``/openapi.json`` the OpenAP
 Example::
 
     backend = Backend(settings); await backend.start()
-    server = GatewayServer(create_app(backend, Authenticator()), "127.0.0.1", 8080)
+    server = GatewayServer(create_app(backend, LoginChecker()), "127.0.0.1", 8080)
     await server.serve()
 """
 
@@ -30,8 +30,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 
 from eventconfig.errors import EventConfigError
-from eventconfig.gateway import metrics, routes_audit, routes_config, watch
-from eventconfig.gateway.auth import Authenticator
+from eventconfig.gateway import metrics, routes_audit, routes_config, routes_schemas, watch
+from eventconfig.gateway.auth import LoginChecker
 from eventconfig.gateway.backend import Backend
 from eventconfig.gateway.deps import caller
 from eventconfig.gateway.problems import Problem, problem_for
@@ -41,7 +41,7 @@ STATIC = Path(__file__).parent / "static"
 _HTTP_TYPES = {404: "not-found", 405: "method-not-allowed"}
 
 
-def create_app(backend: Backend, auth: Authenticator) -> FastAPI:
+def create_app(backend: Backend, auth: LoginChecker) -> FastAPI:
     """The gateway over a started (or starting) backend; ``auth`` decides production or development mode."""
 
     @asynccontextmanager
@@ -55,7 +55,7 @@ def create_app(backend: Backend, auth: Authenticator) -> FastAPI:
                   docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.backend, app.state.auth, app.state.stopping = backend, auth, asyncio.Event()
     authenticated = [Depends(caller)]
-    for module in (routes_config, routes_audit, watch):
+    for module in (routes_config, routes_schemas, routes_audit, watch):
         app.include_router(module.router, dependencies=authenticated)
     _add_error_handlers(app)
     _add_operator_routes(app, backend)
@@ -133,7 +133,7 @@ class _Uvicorn(uvicorn.Server):
 class GatewayServer:
     """uvicorn serving the gateway app on ``host:port`` (port 0: a free one, see :attr:`port`).
 
-        server = GatewayServer(create_app(backend, Authenticator()), "127.0.0.1", 0)
+        server = GatewayServer(create_app(backend, LoginChecker()), "127.0.0.1", 0)
         task = asyncio.create_task(server.serve()); ...; server.stop(); await task
     """
 

@@ -1,6 +1,9 @@
 """What the gateway talks to: a ConfigClient for writes, a LocalView for reads, both as one unit.
 
-Writes go to the service as requests, carrying the actor of the HTTP request that caused them. Reads
+Writes go to the service as requests, carrying the actor of the HTTP request that caused them: as
+the claimed ``actor`` header, or, when the gateway has a signing key, signed as the gateway with an
+``on-behalf-of`` header naming a caller it verified (docs/design.md §14.1: the writer checks that
+the keyring lets the gateway delegate, then judges and records the caller). Reads
 come from the gateway's own local view of the log (no request round trip); ``min_version`` waits
 until that view has applied the version, which is how a caller reads its own writes.
 
@@ -8,7 +11,7 @@ Example::
 
     backend = Backend(settings, view_path)
     await backend.start()
-    with acting_as("alice"):
+    with acting_as(HttpUser("alice", verified=True)):
         version = await backend.client.put("acme", "prompt", "system", "hi")
     await backend.at_least(version)
 """
@@ -25,21 +28,38 @@ from pathlib import Path
 from eventconfig.audit import AuditError, HistoryReader
 from eventconfig.client import ConfigClient, LocalView
 from eventconfig.errors import ReadTimeout
+from eventconfig.gateway.access import AccessRules
+from eventconfig.gateway.auth import HttpUser
+from eventconfig.model import ON_BEHALF_OF_HEADER, Headers
 from eventconfig.settings import Settings
+from eventconfig.signing import Signer, settings_signer
 from eventconfig.view.store import ViewSnapshot
 
 log = logging.getLogger(__name__)
-_ACTOR: ContextVar[str | None] = ContextVar("eventconfig_gateway_actor", default=None)
+_CALLER: ContextVar[HttpUser | None] = ContextVar("eventconfig_gateway_caller", default=None)
 
 
 @contextlib.contextmanager
-def acting_as(actor: str) -> Iterator[None]:
-    """Requests sent by an :class:`ActorClient` inside this block carry ``actor``."""
-    token = _ACTOR.set(actor)
+def acting_as(caller: HttpUser) -> Iterator[None]:
+    """Requests sent by an :class:`ActorClient` inside this block are made for ``caller``."""
+    token = _CALLER.set(caller)
     try:
         yield
     finally:
-        _ACTOR.reset(token)
+        _CALLER.reset(token)
+
+
+class DelegatingSigner(Signer):
+    """The gateway's signer: signs as the gateway, naming in ``on-behalf-of`` the verified caller of
+    the current HTTP request. An unverified caller (development mode) is not named: the gateway
+    does not vouch for it, so the write is the gateway's own."""
+
+    def sign(self, value: bytes, headers: Headers, now_ms: int) -> Headers:
+        caller = _CALLER.get()
+        headers = [(n, v) for n, v in headers if n != ON_BEHALF_OF_HEADER]
+        if caller is not None and caller.verified:
+            headers.append((ON_BEHALF_OF_HEADER, caller.actor.encode()))
+        return super().sign(value, headers, now_ms)
 
 
 class ActorClient(ConfigClient):
@@ -51,7 +71,8 @@ class ActorClient(ConfigClient):
 
     @property
     def actor(self) -> str | None:
-        return _ACTOR.get() or self._default_actor
+        caller = _CALLER.get()
+        return caller.actor if caller is not None else self._default_actor
 
     @actor.setter
     def actor(self, value: str | None) -> None:
@@ -97,7 +118,7 @@ class HistoryReaders:
 
 
 class Backend:
-    """The service client, the local view and the history readers of one gateway process.
+    """The service client, the local view, the history readers and the read policy of one gateway process.
 
         backend = Backend(settings); await backend.start()
         await backend.at_least(version)      # the local view holds `version` now
@@ -105,9 +126,12 @@ class Backend:
 
     def __init__(self, settings: Settings, view_path: Path | None = None, *, request_timeout: float = 30.0) -> None:
         self.settings = settings
-        self.client = ActorClient(settings, timeout=request_timeout)
+        signer = settings_signer(settings)
+        delegating = DelegatingSigner(signer.actor, signer.key) if signer is not None else None
+        self.client = ActorClient(settings, timeout=request_timeout, signer=delegating)
         self.view = LocalView(settings, view_path or settings.data_dir / "gateway-view")
         self.history = HistoryReaders(settings)
+        self.rules = AccessRules.from_settings(settings)  # what each caller may read (§14.2)
         self.started = False
 
     async def start(self) -> None:

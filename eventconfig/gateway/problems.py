@@ -2,9 +2,9 @@
 
 Every error body has ``type`` (``urn:eventconfig:error:<error_type>``), ``title``, ``status``,
 ``detail``, ``instance`` (the request path) and ``error_type``: the wire error type of docs/design.md §5.4
-(``bad-request``, ``conflict``, ``too-large``, ``timeout`` ...) or one of the gateway's own
-(``not-found``, ``unauthorized``, ``out-of-retention``, ``unavailable``). The mapping is pure, so it is
-tested without a server.
+(``bad-request``, ``conflict``, ``too-large``, ``timeout``, ``forbidden`` 403, ``unauthenticated`` 401
+...) or one of the gateway's own (``not-found``, ``unauthorized``, ``out-of-retention``,
+``unavailable``, ``too-many-requests``). The mapping is pure, so it is tested without a server.
 
 Example::
 
@@ -22,9 +22,11 @@ from starlette.responses import JSONResponse
 
 from eventconfig.audit.errors import AuditError, OutOfRetention, VersionNotFound
 from eventconfig.client.client import ClientError
-from eventconfig.errors import (BadOperation, BadRequest, ConfigError, Conflict, EventConfigError, ReadTimeout,
-                                RequestError, TooLarge, ViewError)
+from eventconfig.errors import (BadOperation, BadRequest, ConfigError, Conflict, EventConfigError, Forbidden,
+                                InvalidValue, RequestError, RequestTimeout, TooLarge, Unauthenticated, ViewError)
 from eventconfig.gateway.auth import Unauthorized
+from eventconfig.gateway.throttle import TooManyLogins
+from eventconfig.validation import problem_fields
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -59,19 +61,24 @@ class Problem(Exception):
 _STATUS: tuple[tuple[type[EventConfigError], int], ...] = (
     (Conflict, 412),  # an if_version precondition (If-Match, or a batch item's) did not hold
     (TooLarge, 413),
+    (InvalidValue, 422),  # a JSON Schema refused the value (docs/design.md §5.5)
     (BadRequest, 400),
     (BadOperation, 400),
-    (ReadTimeout, 504),
+    (RequestTimeout, 504),
+    (Forbidden, 403),  # the policy refused the caller (§14.2)
+    (Unauthenticated, 401),  # the writer refused the request's signature or delegation (§14.1)
     (ConfigError, 500),
     (RequestError, 502),  # an error type this gateway does not know: the service's, passed on
     (Unauthorized, 401),
+    (TooManyLogins, 429),
     (OutOfRetention, 410),
     (VersionNotFound, 404),
     (AuditError, 500),
     (ClientError, 503),
     (ViewError, 503),
 )
-_OWN_TYPES = {Unauthorized: "unauthorized", OutOfRetention: "out-of-retention", VersionNotFound: "not-found",
+_OWN_TYPES = {Unauthorized: "unauthorized", TooManyLogins: "too-many-requests", OutOfRetention: "out-of-retention",
+              VersionNotFound: "not-found",
               ClientError: "unavailable", ViewError: "unavailable"}
 
 
@@ -84,9 +91,13 @@ def problem_for(error: EventConfigError) -> Problem:
         error_type = next((name for cls, name in _OWN_TYPES.items() if isinstance(error, cls)), "config-error")
         detail = str(error)
     problem = Problem(status, error_type, detail)
-    if isinstance(error, Unauthorized):
+    if isinstance(error, Unauthorized | Unauthenticated):
         # Bearer only: a Basic challenge would make browsers pop up their own login over the console's.
         problem.headers["WWW-Authenticate"] = 'Bearer realm="eventconfig"'
+    if isinstance(error, InvalidValue):
+        problem.extra = problem_fields(error.message) or {}
+    if isinstance(error, TooManyLogins):
+        problem.headers["Retry-After"] = str(error.retry_after_s)
     if isinstance(error, OutOfRetention):
         problem.extra = {"first_version": error.first_version, "first_timestamp_ms": error.first_timestamp_ms}
     return problem

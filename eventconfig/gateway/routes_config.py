@@ -1,6 +1,8 @@
 """``/v1/workspaces``: config items over HTTP, with versions as ETags and If-Match as compare-and-set.
 
-Reads come from the gateway's local view (``?min_version=N`` waits until it holds version N). Writes
+Reads come from the gateway's local view (``?min_version=N`` waits until it holds version N), and
+show only what the caller may read (:mod:`eventconfig.gateway.access`): a read of one type or item
+the policy does not grant is 403, a workspace list or dump leaves out what it does not grant. Writes
 are requests to the service; each answers with the new global version (body, ``ETag`` and the
 ``X-Eventconfig-Version`` header). An item's ETag is the version at which it last changed, so
 ``If-Match: "<etag>"`` on a PUT or DELETE writes only if nobody changed it since (412 otherwise) and
@@ -15,9 +17,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from eventconfig.gateway.auth import Identity
+from eventconfig.gateway.access import ReadAccess
+from eventconfig.gateway.auth import HttpUser
 from eventconfig.gateway.backend import Backend, acting_as
-from eventconfig.gateway.deps import backend_of, caller
+from eventconfig.gateway.deps import access_of, backend_of, caller
 from eventconfig.gateway.problems import bad_request, not_found
 from eventconfig.model import WORKSPACE_TYPE, WORKSPACES_WORKSPACE, ItemKey, is_reserved
 from eventconfig.view.reader import workspace_config
@@ -90,7 +93,7 @@ def precondition(if_match: str | None, if_none_match: str | None = None) -> int 
     return int(tag)
 
 
-def _written(request: Request, response: Response, identity: Identity, version: int, tag: int | None = None) -> Written:
+def _written(request: Request, response: Response, identity: HttpUser, version: int, tag: int | None = None) -> Written:
     """The answer to a write, logged with who wrote it and whether the gateway verified that."""
     log.info("write", extra={"fields": {"method": request.method, "path": request.url.path, "version": version,
                                         "actor": identity.actor, "verified": identity.verified}})
@@ -105,14 +108,14 @@ def _versioned(response: Response, version: int, tag: int | None = None) -> None
 
 
 @router.get("/whoami", summary="The caller as the gateway sees it, and its mode", tags=["session"])
-async def whoami(request: Request, identity: Identity = Depends(caller)) -> dict[str, Any]:
+async def whoami(request: Request, identity: HttpUser = Depends(caller)) -> dict[str, Any]:
     return {"actor": identity.actor, "verified": identity.verified,
             "mode": "production" if request.app.state.auth.production else "development"}
 
 
 @router.get("/workspaces", summary="Workspaces that hold config or are registered")
 async def list_workspaces(response: Response, backend: Backend = Depends(backend_of), min_version: MinVersion = None,
-                          reserved: bool = Query(False, description="Include reserved (`_`-prefixed) ones.")
+                          access: ReadAccess = Depends(access_of), reserved: bool = Query(False, description="Include reserved (`_`-prefixed) ones.")
                           ) -> dict[str, Any]:
     await backend.at_least(min_version)
     with backend.snapshot() as view:
@@ -120,15 +123,18 @@ async def list_workspaces(response: Response, backend: Backend = Depends(backend
         names.update(key for key, _ in view.scan_type(WORKSPACES_WORKSPACE, WORKSPACE_TYPE))
         version = view.version
     _versioned(response, version)
-    return {"version": version, "workspaces": sorted(n for n in names if reserved or not is_reserved(n))}
+    shown = access.workspaces(n for n in names if reserved or not is_reserved(n))
+    return {"version": version, "workspaces": sorted(shown)}
 
 
-@router.get("/workspaces/{workspace}/config", summary="The whole workspace: {type: {key: value}}")
+@router.get("/workspaces/{workspace}/config",
+            summary="The whole workspace: {type: {key: value}} (the types the caller may read)")
 async def dump(workspace: str, response: Response, backend: Backend = Depends(backend_of),
-               min_version: MinVersion = None) -> dict[str, Any]:
+               min_version: MinVersion = None, access: ReadAccess = Depends(access_of)) -> dict[str, Any]:
+    access.require(workspace)
     await backend.at_least(min_version)
     with backend.snapshot() as view:
-        config = workspace_config(view, workspace)
+        config = access.config(workspace, workspace_config(view, workspace))
         version = view.version
     _versioned(response, version)
     return {"workspace": workspace, "version": version, "config": config}
@@ -136,7 +142,8 @@ async def dump(workspace: str, response: Response, backend: Backend = Depends(ba
 
 @router.get("/workspaces/{workspace}/config/{type}", summary="Every key of one type with its value and version")
 async def list_type(workspace: str, type: str, response: Response, backend: Backend = Depends(backend_of),
-                    min_version: MinVersion = None) -> dict[str, Any]:
+                    min_version: MinVersion = None, access: ReadAccess = Depends(access_of)) -> dict[str, Any]:
+    access.require(workspace, type)
     await backend.at_least(min_version)
     with backend.snapshot() as view:
         items = [Item(workspace=workspace, type=type, key=key, value=e.value, version=e.version)
@@ -148,9 +155,11 @@ async def list_type(workspace: str, type: str, response: Response, backend: Back
 
 @router.get("/workspaces/{workspace}/config/{type}/{key:path}", response_model=Item,
             summary="One value; its ETag is the version at which it last changed",
-            responses={304: {"description": "If-None-Match named the current version"}, 404: {}})
+            responses={304: {"description": "If-None-Match named the current version"}, 403: {}, 404: {}})
 async def get_item(workspace: str, type: str, key: str, response: Response, backend: Backend = Depends(backend_of),
-                   min_version: MinVersion = None, if_none_match: str | None = Header(None)) -> Any:
+                   min_version: MinVersion = None, if_none_match: str | None = Header(None),
+                   access: ReadAccess = Depends(access_of)) -> Any:
+    access.require(workspace, type)  # before the lookup: a 404 would tell that the key does not exist
     await backend.at_least(min_version)
     with backend.snapshot() as view:
         entry, version = view.get(ItemKey(workspace, type, key)), view.version
@@ -183,11 +192,11 @@ async def _value_of(request: Request) -> str:
                 "application/json": {"schema": PutBody.model_json_schema()},
                 "text/plain": {"schema": {"type": "string"}}}}})
 async def put_item(workspace: str, type: str, key: str, request: Request, response: Response,
-                   backend: Backend = Depends(backend_of), identity: Identity = Depends(caller),
+                   backend: Backend = Depends(backend_of), identity: HttpUser = Depends(caller),
                    if_match: str | None = Header(None), if_none_match: str | None = Header(None)) -> Written:
     if_version = precondition(if_match, if_none_match)
     value = await _value_of(request)
-    with acting_as(identity.actor):
+    with acting_as(identity):
         version = await backend.client.put(workspace, type, key, value, if_version=if_version)
     return _written(request, response, identity, version, tag=version)
 
@@ -195,9 +204,9 @@ async def put_item(workspace: str, type: str, key: str, request: Request, respon
 @router.delete("/workspaces/{workspace}/config/{type}/{key:path}", response_model=Written,
                summary="Delete one key (a missing key is fine unless If-Match names a version)")
 async def delete_item(workspace: str, type: str, key: str, request: Request, response: Response,
-                      backend: Backend = Depends(backend_of), identity: Identity = Depends(caller),
+                      backend: Backend = Depends(backend_of), identity: HttpUser = Depends(caller),
                       if_match: str | None = Header(None)) -> Written:
-    with acting_as(identity.actor):
+    with acting_as(identity):
         version = await backend.client.delete(workspace, type, key, if_version=precondition(if_match))
     return _written(request, response, identity, version)
 
@@ -205,10 +214,10 @@ async def delete_item(workspace: str, type: str, key: str, request: Request, res
 @router.post("/workspaces/{workspace}/batch", response_model=Written,
              summary="Put many items, or delete many keys, in one atomic write (one version)")
 async def batch(workspace: str, request: Request, response: Response, body: Batch = Body(...),
-                backend: Backend = Depends(backend_of), identity: Identity = Depends(caller)) -> Written:
+                backend: Backend = Depends(backend_of), identity: HttpUser = Depends(caller)) -> Written:
     if bool(body.put) == bool(body.delete):
         raise bad_request("a batch has either `put` items or `delete` items (one service request each)")
-    with acting_as(identity.actor):
+    with acting_as(identity):
         if body.put:
             version = await backend.client.put_many(workspace, [(i.type, i.key, i.value, i.if_version)
                                                                 for i in body.put])

@@ -8,8 +8,9 @@ Every event's id is a version. The stream starts with one of:
   still holds, so some pokes after it are gone: reload everything with ``min_version=V``.
 
 Then ``poke`` events (id = the poke's version, data = ``{"version", "changes": {type: [workspace]},
-"workspace_changes"}``), filtered by ``workspace``/``type`` when asked, and a ``: keep-alive``
-comment every 15 s. A reconnecting EventSource sends the last id it saw and resumes where it was.
+"workspace_changes"}``), with only the workspaces and types the caller may read (the policy,
+:mod:`eventconfig.gateway.access`; a poke with none of them is not sent), filtered by
+``workspace``/``type`` when asked, and a ``: keep-alive`` comment every 15 s. A reconnecting EventSource sends the last id it saw and resumes where it was.
 
 The notify topic has one partition and pokes in version order, but not every version has a poke (a
 write to reserved workspaces has none), so a gap in versions is no loss; only retention is: the
@@ -32,8 +33,9 @@ from fastapi.responses import StreamingResponse
 from eventconfig.codec import default_codec
 from eventconfig.errors import CodecError
 from eventconfig.gateway import metrics
+from eventconfig.gateway.access import ReadAccess
 from eventconfig.gateway.backend import Backend
-from eventconfig.gateway.deps import backend_of
+from eventconfig.gateway.deps import access_of, backend_of
 from eventconfig.gateway.problems import bad_request
 from eventconfig.kafka.reading import committed_consumer, end_offset
 from eventconfig.settings import Settings
@@ -164,8 +166,8 @@ class PokeFollower:
         return decoded
 
 
-async def _events(request: Request, backend: Backend, last_seen: int | None, workspace: str | None,
-                  types: set[str]) -> AsyncIterator[bytes]:
+async def _events(request: Request, backend: Backend, access: ReadAccess, last_seen: int | None,
+                  workspace: str | None, types: set[str]) -> AsyncIterator[bytes]:
     stopping: asyncio.Event = request.app.state.stopping
     loop = asyncio.get_running_loop()
     metrics.WATCH_STREAMS.inc()
@@ -182,7 +184,8 @@ async def _events(request: Request, backend: Backend, last_seen: int | None, wor
                     if poke["version"] <= seen:
                         continue
                     seen = poke["version"]
-                    shown = select(poke, workspace, types)
+                    readable = access.poke(poke)
+                    shown = None if readable is None else select(readable, workspace, types)
                     if shown is not None:
                         quiet_since = loop.time()
                         yield sse("poke", shown, id=seen)
@@ -203,8 +206,11 @@ async def watch(request: Request, backend: Backend = Depends(backend_of),
                 type: list[str] = Query([], description="Only pokes touching these types (repeatable)."),
                 from_version: int | None = Query(None, ge=0, description="Resume after this version "
                                                  "(for clients that cannot send Last-Event-ID)."),
-                last_event_id_header: str | None = Header(None, alias="Last-Event-ID")) -> StreamingResponse:
+                last_event_id_header: str | None = Header(None, alias="Last-Event-ID"),
+                access: ReadAccess = Depends(access_of)) -> StreamingResponse:
+    if workspace is not None:
+        access.require(workspace)
     last_seen = last_event_id(last_event_id_header, from_version)
-    return StreamingResponse(_events(request, backend, last_seen, workspace, set(type)),
+    return StreamingResponse(_events(request, backend, access, last_seen, workspace, set(type)),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -26,8 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from eventconfig.errors import EventConfigError
-from eventconfig.settings import Settings
-from eventconfig.trustgraph.wire import TrustGraphTopics
+from eventconfig.settings import Settings, TrustGraphTopics
 
 ROLES = ("service", "client", "viewer", "auditor", "admin")
 CLIENT_GROUP_ROLE = "client."  # client groups: <deployment>.client.<anything>

@@ -1,23 +1,28 @@
 """A role that exactly one process of a deployment plays at a time, with exactly-once output.
 
-The writer (input: the request topic) and the push projector (input: the log topic) share this
-shape: every process that can play the role joins one consumer group on the input topic; the member
-assigned the role's partition (the input's only one; partition 0 of the response topic for the
-TrustGraph translator) is the one that should be active, and reads only that partition. Activation
-starts the role's transactional producer (fencing the previous holder and aborting its open
-transaction), lets the role catch up its state, and seeks to the committed input offset (the
-group's, unless the role keeps it elsewhere: ``committed_offset``). Each batch it consumes becomes
-one transaction of output records plus the input offset.
+The writer (input: the request topic), the push projector (input: the log topic) and the two
+TrustGraph roles share this shape, built from three parts with one job each:
 
-Whether to be active is derived on every step from the assignment, never remembered in a flag:
-assigned and not active means (re-)activate, with a back-off after a failure; revoked means step
-down. So a failed activation, a failed transaction or a fencing while still assigned all end in a
-retry rather than in a role that nobody holds.
+* :class:`~eventconfig.kafka.adapter.GroupMember`: membership of the role's consumer group. Every
+  process that can play the role is a member; the one assigned the role's partition (the input's
+  only one; partition 0 of the response topic for the TrustGraph translator) should be active, and
+  reads only that partition.
+* :class:`~eventconfig.kafka.transactions.TransactionalSender`: the role's transactional producer.
+  Starting it fences the previous holder and aborts its open transaction.
+* :class:`~eventconfig.kafka.commits.CommitPipeline`: each batch's output and the input offset in
+  one transaction, in order; a failed commit is reported once, to :meth:`ExclusiveRole._fail`.
+
+:class:`ExclusiveRole` drives them through the states of :mod:`eventconfig.kafka.role_state`,
+one method per transition: :meth:`_take_over` (standby -> catching up -> active), :meth:`_fail`
+(-> failing, retried after a pause while still assigned) and :meth:`_step_down` (-> standby). A
+role provides what it does in each: :meth:`take_over` (rebuild state, say where to resume),
+:meth:`handle` (a batch), and optionally :meth:`abandon` (drop what depended on a failed commit).
 
 Example::
 
     class Echo(ExclusiveRole):
-        async def handle(self, records): await self.commit({"out": [...]}, records[-1].offset + 1)
+        async def take_over(self): return Resume(await self.member.committed())
+        async def handle(self, records): await self.commits.commit({"out": [...]}, records[-1].offset + 1)
 """
 
 from __future__ import annotations
@@ -26,17 +31,16 @@ import asyncio
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
-
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
 
 from eventconfig import metrics
 from eventconfig.errors import EventConfigError
-from eventconfig.kafka.reading import committed_consumer
+from eventconfig.kafka.adapter import SESSION_TIMEOUT_MS, ConsumerRecord, GroupMember, KafkaError, TopicPartition
+from eventconfig.kafka.commits import CommitPipeline
+from eventconfig.kafka.role_state import RoleMachine, State, Step
 from eventconfig.kafka.transactions import Fenced, TransactionalSender, TransactionFailed
-from eventconfig.logrecords import OutRecord
 from eventconfig.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,20 +48,16 @@ log = logging.getLogger(__name__)
 _RETRY_S = 1.0  # after a failed activation or transaction; also lets a stale member see a rebalance
 
 
-class _Membership(ConsumerRebalanceListener):
-    def __init__(self, role: ExclusiveRole) -> None:
-        self.role = role
+@dataclass
+class Resume:
+    """Where an activation resumes its input (None: the partition's beginning), and what to log."""
 
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        if self.role.tp in revoked:
-            await self.role.step_down("partition revoked")
-
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        pass  # _step sees the assignment
+    offset: int | None
+    fields: dict[str, Any] = field(default_factory=dict)
 
 
 class ExclusiveRole(ABC):
-    """Group membership, activation, batching and transactional commits of one exclusive role."""
+    """One exclusive role in this process: its group membership, producer, commits and state."""
 
     max_records = 500
 
@@ -66,32 +66,29 @@ class ExclusiveRole(ABC):
         self.role = role
         self.tp = TopicPartition(topic, partition)
         self.group_id = settings.group_id(role)
+        self.member = GroupMember(settings, self.group_id, self.tp, on_lost=self._lost, held_since=self._held_since,
+                                  reading=lambda: self.active)
         self.sender = TransactionalSender(settings, role)
-        self.active = False
-        self.consumer: AIOKafkaConsumer | None = None
-        self._lock = asyncio.Lock()
-        self._ready = asyncio.Event()
-        self._not_before = 0.0  # monotonic time before which no activation is tried
-        self.commit_error: EventConfigError | None = None  # why the last commit() failed, if it did
+        self.commits = CommitPipeline(self.sender, self.group_id, self.tp, on_failure=self._commit_failed)
+        self.machine = RoleMachine(retry_s=_RETRY_S, fenced_wait_s=SESSION_TIMEOUT_MS / 1000)
+        self._lock = asyncio.Lock()  # one transition or one batch at a time
+        self._active = asyncio.Event()
+        self.activations = 0  # how often this process took the role (tests, logs)
+        self._taken_at_ms = 0  # when the current take-over began (epoch ms)
 
     # --- what a role provides -------------------------------------------------------------------
 
     @abstractmethod
-    async def on_activate(self) -> dict[str, Any]:
-        """Rebuild in-memory state from committed state; return fields for the 'active' log line."""
+    async def take_over(self) -> Resume:
+        """Catch up: rebuild in-memory state from committed state (the previous holder is fenced) and
+        say where to resume the input; raise to fail the take-over."""
 
     @abstractmethod
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
-        """Process a batch (possibly empty, see ``poll_ms``) and ``commit`` its output."""
+        """Process a batch (possibly empty, see ``poll_ms``) and commit its output through ``commits``."""
 
-    async def on_resume(self, consumer: AIOKafkaConsumer, committed: int | None) -> dict[str, Any]:
-        """Recover what the previous holder left before ``committed`` (the consumer is then moved to
-        ``committed``); return fields for the 'active' log line."""
-        return {}
-
-    async def committed_offset(self, consumer: AIOKafkaConsumer) -> int | None:
-        """Where to resume the input (after on_activate): the group's committed offset by default."""
-        return await consumer.committed(self.tp)
+    def abandon(self, error: EventConfigError, batch: Any) -> None:
+        """A commit failed (``batch`` as given to ``commits``): drop whatever depended on it."""
 
     def poll_ms(self) -> int | None:
         """How long to wait for input; return a number to be called with empty batches too."""
@@ -101,132 +98,119 @@ class ExclusiveRole(ABC):
         """After the first records arrive, how long to wait for more to join the same transaction."""
         return 0
 
-    async def settle(self) -> None:
-        """Finish work still in flight (a pipelined commit) before the producer is replaced or stopped."""
+    # --- observing ------------------------------------------------------------------------------
 
-    # --- lifecycle ----------------------------------------------------------------------------
+    @property
+    def state(self) -> State:
+        return self.machine.state
+
+    @property
+    def active(self) -> bool:
+        return self.machine.state is State.ACTIVE
 
     async def wait_active(self, timeout: float) -> None:
         """Wait until this process holds the role (tests, readiness)."""
-        await asyncio.wait_for(self._ready.wait(), timeout)
+        await asyncio.wait_for(self._active.wait(), timeout)
+
+    # --- the loop -------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        consumer = committed_consumer(self.settings, group_id=self.group_id, session_timeout_ms=6000,
-                                      heartbeat_interval_ms=1500, max_poll_interval_ms=300_000)
-        await consumer.start()
-        self.consumer = consumer
-        consumer.subscribe([self.tp.topic], listener=_Membership(self))
+        await self.member.start()
         log.info("joined group; waiting to become active", extra={"fields": {"role": self.role,
                                                                              "group": self.group_id}})
         try:
             while True:
                 try:
-                    await self._step(consumer)
+                    await self._step()
                 except KafkaError as exc:
-                    log.warning("%s loop: %s; retrying in %.0f s", self.role, exc, _RETRY_S)
-                    await self._fail()
+                    await self._fail(f"{self.role} loop", exc)
                     await asyncio.sleep(_RETRY_S)
         finally:
-            await self.step_down("stopping")
-            await consumer.stop()
+            await self._step_down("stopping")
+            await self.member.stop()
 
-    async def _step(self, consumer: AIOKafkaConsumer) -> None:
-        assigned = self.tp in consumer.assignment()
-        if assigned and not self.active and time.monotonic() >= self._not_before:
-            await self._activate(consumer)
+    async def _step(self) -> None:
+        step = self.machine.next_step(self.member.assigned(), time.monotonic(), self.member.rebalances)
+        if step is Step.TAKE_OVER:
+            await self._take_over()
+        elif step is Step.STEP_DOWN:
+            await self._step_down("partition revoked")
         if not self.active:
-            consumer.pause(*consumer.assignment())  # nothing here is ours until activation
-            await consumer.getmany(timeout_ms=200)  # keeps the membership alive
+            await self.member.idle()
             return
         wait = self.poll_ms()
-        fetched = await consumer.getmany(self.tp, timeout_ms=100 if wait is None else wait,
-                                         max_records=self.max_records)
-        records = fetched.get(self.tp, [])
-        linger = self.linger_ms() if records else 0
-        if linger:
-            records = await self._more(consumer, records, linger)
+        records = await self.member.fetch(100 if wait is None else wait, self.max_records, self.linger_ms())
         if records or wait is not None:
             async with self._lock:
                 if self.active:
                     await self.handle(records)
 
-    async def _more(self, consumer: AIOKafkaConsumer, records: list[ConsumerRecord],
-                    linger_ms: int) -> list[ConsumerRecord]:
-        """Group commit: gather what arrives within ``linger_ms`` into one batch."""
-        deadline = time.monotonic() + linger_ms / 1000
-        while len(records) < self.max_records:
-            remaining_ms = int((deadline - time.monotonic()) * 1000)
-            if remaining_ms <= 0:
-                break
-            fetched = await consumer.getmany(self.tp, timeout_ms=remaining_ms,
-                                             max_records=self.max_records - len(records))
-            records = records + fetched.get(self.tp, [])
-        return records
+    # --- the transitions ------------------------------------------------------------------------
 
-    async def _activate(self, consumer: AIOKafkaConsumer) -> None:
+    async def _take_over(self) -> None:
+        """standby/failing -> catching up -> active (or failing, or standby if revoked meanwhile)."""
         async with self._lock:
-            await self.settle()
-            started = time.monotonic()
-            # A multi-partition input (the response topic) is read at the role's partition only.
-            consumer.pause(*(consumer.assignment() - {self.tp}))
-            consumer.resume(self.tp)
+            await self.commits.drain()  # the previous activation's last commit
+            self.machine.catching_up()
+            started, rebalances = time.monotonic(), self.member.rebalances
+            self._taken_at_ms = int(time.time() * 1000)
             try:
+                self.member.read_role_partition_only()
                 await self.sender.restart()  # fences the previous holder, aborts its open transaction
-                fields = await self.on_activate()
-                committed = await self.committed_offset(consumer)
-                fields.update(await self.on_resume(consumer, committed))
+                self.commits.reset()
+                resume = await self.take_over()
             except (EventConfigError, KafkaError, asyncio.TimeoutError) as exc:
-                log.warning("could not take the %s role (%s); retrying in %.0f s", self.role, exc, _RETRY_S)
-                await self._fail()
+                if self.machine.state is State.CATCHING_UP:  # else a commit of the take-over failed: handled
+                    await self._fail(f"could not take the {self.role} role", exc)
                 return
-            if self.tp not in consumer.assignment():  # revoked while catching up
+            await self.member.seek(resume.offset)
+            # A rebalance while catching up may have moved the partition, or reset its read position.
+            if not (self.member.assigned() and self.member.settled_since(rebalances)):
+                self.machine.stepped_down()
                 await self.sender.stop()
                 return
-            if committed is None:
-                await consumer.seek_to_beginning(self.tp)
-            else:
-                consumer.seek(self.tp, committed)
-            self.active = True
-            self._ready.set()
+            self.machine.activated()  # no await since the check: the position is the one just sought
+            self.activations += 1
+            self._active.set()
             metrics.ROLE_ACTIVE.labels(self.role).set(1)
-            log.info("active", extra={"fields": {"role": self.role, **fields, "input_offset": committed,
+            log.info("active", extra={"fields": {"role": self.role, **resume.fields, "input_offset": resume.offset,
                                                  "took_s": round(time.monotonic() - started, 3)}})
 
-    async def step_down(self, reason: str) -> None:
+    def _held_since(self) -> int | None:
+        """When this process took the role (epoch ms) if it holds or is taking it: the group keeps the
+        partition with it across a rebalance (kafka/adapter.py)."""
+        return self._taken_at_ms if self.machine.state in (State.CATCHING_UP, State.ACTIVE) else None
+
+    async def _lost(self) -> None:
+        await self._step_down("partition revoked")
+
+    async def _step_down(self, reason: str) -> None:
+        """-> standby: the partition was revoked or the process stops."""
         async with self._lock:
-            if self.active:
-                log.info("stepping down", extra={"fields": {"role": self.role, "reason": reason}})
-            await self.settle()
-            self._deactivate()
+            if self.machine.state is not State.STANDBY:
+                log.info("stepping down", extra={"fields": {"role": self.role, "reason": reason,
+                                                            "state": self.machine.state.value}})
+            await self.commits.drain()
+            self.machine.stepped_down()
+            self._inactive()
             await self.sender.stop()
 
-    def _deactivate(self) -> None:
-        self.active = False
-        self._ready.clear()
-        metrics.ROLE_ACTIVE.labels(self.role).set(0)
+    async def _commit_failed(self, error: TransactionFailed | Fenced, batch: Any) -> None:
+        """The one handler of a failed commit: drop what depended on it, redo from committed state."""
+        reason = "fenced" if isinstance(error, Fenced) else "failed"
+        metrics.TRANSACTION_FAILURES.labels(self.role, reason).inc()
+        self.abandon(error, batch)
+        await self._fail(f"{self.role} transaction {reason}", error)
 
-    async def _fail(self) -> None:
-        """Drop the role after a failure; while still assigned it is taken again after a pause."""
-        self._deactivate()
-        self._not_before = time.monotonic() + _RETRY_S
+    async def _fail(self, what: str, error: BaseException) -> None:
+        """-> failing: stop the producer; while still assigned the role is taken again after a pause, and
+        after a fencing only once a rebalance proves it is still ours (kafka/role_state.py)."""
+        log.warning("%s: %s; retrying from committed state in %.0f s", what, str(error) or type(error).__name__,
+                    _RETRY_S)
+        self.machine.failed(time.monotonic(), self.member.rebalances if isinstance(error, Fenced) else None)
+        self._inactive()
         await self.sender.stop()
 
-    async def commit(self, records: Mapping[str, Sequence[OutRecord]], next_offset: int | None,
-                     metadata: str = "") -> bool:
-        """One transaction of ``records`` and the input offset (with ``metadata`` for the next holder);
-        False (and recovery) if it failed."""
-        offsets = {self.tp: (next_offset, metadata)} if next_offset is not None else None
-        try:
-            await self.sender.commit(records, offsets=offsets, group_id=self.group_id)
-            self.commit_error = None
-            return True
-        except (Fenced, TransactionFailed) as exc:
-            self.commit_error = exc
-            reason = "fenced" if isinstance(exc, Fenced) else "failed"
-            metrics.TRANSACTION_FAILURES.labels(self.role, reason).inc()
-            log.warning("%s transaction %s: %s; redoing from committed state", self.role, reason, exc)
-            # Still assigned: re-activate (from committed state) after a pause. A stale member that was
-            # fenced by the rightful holder learns of the rebalance within that pause and stays down.
-            self._deactivate()
-            self._not_before = time.monotonic() + _RETRY_S
-            return False
+    def _inactive(self) -> None:
+        self._active.clear()
+        metrics.ROLE_ACTIVE.labels(self.role).set(0)

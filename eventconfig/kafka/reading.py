@@ -93,12 +93,13 @@ async def tail_of(consumer: AIOKafkaConsumer, tp: TopicPartition, wanted: Callab
         window *= 4
 
 
-async def read_whole(settings: Settings, topic: str) -> list[ConsumerRecord]:
-    """Every committed record of a one-partition topic, from its start to its current end (audits, tests)."""
+async def read_whole(settings: Settings, topic: str, partition: int = 0) -> list[ConsumerRecord]:
+    """Every committed record of one partition (the only one of most topics), from its start to its
+    current end (audits, tests)."""
     consumer = committed_consumer(settings)
     await consumer.start()
     try:
-        tp = TopicPartition(topic, 0)
+        tp = TopicPartition(topic, partition)
         consumer.assign([tp])
         await consumer.seek_to_beginning(tp)
         return [r async for batch in read_to_end(consumer, tp) for r in batch]

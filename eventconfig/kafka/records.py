@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-Headers = list[tuple[str, bytes]]
+from eventconfig.model import Headers
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ Each decodable TrustGraph request becomes an Avro ``ConfigRequest`` on eventconf
 with the id :func:`~eventconfig.trustgraph.wire.forward_id` and the actor ``trustgraph:<ts>``, so it
 goes through the one fenced writer like any other request. A record that cannot be decoded goes to
 the DLQ (with the reason in the ``error``/``error-type`` headers) and, when it has an ``id``, gets a
-``config-error`` answer. That answer is written as an eventconfig response, so it reaches TrustGraph
+``config-error`` answer; one that repeats a header of the contract is dead-lettered unanswered. That answer is written as an eventconfig response, so it reaches TrustGraph
 the same way every other answer does: through the translator, after its transaction committed.
 Every forwarded request asks for its answer on :data:`REPLY_PARTITION` of eventconfig's response topic
 (the ``reply-partition`` header), the one partition the translator reads.
@@ -28,7 +28,7 @@ from eventconfig.errors import ConfigError, RequestError, TooLarge
 from eventconfig.logrecords import OutRecord
 from eventconfig.signing import Signer
 from eventconfig.trustgraph.wire import TrustGraphDecodeError, actor, decode_request, forward_id
-from eventconfig.writer.batch import RawRequest
+from eventconfig.writer.batch import RawRequest, repeated_header_refusal
 from eventconfig.writer.handler import error_response
 
 REPLY_PARTITION = 0  # of eventconfig's response topic: where the answers to forwarded requests go
@@ -49,6 +49,11 @@ def forward_batch(records: Sequence[RawRequest], topicspace: str, source_topic: 
     codec = codec or default_codec()
     out = Forwarded()
     for record in records:
+        repeated = model.repeated_header(record.headers)
+        if repeated is not None:  # refused unanswered, as the writer refuses it (docs/design.md §4.3)
+            error_type, reason = repeated_header_refusal(record.headers, repeated)
+            out.dlq.append(_dead_letter(record, source_topic, error_type, reason, max_request_bytes))
+            continue
         trustgraph_id = header_value(record.headers, model.ID_HEADER)
         if trustgraph_id and len(forward_id(topicspace, trustgraph_id, "w")) > max_id_bytes:
             # Its forward could not be answered (the writer refuses an over-long id) and could be too

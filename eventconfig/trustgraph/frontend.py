@@ -23,15 +23,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
-
-from aiokafka import ConsumerRecord
 
 from eventconfig.client.wire import header_value
 from eventconfig.codec import default_codec
 from eventconfig.errors import CodecError
-from eventconfig.kafka.exclusive import ExclusiveRole
-from eventconfig.kafka.reading import end_offset
+from eventconfig.kafka.adapter import ConsumerRecord
+from eventconfig.kafka.exclusive import ExclusiveRole, Resume
 from eventconfig.kafka.transactions import TransactionFailed
 from eventconfig.logrecords import OutRecord
 from eventconfig.model import ID_HEADER
@@ -68,16 +65,16 @@ class RequestForwarder(ExclusiveRole):
         self.codec = default_codec()
         self.signer = settings_signer(settings)  # signs as the front end's identity (docs/design.md §14.1)
 
-    async def on_activate(self) -> dict[str, Any]:
-        assert self.consumer is not None
-        if await self.consumer.committed(self.tp) is not None:
-            return {}
+    async def take_over(self) -> Resume:
+        committed = await self.member.committed()
+        if committed is not None:
+            return Resume(committed)
         since = int(time.time() * 1000) - _FIRST_START_LOOKBACK_MS
-        found = (await self.consumer.offsets_for_times({self.tp: since})).get(self.tp)
-        start = found.offset if found is not None else await end_offset(self.consumer, self.tp)
-        if not await self.commit({}, start):
+        found = await self.member.offset_at(since)
+        start = found if found is not None else await self.member.end()
+        if not await self.commits.commit({}, start):
             raise TransactionFailed(f"could not record the starting offset of {self.tp.topic}")
-        return {"first_start_at": start}
+        return Resume(start, {"first_start_at": start})
 
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
         raw = [RawRequest(r.offset, r.value, list(r.headers), r.key) for r in records]
@@ -85,7 +82,7 @@ class RequestForwarder(ExclusiveRole):
                             max_id_bytes=self.settings.max_id_bytes, signer=self.signer,
                             now_ms=int(time.time() * 1000))
         topics = self.settings.topics
-        committed = await self.commit({topics.request: out.requests, topics.response: out.responses,
+        committed = await self.commits.commit({topics.request: out.requests, topics.response: out.responses,
                                        topics.dlq: out.dlq}, records[-1].offset + 1)
         if committed and out.dlq:
             log.warning("dead-lettered TrustGraph requests", extra={"fields": {"count": len(out.dlq)}})
@@ -105,16 +102,16 @@ class ResponseTranslator(ExclusiveRole):
         self.codec = default_codec()
         self._uncommitted = 0
 
-    async def on_activate(self) -> dict[str, Any]:
+    async def take_over(self) -> Resume:
         self._uncommitted = 0
-        return {"answers_to": self.target}
+        return Resume(await self.member.committed(), {"answers_to": self.target})
 
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
         out = [answer for answer in map(self._translate, records) if answer is not None]
         self._uncommitted += len(records)
         if not out and self._uncommitted < _IDLE_COMMIT_RECORDS:
             return  # nothing of ours: re-reading these after a restart produces nothing either
-        if await self.commit({self.target: out}, records[-1].offset + 1):
+        if await self.commits.commit({self.target: out}, records[-1].offset + 1):
             self._uncommitted = 0
 
     def _translate(self, record: ConsumerRecord) -> OutRecord | None:

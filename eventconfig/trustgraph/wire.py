@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from eventconfig.client.wire import build_request
 from eventconfig.errors import CodecError, TooLarge
 from eventconfig.model import WRITE_OPERATIONS
+from eventconfig.settings import TrustGraphTopics as TrustGraphTopics  # its home: the deployment's topic names
 from eventconfig.writer.handler import error_response
 
 DEFAULT_TOPICSPACE = "tg"
@@ -35,19 +35,6 @@ _ID_PREFIX = "tg"
 
 class TrustGraphDecodeError(CodecError):
     """A record on the TrustGraph request topic is not a TrustGraph ``ConfigRequest``."""
-
-
-@dataclass(frozen=True)
-class TrustGraphTopics:
-    """The config queues of one TrustGraph topicspace (``class:ts:config`` -> ``ts.class.config``)."""
-
-    request: str
-    response: str
-    notify: str
-
-    @classmethod
-    def of(cls, topicspace: str) -> TrustGraphTopics:
-        return cls(f"{topicspace}.request.config", f"{topicspace}.response.config", f"{topicspace}.notify.config")
 
 
 def actor(topicspace: str) -> str:
@@ -68,14 +55,16 @@ def decode_request(body: bytes | None) -> dict[str, Any]:
         raise TrustGraphDecodeError(f"not JSON: {exc}") from None
     if not isinstance(document, dict):
         raise TrustGraphDecodeError(f"expected a JSON object, got {type(document).__name__}")
-    keys = [(_text(k, "type", "keys[]"), _text(k, "key", "keys[]")) for k in _objects(document, "keys")]
-    values = [(_text(v, "type", "values[]"), _text(v, "key", "values[]"), _text(v, "value", "values[]", nullable=True))
+    keys = [(_string_field(k, "type", "keys[]"), _string_field(k, "key", "keys[]"))
+            for k in _objects(document, "keys")]
+    values = [(_string_field(v, "type", "values[]"), _string_field(v, "key", "values[]"),
+               _string_field(v, "value", "values[]", nullable=True))
               for v in _objects(document, "values")]
-    return build_request(_text(document, "operation"), _text(document, "workspace"), keys=keys,
-                         type=_text(document, "type"), values=values)
+    return build_request(_string_field(document, "operation"), _string_field(document, "workspace"), keys=keys,
+                         type=_string_field(document, "type"), values=values)
 
 
-def _text(obj: Mapping[str, Any], name: str, where: str = "request", *, nullable: bool = False) -> Any:
+def _string_field(obj: Mapping[str, Any], name: str, where: str = "request", *, nullable: bool = False) -> Any:
     """A string field: missing gives "" (the dataclass default); null gives "" unless ``nullable``."""
     value = obj.get(name, "")
     if value is None:

@@ -2,9 +2,9 @@
 
 A write at version V is its item records followed by one commit marker (see
 :mod:`eventconfig.logrecords`). The applier holds items back until their marker arrives, so a
-reader never sees part of a write. Items after the last marker stay pending; :meth:`Applier.take_all`
-flushes them anyway during the initial replay, where a compacted log may hold a single marker at its
-end and nobody reads the view before it has caught up.
+reader never sees part of a write. Items after the last marker are an incomplete write and stay
+buffered; :meth:`Applier.take_all` flushes them anyway during the initial replay, where a compacted
+log may hold a single marker at its end and nobody reads the view before it has caught up.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class Applier:
         # moves it backwards, so the writer never reuses a version, and a fresh replay agrees.
         self.version = version
         self.skipped = 0  # undecodable records, skipped with a warning
-        self.pending = 0  # records added and not yet taken
+        self.buffered = 0  # records added and not yet taken (complete writes and the incomplete tail)
         self._codec = codec or default_codec()
         self._released: Ops = {}  # ops up to the last marker
         self._tail: Ops = {}  # ops after the last marker
@@ -70,7 +70,7 @@ class Applier:
             log.warning("skipped an undecodable log record",
                         extra={"fields": {"offset": offset, "reason": problem}})
             return
-        self.pending += 1
+        self.buffered += 1
         if record.is_marker:
             if self._tail:
                 self._released.update(self._tail)
@@ -101,7 +101,7 @@ class Applier:
 
         ``next_offset`` is the log position after the last record added (the consumer's position). When
         nothing follows the marker the view may advance to it, past any transaction markers; otherwise
-        it advances to just after the marker, so the pending items are read again after a restart.
+        it advances to just after the marker, so the incomplete write's items are read again after a restart.
         """
         if self._marker_offset is None:
             return None
@@ -109,17 +109,17 @@ class Applier:
         writes = ViewWrites(self._released, offset, self.version)
         self._released = {}
         self._marker_offset = None
-        self.pending = self._tail_records
+        self.buffered = self._tail_records
         return writes
 
     def take_all(self, next_offset: Offset) -> ViewWrites | None:
-        """Everything pending, complete or not (initial replay only); None when nothing is pending."""
-        if not self.pending:
+        """Everything buffered, complete or not (initial replay only); None when nothing is buffered."""
+        if not self.buffered:
             return None
         ops = self._released
         ops.update(self._tail)
         writes = ViewWrites(ops, next_offset, self.version)
         self._released, self._tail = {}, {}
         self._marker_offset = None
-        self._tail_records = self.pending = 0
+        self._tail_records = self.buffered = 0
         return writes

@@ -38,13 +38,15 @@ _MAX_RECORDS = 10_000
 # writes of more items than _OFF_LOOP_ITEMS go to a worker thread (rocksdict releases the GIL).
 _DECODE_SLICE = 500
 _OFF_LOOP_ITEMS = 500
-_FLUSH_PENDING = 20_000  # while replaying, flush incomplete versions beyond this many records
 _PROGRESS_S = 2.0
 _MARK_CAUGHT_UP_S = 5.0
 _BACKOFF_S = (0.1, 5.0)
 
 
 _RECHECK_S = 1.0
+# While replaying, a view writes out what it buffered, incomplete versions included, beyond this many
+# records: a compacted log may hold a single commit marker at its end (see view/apply.py).
+REPLAY_FLUSH_RECORDS = 20_000
 
 
 class Materializer:
@@ -261,7 +263,7 @@ class Materializer:
             for record in records[start:start + _DECODE_SLICE]:
                 applier.add(record.offset, record.key, record.value, record.headers)
         self.records_applied += len(records)
-        if not self._ready and applier.pending > _FLUSH_PENDING:
+        if not self._ready and applier.buffered > REPLAY_FLUSH_RECORDS:
             writes = applier.take_all(position)  # nobody reads a view that has not caught up yet
         else:
             writes = applier.take(position)
@@ -273,7 +275,7 @@ class Materializer:
             if self._ready:
                 for listener in self._listeners:
                     listener(writes)
-        moved = applier.pending == 0 and position > self._position
+        moved = applier.buffered == 0 and position > self._position
         if moved:
             self._position = position
         # Aborted transactions and markers move the position with no record to show for it: waiters

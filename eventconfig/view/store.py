@@ -38,6 +38,9 @@ FORMAT_VERSION = 1  # bump when the layout changes: views of another format are 
 
 _MIB = 1024 * 1024
 _DATA, _BY_TYPE, _META = "data", "by_type", "meta"
+# Items, the index by type, the position: each family has its own write buffers (docs/operations.md
+# "Sizing a view" quotes how many families there are).
+COLUMN_FAMILIES = (_DATA, _BY_TYPE, _META)
 _META_KEYS = {name: name.encode() for name in ("offset", "version", "format_version", "caught_up_ms")}
 _NOT_FOUND = "key not found"  # what rocksdict's Snapshot raises (a bare Exception) for a missing key
 
@@ -74,8 +77,8 @@ def _meta_of(values: Mapping[str, int]) -> ViewMeta:
 class ViewStoreOptions:
     """Memory and RocksDB tuning of the view, turned into rocksdict options in one place.
 
-    Memory is at most about ``block_cache_bytes + 3 * max_write_buffers * write_buffer_bytes`` (three
-    column families) plus the item cache, ``cache_items`` times the size of an item.
+    Memory is at most about ``block_cache_bytes + len(COLUMN_FAMILIES) * max_write_buffers *
+    write_buffer_bytes`` (3 ×) plus the item cache, ``cache_items`` times the size of an item.
     """
 
     write_buffer_bytes: int = 64 * _MIB
@@ -180,8 +183,8 @@ class ViewStore:
         self.path = path
         self._db = db
         self._cache = ViewCache(cache_items)
-        self._families = tuple(db.get_column_family(n) for n in (_DATA, _BY_TYPE, _META))
-        self._handles = tuple(db.get_column_family_handle(n) for n in (_DATA, _BY_TYPE, _META))
+        self._families = tuple(db.get_column_family(n) for n in COLUMN_FAMILIES)
+        self._handles = tuple(db.get_column_family_handle(n) for n in COLUMN_FAMILIES)
         self._lock = threading.Lock()  # a snapshot and its meta are taken with no write in between
         self._closed = False
         self._snapshots: weakref.WeakSet[ViewSnapshot] = weakref.WeakSet()  # closed with the store
@@ -233,6 +236,12 @@ class ViewStore:
     @property
     def version(self) -> Version:
         return self._meta.version
+
+    @property
+    def cached_items(self) -> int:
+        """Items (and absent keys) the hot-item cache holds now, at most ``cache_items``
+        (``local_view_cache_items`` for a LocalView; docs/operations.md "Sizing a view")."""
+        return len(self._cache)
 
     def write(self, writes: ViewWrites) -> None:
         """Apply the item ops and the new offset and version in one WriteBatch (all or nothing).

@@ -28,9 +28,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from eventconfig.errors import EventConfigError, Unauthenticated
-from eventconfig.model import ACTOR_HEADER, SIGNATURE_HEADER, SIGNED_AT_HEADER
+from eventconfig.model import ACTOR_HEADER, ON_BEHALF_OF_HEADER, SIGNATURE_HEADER, SIGNED_AT_HEADER, repeated_header
 from eventconfig.settings import Settings
 from eventconfig.signing import signed_bytes
+from eventconfig.writer.delegation import delegate, delegate_patterns
 
 
 class KeyringError(EventConfigError):
@@ -52,10 +53,11 @@ class Keyring:
 
     keys: Mapping[str, tuple[Ed25519PublicKey, ...]]
     groups: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    delegates: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # who may act for whom (delegation.py)
 
     @classmethod
     def load(cls, path: str | Path) -> Keyring:
-        """From YAML or JSON: ``{actors: {<name>: {keys: [<base64 raw public key>], groups: [..]}}}``."""
+        """From YAML or JSON: ``{actors: {<name>: {keys: [<base64 raw public key>], groups: [..], delegates: [..]}}}``."""
         return cls.parse(read_document(path, "keyring", KeyringError), str(path))
 
     @classmethod
@@ -65,12 +67,14 @@ class Keyring:
             raise KeyringError(f"{source} must be a mapping with an 'actors' mapping")
         keys: dict[str, tuple[Ed25519PublicKey, ...]] = {}
         groups: dict[str, frozenset[str]] = {}
+        delegates: dict[str, tuple[str, ...]] = {}
         for name, entry in actors.items():
             if not isinstance(entry, dict) or not isinstance(entry.get("keys"), list) or not entry["keys"]:
                 raise KeyringError(f"{source}: actor {name!r} needs a non-empty 'keys' list")
             keys[str(name)] = tuple(_public_key(k, f"{source}: actor {name!r}") for k in entry["keys"])
             groups[str(name)] = frozenset(map(str, entry.get("groups") or ()))
-        return cls(keys, groups)
+            delegates[str(name)] = delegate_patterns(entry.get("delegates"), f"{source}: actor {name!r}")
+        return cls(keys, groups, delegates)
 
 
 def read_document(path: str | Path, what: str, error: type[EventConfigError]) -> Any:
@@ -131,7 +135,8 @@ class Authenticator:
             raise Unauthenticated(f"replay: request {request_id[:64]!r} of actor {actor[:64]!r} was already "
                                   f"received at offset {seen[0]}")
         self._seen[(actor, request_id)] = (offset, signed_at)
-        return Identity(actor, True, self.keyring.groups.get(actor, frozenset()))
+        acts_as = delegate(actor, first.get(ON_BEHALF_OF_HEADER), self.keyring.delegates.get(actor, ()), self.keyring.keys)
+        return Identity(acts_as, True, self.keyring.groups.get(acts_as, frozenset()))
 
     def observe(self, headers: Sequence[tuple[str, bytes]], request_id: str, offset: int, now_ms: int) -> None:
         """Remember a signed request a previous writer already took (read back after a fail-over).
@@ -139,6 +144,8 @@ class Authenticator:
         The signature is not checked again (that would cost a verify per request of the window at
         every fail-over): a forged copy earlier in the topic could only block a request whose ``id``
         its sender has not yet made public."""
+        if repeated_header(headers) is not None:  # refused unread (docs/design.md §4.3): never accepted
+            return
         first = _first(headers)
         actor = first.get(ACTOR_HEADER, b"").decode("utf-8", errors="replace")
         if SIGNATURE_HEADER not in first or actor not in self.keyring.keys:

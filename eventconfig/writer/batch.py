@@ -12,7 +12,7 @@ topic (docs/design.md §6; why that is linearizable: :mod:`eventconfig.writer.re
 
 Example::
 
-    result = process_batch(records, reader, pending={}, version=7, config=BatchConfig(), now_ms=now)
+    result = process_batch(records, reader, unapplied={}, version=7, config=BatchConfig(), now_ms=now)
     # produce result.log / .history / .responses / .dlq in one transaction, then commit offsets
     answered, later = answer_reads(result.reads, view_snapshot, committed_transactions, config, now)
 """
@@ -97,13 +97,15 @@ class BatchResult:
     outcomes: list[tuple[str, str]] = field(default_factory=list)  # (operation, "ok" | error type)
 
 
-def process_batch(records: Sequence[RawRequest], base: ViewReader, pending: Mapping[ItemKey, Entry | None],
+def process_batch(records: Sequence[RawRequest], base: ViewReader, unapplied: Mapping[ItemKey, Entry | None],
                   version: Version, config: BatchConfig, now_ms: int,
                   codec: Codec | None = None, refused: Mapping[int, str | None] | None = None,
                   chain_head: str = "", auth: Authenticator | None = None,
                   policy: Policy | None = None) -> BatchResult:
     """Handle ``records`` as one atomic unit of output; their reads come back in ``reads``.
 
+    ``unapplied`` holds the item changes of this writer's earlier transactions (committed or in flight)
+    that ``base``, a snapshot of the view, does not hold yet: they are read through (docs/design.md §6).
     ``refused`` maps offsets of requests whose output the broker refused (``offset -> reason``): they
     are not handled again but dead-lettered as a minimal record, so they cannot block the topic
     (reason None: even that record was refused, so the request is only skipped). ``chain_head`` is the
@@ -111,7 +113,7 @@ def process_batch(records: Sequence[RawRequest], base: ViewReader, pending: Mapp
     ``auth``, every request must be signed by an actor of its keyring (§14.1); with ``policy``, its
     actor must be allowed what it asks (§14.2).
     """
-    batch = _Batch(base, pending, version, config, now_ms, codec or default_codec(), auth, policy)
+    batch = _Batch(base, unapplied, version, config, now_ms, codec or default_codec(), auth, policy)
     if auth is not None:
         auth.forget_expired(now_ms)
     batch.result.chain_head = chain_head
@@ -164,7 +166,7 @@ def read_requests(records: Sequence[RawRequest], codec: Codec | None = None) -> 
 
 
 class _Batch:
-    def __init__(self, base: ViewReader, pending: Mapping[ItemKey, Entry | None], version: Version,
+    def __init__(self, base: ViewReader, unapplied: Mapping[ItemKey, Entry | None], version: Version,
                  config: BatchConfig, now_ms: int, codec: Codec, auth: Authenticator | None = None,
                  policy: Policy | None = None) -> None:
         self.base = base
@@ -175,7 +177,7 @@ class _Batch:
         self.codec = codec
         self.result = BatchResult(version=version)
         # This batch's changes shadow the committed-but-unapplied ones; both shadow the view.
-        below = pending.maps if isinstance(pending, ChainMap) else [pending]
+        below = unapplied.maps if isinstance(unapplied, ChainMap) else [unapplied]
         self.changes: ChainMap[ItemKey, Entry | None] = ChainMap(self.result.changes, *below)
 
     def reader(self) -> ViewReader:
@@ -247,12 +249,14 @@ class _Batch:
         return self.auth.verify(record.value, record.headers, request_id, record.offset, self.now_ms)
 
     def _request_id(self, record: RawRequest) -> str | None:
-        """The id to answer with ("" when there is none), or None when the id itself is unusable: then
-        the request is dead-lettered unanswered, since its response could not be produced or routed."""
-        ids = [raw for name, raw in record.headers if name == model.ID_HEADER]
-        if len(ids) > 1:  # clients differ in which one they read: answering either could misroute
-            self._dead_letter(record, "DuplicateId", f"request has {len(ids)} 'id' headers; exactly one is allowed")
+        """The id to answer with ("" when there is none), or None when the id itself is unusable or a
+        header of the contract is repeated: then the request is dead-lettered unanswered (docs/design.md
+        §4.3), since its response could not be produced or routed, or its headers read two ways."""
+        repeated = model.repeated_header(record.headers)
+        if repeated is not None:
+            self._dead_letter(record, *repeated_header_refusal(record.headers, repeated))
             return None
+        ids = [raw for name, raw in record.headers if name == model.ID_HEADER]
         problem = _id_problem(ids[0] if ids else None, self.config.max_id_bytes)
         if problem:
             self._dead_letter(record, "BadId", f"{problem}; no response can be sent")
@@ -328,6 +332,15 @@ def unproducible(record: RawRequest, reason: str) -> OutRecord:
     request_id = next((raw for name, raw in record.headers if name == model.ID_HEADER), None)
     headers: Headers = [] if request_id is None else [(model.ID_HEADER, request_id[:DLQ_FIELD_BYTES])]
     return OutRecord(None, None, [*headers, *reasons(record.offset, "Unproducible", reason)])
+
+
+def repeated_header_refusal(headers: Sequence[tuple[str, bytes]], name: str) -> tuple[str, str]:
+    """The dead letter's ``error-type`` and ``error`` for a request that repeats header ``name``:
+    ``DuplicateId`` for ``id`` (clients differ in which one they read: answering either could
+    misroute), ``DuplicateHeader`` for the others (the signature covers the first, a dict keeps the last)."""
+    count = sum(1 for n, _ in headers if n == name)
+    return ("DuplicateId" if name == model.ID_HEADER else "DuplicateHeader",
+            f"request has {count} {name!r} headers; at most one is allowed")
 
 
 def _id_problem(raw: bytes | None, max_bytes: int) -> str | None:

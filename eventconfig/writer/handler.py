@@ -22,6 +22,7 @@ from eventconfig.errors import BadOperation, BadRequest, Conflict, RequestError,
 from eventconfig.hashchain import seal
 from eventconfig.logrecords import OutRecord, delete_record, marker_record, put_record
 from eventconfig.model import Entry, ItemKey, Version
+from eventconfig.validation import check_put
 from eventconfig.view.reader import ViewReader, workspace_config
 
 Response = dict[str, Any]
@@ -173,6 +174,7 @@ def _put(request: Request, ctx: Context) -> Outcome:
         wanted.pop(item, None)  # a repeated key: the last entry wins, at its last position
         wanted[item] = v["value"]
     _check_preconditions(ctx.reader, ((item, v["if_version"]) for item, v in items))
+    check_put(ctx.reader, workspace, wanted)
     return _write(request, ctx, {item: Entry(value, ctx.version + 1) for item, value in wanted.items()})
 
 

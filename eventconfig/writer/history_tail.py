@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from aiokafka import ConsumerRecord, TopicPartition
+from eventconfig.kafka.adapter import ConsumerRecord, TopicPartition
 
 from eventconfig.codec import default_codec
 from eventconfig.errors import CodecError

@@ -1,4 +1,4 @@
-"""Reads through writes the view has not applied yet: a view reader plus pending item changes.
+"""Reads through writes the view has not applied yet: a view reader plus unapplied item changes.
 
 The writer answers every request at the newest version, but its local view lags its own
 transactions by a few milliseconds. The overlay puts the not-yet-applied changes (committed ones,

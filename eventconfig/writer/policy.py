@@ -11,8 +11,10 @@ A policy file (``policy_file``, YAML or JSON) names the admins and a list of rul
 
 With a policy, whatever no rule grants is refused (``forbidden``, nothing written). Reserved
 workspaces (``_`` prefix) are written only by admins (the bootstrapper's identity belongs there),
-whatever the rules say. ``config`` needs read on every type of its workspace (a rule with type
-``*``); the all-workspace reads need read on their type in every workspace (workspace ``*``).
+whatever the rules say. ``config`` needs read on every type of its workspace; the all-workspace
+reads need read on their type in every workspace. A rule grants "every" only through a pattern that
+matches every name: one made of ``*`` alone (``*``, ``**``). Any other pattern (``[!_]*``, ``?``,
+``a*``) misses some name, so it never grants "every", whatever name it is compared with.
 Without authentication the policy judges the claimed actor, so it only guards against mistakes.
 
 Example::
@@ -48,10 +50,14 @@ class Rule:
     types: tuple[str, ...]
     access: frozenset[str]
 
-    def grants(self, identity: Identity, access: str, workspace: str, type_: str) -> bool:
+    def grants(self, identity: Identity, access: str, workspace: str | None, type_: str | None) -> bool:
+        """Whether this rule grants ``access`` on ``workspace``/``type_``; None stands for *every* name."""
         return (access in self.access and _is(identity, self.who)
-                and any(fnmatchcase(workspace, p) for p in self.workspaces)
-                and any(fnmatchcase(type_, p) for p in self.types))
+                and _covers(self.workspaces, workspace) and _covers(self.types, type_))
+
+    def reaches(self, identity: Identity, access: str, workspace: str) -> bool:
+        """Whether this rule grants ``access`` on some type of ``workspace``."""
+        return access in self.access and _is(identity, self.who) and _covers(self.workspaces, workspace)
 
 
 @dataclass(frozen=True)
@@ -80,39 +86,63 @@ class Policy:
     def is_admin(self, identity: Identity) -> bool:
         return _is(identity, self.admins)
 
-    def allows(self, identity: Identity, access: str, workspace: str, type_: str) -> bool:
+    def allows(self, identity: Identity, access: str, workspace: str | None, type_: str | None) -> bool:
+        """``access`` on ``workspace``/``type_``, where None means every workspace (or every type):
+        granted only by one rule whose pattern matches every name (see :func:`matches_every_name`)."""
         if self.is_admin(identity):
             return True
-        if access == WRITE and model.is_reserved(workspace):
+        if access == WRITE and (workspace is None or model.is_reserved(workspace)):
             return False
         return any(rule.grants(identity, access, workspace, type_) for rule in self.rules)
+
+    def may_read_in(self, identity: Identity, workspace: str) -> bool:
+        """Whether ``identity`` may read at least one type of ``workspace`` (lists show only those)."""
+        return self.is_admin(identity) or any(rule.reaches(identity, READ, workspace) for rule in self.rules)
 
     def check(self, identity: Identity, request: dict[str, Any]) -> None:
         """Forbidden unless the policy allows ``identity`` everything ``request`` touches."""
         operation, workspace = request["operation"], request["workspace"]
         if operation not in model.READ_OPERATIONS | model.WRITE_OPERATIONS:
             return  # answered bad-operation by the handler
+        needed: list[tuple[str, str | None, str | None]]
         if operation in model.WRITE_OPERATIONS:
             entries = request["values"] if operation == model.PUT else request["keys"]
             needed = [(WRITE, workspace, t) for t in sorted({e["type"] for e in entries})] or [(WRITE, workspace, "")]
         elif operation in model.ALL_WORKSPACE_OPERATIONS:
-            needed = [(READ, "*", request["type"])]
+            needed = [(READ, None, request["type"])]
         elif operation == model.CONFIG:
-            needed = [(READ, workspace, "*")]
+            needed = [(READ, workspace, None)]
         elif operation == model.GET:
             needed = [(READ, workspace, t) for t in sorted({k["type"] for k in request["keys"]})]
         else:
             needed = [(READ, workspace, request["type"])]
         for access, ws, type_ in needed:
-            if not self._allows_pattern(identity, access, ws, type_):
-                what = f"{access} {ws}/{type_ or '*'}" if type_ or access == WRITE else f"{access} {ws}"
-                raise Forbidden(f"{_who(identity)} may not {what} ({operation}); ask an admin to extend the policy")
+            if not self.allows(identity, access, ws, type_):
+                raise Forbidden(f"{_who(identity)} may not {_what(access, ws, type_)} ({operation}); "
+                                "ask an admin to extend the policy")
 
-    def _allows_pattern(self, identity: Identity, access: str, workspace: str, type_: str) -> bool:
-        """Like :meth:`allows`, where ``*`` (all workspaces, all types) must be covered by a rule's ``*``."""
-        if workspace == "*" and access == WRITE:
-            return self.is_admin(identity)
-        return self.allows(identity, access, workspace, type_)
+
+def matches_every_name(pattern: str) -> bool:
+    """True when the glob ``pattern`` matches every name: exactly when it is made of ``*`` alone.
+
+    Every other element of a glob (a character, ``?``, ``[...]``) consumes one character, so a
+    pattern holding one misses the empty name, or names of other lengths or characters.
+    """
+    return bool(pattern) and set(pattern) == {"*"}
+
+
+def _covers(patterns: Iterable[str], name: str | None) -> bool:
+    """Whether ``patterns`` match ``name``; for None (every name), whether one matches every name."""
+    if name is None:
+        return any(matches_every_name(p) for p in patterns)
+    return any(fnmatchcase(name, p) for p in patterns)
+
+
+def _what(access: str, workspace: str | None, type_: str | None) -> str:
+    where = "*" if workspace is None else workspace
+    if type_ is None:
+        return f"{access} {where}/*"
+    return f"{access} {where}/{type_ or '*'}" if type_ or access == WRITE else f"{access} {where}"
 
 
 def _is(identity: Identity, names: Iterable[str]) -> bool:

@@ -32,12 +32,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
-from aiokafka.errors import KafkaError
+from eventconfig.kafka.adapter import KafkaError
 
 from eventconfig import metrics, model
 from eventconfig.errors import EventConfigError
 from eventconfig.kafka.transactions import PlainSender, RecordRefused
-from eventconfig.logrecords import OutRecord
+from eventconfig.kafka.records import OutRecord
 from eventconfig.settings import Settings
 from eventconfig.tasks import cancel
 from eventconfig.view.materializer import Materializer

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aiokafka import ConsumerRecord, TopicPartition
+from eventconfig.kafka.adapter import ConsumerRecord, TopicPartition
 
 from eventconfig.kafka.reading import tail_records
 from eventconfig.logrecords import OutRecord

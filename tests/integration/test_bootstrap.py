@@ -27,7 +27,7 @@ from eventconfig.bootstrap.initialisers import TEMPLATE_WORKSPACE, KafkaTopology
 from eventconfig.client import ConfigClient
 from eventconfig.kafka.topics import admin_client, check_topics, create_topics
 from eventconfig.model import WORKSPACE_TYPE, WORKSPACES_WORKSPACE
-from eventconfig.service import ConfigService
+from eventconfig.process import ConfigService
 from eventconfig.settings import Settings
 
 pytestmark = pytest.mark.integration

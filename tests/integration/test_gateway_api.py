@@ -13,7 +13,6 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
@@ -23,18 +22,18 @@ from aiokafka.admin.records_to_delete import RecordsToDelete
 
 from eventconfig.audit import VersionNotFound
 from eventconfig.gateway.app import GatewayServer, create_app
-from eventconfig.gateway.auth import Authenticator, hash_password, token_digest
+from eventconfig.gateway.auth import LoginChecker, hash_password, token_digest
 from eventconfig.gateway.backend import Backend, HistoryReaders
 from eventconfig.kafka.reading import committed_consumer, end_offset
 from eventconfig.kafka.topics import admin_client, create_topics
-from eventconfig.service import ConfigService
+from eventconfig.process import ConfigService
 from eventconfig.settings import Settings
+from tests.integration.gateway_http import assert_problem, next_event, sse_events, wait_started
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "test-token-0123456789"
 PASSWORD = "correct horse battery staple"
-PROBLEM = "application/problem+json"
 
 
 @dataclass
@@ -42,17 +41,6 @@ class Gateways:
     settings: Settings
     dev: str  # base URL of the development-mode app
     prod: str  # base URL of the production-mode app
-
-
-async def _wait_started(server: GatewayServer, task: asyncio.Task[None], timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not server.started:
-        if task.done():
-            task.result()
-            raise AssertionError("the gateway server stopped before it started")
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"the gateway server did not start within {timeout} s")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture(scope="module")
@@ -69,15 +57,15 @@ async def gateways(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactor
     await service.projector.wait_active(60)
     backend = Backend(settings, request_timeout=20)
     await backend.start()
-    production = Authenticator.from_mapping({
+    production = LoginChecker.from_mapping({
         "tokens": [{"actor": "deploy-bot", "sha256": token_digest(TOKEN)}],
         "users": [{"username": "alice", "password": hash_password(PASSWORD, iterations=1000),
                    "actor": "alice@example.com"}]})
-    servers = [GatewayServer(create_app(backend, auth), "127.0.0.1", 0) for auth in (Authenticator(), production)]
+    servers = [GatewayServer(create_app(backend, auth), "127.0.0.1", 0) for auth in (LoginChecker(), production)]
     tasks = [asyncio.create_task(server.serve()) for server in servers]
     try:
         for server, task in zip(servers, tasks):
-            await _wait_started(server, task)
+            await wait_started(server, task)
         yield Gateways(settings, *(f"http://127.0.0.1:{server.port}" for server in servers))
     finally:
         for server in servers:
@@ -96,17 +84,6 @@ async def http(gateways: Gateways) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def ws(unique: str) -> str:
     return f"ws-{unique}"
-
-
-def assert_problem(response: httpx.Response, status: int, error_type: str) -> dict[str, Any]:
-    """The response is a problem document of RFC 9457 with the service's error type."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == status and body["error_type"] == error_type
-    assert body["type"] == f"urn:eventconfig:error:{error_type}"
-    assert body["title"] and body["detail"] and body["instance"] == response.request.url.path
-    return body
 
 
 def item(ws: str, type_: str, key: str) -> str:
@@ -261,6 +238,10 @@ async def test_history_filters_paginates_and_names_the_unverified_actor(http, ws
     timed = (await http.get("/v1/history", params={"workspace": ws, "key": "system", "since": since})).json()
     assert [m["version"] for m in timed["items"]][0] >= v2
 
+    for asc_or_desc in ("asc", "desc"):  # past the head a listing selects nothing: empty, not an error
+        beyond = await http.get("/v1/history", params={"from_version": 10**9, "order": asc_or_desc})
+        assert (beyond.status_code, beyond.json()) == (200, {"items": [], "next": None})
+
     assert_problem(await http.get("/v1/history", params={"since": "yesterday-ish"}), 400, "bad-request")
     assert_problem(await http.get("/v1/history", params={"from_version": 5, "to_version": 4}), 400, "bad-request")
     assert_problem(await http.get("/v1/history", params={"limit": 0}), 400, "bad-request")
@@ -309,29 +290,6 @@ async def test_history_readers_are_reused_and_one_that_failed_is_replaced(gatewa
 
 
 # --- watch ---------------------------------------------------------------------------------
-
-
-async def sse_events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
-    """Parsed events of a text/event-stream response: {"event", "id", "data"}."""
-    event: dict[str, Any] = {}
-    async for line in response.aiter_lines():
-        if not line:
-            if "event" in event:
-                yield event
-            event = {}
-        elif line.startswith("id: "):
-            event["id"] = int(line[4:])
-        elif line.startswith("event: "):
-            event["event"] = line[7:]
-        elif line.startswith("data: "):
-            event["data"] = json.loads(line[6:])
-
-
-async def next_event(events: AsyncIterator[dict[str, Any]], what: str, timeout: float = 15) -> dict[str, Any]:
-    try:
-        return await asyncio.wait_for(anext(events), timeout)
-    except TimeoutError:
-        raise AssertionError(f"no {what} event within {timeout} s") from None
 
 
 async def test_watch_streams_pokes_filtered_by_workspace_and_resumes_from_last_event_id(http, ws):
@@ -457,3 +415,35 @@ async def test_health_readiness_metrics_openapi_and_the_console_are_served(http)
     for asset in ("console.js", "diff.js", "console.css"):
         assert (await http.get(f"/static/{asset}")).status_code == 200
     assert "cdn" not in console.text.lower() and "https://" not in console.text
+
+
+# --- validated config (docs/design.md §5.5) --------------------------------------------------
+
+
+async def test_a_value_its_schema_refuses_is_a_422_with_the_path_and_drafts_are_checked_first(http, ws, unique):
+    type_ = f"prompt-{unique}"
+    schema = {"type": "object", "required": ["text"], "properties": {"temperature": {"type": "number"}}}
+    written = await http.put(item("__schemas__", type_, f"{ws}*"), json={"value": json.dumps(schema)})
+    version = written.json()["version"]
+
+    refused = await http.put(item(ws, type_, "p"), json={"value": '{"text": "t", "temperature": "hot"}'})
+    body = assert_problem(refused, 422, "invalid-value")
+    assert body["path"] == "$.temperature" and body["item"] == f"{type_}/p"
+    assert body["detail"] == f"{type_}/p at $.temperature: 'hot' is not of type 'number' (schema {type_}@{ws}*)"
+    batch = await http.post(f"/v1/workspaces/{ws}/batch", json={"put": [
+        {"type": type_, "key": "ok", "value": '{"text": "t"}'}, {"type": type_, "key": "bad", "value": "[]"}]})
+    assert assert_problem(batch, 422, "invalid-value")["item"] == f"{type_}/bad"
+    assert (await http.get(item(ws, type_, "ok"), params={"min_version": version})).status_code == 404
+
+    shown = await http.get(f"/v1/workspaces/{ws}/schemas/{type_}", params={"min_version": version})
+    assert shown.json()["schemas"] == [{"workspaces": f"{ws}*", "schema": schema, "version": version}]
+    elsewhere = await http.get(f"/v1/workspaces/other-{ws}/schemas/{type_}", params={"min_version": version})
+    assert elsewhere.json()["schemas"] == []
+
+    draft = {"type": type_, "key": "p", "value": '{"text": 1, "temperature": []}'}
+    checked = await http.post(f"/v1/workspaces/{ws}/validate", json=draft, params={"min_version": version})
+    assert assert_problem(checked, 422, "invalid-value")["path"] == "$.temperature"
+    draft["value"] = '{"text": "t"}'
+    checked = await http.post(f"/v1/workspaces/{ws}/validate", json=draft, params={"min_version": version})
+    assert checked.json() == {"valid": True, "version": checked.json()["version"], "schemas": [f"{ws}*"]}
+    assert (await http.put(item(ws, type_, "p"), json={"value": '{"text": "t"}'})).status_code == 200

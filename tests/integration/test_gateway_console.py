@@ -365,3 +365,52 @@ def test_a_gateway_with_an_auth_file_signs_in_and_records_the_verified_actor(bro
     entry = wait_for(browser, lambda d: history_entry(d, version), "the history entry")
     assert "deploy-bot" in entry and "unverified" not in entry
     browser.save_screenshot(str(artifacts / "signed-in.png"))
+
+
+def test_the_editor_shows_the_schema_refuses_an_invalid_draft_inline_and_the_services_refusal_too(
+        browser, deployment, artifacts):
+    schema = '{"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}'
+    put = httpx.put(f"{deployment.url}/v1/workspaces/__schemas__/config/template/{deployment.workspace}",
+                    json={"value": schema}, headers={"x-eventconfig-actor": "admin"}, timeout=60)
+    assert put.status_code == 200, put.text
+    deployment.seed("template", "welcome", '{"text": "hi"}')
+    open_key(browser, deployment, "template", "welcome", '"text": "hi"')
+    wait_for(browser, lambda d: visible(d, "#schema-box"), "the type's schema")
+    click(browser, "#schema-box summary")
+    assert '"required": [' in text_of(browser, "#schema-text")
+
+    click(browser, "#edit-button")
+    editor = wait_for(browser, lambda d: visible(d, "#editor"), "the editor")
+    editor.clear()
+    editor.send_keys('{"text": 42}')
+    refusal = wait_for(browser, lambda d: visible(d, "#validation.refused"), "the draft refused as it is typed")
+    assert "$.text" in refusal.text and "42 is not of type 'string'" in refusal.text
+    click(browser, "#save-button")
+    wait_for(browser, lambda d: "fix the value first" in text_of(d, "#save-status"), "saving refused before sending")
+    browser.save_screenshot(str(artifacts / "key-invalid-draft.png"))
+
+    editor.clear()
+    editor.send_keys('{"text": "hello"}')
+    wait_for(browser, lambda d: visible(d, "#validation.ok"), "the fixed draft accepted")
+    click(browser, "#save-button")
+    wait_for(browser, lambda d: '"text": "hello"' in text_of(d, "#key-value"), "the valid draft saved")
+
+    # A schema that arrives while the page is open: only the service can refuse the draft, inline as well.
+    deployment.seed("note", "n", "free text")
+    open_key(browser, deployment, "note", "n", "free text")
+    click(browser, "#edit-button")
+    editor = wait_for(browser, lambda d: visible(d, "#editor"), "the editor")
+    put = httpx.put(f"{deployment.url}/v1/workspaces/__schemas__/config/note/*", json={"value": '{"type": "object"}'},
+                    headers={"x-eventconfig-actor": "admin"}, timeout=60)
+    assert put.status_code == 200, put.text
+    editor.clear()
+    editor.send_keys("still free text")
+    click(browser, "#save-button")
+    refusal = wait_for(browser, lambda d: visible(d, "#validation.refused"), "the service's refusal, inline")
+    assert "note/n at $: not JSON" in refusal.text
+    assert "refused" in text_of(browser, "#save-status")
+    wait_for(browser, lambda d: visible(d, "#schema-box"), "the schema the page learnt from the refusal")
+    assert visible(browser, "#validation.refused"), "the refusal stays shown"
+    assert text_of(browser, "#key-value") == "free text"
+    assert deployment.value("note", "n") == "free text"
+    browser.save_screenshot(str(artifacts / "key-refused-by-service.png"))

@@ -17,11 +17,11 @@ from aiokafka import TopicPartition
 
 from eventconfig.codec import default_codec
 from eventconfig.kafka.topics import admin_client
-from eventconfig.service import ConfigService
+from eventconfig.process import ConfigService
 from eventconfig.settings import Settings
 from eventconfig.view.materializer import Materializer
 from eventconfig.writer import parking
-from tests.support import start_process, start_services, wait_serving, wait_until
+from tests.support import activations, start_process, start_services, wait_serving, wait_until
 
 pytestmark = pytest.mark.integration
 codec = default_codec()
@@ -87,7 +87,7 @@ async def test_two_writers_never_duplicate_or_skip_and_the_standby_takes_over(
     acked: dict[str, int] = {}
     load = asyncio.gather(*(write_load(wire, f"c{c}", 30, acked) for c in range(6)))
     await wait_until(lambda: len(acked) >= 40 or load.done(), 60, "the load did not get 40 writes acknowledged")
-    active = next(p for p, log in logs.items() if " active role=writer" in log.read_text())
+    active = next(p for p, log in logs.items() if activations(log))
     active.send_signal(signal.SIGKILL)
     started = asyncio.get_running_loop().time()
     before = len(acked)

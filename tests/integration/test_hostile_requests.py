@@ -13,7 +13,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from eventconfig.codec import default_codec
 from eventconfig.kafka.topics import admin_client
 from eventconfig.logrecords import decode_record
-from eventconfig.service import ConfigService
+from eventconfig.process import ConfigService
 
 pytestmark = pytest.mark.integration
 codec = default_codec()
@@ -65,6 +65,19 @@ async def test_a_request_with_two_id_headers_is_dead_lettered_unanswered(service
     (dead,) = await wire.read_topic(settings.topics.dlq)
     assert dict(dead.headers)["error-type"] == b"DuplicateId"
     assert not first.done() and not second.done()
+
+
+async def test_a_request_with_two_deadline_headers_is_dead_lettered_unanswered_like_two_ids(service, wire, settings):
+    """docs/design.md §4.3: one rule for every repeated header of the contract. A signature covers the
+    first deadline, a dict keeps the last: the request is refused rather than read either way."""
+    answer = wire.expect("twice")
+    await wire.send_raw(codec.encode("ConfigRequest", {"operation": "put", "workspace": "w", "values": [
+        {"type": "t", "key": "k", "value": "v"}]}), [("id", b"twice"), ("deadline", b"9" * 15), ("deadline", b"1")])
+    assert (await wire.call("config", "w"))["config"] == {}, "answered after it, and it wrote nothing"
+    (dead,) = await wire.read_topic(settings.topics.dlq)
+    assert dict(dead.headers)["error-type"] == b"DuplicateHeader"
+    assert b"2 'deadline' headers" in dict(dead.headers)["error"]
+    assert not answer.done()
 
 
 async def test_an_undecodable_request_with_its_bulk_in_a_header_gets_a_bounded_dlq_copy(

@@ -7,7 +7,6 @@ learns it is fenced when the transaction of a request before the read fails, and
 from __future__ import annotations
 
 import asyncio
-import signal
 from dataclasses import replace
 
 import pytest
@@ -16,10 +15,10 @@ from aiokafka import TopicPartition
 from eventconfig.codec import default_codec
 from eventconfig.kafka.transactions import TransactionalSender
 from eventconfig.model import Entry, ItemKey
-from eventconfig.service import ConfigService
+from eventconfig.process import ConfigService
 from eventconfig.view.reader import DictReader
 from eventconfig.writer.batch import BatchConfig, RawRequest, process_batch
-from tests.support import start_services, wait_serving, wait_until
+from tests.support import replace_paused_writer, wait_until
 
 pytestmark = pytest.mark.integration
 codec = default_codec()
@@ -65,7 +64,7 @@ async def test_a_fenced_writer_whose_view_lags_never_answers_a_read_with_a_value
         await commit_as_successor(settings, successor, "new", 2)
 
         def zombie_dropped_the_read() -> bool:
-            consumed = (zombie.writer._position or 0) > read_offset
+            consumed = (zombie.writer.position or 0) > read_offset
             return consumed and all(read.offset != read_offset for read in zombie.writer.reads.waiting())
         await wait_until(lambda: answer.done() or zombie_dropped_the_read(), 30,
                          "the zombie writer neither answered the read nor dropped it after its failed transaction")
@@ -81,17 +80,6 @@ async def test_a_fenced_writer_whose_view_lags_never_answers_a_read_with_a_value
 
 async def test_after_the_active_writer_is_paused_and_replaced_every_read_sees_the_successors_write(
         settings, topics, wire, processes, tmp_path):
-    logs = start_services(settings, tmp_path)
-    processes.extend(logs)
-    await wait_serving(wire)
-    assert (await wire.put("w", ("t", "k", "old")))["error"] is None
-    active = next(p for p, log in logs.items() if " active role=writer" in log.read_text())
-    standby = next(p for p in logs if p is not active)
-    active.send_signal(signal.SIGSTOP)  # between the write and the reads: it keeps its stale state
-    await wait_until(lambda: " active role=writer" in logs[standby].read_text(), 60,
-                     "the standby did not take the writer role from the paused one")
-    assert (await wire.put("w", ("t", "k", "new"), timeout=60))["error"] is None
-
-    active.send_signal(signal.SIGCONT)  # a zombie now, until it hears of the rebalance
+    await replace_paused_writer(settings, wire, processes, tmp_path)  # "old", paused, replaced, "new", resumed
     answers = await asyncio.gather(*(wire.call("get", keys=[KEY], timeout=30) for _ in range(20)))
     assert [a["values"][0]["value"] for a in answers if a["error"] is None] == ["new"] * 20

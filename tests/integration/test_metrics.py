@@ -11,7 +11,7 @@ import pytest
 
 from eventconfig.errors import ServiceStartError
 from eventconfig.localbroker.broker import free_port
-from eventconfig.service import ConfigService
+from eventconfig.process import ConfigService
 from eventconfig.view import ViewStore
 from tests.support import wait_until
 

@@ -10,8 +10,8 @@ import signal
 import pytest
 
 from eventconfig.codec import default_codec
-from eventconfig.push.service import PushProjector
-from eventconfig.service import ConfigService
+from eventconfig.push.role import PushProjector
+from eventconfig.process import ConfigService
 from tests.support import start_process, wait_until
 
 pytestmark = pytest.mark.integration

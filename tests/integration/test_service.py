@@ -177,7 +177,7 @@ async def test_a_10000_item_put_is_handled_off_the_event_loop_and_the_writer_sta
     """The writer decodes and handles a 10,000-item put in a worker thread: the event loop (the group
     heartbeat, the pipelined commit, other requests) keeps turning meanwhile, the writer is never
     re-activated, and the view applies the version whole."""
-    from eventconfig.writer import service as writer_module
+    from eventconfig.writer import role as writer_module
 
     ticks, during, activations = 0, [], 0
     handle_batch = writer_module.process_batch
@@ -195,7 +195,7 @@ async def test_a_10000_item_put_is_handled_off_the_event_loop_and_the_writer_sta
             ticks += 1
             await asyncio.sleep(0)
 
-    original_activate = service.writer.on_activate
+    original_activate = service.writer.take_over
 
     async def counted_activate():  # type: ignore[no-untyped-def]
         nonlocal activations
@@ -203,7 +203,7 @@ async def test_a_10000_item_put_is_handled_off_the_event_loop_and_the_writer_sta
         return await original_activate()
 
     monkeypatch.setattr(writer_module, "process_batch", observed)
-    monkeypatch.setattr(service.writer, "on_activate", counted_activate)
+    monkeypatch.setattr(service.writer, "take_over", counted_activate)
     task = asyncio.create_task(ticker())
     try:
         items = [("t", f"k{n:05d}", f"value {n}") for n in range(10_000)]

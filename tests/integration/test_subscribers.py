@@ -176,7 +176,7 @@ async def test_local_view_point_reads_stay_exact_through_its_item_cache(service,
                 await random_writes(client, model, 15, seed=seed)
                 assert await view.wait_for_version(await client.version(), 20)
                 assert {item: view.get(*item) for item in universe} == {item: model.get(item) for item in universe}
-            assert len(view.materializer.store._cache) == len(universe), "every key read was cached"
+            assert view.materializer.store.cached_items == len(universe), "every key read was cached"
         finally:
             await view.stop()
 

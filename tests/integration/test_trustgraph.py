@@ -30,7 +30,7 @@ from trustgraph.schema import ConfigRequest, ConfigResponse, ConfigValue
 from eventconfig.audit import HistoryQuery, HistoryReader
 from eventconfig.client import ConfigClient, LocalView
 from eventconfig.kafka.topics import admin_client, create_topics, topic_configs
-from eventconfig.service import ConfigService
+from eventconfig.process import ConfigService
 from eventconfig.settings import Settings
 from eventconfig.trustgraph.wire import TrustGraphTopics
 from tests.support import start_process
@@ -460,3 +460,14 @@ async def test_a_deployment_moves_with_the_dump_script_and_one_import(
             assert await target.version() == len(dumped), "one version per workspace"
     finally:
         await service.stop()
+
+
+async def test_an_invalid_value_reaches_trustgraphs_client_as_an_error_and_writes_nothing(
+        tg_client: AsyncConfigClient, unique: str):
+    w, prompt = f"w{unique}", f"prompt{unique}"
+    await tg_client.put("__schemas__", prompt, "*", '{"type": "object", "required": ["text"]}')
+    with pytest.raises(RuntimeError, match=rf"^invalid-value: {prompt}/bad at \$: 'text' is a required property"):
+        await tg_client.put_many(w, [(prompt, "good", '{"text": "t"}'), (prompt, "bad", "{}")])
+    assert await tg_client.get_all(w) == {}, "nothing of the refused put was written"
+    await tg_client.put(w, prompt, "good", '{"text": "t"}')
+    assert await tg_client.get_all(w) == {prompt: {"good": '{"text": "t"}'}}

@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 
 from eventconfig.codec import default_codec
 from eventconfig.logrecords import marker_record
-from eventconfig.service import ConfigService
+from eventconfig.process import ConfigService
 from eventconfig.settings import Settings
 
 pytestmark = pytest.mark.integration

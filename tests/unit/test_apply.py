@@ -26,18 +26,18 @@ def feed(applier: Applier, records: list[OutRecord], start: int = 0) -> int:
 def test_items_are_released_only_with_their_marker():
     applier = Applier(version=0)
     end = feed(applier, [put_record(A, "1", 1), put_record(B, "2", 1)])
-    assert applier.take(end) is None and applier.pending == 2
+    assert applier.take(end) is None and applier.buffered == 2
     end = feed(applier, [marker_record(1)], end)
     assert applier.take(end) == ViewWrites({A: Entry("1", 1), B: Entry("2", 1)}, offset=3, version=1)
-    assert applier.pending == 0 and applier.take(end) is None
+    assert applier.buffered == 0 and applier.take(end) is None
 
 
-def test_items_after_the_last_marker_stay_pending_and_the_offset_stops_after_the_marker():
+def test_items_after_the_last_marker_stay_buffered_and_the_offset_stops_after_the_marker():
     applier = Applier(version=0)
     end = feed(applier, [put_record(A, "1", 1), marker_record(1), put_record(A, "2", 2), put_record(C, "3", 2)])
     writes = applier.take(end + 1)  # +1: a transaction marker after the records
     assert writes == ViewWrites({A: Entry("1", 1)}, offset=2, version=1), "v2's A must not leak into v1"
-    assert applier.pending == 2
+    assert applier.buffered == 2
     end = feed(applier, [marker_record(2)], end)
     assert applier.take(end + 1) == ViewWrites({A: Entry("2", 2), C: Entry("3", 2)}, offset=end + 1, version=2)
 
@@ -82,7 +82,7 @@ def test_undecodable_records_are_skipped_and_counted_never_fatal():
     ]
     for offset, (key, value, headers) in enumerate(junk):
         applier.add(offset, key, value, headers)
-    assert applier.skipped == len(junk) and applier.pending == 0
+    assert applier.skipped == len(junk) and applier.buffered == 0
     end = feed(applier, [good, marker_record(1)], len(junk))
     assert applier.take(end) == ViewWrites({A: Entry("1", 1)}, offset=end, version=1)
 
@@ -91,7 +91,7 @@ def test_take_all_flushes_incomplete_versions_at_the_consumer_position():
     applier = Applier(version=3)
     end = feed(applier, [put_record(A, "1", 4), put_record(B, "2", 4)])
     assert applier.take_all(end + 5) == ViewWrites({A: Entry("1", 4), B: Entry("2", 4)}, offset=end + 5, version=3)
-    assert applier.take_all(end + 5) is None and applier.pending == 0
+    assert applier.take_all(end + 5) is None and applier.buffered == 0
     end = feed(applier, [put_record(A, "x", 4), marker_record(4), delete_record(B, 5)], end)
     assert applier.take_all(end) == ViewWrites({A: Entry("x", 4), B: None}, offset=end, version=4)
     assert applier.take(end) is None

@@ -144,6 +144,10 @@ def test_queries_filter_by_workspace_version_time_type_and_key():
     assert shown(HistoryQuery(since_ms=2000, until_ms=2000)) == [(2, ["t/a"])]
     assert HistoryQuery(to_version=3).past_end(history[3]) and not HistoryQuery().past_end(history[3])
     assert HistoryQuery(since_ms=5).bounded_below and not HistoryQuery(key="a").bounded_below
+    # A listing is a filter: bounds past the last version (4) select nothing, or everything up to it.
+    assert shown(HistoryQuery(from_version=5)) == [] and shown(HistoryQuery(from_version=5, to_version=9)) == []
+    assert shown(HistoryQuery(from_version=3, to_version=9)) == [(3, ["t/b"]), (4, [])]
+    assert not any(HistoryQuery(to_version=9).past_end(m) for m in history)
 
 
 def test_retention_is_checked_only_when_the_request_needs_deleted_versions():

@@ -22,7 +22,7 @@ from eventconfig.client import ClientError, ConfigClient, ConfigItem, Versioned,
 from eventconfig.client.wire import header_value, new_request_id, request_headers, response_items
 from eventconfig.codec import default_codec
 from eventconfig.errors import (BadOperation, BadRequest, ConfigError, Conflict, ReadTimeout, RequestError,
-                                TooLarge)
+                                RequestTimeout, TooLarge)
 from eventconfig.settings import Settings
 
 codec = default_codec()
@@ -281,6 +281,14 @@ async def test_a_missing_response_raises_read_timeout_and_forgets_the_request():
         with pytest.raises(ReadTimeout, match="no response to 'list' request .* within 0.1 s"):
             await client.keys("w", "t")
         assert client.hub.stats().pending == 0, "the request is forgotten"
+
+
+async def test_a_write_without_response_raises_request_timeout_not_read_timeout():
+    async with attached(FakeKafka(lambda req, hdrs: None), timeout=0.1) as client:
+        with pytest.raises(RequestTimeout, match="'put' request .* within 0.1 s.* may still be applied") as caught:
+            await client.put("w", "t", "k", "v")
+    assert not isinstance(caught.value, ReadTimeout) and caught.value.wire_type == "timeout"
+    assert issubclass(ReadTimeout, RequestTimeout), "catching RequestTimeout catches both"
 
 
 async def test_an_undecodable_response_fails_only_its_own_call():

@@ -3,6 +3,9 @@
 Every setting is documented with its variable and reached the way the docs say; every command in a
 code block parses; every relative link resolves; every header, wire error type and metric is
 documented; the README's layout names every package; nothing cites documents outside the repository.
+The contract's contents line lists every section; §11's pure core and layers are import-linter's
+contracts and §12 lists only what the code still marks as pending; what the docs say the gateway
+records and how much memory a view takes are what the code does.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import logging
 import os
 import re
 import shlex
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -305,3 +309,114 @@ def test_nothing_in_the_repository_cites_documents_outside_it() -> None:
                 continue  # binary files cite nothing
             offenders += [f"{path.relative_to(ROOT)}: {needle}" for needle in outside if needle in content]
     assert not offenders, "cite docs/design.md or docs/compatibility.md instead: " + "; ".join(offenders)
+
+
+# --- the contract's own structure: contents, where things live, changes in flight -------------------------
+
+
+def design_section(number: int) -> str:
+    """The text of docs/design.md's ``## N.`` section, up to the next ``## `` heading."""
+    design = text(ROOT / "docs" / "design.md")
+    return design.split(f"\n## {number}. ", 1)[1].split("\n## ", 1)[0]
+
+
+def import_contract(contract_id: str) -> dict:
+    """One import-linter contract of pyproject.toml (what `make lint` enforces), by its id."""
+    config = tomllib.loads(text(ROOT / "pyproject.toml"))["tool"]["importlinter"]
+    return next(c for c in config["contracts"] if c["id"] == contract_id)
+
+
+def test_the_contents_line_of_the_design_lists_every_section() -> None:
+    design = text(ROOT / "docs" / "design.md")
+    contents = design.split("\nContents: ", 1)[1].split("\n\n", 1)[0]
+    listed = re.findall(r"\[(\d+) ([^\]]+)\]\(#([^)]+)\)", contents)
+    sections = re.findall(r"^## (\d+)\. (.+)$", design, re.M)
+    assert [(n, title) for n, title, _ in listed] == sections, "the contents line must list every `## N.` section"
+
+
+def test_the_pure_core_of_where_things_live_is_the_import_linter_contract() -> None:
+    bullet = design_section(11).split("The pure core:", 1)[1].split("\n* ", 1)[0]
+    documented = {"eventconfig." + path.removesuffix(".py").replace("/", ".")
+                  for path in re.findall(r"`([\w/]+\.py)`", bullet.split("Importing any of them", 1)[0])}
+    assert documented == set(import_contract("pure-core")["source_modules"]), \
+        "docs/design.md §11's pure core and pyproject.toml's pure-core contract must name the same modules"
+
+
+def test_the_layers_of_where_things_live_are_the_import_linter_contract() -> None:
+    block = next(body for language, body in fenced_blocks(design_section(11)) if language == "text")
+    assert [line.strip() for line in block.strip().splitlines()] == import_contract("layers")["layers"]
+
+
+def test_changes_in_flight_are_exactly_the_imports_the_layers_contract_still_ignores() -> None:
+    """§12 lists work that is not merged yet; what the code marks as pending is the contract's ignored
+    imports, so merged work cannot stay listed (lint fails on an ignored import that no longer exists)."""
+    listed = set(re.findall(r"`(eventconfig[\w.]* -> eventconfig[\w.]*)`", " ".join(design_section(12).split())))
+    assert listed == set(import_contract("layers").get("ignore_imports", [])), \
+        "docs/design.md §12 must name exactly the imports the layers contract ignores"
+    items = " ".join(design_section(12).split()).split(" * ")[1:]
+    assert all(" -> " in item for item in items), "each item of §12 names the ignored imports that mark it"
+
+
+def test_a_behaviour_marked_pending_names_a_change_in_flight() -> None:
+    """compatibility.md's "pending (X)" points at §12: X must be one of its items, so merged work is
+    not left pending there either."""
+    in_flight = " ".join(design_section(12).split())
+    pending = re.findall(r"\| pending \(([^)]*)\)", text(ROOT / "docs" / "compatibility.md"))
+    for what in pending:
+        assert what in in_flight, f"compatibility.md marks a behaviour pending ({what}) that §12 does not list"
+
+
+# --- what the gateway records, the view's memory: docs that quote the code ------------------------------
+
+
+def readme_section(heading: str) -> str:
+    return text(README).split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readme_and_the_contract_tell_the_same_story_of_the_gateways_actor() -> None:
+    from eventconfig.gateway.auth import ACTOR_HEADER, ANONYMOUS, UNVERIFIED_PREFIX, LoginChecker
+
+    development = LoginChecker()
+    assert development.identify(None).actor == ANONYMOUS
+    assert development.identify(None, "name").actor == UNVERIFIED_PREFIX + "name"
+    readme = " ".join(readme_section("HTTP API and web console").split())
+    contract = " ".join(design_section(14).split("\n### 14.2", 1)[0].split())
+    for name, page in (("README.md", readme), ("design.md §14.1", contract)):
+        for said in (f"`{ANONYMOUS}`", f"`{UNVERIFIED_PREFIX}<name>`", "`signing_key_file`", "the caller",
+                     "`on-behalf-of`", "`delegates`"):
+            assert said in page, f"{name} must say how the gateway's actor is chosen: {said} is missing"
+        assert ACTOR_HEADER in page.lower(), f"{name} must name the development mode's {ACTOR_HEADER} header"
+        assert re.search(r"records the caller, verified", page), \
+            f"{name} must say that a gateway with a signing key has its caller recorded, verified (delegation)"
+
+
+def test_the_gateway_examples_history_shows_the_actor_the_gateway_records() -> None:
+    """The README's curl session runs a development-mode gateway: its history shows what the gateway
+    records for the writes shown, given the actor header they send (none: ``anonymous``)."""
+    from eventconfig.gateway.auth import ACTOR_HEADER, LoginChecker
+
+    session = next(body for language, body in fenced_blocks(readme_section("HTTP API and web console"))
+                   if language == "console")
+    writes = [line for line in session.splitlines() if line.startswith("$ curl") and "-X PUT" in line]
+    headers = {(re.findall(rf"-H '{ACTOR_HEADER}: ([^']*)'", line, re.I) or [None])[0] for line in writes}
+    assert len(writes) >= 1 and len(headers) == 1, "the example's writes all send the same actor header"
+    shown = set(re.findall(r'"actor":"([^"]*)"', session))
+    assert shown == {LoginChecker().identify(None, headers.pop()).actor}
+
+
+def test_the_view_memory_formula_quotes_the_stores_column_families() -> None:
+    from eventconfig.view.store import COLUMN_FAMILIES, ViewStoreOptions
+
+    assert tuple(ViewStoreOptions().column_families()) == COLUMN_FAMILIES, "every family has write buffers"
+    families, mib, defaults = len(COLUMN_FAMILIES), 1024 * 1024, Settings()
+    sizing = " ".join(text(ROOT / "docs" / "operations.md").split("### Sizing a view", 1)[1].split("\n#", 1)[0].split())
+    buffers = families * defaults.view_max_write_buffers * defaults.view_write_buffer_bytes // mib
+    assert f"view_block_cache_bytes ({defaults.view_block_cache_bytes // mib} MiB)" in sizing
+    assert f"+ {families} × view_max_write_buffers × view_write_buffer_bytes ({buffers} MiB)" in sizing
+    assert f"{len(COLUMN_FAMILIES)} column families" in sizing
+    small = {name: int(value) for name, value in re.findall(r"`EVENTCONFIG_(VIEW_\w+)=(\d+)`", sizing)}
+    total = (small["VIEW_BLOCK_CACHE_BYTES"]
+             + families * small["VIEW_MAX_WRITE_BUFFERS"] * small["VIEW_WRITE_BUFFER_BYTES"]) // mib
+    assert f"(about {total} MiB)" in sizing, f"the small view's settings come to about {total} MiB"
+    assert f"len(COLUMN_FAMILIES) * max_write_buffers * write_buffer_bytes`` ({families} ×)" in \
+        " ".join((ViewStoreOptions.__doc__ or "").split())

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from eventconfig.cli.main import cli
-from eventconfig.gateway.auth import (AuthFileError, Authenticator, Identity, Unauthorized, check_password,
+from eventconfig.gateway.auth import (AuthFileError, LoginChecker, HttpUser, Unauthorized, check_password,
                                       hash_password, token_digest)
 
 TOKEN = "s3cret-token"
@@ -20,27 +20,27 @@ def basic(user: str, password: str) -> str:
 
 
 @pytest.fixture
-def auth() -> Authenticator:
-    return Authenticator.from_mapping({
+def auth() -> LoginChecker:
+    return LoginChecker.from_mapping({
         "tokens": [{"actor": "deploy-bot", "sha256": token_digest(TOKEN).upper()}],
         "users": [{"username": "alice", "password": hash_password("pw", iterations=1000)},
                   {"username": "bob", "password": hash_password("pw2", iterations=1000), "actor": "bob@corp"}]})
 
 
 def test_without_credentials_configured_nobody_is_verified_and_the_header_is_marked_unverified():
-    dev = Authenticator()
+    dev = LoginChecker()
     assert not dev.production
-    assert dev.identify(None) == Identity("anonymous", verified=False)
-    assert dev.identify(f"Bearer {TOKEN}", " carol ") == Identity("unverified:carol", verified=False)
+    assert dev.identify(None) == HttpUser("anonymous", verified=False)
+    assert dev.identify(f"Bearer {TOKEN}", " carol ") == HttpUser("unverified:carol", verified=False)
 
 
 def test_tokens_and_users_map_to_their_actors_and_the_actor_header_is_ignored(auth):
     assert auth.production
-    assert auth.identify(f"Bearer {TOKEN}", "mallory") == Identity("deploy-bot", verified=True)
-    assert auth.identify(f"bearer  {TOKEN} ") == Identity("deploy-bot", verified=True)
-    assert auth.identify(basic("alice", "pw")) == Identity("alice", verified=True)
-    assert auth.identify(basic("alice", "pw")) == Identity("alice", verified=True)  # cached check, same answer
-    assert auth.identify(basic("bob", "pw2")) == Identity("bob@corp", verified=True)
+    assert auth.identify(f"Bearer {TOKEN}", "mallory") == HttpUser("deploy-bot", verified=True)
+    assert auth.identify(f"bearer  {TOKEN} ") == HttpUser("deploy-bot", verified=True)
+    assert auth.identify(basic("alice", "pw")) == HttpUser("alice", verified=True)
+    assert auth.identify(basic("alice", "pw")) == HttpUser("alice", verified=True)  # cached check, same answer
+    assert auth.identify(basic("bob", "pw2")) == HttpUser("bob@corp", verified=True)
 
 
 @pytest.mark.parametrize("authorization, message", [
@@ -79,19 +79,19 @@ def test_a_password_hash_verifies_only_its_password_and_is_salted():
 ])
 def test_a_malformed_auth_file_names_the_wrong_entry(document, message):
     with pytest.raises(AuthFileError, match=message):
-        Authenticator.from_mapping(document)
+        LoginChecker.from_mapping(document)
 
 
 def test_the_auth_file_is_yaml_and_its_errors_name_the_file(tmp_path: Path):
     good = tmp_path / "auth.yaml"
     good.write_text(f"tokens:\n  - actor: bot\n    sha256: {token_digest(TOKEN)}\n")
-    assert Authenticator.from_file(good).identify(f"Bearer {TOKEN}").actor == "bot"
+    assert LoginChecker.from_file(good).identify(f"Bearer {TOKEN}").actor == "bot"
     bad = tmp_path / "bad.yaml"
     bad.write_text("tokens: [unclosed\n")
     with pytest.raises(AuthFileError, match="bad.yaml"):
-        Authenticator.from_file(bad)
+        LoginChecker.from_file(bad)
     with pytest.raises(AuthFileError, match="cannot read"):
-        Authenticator.from_file(tmp_path / "missing.yaml")
+        LoginChecker.from_file(tmp_path / "missing.yaml")
 
 
 def test_gateway_secret_prints_a_token_with_its_hash_and_a_password_hash():

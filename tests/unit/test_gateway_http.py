@@ -6,7 +6,8 @@ import pytest
 
 from eventconfig.audit import OutOfRetention, VersionNotFound
 from eventconfig.client.client import ClientError
-from eventconfig.errors import BadRequest, ConfigError, Conflict, ReadTimeout, RequestError, TooLarge
+from eventconfig.errors import (BadRequest, ConfigError, Conflict, Forbidden, ReadTimeout, RequestError, RequestTimeout,
+                                TooLarge, Unauthenticated)
 from eventconfig.gateway.auth import Unauthorized
 from eventconfig.gateway.problems import PROBLEM_JSON, Problem, problem_for
 from eventconfig.gateway.routes_config import precondition
@@ -29,9 +30,11 @@ def test_other_conditional_headers_are_bad_requests(if_match, if_none_match):
 
 @pytest.mark.parametrize("error, status, error_type", [
     (Conflict("at 9"), 412, "conflict"), (TooLarge("big"), 413, "too-large"), (BadRequest("no"), 400, "bad-request"),
-    (ReadTimeout("slow"), 504, "timeout"), (ConfigError("bug"), 500, "config-error"),
+    (ReadTimeout("slow"), 504, "timeout"), (RequestTimeout("slow write"), 504, "timeout"),
+    (ConfigError("bug"), 500, "config-error"),
     (Unauthorized("who"), 401, "unauthorized"), (VersionNotFound("v9"), 404, "not-found"),
     (ClientError("no kafka"), 503, "unavailable"), (OutOfRetention("gone", 5, 1000), 410, "out-of-retention"),
+    (Forbidden("not yours"), 403, "forbidden"), (Unauthenticated("bad signature"), 401, "unauthenticated"),
 ])
 def test_service_errors_map_to_statuses_and_keep_their_error_type(error, status, error_type):
     problem = problem_for(error)

@@ -114,8 +114,8 @@ def test_any_request_sequence_matches_the_dict_model(reqs, batch_sizes):
                 break
             batch, position = raw[position:position + size], position + size
             snapshot = store.snapshot()
-            pending = ChainMap(*(changes for _, changes, _ in reversed(unapplied)))
-            result = process_batch(batch, snapshot, pending, version, BatchConfig(), now_ms=0)
+            below = ChainMap(*(changes for _, changes, _ in reversed(unapplied)))
+            result = process_batch(batch, snapshot, below, version, BatchConfig(), now_ms=0)
             requests = [codec.decode("ConfigRequest", rec.value) for rec in batch]
             writes = [req for req in requests if req["operation"] in ("put", "delete")]
             assert len(result.responses) == len(writes), "only writes are answered in the transaction"

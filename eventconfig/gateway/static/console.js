@@ -192,8 +192,49 @@ async function loadKey({keepNotice = false} = {}) {
     $("key-value").classList.add("missing");
     $("edit-button").disabled = $("delete-button").disabled = true;
   }
-  await loadKeyHistory();
+  await Promise.all([loadKeyHistory(), loadSchemas()]);
 }
+
+// --- validated config: the type's schema, drafts checked before they are sent -----------------
+
+async function loadSchemas() {
+  const data = await api(`/v1/workspaces/${enc(state.workspace)}/schemas/${enc(state.type)}` +
+                         query({min_version: state.seen || null}));
+  state.schemas = data.schemas;
+  $("schema-text").textContent = data.schemas.map(s =>
+    `${state.type}@${s.workspaces} (version ${s.version})\n${JSON.stringify(s.schema, null, 2)}`).join("\n\n");
+  show("schema-box", data.schemas.length > 0);
+}
+
+/** Shows a refusal (a 422 problem: the service's, or the gateway's check of the draft) under the editor. */
+function showRefusal(problem) {
+  const box = $("validation");
+  box.className = "validation refused";
+  box.replaceChildren(el("strong", {}, "Invalid: "), problem.detail);
+  show("validation", true);
+}
+
+/** Checks the draft as the writer would; true when it may be sent. */
+async function checkDraft() {
+  if (!state.schemas || !state.schemas.length) { show("validation", false); return true; }
+  const response = await fetch(`/v1/workspaces/${enc(state.workspace)}/validate`, {
+    method: "POST", headers: {...authHeaders(), "Content-Type": "application/json"},
+    body: JSON.stringify({type: state.type, key: state.key, value: draftValue()}),
+  });
+  if (response.status === 422) { showRefusal(await response.json()); return false; }
+  if (!response.ok) throw await problemOf(response);
+  const box = $("validation");
+  box.className = "validation ok";
+  box.textContent = `Valid against ${state.schemas.map(s => `${state.type}@${s.workspaces}`).join(", ")}`;
+  show("validation", true);
+  return true;
+}
+
+let draftTimer = null;
+$("editor").addEventListener("input", () => {
+  clearTimeout(draftTimer);
+  draftTimer = setTimeout(() => checkDraft().catch(() => {}), 250);
+});
 
 function changeView(change) {
   const before = prettyValue(change.previous), after = prettyValue(change.value);
@@ -231,6 +272,7 @@ function startEdit() {
   $("save-status").textContent = "";
   show("editor-form", true);
   show("conflict", false);
+  show("validation", false);
   $("editor").focus();
 }
 
@@ -252,14 +294,24 @@ function draftValue() {
 
 async function save(event) {
   event.preventDefault();
-  $("save-status").textContent = "saving…";
+  clearTimeout(draftTimer);  // the save checks the draft itself
+  $("save-status").textContent = "checking…";
   try {
+    if (!await checkDraft()) { $("save-status").textContent = "Not saved: fix the value first."; return; }
+    $("save-status").textContent = "saving…";
     const response = await fetch(itemPath(state.workspace, state.type, state.key), {
       method: "PUT",
       headers: {...authHeaders(), "Content-Type": "application/json", "If-Match": `"${state.baseVersion}"`},
       body: JSON.stringify({value: draftValue()}),
     });
     if (response.status === 412) return showConflict(await response.json());
+    if (response.status === 422) {  // a schema this page did not know yet: learn it, show the refusal
+      const problem = await response.json();
+      await loadSchemas().catch(() => {});
+      showRefusal(problem);
+      $("save-status").textContent = "Not saved: the service refused the value.";
+      return;
+    }
     if (!response.ok) throw await problemOf(response);
     const written = await response.json();
     state.seen = Math.max(state.seen, written.version);

@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
-
-from aiokafka import ConsumerRecord, TopicPartition
 
 from eventconfig import metrics
 from eventconfig.codec import default_codec
 from eventconfig.errors import CodecError
-from eventconfig.kafka.exclusive import ExclusiveRole
+from eventconfig.kafka.adapter import ConsumerRecord, TopicPartition
+from eventconfig.kafka.exclusive import ExclusiveRole, Resume
 from eventconfig.kafka.reading import tail_records
 from eventconfig.logrecords import OutRecord, decode_record
 from eventconfig.model import VERSION_HEADER
@@ -53,10 +51,10 @@ class PushProjector(ExclusiveRole):
         topicspace = settings.trustgraph_topicspace
         self.trustgraph_notify = TrustGraphTopics.of(topicspace).notify if topicspace else None
 
-    async def on_activate(self) -> dict[str, Any]:
+    async def take_over(self) -> Resume:
         # Anything half-read is re-read from the committed offset; the last poke written is the next one's previous.
         self.projector = Projector(self.items_cap, await self._last_poke_version())
-        return {}
+        return Resume(await self.member.committed())
 
     async def _last_poke_version(self) -> int | None:
         """The version of the notify topic's last poke; 0 when it has none, None when it cannot be read."""
@@ -96,11 +94,9 @@ class PushProjector(ExclusiveRole):
                                                        [(VERSION_HEADER, str(p["version"]).encode())]) for p in pokes]}
         if self.trustgraph_notify:  # TrustGraph's consumer decodes every header: its pushes carry none
             out[self.trustgraph_notify] = [OutRecord(None, encode_push(p), []) for p in pokes]
-        if await self.commit(out, next_offset):
+        if await self.commits.commit(out, next_offset):
             metrics.POKES.inc(len(pokes))
 
     def _lag(self, first_offset: int) -> int:
         """How far behind the log's end (as of the last fetch) this batch started."""
-        assert self.consumer is not None
-        end = self.consumer.last_stable_offset(self.tp) or self.consumer.highwater(self.tp) or 0
-        return max(0, end - first_offset)
+        return max(0, self.member.end_as_fetched() - first_offset)

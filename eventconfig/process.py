@@ -14,19 +14,19 @@ import asyncio
 import logging
 import time
 
-from aiokafka.errors import KafkaError
+from eventconfig.kafka.adapter import KafkaError
 
 from eventconfig import metrics
 from eventconfig.errors import ServiceStartError
 from eventconfig.kafka.connect import unavailable
 from eventconfig.kafka.topics import admin_client, check_topics
-from eventconfig.push.service import PushProjector
+from eventconfig.push.role import PushProjector
 from eventconfig.settings import Settings
 from eventconfig.trustgraph import topics as trustgraph_topics
 from eventconfig.trustgraph.frontend import TrustGraphFrontEnd
 from eventconfig.trustgraph.wire import TrustGraphTopics
 from eventconfig.view.materializer import Materializer
-from eventconfig.writer.service import Writer
+from eventconfig.writer.role import Writer
 from eventconfig.tasks import cancel
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,322 @@
+"""The one module through which the roles reach aiokafka (tests/integration/test_kafka_adapter.py pins it).
+
+Everything the exclusive roles (writer, projector, TrustGraph forwarder and translator) need from the
+Kafka client lives here, behind a few narrow names: the group member that holds or waits for the
+role's input partition (:class:`GroupMember`, with the group's assignor that keeps the partition with
+the member holding the role), the producers (:func:`transactional_producer`, :func:`idempotent_producer`)
+and the steps of a transaction (:func:`fence`, :func:`routes`, :func:`send`, :func:`abortable`,
+:func:`forget_failure`). The aiokafka details that have no public API (the transaction manager's
+state, the waiters it leaves failed, a forced metadata refresh) are confined to this module.
+
+Example::
+
+    member = GroupMember(settings, "g", TopicPartition("t", 0), on_lost=step_down,
+                         held_since=lambda: None, reading=lambda: False)
+    await member.start()
+    records = await member.fetch(timeout_ms=100, max_records=500)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.coordinator.assignors.abstract import AbstractPartitionAssignor
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
+from aiokafka.errors import (CorruptRecordException, InvalidMessageError, InvalidTimestampError, KafkaError,
+                             MessageSizeTooLargeError, ProducerFenced, RecordListTooLargeError, RecordTooLargeError)
+from aiokafka.producer.transaction_manager import TransactionState
+from aiokafka.structs import OffsetAndMetadata
+
+from eventconfig.kafka.reading import committed_consumer, end_offset, read_to_end
+from eventconfig.kafka.records import OutRecord
+from eventconfig.settings import Settings
+
+__all__ = ["REFUSALS", "SESSION_TIMEOUT_MS", "AIOKafkaProducer", "ConsumerRecord", "GroupMember", "KafkaError",
+           "ProducerFenced", "TopicPartition", "abortable", "fence", "forget_failure", "idempotent_producer",
+           "refresh_metadata", "routes", "send", "transactional_producer"]
+
+# Produce errors that retrying cannot cure: the records themselves are unacceptable to the broker.
+REFUSALS = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, CorruptRecordException,
+            InvalidMessageError, InvalidTimestampError)
+
+# aiokafka's transaction states from which abort_transaction() is a valid transition.
+_ABORTABLE = frozenset({TransactionState.IN_TRANSACTION, TransactionState.ABORTABLE_ERROR})
+
+# The role's group: a member that misses heartbeats for the session is replaced.
+SESSION_TIMEOUT_MS = 6000
+_HEARTBEAT_INTERVAL_MS = 1500
+_IDLE_POLL_MS = 200  # how often a member without the role polls (keeps its membership alive)
+
+
+# --- producers ----------------------------------------------------------------------------------
+
+def transactional_producer(settings: Settings, transactional_id: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(**settings.kafka_kwargs(), transactional_id=transactional_id,
+                            max_request_size=settings.max_message_bytes, max_batch_size=1024 * 1024, linger_ms=0,
+                            request_timeout_ms=settings.request_timeout_ms, transaction_timeout_ms=60_000)
+
+
+def idempotent_producer(settings: Settings) -> AIOKafkaProducer:
+    return AIOKafkaProducer(**settings.kafka_kwargs(), enable_idempotence=True, acks="all",
+                            max_request_size=settings.max_message_bytes, max_batch_size=1024 * 1024, linger_ms=0,
+                            request_timeout_ms=settings.request_timeout_ms)
+
+
+async def fence(producer: AIOKafkaProducer) -> None:
+    """Register the producer's transactional id (InitProducerId, which ``begin_transaction`` waits for):
+    the broker fences every older producer with that id and aborts its open transaction."""
+    await producer.begin_transaction()
+    await producer.abort_transaction()
+
+
+def abortable(producer: AIOKafkaProducer) -> bool:
+    """Whether the current transaction can still be aborted: not while it commits (outcome unknown) or
+    after a fatal error. aiokafka asserts on an invalid abort, so the state is read first (private)."""
+    return producer._txn_manager.state in _ABORTABLE
+
+
+def forget_failure(producer: AIOKafkaProducer) -> None:
+    """Mark the error of a failed transaction as seen where aiokafka leaves it unseen (private): the
+    transaction's waiter and the drain waiter of each failed record batch. The caller has handled the
+    error; unseen, it is logged as a "Future exception was never retrieved" traceback when the
+    producer is dropped (issue 22)."""
+    accumulator = producer._message_accumulator
+    batches = [*itertools.chain.from_iterable(accumulator._batches.values()), *accumulator._pending_batches]
+    for waiter in [producer._txn_manager.wait_for_transaction_end(), *(b._drain_waiter for b in batches)]:
+        if waiter.done() and not waiter.cancelled():
+            waiter.exception()
+
+
+async def refresh_metadata(producer: AIOKafkaProducer) -> None:
+    """Fetch the cluster's metadata now (partitions added since the last refresh)."""
+    await producer.client.force_metadata_update()
+
+
+async def routes(producer: AIOKafkaProducer, records: Mapping[str, Sequence[OutRecord]]) -> dict[str, list[int]]:
+    """The partitions of every topic written to, refreshed once when a record names one not listed:
+    partitions may have been added since, and its reader waits on that one only."""
+    found = {}
+    for topic, batch in records.items():
+        if batch:
+            known = await producer.partitions_for(topic)  # waits only for a topic not yet seen
+            if any(r.partition is not None and r.partition not in known for r in batch):
+                await refresh_metadata(producer)
+                known = await producer.partitions_for(topic)
+            found[topic] = sorted(known or {0})
+    return found
+
+
+async def send(producer: AIOKafkaProducer, records: Mapping[str, Sequence[OutRecord]],
+               partitions: Mapping[str, list[int]]) -> None:
+    """Produce ``records`` (topic -> records; ``partitions`` from :func:`routes`) and wait for the
+    acknowledgements, one record batch per partition (cheaper than a send per record). A record goes to
+    the partition it names when the topic has it, else (keyed records on a multi-partition topic, as the
+    response topic allows) to one chosen by a stable hash of its key (docs/design.md §4.3)."""
+    futures = []
+    for topic, batch in records.items():
+        if not batch:
+            continue
+        known = partitions[topic]
+        by_partition: dict[int, list[OutRecord]] = {}
+        for record in batch:
+            if record.partition is not None and record.partition in known:
+                partition = record.partition
+            else:
+                partition = known[zlib.crc32(record.key or b"") % len(known)]
+            by_partition.setdefault(partition, []).append(record)
+        for partition, group in by_partition.items():
+            builder = producer.create_batch()
+            for record in group:
+                if builder.append(key=record.key, value=record.value, timestamp=None, headers=record.headers) is None:
+                    futures.append(await producer.send_batch(builder, topic, partition=partition))
+                    builder = producer.create_batch()  # an empty batch takes any one record
+                    builder.append(key=record.key, value=record.value, timestamp=None, headers=record.headers)
+            futures.append(await producer.send_batch(builder, topic, partition=partition))
+    if futures:
+        await asyncio.gather(*futures)
+
+
+# --- the role's group ---------------------------------------------------------------------------
+
+class _HolderKeeps(AbstractPartitionAssignor):
+    """Gives the role's partition to the member that holds the role, so a member that joins or leaves
+    does not move it: each member names in its join metadata when it took the role (epoch ms; nothing
+    without it), and the latest one keeps it (it fenced any earlier one). With no holder, the first
+    member by id gets it; other partitions (of the response topic) go round robin."""
+
+    name = "eventconfig-holder-keeps"
+    version = 0
+
+    def __init__(self, tp: TopicPartition, held_since: Callable[[], int | None]) -> None:
+        self.tp, self.held_since = tp, held_since
+
+    def metadata(self, topics: Iterable[str]) -> ConsumerProtocolMemberMetadata:
+        since = self.held_since()
+        return ConsumerProtocolMemberMetadata(self.version, sorted(topics),
+                                              b"" if since is None else since.to_bytes(8, "big"))
+
+    def assign(self, cluster: Any, members: Mapping[str, Any]) -> dict[str, Any]:
+        ordered = sorted(members)
+        claims = {m: int.from_bytes(meta.user_data, "big") for m, meta in members.items() if meta.user_data}
+        holder = max(claims, key=lambda m: (claims[m], m)) if claims else ordered[0]
+        owned: dict[str, dict[str, list[int]]] = {m: {} for m in ordered}
+        for topic in sorted({t for meta in members.values() for t in meta.subscription}):
+            for i, partition in enumerate(sorted(cluster.partitions_for_topic(topic) or ())):
+                owner = holder if TopicPartition(topic, partition) == self.tp else ordered[i % len(ordered)]
+                owned[owner].setdefault(topic, []).append(partition)
+        return {m: ConsumerProtocolMemberAssignment(self.version, sorted(owned[m].items()), b"") for m in ordered}
+
+    def on_assignment(self, assignment: Any) -> None:
+        pass
+
+
+class _Listener(ConsumerRebalanceListener):
+    """Keeps the role through a rebalance that leaves it with this member (aiokafka's rebalances take
+    every partition away first): the read position is kept, and only a new assignment without the
+    role's partition ends the role (``on_lost``)."""
+
+    def __init__(self, member: GroupMember) -> None:
+        self.member = member
+        self.rebalances = 0
+        self.rebalancing = False
+        self.assigned = False
+        self._kept: int | None = None
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        member = self.member
+        self.rebalancing = True
+        if member.tp in revoked and member.reading():
+            self._kept = await member.consumer.position(member.tp)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        member, kept, self._kept = self.member, self._kept, None
+        self.rebalances += 1
+        self.rebalancing = False
+        self.assigned = member.tp in assigned
+        if not self.assigned or (member.reading() and kept is None):  # lost, or its read position unknown
+            await member.on_lost()
+        elif kept is not None and member.reading():
+            member.consumer.seek(member.tp, kept)
+            member.read_role_partition_only()
+
+
+class GroupMember:
+    """Membership of a role's consumer group, and reading the role's input partition ``tp``.
+
+    Every process that can play the role is a member; the one assigned ``tp`` should hold the role.
+    ``held_since`` says since when (epoch ms) this process holds it, or None; the group keeps ``tp`` with
+    the holder across rebalances (safety comes from the transactional fencing, not from the group).
+    ``reading`` says whether the role reads ``tp`` now (active): its position survives a rebalance.
+    ``on_lost`` is awaited (inside the rebalance) when a rebalance leaves this member without ``tp``."""
+
+    def __init__(self, settings: Settings, group_id: str, tp: TopicPartition,
+                 on_lost: Callable[[], Awaitable[None]], held_since: Callable[[], int | None],
+                 reading: Callable[[], bool]) -> None:
+        self.settings, self.group_id, self.tp = settings, group_id, tp
+        self.on_lost, self.held_since, self.reading = on_lost, held_since, reading
+        self._consumer: AIOKafkaConsumer | None = None
+        self._listener = _Listener(self)
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        assert self._consumer is not None, "the member has not started"
+        return self._consumer
+
+    async def start(self) -> None:
+        # A member of an older release knows only round robin: the group then uses it until all know both.
+        consumer = committed_consumer(self.settings, group_id=self.group_id, session_timeout_ms=SESSION_TIMEOUT_MS,
+                                      heartbeat_interval_ms=_HEARTBEAT_INTERVAL_MS, max_poll_interval_ms=300_000,
+                                      partition_assignment_strategy=(_HolderKeeps(self.tp, self.held_since),
+                                                                     RoundRobinPartitionAssignor))
+        await consumer.start()
+        self._consumer = consumer
+        consumer.subscribe([self.tp.topic], listener=self._listener)
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            consumer, self._consumer = self._consumer, None
+            await consumer.stop()
+
+    @property
+    def rebalances(self) -> int:
+        """How many rebalances of the group this member has completed (tests wait on it)."""
+        return self._listener.rebalances
+
+    def settled_since(self, rebalances: int) -> bool:
+        """Whether no rebalance has begun since the member had completed ``rebalances`` of them."""
+        return self._listener.rebalances == rebalances and not self._listener.rebalancing
+
+    def assigned(self) -> bool:
+        """Whether the last completed rebalance assigned this member the role's partition (during a
+        rebalance, the previous answer)."""
+        return self._listener.assigned
+
+    async def idle(self) -> None:
+        """Poll without reading anything (nothing is ours without the role); keeps the membership alive."""
+        self.consumer.pause(*self.consumer.assignment())
+        await self.consumer.getmany(timeout_ms=_IDLE_POLL_MS)
+
+    def read_role_partition_only(self) -> None:
+        """A multi-partition input (the response topic) is read at the role's partition only."""
+        self.consumer.pause(*(self.consumer.assignment() - {self.tp}))
+        self.consumer.resume(self.tp)
+
+    async def fetch(self, timeout_ms: int, max_records: int, linger_ms: int = 0) -> list[ConsumerRecord]:
+        """The next records of the role's partition (waiting up to ``timeout_ms`` for the first); with
+        ``linger_ms``, what else arrives that long after the first joins them (group commit)."""
+        fetched = await self.consumer.getmany(self.tp, timeout_ms=timeout_ms, max_records=max_records)
+        records = fetched.get(self.tp, [])
+        deadline = time.monotonic() + linger_ms / 1000
+        while records and len(records) < max_records:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                break
+            fetched = await self.consumer.getmany(self.tp, timeout_ms=remaining_ms,
+                                                  max_records=max_records - len(records))
+            records = records + fetched.get(self.tp, [])
+        return records
+
+    async def committed(self) -> int | None:
+        """The group's committed offset of the role's partition (None: nothing committed)."""
+        return await self.consumer.committed(self.tp)
+
+    async def seek(self, offset: int | None) -> None:
+        """Read on from ``offset`` (None: the partition's beginning)."""
+        if offset is None:
+            await self.consumer.seek_to_beginning(self.tp)
+        else:
+            self.consumer.seek(self.tp, offset)
+
+    async def commit(self, offset: int, metadata: str) -> None:
+        """Commit ``offset`` with ``metadata`` for the group, outside any transaction; fails (KafkaError)
+        when this member's generation is no longer the group's."""
+        await self.consumer.commit({self.tp: OffsetAndMetadata(offset, metadata)})
+
+    async def read(self, start: int, until: int) -> list[ConsumerRecord]:
+        """The records of the role's partition from ``start`` up to ``until`` (excluded)."""
+        self.consumer.seek(self.tp, start)
+        return [record async for batch in read_to_end(self.consumer, self.tp, until=until) for record in batch
+                if record.offset < until]
+
+    async def offset_at(self, timestamp_ms: int) -> int | None:
+        """The first offset of the role's partition at or after ``timestamp_ms`` (None: none is)."""
+        found = (await self.consumer.offsets_for_times({self.tp: timestamp_ms})).get(self.tp)
+        return found.offset if found is not None else None
+
+    async def end(self) -> int:
+        return await end_offset(self.consumer, self.tp)
+
+    def end_as_fetched(self) -> int:
+        """The partition's end as of the last fetch (its last stable offset, read_committed); 0 while a
+        rebalance has taken the partition away."""
+        if self.tp not in self.consumer.assignment():
+            return 0
+        return self.consumer.last_stable_offset(self.tp) or self.consumer.highwater(self.tp) or 0
+
