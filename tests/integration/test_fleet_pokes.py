@@ -19,7 +19,7 @@ from eventconfig.codec import default_codec
 from eventconfig.kafka.reading import committed_consumer, read_whole
 from eventconfig.logrecords import decode_record
 from eventconfig.push.projector import Projector
-from eventconfig.service import ConfigService
+from eventconfig.process import ConfigService
 from eventconfig.settings import Settings
 from tests.integration.test_subscribers import Recorder, eventually
 from tests.support import running_service, start_services, wait_serving, wait_until
