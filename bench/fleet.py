@@ -1,7 +1,8 @@
 """The fleet scenario's parts: subscriber worker processes, and what a run of them measured.
 
 ``python -m bench.fleet SPEC_JSON`` is one worker process: it starts ``spec.subscribers``
-:class:`~eventconfig.client.ConfigSubscriber` instances (each with its own ``ConfigClient``) that
+:class:`~eventconfig.client.ConfigSubscriber` instances (each with its own ``ConfigClient`` and its own
+Kafka connections, ``share_connections=False``, as separate services would have) that
 follow ``spec.type``, prints ``READY``, and then answers two lines on stdin: ``GO`` (start counting:
 response records read and handler calls) and ``END <last version>`` (wait until every subscriber's
 handler saw that version, then print ``RESULT <json>``).
@@ -26,7 +27,7 @@ from eventconfig.client import ConfigSubscriber
 from eventconfig.client.handlers import Config
 from eventconfig.settings import Settings
 
-START_CONCURRENCY = 10  # subscribers starting at once in one worker (each opens three Kafka clients)
+START_CONCURRENCY = 10  # subscribers starting at once in one worker (each opens its own Kafka clients)
 
 
 @dataclass
@@ -86,7 +87,7 @@ class _Fleet:
         gate = asyncio.Semaphore(START_CONCURRENCY)
 
         async def one(index: int) -> ConfigSubscriber:
-            subscriber = ConfigSubscriber(self.settings)
+            subscriber = ConfigSubscriber(self.settings, share_connections=False)  # as N separate services
             subscriber.on_change(self._handler(index), types=[self.spec.type])
             async with gate:
                 await subscriber.start(timeout=120)

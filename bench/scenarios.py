@@ -73,6 +73,7 @@ class BenchConfig:
     fleet_interval_s: float = 1.0  # between the fleet's writes, so each one's refetches are seen alone
     sse_streams: int = 1_000  # the sse scenario's /v1/watch streams on one gateway
     sse_writes: int = 20
+    fleet_idle_s: float = 10.0  # before the writes: the idle fleet's CPU is measured this long
 
     @classmethod
     def quick_config(cls, **overrides: Any) -> BenchConfig:
@@ -463,6 +464,18 @@ async def _fleet_workers(load: Load, cfg: BenchConfig) -> list[asyncio.subproces
     return workers
 
 
+async def _requests_sent(settings: Settings) -> int:
+    """Records on the request topic so far: every request any client sent the writer."""
+    consumer = committed_consumer(settings)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(settings.topics.request) or {0}
+        ends = await consumer.end_offsets([TopicPartition(settings.topics.request, p) for p in partitions])
+        return sum(ends.values())
+    finally:
+        await consumer.stop()
+
+
 async def _tell(workers: list[asyncio.subprocess.Process], line: str) -> None:
     for worker in workers:
         worker.stdin.write(f"{line}\n".encode())  # type: ignore[union-attr]
@@ -483,7 +496,11 @@ async def fleet(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
         async with ConfigClient(ctx.settings, timeout=30) as client:
             pids = {**load.pids, **{f"client{i}": w.pid for i, w in enumerate(workers)}}
             await _tell(workers, "GO")
+            idle_before = cpu.sample(pids)
+            await asyncio.sleep(cfg.fleet_idle_s)
+            idle = cpu.usage(idle_before, cpu.sample(pids))
             writer_baseline = client.responses_read
+            requests_before = await _requests_sent(ctx.settings)
             before = cpu.sample(pids)
             if load.profile is not None:  # the planned window: the writes, an interval apart
                 since = time.time()
@@ -499,6 +516,7 @@ async def fleet(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
         reports = []
         for worker in workers:
             reports.append(FleetReport(**await _result(worker, "fleet", 60)))
+        requests = await _requests_sent(ctx.settings) - requests_before  # every handler ran: no fetch is left
     finally:
         await _cancel(profiling)
         await _reap(workers)
@@ -507,6 +525,7 @@ async def fleet(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
     clients = {k: v for k, v in used.items() if k.startswith("client")}
     used = {**{k: v for k, v in used.items() if not k.startswith("client")}, "clients_pct": sum(clients.values())}
     used["other_pct"] = used["machine_busy_pct"] - sum(v for k, v in used.items() if k != "machine_busy_pct")
+    idle_clients = sum(v for k, v in idle.items() if k.startswith("client"))
     s = cfg.subscribers
     setup = (f"{s} ConfigSubscribers over {len(workers)} processes (started in {startup_s:.0f} s), "
              f"{len(sent)} puts {cfg.fleet_interval_s:g} s apart, {partitions} response partitions; "
@@ -517,6 +536,11 @@ async def fleet(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
         Row("fleet", f"response records read per write, {s} subscribers", outcome.deliveries_per_write,
             "records", Goal("<=", 2 * s), note=setup + "; all clients' consumers together" + missing,
             valid=valid, extra={"partitions": partitions}),
+        Row("fleet", f"writer requests per write, {s} subscribers", requests / max(len(sent), 1), "requests",
+            valid=valid, note="records on the request topic during the writes, the writes included"),
+        Row("fleet", f"broker CPU, {s} idle subscribers", idle.get("broker_pct"), "% of a core",
+            note=f"{cfg.fleet_idle_s:g} s before the writes; the subscribers' processes {idle_clients:.1f}%, "
+                 f"the service {idle.get('service_pct', 0):.1f}%", extra={"cpu": idle}),
         Row("fleet", "write → every handler called, p50", lat.get("p50"), "ms", valid=valid,
             note=f"from sending the put to the last of {s} handlers"),
         Row("fleet", "write → every handler called, p99", lat.get("p99"), "ms", Goal("<=", 250), valid=valid,

@@ -166,6 +166,13 @@ class SchemaRegistry:
             return None
         return self._generations.get((generation, self.reader(record_name).fullname))
 
+    def generation(self, generation: str, record_name: str) -> bytes:
+        """The fingerprint of ``record_name`` in an older ``generation`` (to write for older readers)."""
+        found = self._generations.get((generation, self.reader(record_name).fullname))
+        if found is None:
+            raise CodecError(f"no generation {generation!r} of {record_name!r} is shipped")
+        return found
+
     def register(self, schema: dict[str, Any] | str) -> bytes:
         """Add a writer schema (an older or newer version of a record); returns its fingerprint."""
         if isinstance(schema, str):

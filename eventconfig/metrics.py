@@ -21,7 +21,16 @@ ROLE_ACTIVE = Gauge("eventconfig_role_active", "1 while this process holds the r
                     ["role"])
 TRANSACTION_FAILURES = Counter("eventconfig_transaction_failures_total", "Transactions that failed, by role.",
                                ["role", "reason"])
+CLIENT_KAFKA_CLIENTS = Gauge(
+    "eventconfig_client_kafka_clients",
+    "Kafka consumers and producers open for this process's ConfigClients and ConfigSubscribers (one "
+    "consumer per connection hub, a producer once it has sent).", ["kind"])
 POKES = Counter("eventconfig_pokes_total", "ConfigPush records produced by the projector.")
+SUBSCRIBER_FETCHES = Counter(
+    "eventconfig_subscriber_fetches_total",
+    "Requests ConfigSubscribers sent for state: `start`, `no-items` (a poke over the item cap or of the "
+    "older generation), `not-held` (a pair no map is held for), `missed-poke` (a gap: everything held).",
+    ["reason"])
 SUBSCRIBER_FETCH_FAILURES = Counter(
     "eventconfig_subscriber_fetch_failures_total",
     "Failed ConfigSubscriber fetches: `transient` and `unexpected` ones are retried, `permanent` ones skip "

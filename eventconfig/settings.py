@@ -119,6 +119,14 @@ class Settings:
     projector_linger_ms: int = 5
     # The projector merges pokes of a batch into one when it is further behind the log than this.
     projector_merge_lag_records: int = 1000
+    # A poke carries the changed items while their bytes (names and values) stay within this, so
+    # subscribers need not ask the writer; over it they fetch. 0: no items, pokes in the older
+    # schema generation that subscribers before items read (docs/design.md §7, operations.md).
+    poke_items_max_bytes: int = 64 * 1024
+    # The long poll of a client's one Kafka consumer (answers and pokes): new data ends it at once,
+    # so this bounds only the empty fetches of an idle client (one per this many ms). At most half of
+    # request_timeout_ms is used (a fetch must be answered within that).
+    client_fetch_wait_ms: int = 5_000
     # How long opening a view retries while it is locked (a process still shutting down) or the system
     # refuses (permission, disk full, file limit) before giving up with an error; a view is never
     # deleted for either.
@@ -196,6 +204,11 @@ class Settings:
             raise SettingsError("request_timeout_ms, metadata_max_age_ms and transaction_timeout_ms must be positive")
         if min(self.replication_factor, self.min_insync_replicas) < 0:
             raise SettingsError("replication_factor and min_insync_replicas may not be negative (0: from the cluster)")
+        if not 0 <= self.poke_items_max_bytes <= self.max_message_bytes // 2:
+            raise SettingsError("poke_items_max_bytes must be between 0 and half of max_message_bytes, "
+                                f"got {self.poke_items_max_bytes}")
+        if self.client_fetch_wait_ms <= 0:
+            raise SettingsError(f"client_fetch_wait_ms must be positive, got {self.client_fetch_wait_ms}")
         if self.response_partitions < 1:
             raise SettingsError(f"response_partitions must be at least 1, got {self.response_partitions}")
         limits = ("max_value_bytes", "max_items_per_request", "max_name_bytes", "max_id_bytes", "max_actor_bytes")

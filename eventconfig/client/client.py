@@ -6,7 +6,9 @@ partition, picked at random among the topic's partitions (or given), and names i
 ``reply-partition`` header, so it reads only the answers of the clients that share its partition
 (docs/design.md §4.3). Its position there is resolved at the end *before* the first request leaves,
 so no response can slip past it. It reads ``read_committed`` because the writer produces
-responses inside its transactions. The wire mapping itself is pure and lives in ``wire.py``.
+responses inside its transactions. Its Kafka clients live in a connection hub (``hub.py``) that the
+process's other clients and subscribers of the same settings share unless ``share_connections=False``.
+The wire mapping itself is pure and lives in ``wire.py``.
 
 Example::
 
@@ -18,38 +20,25 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-import random
 import time
 from collections.abc import Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
-from eventconfig.client.wire import (ConfigItem, Versioned, build_request, check_response, header_value,
-                                     new_request_id, request_headers, response_items)
+from eventconfig.client.hub import ClientError, ConnectionHub, acquire, kafka_unreachable, release
+from eventconfig.client.wire import (ConfigItem, Versioned, build_request, check_response, new_request_id,
+                                     request_headers, response_items)
 from eventconfig.codec import Codec, default_codec
-from eventconfig.errors import EventConfigError, ReadTimeout, RequestTimeout, TooLarge
-from eventconfig.kafka.reading import IDLE_FETCH_WAIT_MS, committed_consumer
-from eventconfig.model import (CONFIG, DELETE, GET, GETKEYS_ALL_WS, GETVALUES, GETVALUES_ALL_WS, ID_HEADER, LIST, PUT,
+from eventconfig.errors import ReadTimeout, RequestTimeout, TooLarge
+from eventconfig.model import (CONFIG, DELETE, GET, GETKEYS_ALL_WS, GETVALUES, GETVALUES_ALL_WS, LIST, PUT,
                                WRITE_OPERATIONS)
 from eventconfig.settings import Settings
 from eventconfig.signing import Signer, settings_signer
 
-log = logging.getLogger(__name__)
+__all__ = ["VERSION_PROBE_WORKSPACE", "ClientError", "ConfigClient", "kafka_unreachable"]
 # The workspace `version()` reads: a `get` of no keys there costs one round trip and no data.
 VERSION_PROBE_WORKSPACE = "__system__"
-
-
-class ClientError(EventConfigError):
-    """The client cannot talk to Kafka (not started, stopped, topics missing, reader died)."""
-
-
-def kafka_unreachable(settings: Settings, exc: Exception) -> ClientError:
-    """What a Kafka error while starting a client (or subscriber, or local view) becomes."""
-    return ClientError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}")
 
 
 # --- the client ------------------------------------------------------------------------------
@@ -64,23 +53,20 @@ class ConfigClient:
 
     def __init__(self, settings: Settings, *, timeout: float = 30.0, actor: str | None = None,
                  codec: Codec | None = None, reply_partition: int | None = None,
-                 signer: Signer | None = None) -> None:
+                 signer: Signer | None = None, share_connections: bool = True) -> None:
         """``reply_partition``: the response partition to read (None: a random one of the topic's).
         ``signer`` (default: from ``settings.signing_key_file``) signs every request as its actor,
-        which then replaces ``actor`` (docs/design.md §14.1)."""
+        which then replaces ``actor`` (docs/design.md §14.1). ``share_connections``: use the Kafka
+        connections this process's other clients of the same settings use (``hub.py``); False: its own."""
         self.settings = settings
         self.timeout = timeout
         self.signer = signer or settings_signer(settings)
         self.actor = self.signer.actor if self.signer else actor
         self._codec = codec or default_codec()
-        self._producer: Any = None
-        self._consumer: Any = None
-        self._reader: asyncio.Task[None] | None = None
-        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._failure: EventConfigError | None = None
+        self._share = share_connections
+        self._hub: ConnectionHub | None = None
+        self._in_flight: set[str] = set()  # this client's requests awaiting an answer
         self._wanted_partition = reply_partition
-        self.reply_partition: int | None = None  # the partition read, once started
-        self.responses_read = 0  # records consumed, its own answers and those of clients sharing its partition
 
     async def __aenter__(self) -> ConfigClient:
         await self.start()
@@ -89,89 +75,40 @@ class ConfigClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    @property
+    def reply_partition(self) -> int | None:
+        """The response partition read, once started."""
+        return self._hub.reply_partition if self._hub else None
+
+    @property
+    def responses_read(self) -> int:
+        """Records its consumer read on its reply partition: its own answers, those of the clients
+        sharing its connections, and those of other clients that picked the same partition."""
+        return self._hub.responses_read if self._hub else 0
+
+    @property
+    def hub(self) -> ConnectionHub:
+        """Its Kafka connections (a subscriber reads its pokes through the same consumer)."""
+        if self._hub is None:
+            raise ClientError("ConfigClient is not started; use `async with ConfigClient(...)` or await start()")
+        return self._hub
+
     async def start(self) -> None:
         """Connect, and position the response reader at the end before any request can be sent."""
-        if self._reader is not None:
-            return
-        s, topics = self.settings, self.settings.topics
-        producer = AIOKafkaProducer(**s.kafka_kwargs(), acks="all", enable_idempotence=True, linger_ms=0,
-                                    max_request_size=s.max_message_bytes, request_timeout_ms=s.request_timeout_ms)
-        consumer = committed_consumer(s, request_timeout_ms=s.request_timeout_ms, fetch_max_wait_ms=IDLE_FETCH_WAIT_MS)
-        try:
-            await producer.start()
-            await consumer.start()
-            known = await consumer.topics()
-            missing = [t for t in (topics.request, topics.response) if t not in known]
-            if missing:
-                raise ClientError(f"topic(s) {', '.join(missing)} do not exist; run `eventconfig topics create`")
-            partition = self._pick_partition(sorted(await producer.partitions_for(topics.response)))
-            tp = TopicPartition(topics.response, partition)
-            consumer.assign([tp])
-            await consumer.seek_to_end(tp)
-            await consumer.position(tp)  # resolve now: a lazy position could land after our first response
-        except BaseException as exc:
-            await _stop_quietly(producer, consumer)
-            if isinstance(exc, KafkaError):
-                raise kafka_unreachable(s, exc) from exc
-            raise
-        self._attach(producer, consumer, partition)
-
-    def _pick_partition(self, partitions: list[int]) -> int:
-        if self._wanted_partition is None:
-            return random.choice(partitions)
-        if self._wanted_partition not in partitions:
-            raise ClientError(f"the response topic {self.settings.topics.response} has no partition "
-                              f"{self._wanted_partition} (it has {len(partitions)})")
-        return self._wanted_partition
+        if self._hub is None:
+            self._hub = await acquire(self.settings, self._wanted_partition, share=self._share)
 
     def _attach(self, producer: Any, consumer: Any, reply_partition: int | None = None) -> None:
-        """Adopt started Kafka clients and start the response reader (tests pass fakes here)."""
-        self._producer, self._consumer, self._failure = producer, consumer, None
-        self.reply_partition = reply_partition
-        self._reader = asyncio.create_task(self._read_responses(), name="eventconfig-client-responses")
+        """Adopt started Kafka clients as a private hub (tests pass fakes here)."""
+        self._hub = ConnectionHub.adopt(self.settings, producer, consumer, reply_partition)
+        self._hub.users = 1
 
     async def stop(self) -> None:
-        """Fail pending calls, then close the Kafka clients."""
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
-        self._fail_pending(ClientError("ConfigClient stopped"))
-        producer, consumer, self._producer, self._consumer = self._producer, self._consumer, None, None
-        await _stop_quietly(producer, consumer)
-
-    async def _read_responses(self) -> None:
-        try:
-            while True:
-                batches = await self._consumer.getmany(timeout_ms=1000)
-                for records in batches.values():
-                    self.responses_read += len(records)
-                    for record in records:
-                        self._deliver(record)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a dead reader must not leave callers waiting for their timeout
-            log.error("response reader stopped: %r", exc)
-            self._failure = ClientError(f"response reader stopped: {type(exc).__name__}: {exc}")
-            self._fail_pending(self._failure)
-
-    def _deliver(self, record: Any) -> None:
-        request_id = header_value(record.headers, ID_HEADER)
-        future = self._pending.pop(request_id, None) if request_id else None
-        if future is None or future.done():
-            return  # another client's response, or one whose caller gave up
-        try:
-            if record.value is None:
-                raise ClientError(f"empty response to request {request_id}")
-            future.set_result(self._codec.decode("ConfigResponse", record.value))
-        except EventConfigError as exc:
-            future.set_exception(exc)
-
-    def _fail_pending(self, error: EventConfigError) -> None:
-        pending, self._pending = self._pending, {}
-        for future in pending.values():
-            if not future.done():
-                future.set_exception(error)
+        """Fail this client's pending calls, then let go of its connections."""
+        hub, self._hub = self._hub, None
+        if hub is not None:
+            hub.fail(list(self._in_flight), ClientError("ConfigClient stopped"))
+            await release(hub)
 
     # --- low level --------------------------------------------------------------------------
 
@@ -184,23 +121,24 @@ class ConfigClient:
             response["directory"], response["version"]
         """
         message = build_request(operation, workspace, keys=keys, type=type, values=values, min_version=min_version)
-        if self._failure is not None:
-            raise self._failure
-        if self._producer is None:
+        hub = self._hub
+        if hub is None:
             raise ClientError("ConfigClient is not started; use `async with ConfigClient(...)` or await start()")
+        if hub.failure is not None:
+            raise hub.failure
         value = self._codec.encode("ConfigRequest", message)
         request_id = new_request_id()
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future  # before sending: the response may beat send_and_wait's return
+        future = hub.expect(request_id)  # before sending: the response may beat send_and_wait's return
+        self._in_flight.add(request_id)
         limit = self.timeout if timeout is None else timeout
         # The writer drops the request (answers `timeout`) once we have stopped waiting for it.
         deadline_ms = int((time.time() + limit) * 1000) if limit is not None else None
-        headers = request_headers(request_id, self.actor, deadline_ms, self.reply_partition)
+        headers = request_headers(request_id, self.actor, deadline_ms, hub.reply_partition)
         if self.signer is not None:
             headers = self.signer.sign(value, headers, int(time.time() * 1000))
         try:
             async with asyncio.timeout(limit):
-                await self._producer.send_and_wait(self.settings.topics.request, value, headers=headers)
+                await hub.send(self.settings.topics.request, value, headers)
                 response = await future
         except TimeoutError:
             write = operation in WRITE_OPERATIONS
@@ -214,7 +152,8 @@ class ConfigClient:
         except KafkaError as exc:
             raise ClientError(f"cannot send {operation!r} request: {exc}") from exc
         finally:
-            self._pending.pop(request_id, None)
+            hub.forget(request_id)
+            self._in_flight.discard(request_id)
         return dict(check_response(response))
 
     # --- high level: reads (every read accepts min_version: wait until the view reached it) --
@@ -358,9 +297,3 @@ class ConfigClient:
         """
         return await self.delete_many(workspace, [(type, key, if_version)])
 
-
-async def _stop_quietly(*clients: Any) -> None:
-    for client in clients:
-        if client is not None:
-            with contextlib.suppress(Exception):
-                await client.stop()

@@ -1,13 +1,16 @@
 """``ConfigSubscriber``: keep handlers in step with the store through pokes, subscribe-then-fetch.
 
-On start it first positions a consumer at the end of the notify topic, then fetches the state its
-handlers need, then applies only pokes newer than what it fetched, so a write racing the start is
-never missed. A poke makes it refetch just the changed (type, workspace) pairs, reading at least
-the poke's version (``min_version``), so even a lagging replica answers with the poked state.
+On start it first listens for pokes (its client's one Kafka consumer reads the notify topic beside
+its answers, positioned at the end), then fetches the state its handlers need, then applies only
+pokes newer than what it fetched, so a write racing the start is never missed. It holds the whole
+maps it follows (``held.py``): a poke that carries its items and follows the last one it saw changes
+them with no request at all; a poke without items (over ``poke_items_max_bytes``, or of the older
+generation), a pair it does not hold, or a missed poke makes it fetch, reading at least the poke's
+version (``min_version``), so even a lagging replica answers with the poked state.
 
-Each (type, workspace) fetch fails on its own (:func:`failure_kind`): a transient failure (timeout,
-Kafka, a service failing over) is retried with backoff until it works, so no poke is passed over; a
-permanent one (``too-large``, ``bad-request``, ``bad-operation``) is logged, counted in
+Each fetch fails on its own (:func:`failure_kind`): a transient failure (timeout, Kafka, a service
+failing over) is retried with backoff until it works, so no poke is passed over; a permanent one
+(``too-large``, ``bad-request``, ``bad-operation``) is logged, counted in
 ``eventconfig_subscriber_fetch_failures_total`` and skips that pair only, until its next poke; an
 unexpected one (``config-error``, anything else) is retried a few times, then treated as permanent.
 
@@ -22,20 +25,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError
 
 from eventconfig import metrics
 from eventconfig.client.client import ClientError, ConfigClient, kafka_unreachable
-from eventconfig.client.handlers import Config, HandlerHost, Handlers
+from eventconfig.client.handlers import HandlerHost, Handlers
+from eventconfig.client.held import HeldConfig, Pair, plan
+from eventconfig.client.hub import ConnectionHub
 from eventconfig.codec import default_codec
 from eventconfig.errors import BadOperation, BadRequest, CodecError, ReadTimeout, TooLarge
-from eventconfig.kafka.reading import IDLE_FETCH_WAIT_MS, committed_consumer
-from eventconfig.model import is_reserved
 from eventconfig.settings import Settings
 from eventconfig.tasks import Backoff, cancel
 
@@ -64,16 +67,22 @@ class ConfigSubscriber(HandlerHost):
     """Calls registered handlers with fresh config on start and after every relevant poke."""
 
     def __init__(self, settings: Settings, *, client: ConfigClient | None = None,
-                 retry_initial_s: float = 0.2, retry_max_s: float = 10.0, unexpected_attempts: int = 5) -> None:
+                 retry_initial_s: float = 0.2, retry_max_s: float = 10.0, unexpected_attempts: int = 5,
+                 share_connections: bool = True) -> None:
+        """``client``: a started client to fetch with (its connections carry the pokes too);
+        None: one of its own, sharing the process's connections unless ``share_connections=False``."""
         self.settings = settings
         self.handlers = Handlers()
         self.version = 0
         self._client = client
         self._own_client = client is None
+        self._share = share_connections
         self._retry = (retry_initial_s, retry_max_s)
         self._unexpected_attempts = unexpected_attempts
-        self._tp = TopicPartition(settings.topics.notify, 0)
-        self._consumer: AIOKafkaConsumer | None = None
+        self._held = HeldConfig()
+        self._changed: set[Pair] = set()  # pairs a fetch found different, during one poke
+        self._hub: ConnectionHub | None = None
+        self._pokes: asyncio.Queue[Sequence[ConsumerRecord]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._codec = default_codec()
 
@@ -99,22 +108,19 @@ class ConfigSubscriber(HandlerHost):
 
     async def _subscribe_and_fetch(self) -> None:
         if self._client is None:
-            self._client = ConfigClient(self.settings)
+            self._client = ConfigClient(self.settings, share_connections=self._share)
             await self._client.start()
-        consumer = committed_consumer(self.settings, fetch_max_wait_ms=IDLE_FETCH_WAIT_MS)
-        self._consumer = consumer
-        await consumer.start()
-        consumer.assign([self._tp])
-        await consumer.seek_to_end(self._tp)
-        await consumer.position(self._tp)  # subscribed: every later poke will be read
+        hub = self._client.hub  # raises ClientError for a given client that was not started
+        hub.add_listener(self._pokes.put_nowait)
+        self._hub = hub  # subscribed: every later poke will be read
         await self._initial_fetch()
 
     async def stop(self) -> None:
         await cancel(self._task)
         self._task = None
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
+        if self._hub is not None:
+            self._hub.remove_listener(self._pokes.put_nowait)
+            self._hub = None
         if self._own_client and self._client is not None:
             await self._client.stop()
             self._client = None
@@ -127,35 +133,47 @@ class ConfigSubscriber(HandlerHost):
     async def _initial_fetch(self) -> None:
         """Load every registered type; the version is the oldest state read (pokes after it apply).
         A type that fails for good is left out until its next poke."""
-        per_workspace: dict[str, Config] = {}
-        versions = []
-        for type_ in sorted(self.handlers.typed):
-            result = await self._fetch(
-                {"type": type_}, partial(self.client.get_values_all_workspaces_versioned, type_))
-            if result is None:
-                continue
-            versions.append(result.version)
-            for item in result.value:
-                per_workspace.setdefault(item.workspace, {}).setdefault(type_, {})[item.key] = item.value or ""
+        versions = [v for type_ in sorted(self.handlers.typed)
+                    if (v := await self._load_type(type_, None, "start")) is not None]
         if versions:
             self.version = min(versions)
         else:
+            metrics.SUBSCRIBER_FETCHES.labels("start").inc()
             self.version = await self._fetch({"request": "version"}, self.client.version) or 0
-        for workspace, config in sorted(per_workspace.items()):
+        for workspace in sorted({ws for t in self._held.types for ws in self._held.workspaces(t)}):
+            config = {t: v for t, v in self._held.config(workspace, self._held.types).items() if v}
             await self.handlers.deliver(workspace, config, self.version, startup=True)
         log.info("subscriber started", extra={"fields": {"version": self.version, "types": len(versions)}})
 
+    async def _load_type(self, type_: str, min_version: int | None, reason: str) -> int | None:
+        """Fetch and hold one type in every workspace; its version, or None when it failed for good."""
+        metrics.SUBSCRIBER_FETCHES.labels(reason).inc()
+        result = await self._fetch({"type": type_, "version": min_version},
+                                   partial(self.client.get_values_all_workspaces_versioned, type_,
+                                           min_version=min_version))
+        if result is None:
+            self._held.drop_type(type_)
+            return None
+        self._changed |= {(type_, ws) for ws in self._held.load_type(
+            type_, ((i.workspace, i.key, i.value or "") for i in result.value), result.version)}
+        return result.version
+
+    async def _load_pair(self, pair: Pair, min_version: int, reason: str) -> None:
+        """Fetch and hold one (type, workspace) pair (left unheld when it fails for good)."""
+        type_, workspace = pair
+        metrics.SUBSCRIBER_FETCHES.labels(reason).inc()
+        result = await self._fetch({"type": type_, "workspace": workspace, "version": min_version},
+                                   partial(self.client.get_values_versioned, workspace, type_,
+                                           min_version=min_version))
+        if result is None:
+            self._held.drop_pair(pair)
+        elif self._held.load_pair(pair, result.value, result.version):
+            self._changed.add(pair)
+
     async def _follow(self) -> None:
         """Apply pokes in order for as long as the subscriber runs; nothing here may end the loop."""
-        assert self._consumer is not None
         while True:
-            try:
-                batches = await self._consumer.getmany(self._tp, timeout_ms=1000)
-            except KafkaError as exc:
-                log.warning("reading pokes failed (%s); retrying", exc)
-                await asyncio.sleep(self._retry[0])
-                continue
-            for record in batches.get(self._tp, []):
+            for record in await self._pokes.get():
                 try:
                     poke = self._codec.decode("ConfigPush", record.value or b"")
                 except CodecError as exc:
@@ -170,26 +188,31 @@ class ConfigSubscriber(HandlerHost):
                 self.version = poke["version"]
 
     async def _apply(self, poke: dict[str, Any]) -> None:
-        """Fetch everything the poke touched first (each fetch retried on its own), then call the
-        handlers once per workspace."""
+        """Bring the held maps to the poke's version (items, or fetches, each retried on its own),
+        then call the handlers once per workspace."""
         version = poke["version"]
-        per_workspace: dict[str, Config] = {}
-        for type_, workspaces in poke["changes"].items():
-            if not self.handlers.wants(type_):
-                continue
-            for workspace in workspaces:
-                if is_reserved(workspace):
-                    continue
-                values = await self._fetch(
-                    {"type": type_, "workspace": workspace, "version": version},
-                    partial(self.client.get_values, workspace, type_, min_version=version))
-                if values is not None:
-                    per_workspace.setdefault(workspace, {})[type_] = values
+        step = plan(poke, self._held, self.version, self.handlers.wants)
+        self._changed = set()
+        if step.refetch_all:
+            log.info("a poke was missed; fetching everything held", extra={"fields": {
+                "version": version, "previous_version": poke.get("previous_version"), "seen": self.version}})
+            for type_ in self._held.types:
+                await self._load_type(type_, version, "missed-poke")
+            for pair in self._held.lone_pairs:
+                await self._load_pair(pair, version, "missed-poke")
+        for pair in step.fetch:
+            await self._load_pair(pair, version, "no-items" if poke.get("items") is None else "not-held")
+        for pair, items in step.apply.items():
+            self._held.apply(pair, items, version)
         lifecycle = poke.get("workspace_changes")
         if lifecycle:
             await self.handlers.lifecycle(lifecycle["created"], lifecycle["deleted"], version)
-        for workspace, config in per_workspace.items():
-            await self.handlers.deliver(workspace, config, version)
+        per_workspace: dict[str, list[str]] = {}
+        for type_, workspace in sorted(set(step.deliver) | self._changed):
+            if self._held.holds((type_, workspace)):
+                per_workspace.setdefault(workspace, []).append(type_)
+        for workspace, types in per_workspace.items():
+            await self.handlers.deliver(workspace, self._held.config(workspace, types), version)
 
     async def _fetch(self, what: dict[str, Any], attempt: Callable[[], Awaitable[T]]) -> T | None:
         """``attempt()``, retried as :func:`failure_kind` says; None when it failed for good."""

@@ -170,7 +170,7 @@ async def test_no_service_means_read_timeout(settings):
     async with ConfigClient(settings, timeout=1.0) as c:
         with pytest.raises(ReadTimeout, match="no response to 'get' request .* within 1 s"):
             await c.get("w", "t", "k")
-        assert c._pending == {}
+        assert c.hub.stats().pending == 0
 
 
 async def test_missing_topics_are_a_clear_client_error(settings):

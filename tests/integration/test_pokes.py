@@ -38,12 +38,17 @@ def assert_pokes_cover_history(found: list[dict], history: list[dict]) -> None:
     assert versions == sorted(set(versions)), "pokes are in order and never duplicated"
     previous = 0
     for poke in found:
+        assert poke["previous_version"] == previous, "each poke names the one before it, across restarts too"
         expected: dict[str, set[str]] = {}
+        items: dict[tuple[str, str, str], tuple[str | None, int]] = {}
         for m in history:
             if previous < m["version"] <= poke["version"] and not m["workspace"].startswith("_"):
                 for change in m["changes"]:
                     expected.setdefault(change["type"], set()).add(m["workspace"])
+                    items[(m["workspace"], change["type"], change["key"])] = (change["value"], m["version"])
         assert {t: set(ws) for t, ws in poke["changes"].items()} == expected, poke
+        if poke["items"] is not None:
+            assert {(i["workspace"], i["type"], i["key"]): (i["value"], i["version"]) for i in poke["items"]} == items
         previous = poke["version"]
     qualifying = [m["version"] for m in history if not m["workspace"].startswith("_") and m["changes"]]
     assert not qualifying or versions[-1] >= qualifying[-1], "no qualifying version is left without a poke"
@@ -53,9 +58,15 @@ async def test_16_23_24_one_poke_per_write_listing_its_types_and_workspace(servi
     await wire.put("w", ("t1", "a", "1"), ("t1", "b", "2"), ("t2", "c", "3"))
     await wire.delete("w", ("t1", "missing"), ("t3", "x"))
     found = await pokes(wire, service.settings, 2)
-    assert found == [
-        {"version": 1, "changes": {"t1": ["w"], "t2": ["w"]}, "workspace_changes": None},
-        {"version": 2, "changes": {"t1": ["w"], "t3": ["w"]}, "workspace_changes": None}]
+    assert [without_items(p) for p in found] == [
+        {"version": 1, "changes": {"t1": ["w"], "t2": ["w"]}, "workspace_changes": None, "previous_version": 0},
+        {"version": 2, "changes": {"t1": ["w"], "t3": ["w"]}, "workspace_changes": None, "previous_version": 1}]
+    assert [(i["type"], i["key"], i["value"], i["version"]) for p in found for i in p["items"]] == [
+        ("t1", "a", "1", 1), ("t1", "b", "2", 1), ("t2", "c", "3", 1), ("t1", "missing", None, 2), ("t3", "x", None, 2)]
+
+
+def without_items(poke: dict) -> dict:
+    return {k: v for k, v in poke.items() if k != "items"}
 
 
 async def test_21_29_31_reserved_only_and_empty_versions_give_no_poke(service, wire):
@@ -64,7 +75,8 @@ async def test_21_29_31_reserved_only_and_empty_versions_give_no_poke(service, w
     await wire.put("w")
     await wire.put("w", ("t", "k", "v"))
     found = await pokes(wire, service.settings, 4)
-    assert found == [{"version": 4, "changes": {"t": ["w"]}, "workspace_changes": None}]
+    assert [without_items(p) for p in found] == [
+        {"version": 4, "changes": {"t": ["w"]}, "workspace_changes": None, "previous_version": 0}]
 
 
 async def test_69_workspace_lifecycle_pokes(service, wire):
@@ -72,8 +84,10 @@ async def test_69_workspace_lifecycle_pokes(service, wire):
     await wire.delete("__workspaces__", ("workspace", "acme"))
     found = await pokes(wire, service.settings, 2)
     assert found == [
-        {"version": 1, "changes": {}, "workspace_changes": {"created": ["acme"], "deleted": []}},
-        {"version": 2, "changes": {}, "workspace_changes": {"created": [], "deleted": ["acme"]}}]
+        {"version": 1, "changes": {}, "workspace_changes": {"created": ["acme"], "deleted": []}, "items": [],
+         "previous_version": 0},
+        {"version": 2, "changes": {}, "workspace_changes": {"created": [], "deleted": ["acme"]}, "items": [],
+         "previous_version": 1}]
 
 
 async def test_pokes_are_exactly_once_through_a_projector_kill_9(settings, topics, wire, tmp_path):
@@ -120,8 +134,10 @@ async def test_a_lagging_projector_merges_consecutive_versions(settings, topics,
     try:
         found = await pokes(wire, settings, 30)
         assert len(found) < 30, "a backlog of versions is merged"
-        assert found[-1] == {"version": 30, "changes": {"t0": ["w"], "t1": ["w"], "t2": ["w"]},
-                             "workspace_changes": None}
+        assert without_items(found[-1]) | {"previous_version": None} == {
+            "version": 30, "changes": {"t0": ["w"], "t1": ["w"], "t2": ["w"]}, "workspace_changes": None,
+            "previous_version": None}
+        assert found[-1]["items"] is not None, "merged items that fit the cap are kept"
         assert_pokes_cover_history(found, await mutations(wire, settings))
     finally:
         task.cancel()

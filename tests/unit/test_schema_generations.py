@@ -59,3 +59,53 @@ def test_a_generation_0_request_is_answered_in_generation_0():
     assert read_old_response(put)["version"] == 1
     assert read_old_response(get)["values"] == [{"type": "t", "key": "k", "value": "v", "workspace": ""}]
     assert codec.decode("ConfigResponse", new)["values"][0]["version"] == 1, "current clients get everything"
+
+
+# --- pokes: ConfigPush gained items and previous_version ---------------------------------------------
+
+def _old_push_schema() -> dict:
+    """The v0 ConfigPush as an older release has it: WorkspaceChanges written out in place."""
+    schema = json.loads((SCHEMAS_DIR / "compat" / "ConfigPush.v0.avsc").read_text())
+    lifecycle = json.loads((SCHEMAS_DIR / "WorkspaceChanges.avsc").read_text())
+    for field in schema["fields"]:
+        if field["type"] == ["null", "WorkspaceChanges"]:
+            field["type"] = ["null", lifecycle]
+    return parse_schema(schema, _write_hint=False)
+
+
+OLD_PUSH = _old_push_schema()
+NEW_POKE = {"version": 9, "changes": {"prompt": ["w"]}, "workspace_changes": None, "previous_version": 8,
+            "items": [{"workspace": "w", "type": "prompt", "key": "k", "value": "v", "version": 9, "if_version": None}]}
+
+
+def old_push(value: dict) -> bytes:
+    """A poke as a projector from before items wrote it."""
+    buf = io.BytesIO()
+    buf.write(MARKER + schema_fingerprint(OLD_PUSH))
+    schemaless_writer(buf, OLD_PUSH, value)
+    return buf.getvalue()
+
+
+def test_a_poke_of_the_older_generation_reads_as_one_without_items_so_subscribers_fetch():
+    poke = codec.decode("ConfigPush", old_push({"version": 4, "changes": {"prompt": ["w"]}, "workspace_changes": None}))
+    assert (poke["items"], poke["previous_version"]) == (None, None)
+
+
+def test_with_no_item_cap_pokes_are_written_in_the_older_generation_that_old_readers_decode():
+    """poke_items_max_bytes = 0: the projector writes the v0 generation (no items), byte for byte what
+    a subscriber of an older release knows."""
+    data = codec.encode("ConfigPush", {**NEW_POKE, "items": None}, writer=codec.registry.generation("v0", "ConfigPush"))
+    assert data[2:10] == schema_fingerprint(OLD_PUSH) == bytes.fromhex("b5fb8608a039eb00"), "the pokes of before items"
+    assert schemaless_reader(io.BytesIO(data[10:]), OLD_PUSH, None) == {
+        "version": 9, "changes": {"prompt": ["w"]}, "workspace_changes": None}
+    assert data == old_push({"version": 9, "changes": {"prompt": ["w"]}, "workspace_changes": None})
+
+
+def test_an_older_reader_given_the_new_schema_resolves_new_pokes_without_the_new_fields():
+    """What shipping a new schema to every reader first (design.md §4.5) means for pokes."""
+    data = codec.encode("ConfigPush", NEW_POKE)
+    new_writer = codec.registry.writer(bytes(data[2:10]))
+    assert new_writer is not None
+    assert schemaless_reader(io.BytesIO(data[10:]), new_writer[1], OLD_PUSH) == {
+        "version": 9, "changes": {"prompt": ["w"]}, "workspace_changes": None}
+    assert codec.decode("ConfigPush", data) == NEW_POKE

@@ -8,7 +8,9 @@ import pytest
 from aiokafka.errors import KafkaConnectionError
 from prometheus_client import REGISTRY
 
+from eventconfig.client import Versioned
 from eventconfig.client.client import ClientError
+from eventconfig.client.hub import connection_stats
 from eventconfig.client.handlers import Handlers
 from eventconfig.client.subscriber import ConfigSubscriber, failure_kind
 from eventconfig.errors import BadOperation, BadRequest, ConfigError, ReadTimeout, TooLarge, error_from_wire
@@ -58,12 +60,12 @@ class FlakyClient:
         self.failures = failures
         self.fetches = 0
 
-    async def get_values(self, workspace, type_, min_version=None):
+    async def get_values_versioned(self, workspace, type_, min_version=None):
         self.fetches += 1
         if self.fetches <= self.failures:
             raise ReadTimeout("no answer")
         assert min_version == 7, "a poke's fetch reads at least the poke's version"
-        return {"k": "v"}
+        return Versioned({"k": "v"}, 7)
 
 
 async def test_41_a_failed_fetch_is_retried_and_the_handler_called_once():
@@ -95,13 +97,13 @@ class PairClient:
         self.script = script
         self.fetches: list[tuple[str, str]] = []
 
-    async def get_values(self, workspace, type_, min_version=None):
+    async def get_values_versioned(self, workspace, type_, min_version=None):
         self.fetches.append((workspace, type_))
         answers = self.script[(workspace, type_)]
         answer = answers.pop(0) if len(answers) > 1 else answers[0]
         if isinstance(answer, Exception):
             raise answer
-        return answer
+        return Versioned(answer, min_version)
 
 
 def failures(kind: str) -> float:
@@ -154,28 +156,20 @@ async def test_an_unexpected_failure_is_retried_a_few_times_then_skipped():
 
 async def test_a_start_that_cannot_reach_kafka_raises_client_error_and_leaves_nothing_open():
     settings = Settings.load({"bootstrap_servers": f"127.0.0.1:{free_port()}", "request_timeout_ms": 2000}, env={})
-    subscriber = ConfigSubscriber(settings, client=FlakyClient(0))  # type: ignore[arg-type]
+    subscriber = ConfigSubscriber(settings)
     with pytest.raises(ClientError, match="cannot reach Kafka"):
         await asyncio.wait_for(subscriber.start(), 30)
-    assert subscriber._consumer is None and subscriber._task is None
+    assert connection_stats() == [] and kafka_clients() == (0, 0), "nothing is left open"
+
+
+def kafka_clients() -> tuple[float, float]:
+    return tuple(REGISTRY.get_sample_value("eventconfig_client_kafka_clients", {"kind": kind}) or 0.0
+                 for kind in ("consumer", "producer"))  # type: ignore[return-value]
 
 
 class FakeRecord:
     def __init__(self, offset: int, value: bytes | None) -> None:
         self.offset, self.value = offset, value
-
-
-class FakeNotify:
-    """A notify-topic consumer that hands out the given records once, then nothing."""
-
-    def __init__(self, tp, records) -> None:
-        self.tp, self.records = tp, records
-
-    async def getmany(self, tp, timeout_ms=0):
-        records, self.records = self.records, []
-        if not records:
-            await asyncio.sleep(3600)
-        return {self.tp: records}
 
 
 async def test_34_35_pokes_at_or_below_the_fetched_version_are_ignored_and_bad_ones_skipped():
@@ -187,14 +181,14 @@ async def test_34_35_pokes_at_or_below_the_fetched_version_are_ignored_and_bad_o
         return codec.encode("ConfigPush", {"version": version, "changes": {"prompt": ["w"]}})
 
     class Client:
-        async def get_values(self, workspace, type_, min_version=None):
-            return {"k": "v"}
+        async def get_values_versioned(self, workspace, type_, min_version=None):
+            return Versioned({"k": "v"}, min_version)
 
     subscriber = ConfigSubscriber(Settings.load(env={}), client=Client())  # type: ignore[arg-type]
     calls = Calls()
     subscriber.on_change(calls, types=["prompt"])
     subscriber.version = 7
-    subscriber._consumer = FakeNotify(subscriber._tp, [  # type: ignore[assignment]
+    subscriber._pokes.put_nowait([  # what the client's connection hub hands its listeners
         FakeRecord(0, poke(6)), FakeRecord(1, poke(7)), FakeRecord(2, b"garbage"), FakeRecord(3, None),
         FakeRecord(4, poke(8))])
     follower = asyncio.create_task(subscriber._follow())
