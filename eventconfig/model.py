@@ -42,6 +42,8 @@ SIGNED_AT_HEADER = "signed-at"
 ON_BEHALF_OF_HEADER = "on-behalf-of"
 # On each commit marker: the hash of that write's Mutation, the head of the history's chain (§14.3).
 CHAIN_HEAD_HEADER = "chain-head"
+# Request ids the TrustGraph front end forwards under (docs/design.md §13.4); with a keyring, its actor's alone.
+TRUSTGRAPH_ID_PREFIX = "tg:"
 # Optional: UTF-8 decimal number of the response partition the answer goes to (docs/design.md §4.3).
 REPLY_PARTITION_HEADER = "reply-partition"
 # On the last commit marker of a writer transaction: where the next writer resumes the request topic.

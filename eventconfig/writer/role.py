@@ -99,6 +99,7 @@ class Writer(ExclusiveRole):
             max_response_bytes=settings.max_response_bytes,
             max_id_bytes=settings.max_id_bytes,
             max_actor_bytes=settings.max_actor_bytes,
+            trustgraph_actor=settings.signing_actor,
         )
         self.auth = authenticator(settings)
         self.policy = Policy.load(settings.policy_file) if settings.policy_file else None
