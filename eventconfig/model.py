@@ -76,6 +76,9 @@ def repeated_header(headers: Iterable[tuple[str, object]]) -> str | None:
 # (both counters, both in the view's meta) is a type error.
 Offset = NewType("Offset", int)  # a position in a Kafka partition: the next record to read
 Version = NewType("Version", int)  # a config version: the number of the last complete write (docs/design.md §6)
+# The highest version anything accepts (2^53 - 1, exact in every JSON reader): a record claiming more is
+# refused, so nothing a topic holds can bring a version near the 64-bit limit of Avro's long (§6).
+MAX_VERSION = 2**53 - 1
 
 
 class ItemKey(NamedTuple):
