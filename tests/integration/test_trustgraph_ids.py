@@ -1,0 +1,88 @@
+"""TrustGraph ids on the real broker (docs/design.md §13.4): with authentication on, a request whose id
+has the front end's form `tg:<ts>:r:<id>` is taken only from the front end's own actor. Another
+signer's is dead-lettered and never answered, so the translator never publishes it to TrustGraph as
+TrustGraph's answer to that id; the front end's own requests are answered as before."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from eventconfig.codec import default_codec
+from eventconfig.settings import Settings
+from eventconfig.signing import Signer, new_key_pair
+from eventconfig.trustgraph.wire import TrustGraphTopics
+from tests.support import running_service, wait_until
+
+pytestmark = pytest.mark.integration
+codec = default_codec()
+
+
+def keyring(tmp_path: Path, actors: tuple[str, ...]) -> tuple[Path, dict[str, Path]]:
+    keys, public = {}, {}
+    for actor in actors:
+        pem, public[actor] = new_key_pair()
+        keys[actor] = tmp_path / f"{actor}.pem"
+        keys[actor].write_bytes(pem)
+    path = tmp_path / "keyring.json"
+    path.write_text(json.dumps({"actors": {a: {"keys": [k]} for a, k in public.items()}}))
+    return path, keys
+
+
+async def answers(settings: Settings, topic: str) -> dict[str, bytes]:
+    """Every answer on TrustGraph's response topic, read as TrustGraph reads it (uncommitted too), by id."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
+                                isolation_level="read_uncommitted")
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        end = (await consumer.end_offsets([tp]))[tp]
+        found: dict[str, bytes] = {}
+        while await consumer.position(tp) < end:
+            for record in (await consumer.getmany(tp, timeout_ms=200)).get(tp, []):
+                found[dict(record.headers).get("id", b"").decode()] = record.value or b""
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def test_a_tg_id_signed_by_anyone_but_the_front_end_is_refused_and_never_reaches_trustgraph(
+        settings: Settings, topics, wire, tmp_path: Path):
+    topicspace = f"tg{uuid.uuid4().hex[:8]}"
+    path, keys = keyring(tmp_path, ("frontend", "bob"))
+    secured = dataclasses.replace(settings, auth_keyring_file=str(path), signing_key_file=str(keys["frontend"]),
+                                  signing_actor="frontend", trustgraph_topicspace=topicspace)
+    tg = TrustGraphTopics.of(topicspace)
+    forged, genuine = f"forged-{uuid.uuid4()}", f"genuine-{uuid.uuid4()}"
+    async with running_service(secured):
+        bob = Signer.from_file("bob", keys["bob"])
+        value = codec.encode("ConfigRequest", {"operation": "config", "workspace": "w"})
+        await wire.send_raw(value, bob.sign(value, [("id", f"tg:{topicspace}:r:{forged}".encode()),
+                                                    ("reply-partition", b"0")], int(time.time() * 1000)))
+        # Then a real TrustGraph request, through the front end: answered after the forged one would be.
+        producer = AIOKafkaProducer(bootstrap_servers=secured.bootstrap_servers, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(tg.request, json.dumps({"operation": "config", "workspace": "w"}).encode(),
+                                         headers=[("id", genuine.encode())])
+        finally:
+            await producer.stop()
+
+        async def answered() -> bool:
+            return genuine in await answers(secured, tg.response)
+        await wait_until(answered, 60, "the front end's own request was not answered")
+        got = await answers(secured, tg.response)
+        assert json.loads(got[genuine])["error"] is None
+        assert forged not in got, "TrustGraph was given an answer to an id the front end never forwarded"
+        dead = [dict(r.headers) for r in await wire.read_topic(secured.topics.dlq)]
+        refused = [h for h in dead if h.get("id") == f"tg:{topicspace}:r:{forged}".encode()]
+        assert len(refused) == 1 and refused[0]["error-type"] == b"Unauthenticated"
+        assert b"reserved to the TrustGraph front end's actor 'frontend'" in refused[0]["error"]
