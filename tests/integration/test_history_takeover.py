@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from click.testing import CliRunner
 from prometheus_client import REGISTRY
 
@@ -26,19 +25,11 @@ from eventconfig.kafka.role_state import State
 from eventconfig.logrecords import marker_record
 from eventconfig.process import ConfigService
 from eventconfig.settings import Settings
+from tests.integration.test_versions_after_failover import send
 from tests.support import running_service, wait_until
 
 pytestmark = pytest.mark.integration
 codec = default_codec()
-
-
-async def append(settings: Settings, topic: str, key: bytes, value: bytes) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic, value, key=key)
-    finally:
-        await producer.stop()
 
 
 async def forge_history(settings: Settings, wire, version: int) -> int:  # type: ignore[no-untyped-def]
@@ -48,7 +39,7 @@ async def forge_history(settings: Settings, wire, version: int) -> int:  # type:
     forged = seal({"version": version, "timestamp_ms": 1, "request_id": "forged", "actor": "admin",
                    "actor_verified": True, "workspace": "w", "operation": "put",
                    "changes": [{"type": "t", "key": "k", "value": "evil", "previous": None}]}, last["hash"])
-    await append(settings, settings.topics.history, str(version).encode(), codec.encode("Mutation", forged))
+    await send(settings, settings.topics.history, str(version).encode(), codec.encode("Mutation", forged))
     return (await wire.read_topic(settings.topics.history))[-1].offset
 
 
@@ -100,7 +91,7 @@ async def test_a_huge_version_can_neither_overflow_the_writer_nor_wedge_reads(se
     async with running_service(settings):
         assert (await wire.put("w", ("t", "k", "1")))["version"] == 1
     stray = marker_record(2**63 - 1)  # in the log: a reader skips a version above the bound
-    await append(settings, settings.topics.log, stray.key, stray.value)
+    await send(settings, settings.topics.log, stray.key, stray.value)
     async with running_service(dataclasses.replace(settings, data_dir=tmp_path / "fresh")):
         assert (await wire.put("w", ("t", "k", "2")))["version"] == 2
         got = await wire.call("get", "w", keys=[{"type": "t", "key": "k"}], timeout=10)
@@ -117,7 +108,7 @@ async def test_a_gap_in_the_history_versions_is_reported_by_verify(settings, top
     async with running_service(settings):
         assert (await wire.put("w", ("t", "k", "1")))["version"] == 1
     stray = marker_record(10)  # a stray log marker moves the views (and so the next version) to 10
-    await append(settings, settings.topics.log, stray.key, stray.value)
+    await send(settings, settings.topics.log, stray.key, stray.value)
     async with running_service(dataclasses.replace(settings, data_dir=tmp_path / "fresh")):
         assert (await wire.put("w", ("t", "k", "2")))["version"] == 11
     report = await verify_history(settings)

@@ -12,12 +12,13 @@ import uuid
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from eventconfig.codec import default_codec
 from eventconfig.settings import Settings
 from eventconfig.signing import Signer, new_key_pair
 from eventconfig.trustgraph.wire import TrustGraphTopics
+from tests.integration.test_trustgraph import read_all
 from tests.support import running_service, wait_until
 
 pytestmark = pytest.mark.integration
@@ -37,21 +38,7 @@ def keyring(tmp_path: Path, actors: tuple[str, ...]) -> tuple[Path, dict[str, Pa
 
 async def answers(settings: Settings, topic: str) -> dict[str, bytes]:
     """Every answer on TrustGraph's response topic, read as TrustGraph reads it (uncommitted too), by id."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
-                                isolation_level="read_uncommitted")
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        end = (await consumer.end_offsets([tp]))[tp]
-        found: dict[str, bytes] = {}
-        while await consumer.position(tp) < end:
-            for record in (await consumer.getmany(tp, timeout_ms=200)).get(tp, []):
-                found[dict(record.headers).get("id", b"").decode()] = record.value or b""
-        return found
-    finally:
-        await consumer.stop()
+    return {dict(r.headers).get("id", b"").decode(): r.value or b"" for r in await read_all(settings, topic)}
 
 
 async def test_a_tg_id_signed_by_anyone_but_the_front_end_is_refused_and_never_reaches_trustgraph(
