@@ -73,3 +73,35 @@ async def test_a_tg_id_signed_by_anyone_but_the_front_end_is_refused_and_never_r
         refused = [h for h in dead if h.get("id") == f"tg:{topicspace}:r:{forged}".encode()]
         assert len(refused) == 1 and refused[0]["error-type"] == b"Unauthenticated"
         assert b"reserved to the TrustGraph front end's actor 'frontend'" in refused[0]["error"]
+
+
+async def test_a_read_answered_twice_reaches_trustgraph_once_also_across_a_translator_take_over(
+        settings: Settings, topics, wire, tmp_path: Path):
+    """The writer answers a read again after its fail-over (docs/design.md §6): two responses to one
+    forwarded id on partition 0. The translator passes on the first only, also after it took over."""
+    topicspace = f"tg{uuid.uuid4().hex[:8]}"
+    deployment = dataclasses.replace(settings, trustgraph_topicspace=topicspace)
+    tg = TrustGraphTopics.of(topicspace)
+    twice, marker = f"twice-{uuid.uuid4()}", f"marker-{uuid.uuid4()}"
+
+    async def respond(trustgraph_id: str, directory: list[str]) -> None:
+        response = codec.encode("ConfigResponse", {"version": 1, "values": [], "directory": directory,
+                                                   "config": {}, "error": None})
+        await wire.producer.send_and_wait(deployment.topics.response, response, partition=0,
+                                          headers=[("id", f"tg:{topicspace}:r:{trustgraph_id}".encode())])
+
+    async def answered(trustgraph_id: str) -> bool:
+        return trustgraph_id in await answers(deployment, tg.response)
+
+    async with running_service(deployment):
+        await respond(twice, ["first"])
+        await respond(twice, ["second"])
+        await respond(marker, [])  # answered after both: once it is there, both were handled
+        await wait_until(lambda: answered(marker), 60, "the translator answered nothing")
+    async with running_service(dataclasses.replace(deployment, data_dir=tmp_path / "next")):  # a new translator
+        await respond(twice, ["third"])
+        await respond(marker + "-2", [])
+        await wait_until(lambda: answered(marker + "-2"), 60, "the new translator answered nothing")
+    got = [json.loads(r.value) for r in await read_all(deployment, tg.response)
+           if dict(r.headers).get("id") == twice.encode()]
+    assert [a["directory"] for a in got] == [["first"]], "one answer per id, the first"
