@@ -70,7 +70,8 @@ class ConfigClient:
         which then replaces ``actor`` (docs/design.md §14.1)."""
         self.settings = settings
         self.timeout = timeout
-        self.signer = signer or settings_signer(settings)
+        signer = signer or settings_signer(settings)
+        self.signer = signer.bound(settings.deployment_name) if signer else None  # v2: for this deployment
         self.actor = self.signer.actor if self.signer else actor
         self._codec = codec or default_codec()
         self._producer: Any = None
