@@ -14,7 +14,6 @@ import signal
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from eventconfig.client import ConfigClient
 from eventconfig.codec import default_codec
@@ -23,7 +22,7 @@ from eventconfig.kafka.reading import read_whole
 from eventconfig.process import ConfigService
 from eventconfig.settings import Settings
 from eventconfig.signing import new_key_pair
-from tests.support import eventconfig, running_service, start_process, wait_serving, wait_until
+from tests.support import eventconfig, resend, running_service, start_process, wait_serving, wait_until
 
 pytestmark = pytest.mark.integration
 codec = default_codec()
@@ -146,12 +145,7 @@ async def test_a_request_signed_for_one_deployment_is_refused_by_another_sharing
                 if dict(r.headers).get("actor") == b"alice"][-1]
     request_id = dict(captured.headers)["id"]
     async with running_service(other):
-        producer = AIOKafkaProducer(bootstrap_servers=other.bootstrap_servers, acks="all")
-        await producer.start()
-        try:
-            await producer.send_and_wait(other.topics.request, captured.value, headers=list(captured.headers))
-        finally:
-            await producer.stop()
+        await resend(other, captured)
 
         async def dead_lettered() -> bool:
             return any(dict(r.headers).get("id") == request_id and b"for deployment" in dict(r.headers)["error"]

@@ -15,14 +15,7 @@ from prometheus_client import REGISTRY
 from eventconfig.settings import Settings
 from eventconfig.writer.policy import Policy
 from eventconfig.writer.rules import ServiceRules, WatchedFile, reload_all
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support import Clock
 
 
 def policy(path: Path, admin: str) -> None:
