@@ -72,6 +72,7 @@ async def written(client: ConfigClient, workspace: str) -> bool:
 async def test_a_revoked_key_and_a_policy_change_apply_without_a_restart_and_after_a_take_over(
         secured: Settings, tmp_path: Path) -> None:
     standby = ConfigService(dataclasses.replace(secured, data_dir=tmp_path / "standby"))
+    keyring = Path(secured.auth_keyring_file)
     try:
         async with running_service(secured):
             await standby.start()  # reads the keyring now, while bob's key is in it
@@ -82,18 +83,37 @@ async def test_a_revoked_key_and_a_policy_change_apply_without_a_restart_and_aft
                 write_policy(Path(secured.policy_file), bob_writes=["acme-*", "other"])
                 await wait_until(lambda: written(bob, "other"), RELOAD_S,
                                  "the running writer did not apply the changed policy")
-                revoked = eventconfig("127.0.0.1:1", "keys", "revoke", "bob", "--keyring",
-                                      secured.auth_keyring_file, cwd=tmp_path)
-                assert revoked.returncode == 0, revoked.stderr
-                await wait_until(lambda: refused(bob, "acme-1", Unauthenticated), RELOAD_S,
-                                 "the running writer still accepts the revoked key")
-        # The active service stopped: the standby, started while bob's key was in the keyring, takes over.
+            # Bob's key revoked in a way no look at the file notices (see swap_unseen): only a
+            # standby that reads the file afresh when it takes over refuses it.
+            swap_unseen(keyring, "bob")
         await standby.writer.wait_active(60)
         async with ConfigClient(as_bob(secured, tmp_path)) as bob:
-            with pytest.raises(Unauthenticated, match="every key of actor 'bob' is revoked"):
+            with pytest.raises(Unauthenticated, match="does not match any key of actor 'bob'"):
                 await bob.put("acme-1", "t", "k", "after fail-over")
+        # A key revoked with `eventconfig keys revoke` while the writer runs: refused without a restart.
+        async with ConfigClient(secured) as alice:
+            await alice.put("acme-1", "t", "k", "alice")
+            revoked = eventconfig("127.0.0.1:1", "keys", "revoke", "alice", "--keyring", str(keyring), cwd=tmp_path)
+            assert revoked.returncode == 0, revoked.stderr
+            await wait_until(lambda: refused(alice, "acme-1", Unauthenticated), RELOAD_S,
+                             "the running writer still accepts the revoked key")
     finally:
         await standby.stop()
+
+
+def swap_unseen(keyring: Path, actor: str) -> None:
+    """Replace ``actor``'s key by another of the same length, in place, the modification time put back:
+    the file's inode, size and modification time stay, so only an explicit re-read (SIGHUP, take-over)
+    sees the change."""
+    stat, document = keyring.stat(), json.loads(keyring.read_text())
+    document["actors"][actor]["keys"] = [new_key_pair()[1]]
+    text = (json.dumps(document, indent=2) + "\n").encode()  # as `eventconfig keys` writes it
+    assert len(text) == stat.st_size
+    with open(keyring, "r+b") as out:
+        out.write(text)
+    os.utime(keyring, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    after = keyring.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 async def test_a_serve_process_rereads_the_keyring_on_sighup_and_keeps_it_when_the_file_is_broken(
@@ -108,17 +128,7 @@ async def test_a_serve_process_rereads_the_keyring_on_sighup_and_keeps_it_when_t
     async with ConfigClient(as_bob(secured, tmp_path)) as bob, ConfigClient(secured) as alice:
         await bob.put("acme-1", "t", "k", "before")
 
-        # Bob's key swapped for another of the same length, in place, the modification time put back:
-        # nothing a look at the file sees changed, so only SIGHUP reads it.
-        stat, document = keyring.stat(), json.loads(keyring.read_text())
-        document["actors"]["bob"]["keys"] = [new_key_pair()[1]]
-        text = (json.dumps(document, indent=2) + "\n").encode()  # as `eventconfig keys` writes it
-        assert len(text) == stat.st_size
-        with open(keyring, "r+b") as out:
-            out.write(text)
-        os.utime(keyring, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-        after = keyring.stat()
-        assert (after.st_ino, after.st_size, after.st_mtime_ns) == (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        swap_unseen(keyring, "bob")  # only SIGHUP reads it
         serve.send_signal(signal.SIGHUP)
         await wait_until(lambda: refused(bob, "acme-1", Unauthenticated), RELOAD_S,
                          "the serve process did not re-read the keyring on SIGHUP")
