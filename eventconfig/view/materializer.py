@@ -109,6 +109,18 @@ class Materializer:
     def ready(self) -> bool:
         return self._ready
 
+    def hold(self) -> None:
+        """Stop following the log until :meth:`release`: the view keeps its state and falls behind.
+
+        A view that lags on purpose, for fault-injection tests (a slow or stuck fetch)."""
+        assert self._consumer is not None, "the view has not started"
+        self._consumer.pause(self._tp)
+
+    def release(self) -> None:
+        """Follow the log again after :meth:`hold`."""
+        assert self._consumer is not None, "the view has not started"
+        self._consumer.resume(self._tp)
+
     async def start(self) -> None:
         """Open (or rebuild) the view, seek to its stored offset and start applying the log."""
         self._failure, self._ready, self.records_applied, self.rebuild_reason = None, False, 0, None

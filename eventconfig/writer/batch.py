@@ -28,8 +28,8 @@ from typing import Any
 from eventconfig import model
 from eventconfig.codec import Codec, default_codec
 from eventconfig.deadletter import DLQ_FIELD_BYTES, dead_letter, reasons
-from eventconfig.errors import (BadRequest, CodecError, ConfigError, ReadTimeout, RequestError, TooLarge,
-                                Unauthenticated, ViewError)
+from eventconfig.errors import (BadRequest, CodecError, ConfigError, ReadTimeout, RequestError, RequestTimeout,
+                                TooLarge, Unauthenticated, ViewError)
 from eventconfig.logrecords import Headers, OutRecord
 from eventconfig.model import Entry, ItemKey, Version
 from eventconfig.view.reader import ViewReader
@@ -229,8 +229,8 @@ class _Batch:
             self._respond(request_id, error_response(exc), request["operation"], dialect, partition)
             return
         if deadline is not None and self.now_ms >= deadline:
-            expired = ReadTimeout(f"the request's deadline passed {self.now_ms - deadline} ms before the writer "
-                                  "got to it; nothing was done")
+            expired = RequestTimeout(f"the request's deadline passed {self.now_ms - deadline} ms before the writer "
+                                     "got to it; nothing was done")
             self._respond(request_id, error_response(expired), request["operation"], dialect, partition)
             return
         actor_bytes = len(headers.get(model.ACTOR_HEADER) or b"")

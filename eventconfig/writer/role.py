@@ -47,7 +47,7 @@ from eventconfig.model import ID_HEADER, Entry, ItemKey, Version
 from eventconfig.settings import Settings
 from eventconfig.tasks import off_loop
 from eventconfig.view.materializer import Materializer
-from eventconfig.writer.auth import authenticator
+from eventconfig.writer.auth import Keyring, authenticator
 from eventconfig.writer.batch import BatchConfig, BatchResult, RawRequest, process_batch, read_requests
 from eventconfig.writer.handler import Limits
 from eventconfig.writer.history_tail import continuation, history_end
@@ -55,6 +55,7 @@ from eventconfig.writer.parking import parked_metadata, parked_span
 from eventconfig.writer.policy import Policy
 from eventconfig.writer.reads import ReadAnswerer
 from eventconfig.writer.refusals import Refusals
+from eventconfig.writer.rules import ServiceRules
 from eventconfig.writer.resume_point import ResumePoint, furthest, last_stamped, stamped
 
 log = logging.getLogger(__name__)
@@ -102,8 +103,9 @@ class Writer(ExclusiveRole):
             max_actor_bytes=settings.max_actor_bytes,
             trustgraph_actor=settings.signing_actor,
         )
-        self.auth = authenticator(settings)
-        self.policy = Policy.load(settings.policy_file) if settings.policy_file else None
+        self.rules = ServiceRules.from_settings(settings)  # the keyring and policy, re-read while running (§14.4)
+        keyring, self.policy = self.rules.current()
+        self.auth = authenticator(settings, keyring)
         self.reads = ReadAnswerer(settings, materializer, self.config, self.policy)
         self.refusals = Refusals()
         self.session = Session()
@@ -130,6 +132,7 @@ class Writer(ExclusiveRole):
         """Continue above every version in the log (the view's, never lowered by a stray marker) once the
         history ends at the log's last stamped marker, from the further of the group's offset and that
         marker's (docs/design.md §6)."""
+        self._use_rules(*self.rules.read_afresh())  # a standby never judges by the file it started with
         view_version = await self.materializer.wait_caught_up(_CATCH_UP_TIMEOUT_S)
         stamp = await last_stamped(self.settings)
         # The history must end at the log's last marker (else HistoryMismatch: the writer refuses); the
@@ -151,6 +154,12 @@ class Writer(ExclusiveRole):
             self.session.recovered = raw if span.offsets is not None else read_requests(raw)
             fields["parked_reads"] = len(self.session.recovered)
         return Resume(offset, fields)
+
+    def _use_rules(self, keyring: Keyring | None, policy: Policy | None) -> None:
+        """Judge the next requests by this keyring and policy (docs/design.md §14.4)."""
+        if self.auth is not None and keyring is not None:
+            self.auth.keyring = keyring
+        self.policy = self.reads.policy = policy
 
     async def _remember_accepted(self, committed: int) -> None:
         """Re-learn the signed requests a previous writer accepted within the window, so a replay of one
@@ -186,6 +195,7 @@ class Writer(ExclusiveRole):
 
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
         session, started = self.session, time.monotonic()
+        self._use_rules(*self.rules.current())
         raw = [*session.recovered, *map(_raw, records)]
         session.recovered = []
         session.last_batch = len(records)

@@ -10,7 +10,6 @@ import asyncio
 from dataclasses import replace
 
 import pytest
-from aiokafka import TopicPartition
 
 from eventconfig.codec import default_codec
 from eventconfig.kafka.transactions import TransactionalSender
@@ -45,8 +44,7 @@ async def test_a_fenced_writer_whose_view_lags_never_answers_a_read_with_a_value
         await zombie.writer.wait_active(60)
         assert (await wire.put("w", ("t", "k", "old")))["version"] == 1
         await wait_until(lambda: zombie.materializer.version >= 1, 20, "the writer's view did not apply version 1")
-        log_tp = TopicPartition(settings.topics.log, 0)
-        zombie.materializer._consumer.pause(log_tp)  # its view stops following the log (a slow or stuck fetch)
+        zombie.materializer.hold()  # its view stops following the log (a slow or stuck fetch)
         await successor.start()  # fences the running writer: from now on it is a zombie
 
         # The put the successor handles reaches the zombie too, and the read right behind it (one record
@@ -68,7 +66,7 @@ async def test_a_fenced_writer_whose_view_lags_never_answers_a_read_with_a_value
             return consumed and all(read.offset != read_offset for read in zombie.writer.reads.waiting())
         await wait_until(lambda: answer.done() or zombie_dropped_the_read(), 30,
                          "the zombie writer neither answered the read nor dropped it after its failed transaction")
-        zombie.materializer._consumer.resume(log_tp)  # it takes the role back, catches up, reads the read again
+        zombie.materializer.release()  # it takes the role back, catches up, reads the read again
         response = codec.decode("ConfigResponse", (await asyncio.wait_for(answer, 60)).value)
     finally:
         await successor.stop()

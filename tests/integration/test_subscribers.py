@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 
 from eventconfig.client import ConfigClient, ConfigSubscriber, LocalView
 from eventconfig.client.client import ClientError
+from eventconfig.client.hub import connection_stats
 from eventconfig.errors import ReadTimeout, TopologyError, ViewError
 from eventconfig.kafka.topics import admin_client, create_topics
 from eventconfig.localbroker.broker import free_port
@@ -213,9 +214,10 @@ async def test_a_subscriber_start_with_no_service_times_out_and_closes_everythin
         await create_topics(admin, settings)
     subscriber = ConfigSubscriber(settings, retry_initial_s=0.05)
     subscriber.on_change(Recorder(), types=["prompt"])
+    hubs = len(connection_stats())
     with pytest.raises(ReadTimeout, match="no initial state within 2 s"):
         await subscriber.start(timeout=2)
-    assert subscriber._client is None and subscriber._task is None
+    assert len(connection_stats()) == hubs, "its Kafka connections are closed"
 
 
 async def test_a_local_view_start_that_fails_raises_a_typed_error_and_releases_the_view(settings, tmp_path):

@@ -50,7 +50,7 @@ async def test_a_tg_id_signed_by_anyone_but_the_front_end_is_refused_and_never_r
     tg = TrustGraphTopics.of(topicspace)
     forged, genuine = f"forged-{uuid.uuid4()}", f"genuine-{uuid.uuid4()}"
     async with running_service(secured):
-        bob = Signer.from_file("bob", keys["bob"])
+        bob = Signer.from_file("bob", keys["bob"], secured.deployment_name)
         value = codec.encode("ConfigRequest", {"operation": "config", "workspace": "w"})
         await wire.send_raw(value, bob.sign(value, [("id", f"tg:{topicspace}:r:{forged}".encode()),
                                                     ("reply-partition", b"0")], int(time.time() * 1000)))

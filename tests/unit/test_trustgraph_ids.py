@@ -14,8 +14,8 @@ from eventconfig.writer.batch import BatchConfig, RawRequest, process_batch
 
 codec = default_codec()
 NOW = 1_800_000_000_000
-FRONT_END = Signer("frontend", Ed25519PrivateKey.generate())
-BOB = Signer("bob", Ed25519PrivateKey.generate())
+FRONT_END = Signer("frontend", Ed25519PrivateKey.generate(), "prod")
+BOB = Signer("bob", Ed25519PrivateKey.generate(), "prod")
 CONFIG = BatchConfig(trustgraph_actor="frontend")
 
 
@@ -37,7 +37,7 @@ def signed(signer: Signer, request_id: str, value: bytes, partition: bytes = b"0
 def test_a_tg_id_signed_by_the_front_end_is_answered():
     value = request()
     result = process_batch([signed(FRONT_END, "tg:tg:w:1", value)], DictReader(), {}, 0, CONFIG, now_ms=NOW,
-                           auth=Authenticator(keyring(), 300_000))
+                           auth=Authenticator(keyring(), 300_000, "prod"))
     assert [dict(r.headers)["id"] for r in result.responses] == [b"tg:tg:w:1"] and result.version == 1
 
 
@@ -47,7 +47,7 @@ def test_a_tg_id_from_any_other_signer_or_unsigned_is_dead_lettered_unanswered_a
                RawRequest(2, put, [("id", b"tg:tg:w:3"), ("reply-partition", b"0"), ("actor", b"frontend")]),
                RawRequest(3, b"\xff", [("id", b"tg:tg:w:4"), ("reply-partition", b"0")]),
                signed(BOB, "bob-1", put)]
-    result = process_batch(records, DictReader(), {}, 0, CONFIG, now_ms=NOW, auth=Authenticator(keyring(), 300_000))
+    result = process_batch(records, DictReader(), {}, 0, CONFIG, now_ms=NOW, auth=Authenticator(keyring(), 300_000, "prod"))
     assert [dict(r.headers)["id"] for r in result.responses] == [b"bob-1"], "no answer under a TrustGraph id"
     assert not result.reads, "a forged TrustGraph read is not answered later either"
     refused = [dict(r.headers) for r in result.dlq]
