@@ -34,7 +34,7 @@ from eventconfig.codec import Codec, default_codec
 from eventconfig.errors import EventConfigError, ReadTimeout, RequestTimeout, TooLarge
 from eventconfig.kafka.reading import IDLE_FETCH_WAIT_MS, committed_consumer
 from eventconfig.model import (CONFIG, DELETE, GET, GETKEYS_ALL_WS, GETVALUES, GETVALUES_ALL_WS, ID_HEADER, LIST, PUT,
-                               WRITE_OPERATIONS)
+                               READ_OPERATIONS, WRITE_OPERATIONS)
 from eventconfig.settings import Settings
 from eventconfig.signing import Signer, settings_signer
 
@@ -81,6 +81,7 @@ class ConfigClient:
         self._wanted_partition = reply_partition
         self.reply_partition: int | None = None  # the partition read, once started
         self.responses_read = 0  # records consumed, its own answers and those of clients sharing its partition
+        self.read_topic = settings.topics.request  # where reads go, once started (docs/design.md §6)
 
     async def __aenter__(self) -> ConfigClient:
         await self.start()
@@ -104,6 +105,7 @@ class ConfigClient:
             missing = [t for t in (topics.request, topics.response) if t not in known]
             if missing:
                 raise ClientError(f"topic(s) {', '.join(missing)} do not exist; run `eventconfig topics create`")
+            self.read_topic = self._read_topic(known)
             partition = self._pick_partition(sorted(await producer.partitions_for(topics.response)))
             tp = TopicPartition(topics.response, partition)
             consumer.assign([tp])
@@ -115,6 +117,18 @@ class ConfigClient:
                 raise kafka_unreachable(s, exc) from exc
             raise
         self._attach(producer, consumer, partition)
+
+    def _read_topic(self, known: set[str]) -> str:
+        """The read topic when reads should go there and it exists; else the request topic (an older
+        deployment, whose writer answers them as before)."""
+        topics = self.settings.topics
+        if not self.settings.client_reads_on_read_topic:
+            return topics.request
+        if topics.read not in known:
+            log.warning("the read topic %s does not exist; reads go to the request topic (run `eventconfig topics "
+                        "create` to add it)", topics.read)
+            return topics.request
+        return topics.read
 
     def _pick_partition(self, partitions: list[int]) -> int:
         if self._wanted_partition is None:
@@ -200,7 +214,8 @@ class ConfigClient:
             headers = self.signer.sign(value, headers, int(time.time() * 1000))
         try:
             async with asyncio.timeout(limit):
-                await self._producer.send_and_wait(self.settings.topics.request, value, headers=headers)
+                topic = self.read_topic if operation in READ_OPERATIONS else self.settings.topics.request
+                await self._producer.send_and_wait(topic, value, headers=headers)
                 response = await future
         except TimeoutError:
             write = operation in WRITE_OPERATIONS

@@ -39,7 +39,7 @@ from eventconfig.kafka.records import OutRecord
 from eventconfig.settings import Settings
 
 __all__ = ["REFUSALS", "AIOKafkaProducer", "ConsumerRecord", "GroupMember", "KafkaError",
-           "ProducerFenced", "TopicPartition", "abortable", "fence", "forget_failure", "idempotent_producer",
+           "ProducerFenced", "SharedGroup", "TopicPartition", "abortable", "fence", "forget_failure", "idempotent_producer",
            "refresh_metadata", "routes", "send", "transactional_producer"]
 
 # Produce errors that retrying cannot cure: the records themselves are unacceptable to the broker.
@@ -321,3 +321,54 @@ class GroupMember:
             return 0
         return self.consumer.last_stable_offset(self.tp) or self.consumer.highwater(self.tp) or 0
 
+
+
+# --- a group that shares a topic's partitions -----------------------------------------------------
+
+class SharedGroup:
+    """Membership of a group whose members share the partitions of ``topic`` (the read topic, docs/design.md
+    §6), and the high watermark of ``watched``: its end offset counting open transactions, read by a
+    consumer of its own so that no long-poll fetch delays the lookup."""
+
+    def __init__(self, settings: Settings, group_id: str, topic: str, watched: TopicPartition) -> None:
+        self.settings, self.group_id, self.topic, self.watched = settings, group_id, topic, watched
+        self._consumer: AIOKafkaConsumer | None = None
+        self._looker: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        # A member that misses heartbeats for the session is replaced; its partitions go to the others.
+        consumer = committed_consumer(self.settings, group_id=self.group_id,
+                                      session_timeout_ms=self.settings.writer_session_timeout_ms,
+                                      heartbeat_interval_ms=self.settings.writer_heartbeat_interval_ms,
+                                      max_poll_interval_ms=300_000)
+        looker = committed_consumer(self.settings, isolation_level="read_uncommitted")
+        try:
+            await consumer.start()
+            await looker.start()
+        except BaseException:
+            await asyncio.gather(consumer.stop(), looker.stop(), return_exceptions=True)
+            raise
+        consumer.subscribe([self.topic])
+        self._consumer, self._looker = consumer, looker
+
+    async def stop(self) -> None:
+        consumers = [c for c in (self._consumer, self._looker) if c is not None]
+        self._consumer = self._looker = None
+        await asyncio.gather(*(c.stop() for c in consumers), return_exceptions=True)
+
+    async def fetch(self, timeout_ms: int, max_records: int) -> list[ConsumerRecord]:
+        """The next records of this member's partitions (waiting up to ``timeout_ms`` for the first)."""
+        assert self._consumer is not None, "the group member has not started"
+        fetched = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        return [record for records in fetched.values() for record in records]
+
+    async def commit(self) -> None:
+        """Commit the position of every partition this member reads (every record it fetched is
+        handled); KafkaError when a rebalance has moved them on."""
+        assert self._consumer is not None, "the group member has not started"
+        await self._consumer.commit()
+
+    async def high_watermark(self) -> int:
+        """The end offset of ``watched`` now, open transactions included (a read_uncommitted lookup)."""
+        assert self._looker is not None, "the group member has not started"
+        return await end_offset(self._looker, self.watched)
