@@ -82,6 +82,7 @@ class ConfigClient:
         self.reply_partition: int | None = None  # the partition read, once started
         self.responses_read = 0  # records consumed, its own answers and those of clients sharing its partition
         self.read_topic = settings.topics.request  # where reads go, once started (docs/design.md §6)
+        self._writes_in_flight = 0  # while any, reads go to the request topic: behind those writes
 
     async def __aenter__(self) -> ConfigClient:
         await self.start()
@@ -212,9 +213,13 @@ class ConfigClient:
         headers = request_headers(request_id, self.actor, deadline_ms, self.reply_partition)
         if self.signer is not None:
             headers = self.signer.sign(value, headers, int(time.time() * 1000))
+        # A read goes to the read topic unless a write of this client is in flight: on the request topic
+        # the writer answers it after that write, so a client's put then get keep their order.
+        read = operation in READ_OPERATIONS
+        topic = self.read_topic if read and not self._writes_in_flight else self.settings.topics.request
+        self._writes_in_flight += 0 if read else 1
         try:
             async with asyncio.timeout(limit):
-                topic = self.read_topic if operation in READ_OPERATIONS else self.settings.topics.request
                 await self._producer.send_and_wait(topic, value, headers=headers)
                 response = await future
         except TimeoutError:
@@ -230,6 +235,7 @@ class ConfigClient:
             raise ClientError(f"cannot send {operation!r} request: {exc}") from exc
         finally:
             self._pending.pop(request_id, None)
+            self._writes_in_flight -= 0 if read else 1
         return dict(check_response(response))
 
     # --- high level: reads (every read accepts min_version: wait until the view reached it) --
