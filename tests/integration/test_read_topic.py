@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from eventconfig.client import ConfigClient
+from eventconfig.kafka.topics import admin_client
+from eventconfig.process import ConfigService
 from eventconfig.settings import Settings
 from tests.support import activations, start_process, wait_serving, wait_until
 
@@ -134,3 +136,26 @@ def _reachable(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+async def test_a_deployment_without_a_read_topic_keeps_working_with_reads_on_the_request_topic(settings, topics, wire,
+                                                                                               tmp_path):
+    """An upgrade: the topics were made before the read topic existed."""
+    async with admin_client(settings) as admin:
+        await admin.delete_topics([settings.topics.read])
+        await wait_until(lambda: _gone(admin, settings.topics.read), 30, "the read topic was not deleted")
+    service = ConfigService(replace(settings, data_dir=tmp_path / "svc"), projector=False)
+    await service.start()
+    try:
+        assert service.read_server is None
+        await service.writer.wait_active(60)
+        assert (await wire.put("w", ("t", "k", "v")))["error"] is None
+        async with ConfigClient(replace(settings, client_reads_on_read_topic=1), timeout=30) as client:
+            assert client.read_topic == settings.topics.request
+            assert await client.get("w", "t", "k") == "v"
+    finally:
+        await service.stop()
+
+
+async def _gone(admin, topic: str) -> bool:  # type: ignore[no-untyped-def]
+    return topic not in await admin.list_topics()
