@@ -88,9 +88,9 @@ class Settings:
     # Partitions `topics create` gives the read topic: at most this many serve processes share its reads.
     read_partitions: int = 8
     # ConfigClient sends reads to the read topic (any serve process answers them) instead of the request
-    # topic (only the active writer answers them): 1 yes, 0 no. It falls back to the request topic when
-    # the deployment has no read topic.
-    client_reads_on_read_topic: int = 0
+    # topic (only the active writer answers them): 0 no, anything else yes. It falls back to the request
+    # topic when the deployment has no read topic.
+    client_reads_on_read_topic: int = 1
     max_message_bytes: int = 10 * 1024 * 1024
     max_value_bytes: int = 512 * 1024
     max_items_per_request: int = 10_000
@@ -203,8 +203,6 @@ class Settings:
             raise SettingsError("request_timeout_ms, metadata_max_age_ms and transaction_timeout_ms must be positive")
         if min(self.replication_factor, self.min_insync_replicas) < 0:
             raise SettingsError("replication_factor and min_insync_replicas may not be negative (0: from the cluster)")
-        if self.client_reads_on_read_topic not in (0, 1):
-            raise SettingsError(f"client_reads_on_read_topic must be 0 or 1, got {self.client_reads_on_read_topic}")
         if self.read_partitions < 1:
             raise SettingsError(f"read_partitions must be at least 1, got {self.read_partitions}")
         if self.response_partitions < 1:
