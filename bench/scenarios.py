@@ -40,8 +40,8 @@ from bench.sse import sse_streams
 from bench.auth import auth_rows
 from bench.validation import validation_rows
 from bench.floor import floor_rows
-from bench.env import (ServiceProcess, create_deployment_topics, delete_deployment_topics, deployment,
-                       settings_env)
+from bench.env import (ServiceProcess, create_deployment_topics, delete_deployment_topics, deployment, free_port,
+                       read_topic_answers, settings_env)
 from bench.load import TYPE, WORKSPACE, LoadSpec, LoadStats, make_key, make_values, preload
 from bench.profiling import ProcessProfile, Profiler, WindowProfile, profile_rows
 from bench.report import Goal, Row, percentile, summarize_ms
@@ -363,6 +363,56 @@ async def get_concurrent(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
             *profile_rows(run.profiles, run.cpu, min(cfg.client_procs, cfg.clients))]
 
 
+READ_TOPIC_ENV = {"EVENTCONFIG_CLIENT_READS_ON_READ_TOPIC": "1"}
+
+
+async def reads_per_process(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
+    """Gets through the read topic (docs/design.md §6) with one ``serve`` process, then with a second one
+    (a standby for the writer role): the throughput of each run and the share of reads each process
+    answered, from each process's ``eventconfig_read_topic_answers_total``."""
+    await _ensure_preloaded(ctx, cfg)
+    first = ctx.settings.metrics_port
+    rows = await _read_run(ctx, cfg, {"service": first}, ctx.load("reads"))
+    second = ServiceProcess(replace(ctx.settings, data_dir=ctx.workdir / "second-view", metrics_port=free_port()),
+                            ctx.workdir / "second-probe.jsonl", ctx.workdir / "second-service.log", projector=False)
+    try:
+        await second.start()
+        await _wait_answering_reads(ctx.settings, second.settings.metrics_port)
+        load = ctx.load("reads")
+        rows += await _read_run(ctx, cfg, {"service": first, "service2": second.settings.metrics_port},
+                                replace(load, pids={**load.pids, "service2": second.pid}))
+    finally:
+        second.stop()
+    return rows
+
+
+async def _read_run(ctx: ServiceContext, cfg: BenchConfig, ports: dict[str, int], load: Load) -> list[Row]:
+    before = {name: read_topic_answers(port) for name, port in ports.items()}
+    run = await run_workers(replace(load, env={**load.env, **READ_TOPIC_ENV}), "get", cfg.clients, cfg.client_procs,
+                            cfg, seed=5)
+    answered = {name: read_topic_answers(port) - before[name] for name, port in ports.items()}
+    total = max(1, sum(answered.values()))
+    n = len(ports)
+    rows = [_throughput_row("reads", f"get throughput via the read topic, {cfg.clients} clients, {n} serve "
+                            f"process{'es' if n > 1 else ''}", run, cfg, None, ETCD["get64"], WARM_READS)]
+    for i, count in enumerate(answered.values(), 1):
+        goal = Goal(">=", 30) if n == 2 else None
+        rows.append(Row("reads", f"reads answered by process {i} of {n}", 100 * count / total, "%", goal,
+                        note=f"{count:,} of {total:,} reads" + (" (goal 30-70 %)" if n == 2 else "")))
+    return rows
+
+
+async def _wait_answering_reads(settings: Settings, port: int, timeout: float = 120) -> None:
+    """Until the process on ``port`` has answered a read of the read topic (it joined the readers' group
+    and got partitions); raises TimeoutError."""
+    deadline = time.monotonic() + timeout
+    async with ConfigClient(replace(settings, client_reads_on_read_topic=1), timeout=60) as client:
+        while read_topic_answers(port) == 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the second serve process answered no read of the read topic")
+            await client.get(WORKSPACE, TYPE, make_key(0, 0))
+
+
 async def _collect_pokes(consumer: Any, arrivals: list[tuple[int, float]]) -> None:
     """Record (version, arrival time) of every poke on the notify topic."""
     codec = default_codec()
@@ -643,7 +693,7 @@ LogScenario = Callable[[Path, str, BenchConfig], Awaitable[list[Row]]]
 
 SERVICE_SCENARIOS: dict[str, ServiceScenario] = {"floor": floor, "put1": put_sequential, "put64": put_concurrent,
                                                  "get1": get_sequential, "get64": get_concurrent,
-                                                 "poke": write_to_poke, "fleet": fleet}
+                                                 "reads": reads_per_process, "poke": write_to_poke, "fleet": fleet}
 
 
 async def sse(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
