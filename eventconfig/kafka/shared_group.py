@@ -18,19 +18,39 @@ Example::
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
 from eventconfig.kafka.reading import committed_consumer, end_offset
 from eventconfig.settings import Settings
 
 
+class _Holding(ConsumerRebalanceListener):
+    """Keeps the set of partitions the group gives this member, and reports its size on every change."""
+
+    def __init__(self, report: Callable[[int], None]) -> None:
+        self.held: set[TopicPartition] = set()
+        self._report = report
+
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.held -= set(revoked)
+        self._report(len(self.held))
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.held |= set(assigned)
+        self._report(len(self.held))
+
+
 class SharedGroup:
     """Membership of ``group_id`` over the partitions of ``topic``, and the high watermark of ``watched``:
-    its end offset counting open transactions."""
+    its end offset counting open transactions. ``on_held(n)`` hears how many partitions of ``topic`` the
+    group gives this member, whenever that changes (0 during a rebalance)."""
 
-    def __init__(self, settings: Settings, group_id: str, topic: str, watched: TopicPartition) -> None:
+    def __init__(self, settings: Settings, group_id: str, topic: str, watched: TopicPartition,
+                 on_held: Callable[[int], None] = lambda held: None) -> None:
         self.settings, self.group_id, self.topic, self.watched = settings, group_id, topic, watched
+        self._holding = _Holding(on_held)
         self._consumer: AIOKafkaConsumer | None = None
         self._looker: AIOKafkaConsumer | None = None
 
@@ -47,13 +67,14 @@ class SharedGroup:
         except BaseException:
             await asyncio.gather(consumer.stop(), looker.stop(), return_exceptions=True)
             raise
-        consumer.subscribe([self.topic])
+        consumer.subscribe([self.topic], listener=self._holding)
         self._consumer, self._looker = consumer, looker
 
     async def stop(self) -> None:
         consumers = [c for c in (self._consumer, self._looker) if c is not None]
         self._consumer = self._looker = None
         await asyncio.gather(*(c.stop() for c in consumers), return_exceptions=True)
+        self._holding.on_partitions_revoked(set(self._holding.held))
 
     async def fetch(self, timeout_ms: int, max_records: int) -> list[ConsumerRecord]:
         """The next records of this member's partitions (waiting up to ``timeout_ms`` for the first)."""

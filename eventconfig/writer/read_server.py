@@ -62,7 +62,7 @@ class ReadServer:
         keyring, self.policy = self.rules.current()
         self.auth = authenticator(settings, keyring)
         self.group = SharedGroup(settings, settings.readers_group, settings.topics.read,
-                                 TopicPartition(settings.topics.log, 0))
+                                 TopicPartition(settings.topics.log, 0), on_held=metrics.READ_TOPIC_PARTITIONS.set)
         self._sender = PlainSender(settings)
 
     async def run(self) -> None:

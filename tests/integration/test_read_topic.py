@@ -24,6 +24,7 @@ from tests.support import activations, start_process, wait_serving, wait_until
 pytestmark = pytest.mark.integration
 
 _ANSWERS = re.compile(r'^eventconfig_read_topic_answers_total\{outcome="ok"\} (\S+)$', re.M)
+_HELD = re.compile(r'^eventconfig_read_topic_partitions (\S+)$', re.M)
 
 
 def free_port() -> int:
@@ -34,8 +35,17 @@ def free_port() -> int:
 
 def answered(port: int) -> int:
     """Reads of the read topic the process behind ``port`` answered, from its /metrics."""
+    return _metric(port, _ANSWERS)
+
+
+def held(port: int) -> int:
+    """Partitions of the read topic the readers' group gives the process behind ``port`` now."""
+    return _metric(port, _HELD)
+
+
+def _metric(port: int, pattern: re.Pattern[str]) -> int:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as page:
-        found = _ANSWERS.search(page.read().decode())
+        found = pattern.search(page.read().decode())
     return int(float(found.group(1))) if found else 0
 
 
@@ -66,6 +76,10 @@ async def test_each_of_two_processes_answers_a_share_of_reads_and_none_is_older_
     await wait_serving(wire)
     ports = [port for _, _, port in started.values()]
     await wait_until(lambda: all(_reachable(p) for p in ports), 60, "the metrics endpoints did not come up")
+    # The second process to join the readers' group gets its partition at the group's next rebalance:
+    # reads sent before then are all the first one's.
+    await wait_until(lambda: all(held(p) == 1 for p in ports), 60,
+                     "the readers' group did not give each process one of the two read partitions")
     for n in range(1, 41):
         assert (await wire.put("w", ("t", "k", str(n))))["error"] is None
         assert await reader.get("w", "t", "k") == str(n), "a read returned data older than an acknowledged write"
