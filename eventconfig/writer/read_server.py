@@ -34,6 +34,7 @@ from eventconfig.kafka.shared_group import SharedGroup
 from eventconfig.kafka.transactions import PlainSender, RecordRefused
 from eventconfig.model import Version
 from eventconfig.settings import Settings
+from eventconfig.tasks import Backoff
 from eventconfig.view.materializer import Materializer
 from eventconfig.writer.auth import authenticator
 from eventconfig.writer.batch import BatchConfig, BatchResult, RawRequest, Waiting, answer_reads, process_batch
@@ -45,6 +46,7 @@ _POLL_MS = 500
 _MAX_READS = 500
 _RECHECK_S = 0.5  # a waiting batch looks at its deadlines at least this often
 _RETRY_S = 0.5
+_RETRY_MAX_S = 10.0  # a lasting failure (a missing ACL) is logged this often
 
 
 def behind(reads: Sequence[Waiting], end: int) -> list[Waiting]:
@@ -66,13 +68,20 @@ class ReadServer:
         self._sender = PlainSender(settings)
 
     async def run(self) -> None:
-        """Answer reads until cancelled; Kafka errors are logged and retried (the reads are re-read)."""
+        """Answer reads until cancelled; Kafka errors are logged and retried (the reads are re-read), so
+        a failure of the read topic never stops the process's roles."""
         await self._sender.start()
         try:
             await self.group.start()
             log.info("answering reads of the read topic", extra={"fields": {"topic": self.settings.topics.read}})
+            backoff = Backoff(_RETRY_S, _RETRY_MAX_S)
             while True:
-                records = await self.group.fetch(_POLL_MS, _MAX_READS)
+                try:
+                    records = await self.group.fetch(_POLL_MS, _MAX_READS)
+                except KafkaError as exc:  # e.g. no ACL for the readers' group yet: the writer role goes on
+                    await self._retry("reading the read topic failed", exc, backoff.next())
+                    continue
+                backoff.reset()
                 if records:
                     await self._handle(records)
         finally:
@@ -128,7 +137,7 @@ class ReadServer:
             metrics.REQUESTS.labels(operation, outcome).inc()
 
     @staticmethod
-    async def _retry(what: str, exc: BaseException) -> None:
+    async def _retry(what: str, exc: BaseException, wait: float = _RETRY_S) -> None:
         log.warning(f"{what}; retrying", extra={"fields": {"error": str(exc) or type(exc).__name__,
-                                                           "retry_in_s": _RETRY_S}})
-        await asyncio.sleep(_RETRY_S)
+                                                           "retry_in_s": wait}})
+        await asyncio.sleep(wait)
