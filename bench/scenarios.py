@@ -354,8 +354,8 @@ async def get_sequential(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
 
 
 async def get_concurrent(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
-    """64 concurrent readers (reads pass through the writer's request topic, in no transaction: no
-    writer-transaction row)."""
+    """64 concurrent readers (reads go where ConfigClient sends them by default: the read topic, answered by
+    the one serve process in no transaction, docs/design.md §6; no writer-transaction row)."""
     await _ensure_preloaded(ctx, cfg)
     run = await run_workers(ctx.load("get64"), "get", cfg.clients, cfg.client_procs, cfg, seed=4)
     return [_throughput_row("get64", f"get throughput, {cfg.clients} clients", run, cfg, None, ETCD["get64"],
