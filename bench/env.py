@@ -102,12 +102,22 @@ def free_port() -> int:
 
 
 _READ_ANSWERS = re.compile(r'^eventconfig_read_topic_answers_total\{[^}]*\} (\S+)$', re.M)
+_READ_PARTITIONS = re.compile(r'^eventconfig_read_topic_partitions (\S+)$', re.M)
 
 
 def read_topic_answers(port: int) -> int:
     """Reads of the read topic the process serving metrics on ``port`` answered (every outcome)."""
+    return _metric_sum(port, _READ_ANSWERS)
+
+
+def read_topic_partitions(port: int) -> int:
+    """Partitions of the read topic the readers' group gives the process serving metrics on ``port`` now."""
+    return _metric_sum(port, _READ_PARTITIONS)
+
+
+def _metric_sum(port: int, pattern: re.Pattern[str]) -> int:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as page:
-        return int(sum(float(n) for n in _READ_ANSWERS.findall(page.read().decode())))
+        return int(sum(float(n) for n in pattern.findall(page.read().decode())))
 
 
 class ServiceProcess:

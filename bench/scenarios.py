@@ -41,7 +41,7 @@ from bench.auth import auth_rows
 from bench.validation import validation_rows
 from bench.floor import floor_rows
 from bench.env import (ServiceProcess, create_deployment_topics, delete_deployment_topics, deployment, free_port,
-                       read_topic_answers, settings_env)
+                       read_topic_answers, read_topic_partitions, settings_env)
 from bench.load import TYPE, WORKSPACE, LoadSpec, LoadStats, make_key, make_values, preload
 from bench.profiling import ProcessProfile, Profiler, WindowProfile, profile_rows
 from bench.report import Goal, Row, percentile, summarize_ms
@@ -377,7 +377,7 @@ async def reads_per_process(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
                             ctx.workdir / "second-probe.jsonl", ctx.workdir / "second-service.log", projector=False)
     try:
         await second.start()
-        await _wait_answering_reads(ctx.settings, second.settings.metrics_port)
+        await _wait_sharing_reads([first, second.settings.metrics_port])
         load = ctx.load("reads")
         rows += await _read_run(ctx, cfg, {"service": first, "service2": second.settings.metrics_port},
                                 replace(load, pids={**load.pids, "service2": second.pid}))
@@ -402,15 +402,21 @@ async def _read_run(ctx: ServiceContext, cfg: BenchConfig, ports: dict[str, int]
     return rows
 
 
-async def _wait_answering_reads(settings: Settings, port: int, timeout: float = 120) -> None:
-    """Until the process on ``port`` has answered a read of the read topic (it joined the readers' group
-    and got partitions); raises TimeoutError."""
+async def _wait_sharing_reads(ports: list[int], timeout: float = 120) -> None:
+    """Until each process serving metrics on ``ports`` holds partitions of the read topic (a process that
+    joins gets them at the readers' group's next rebalance); raises TimeoutError."""
     deadline = time.monotonic() + timeout
-    async with ConfigClient(replace(settings, client_reads_on_read_topic=1), timeout=60) as client:
-        while read_topic_answers(port) == 0:
-            if time.monotonic() > deadline:
-                raise TimeoutError("the second serve process answered no read of the read topic")
-            await client.get(WORKSPACE, TYPE, make_key(0, 0))
+    while not all(_holds_reads(port) for port in ports):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the serve processes did not share the read topic's partitions")
+        await asyncio.sleep(0.1)
+
+
+def _holds_reads(port: int) -> bool:
+    try:
+        return read_topic_partitions(port) > 0
+    except OSError:  # its metrics are not served yet (it started after another process answered)
+        return False
 
 
 async def _collect_pokes(consumer: Any, arrivals: list[tuple[int, float]]) -> None:
