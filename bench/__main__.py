@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import platform
@@ -32,7 +33,7 @@ from eventconfig.localbroker import prewarm
 
 from bench.compare import add_peer, floor_ratios
 from bench.cpu import listener_pid
-from bench.env import (RUN_ID, ServiceProcess, broker_for_bench, create_deployment_topics,
+from bench.env import (RUN_ID, ServiceProcess, broker_for_bench, create_deployment_topics, free_port,
                        delete_deployment_topics, deployment)
 from bench.peer import EtcdServer, PeerUnavailable, measure_etcd
 from bench.profiling import PROFILED, RATE_HZ, Profiler, ProfilerUnavailable
@@ -97,7 +98,7 @@ def make_config(args: argparse.Namespace) -> BenchConfig:
 async def run_service_scenarios(names: list[str], bootstrap: str, workdir: Path, cfg: BenchConfig,
                                 projector: bool, profiler: Profiler | None) -> list[Row]:
     """Start one service process on a fresh deployment and run the selected service scenarios on it."""
-    settings = deployment(bootstrap, workdir, "svc")
+    settings = dataclasses.replace(deployment(bootstrap, workdir, "svc"), metrics_port=free_port())
     await create_deployment_topics(settings)
     service = ServiceProcess(settings, workdir / "probe.jsonl", workdir / "service.log", projector=projector)
     rows: list[Row] = []

@@ -15,7 +15,9 @@ import contextlib
 import json
 import os
 import signal
+import re
 import socket
+import urllib.request
 import subprocess
 import sys
 import time
@@ -86,9 +88,36 @@ async def delete_deployment_topics(settings: Settings) -> None:
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that points an eventconfig process at ``settings``' deployment."""
+    """The environment that points an eventconfig process at ``settings``' deployment (and its metrics port)."""
     return {**os.environ, "EVENTCONFIG_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-            "EVENTCONFIG_TOPIC_PREFIX": settings.topic_prefix, "EVENTCONFIG_DATA_DIR": str(settings.data_dir)}
+            "EVENTCONFIG_TOPIC_PREFIX": settings.topic_prefix, "EVENTCONFIG_DATA_DIR": str(settings.data_dir),
+            **({"EVENTCONFIG_METRICS_PORT": str(settings.metrics_port)} if settings.metrics_port else {})}
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for a process's metrics."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+_READ_ANSWERS = re.compile(r'^eventconfig_read_topic_answers_total\{[^}]*\} (\S+)$', re.M)
+_READ_PARTITIONS = re.compile(r'^eventconfig_read_topic_partitions (\S+)$', re.M)
+
+
+def read_topic_answers(port: int) -> int:
+    """Reads of the read topic the process serving metrics on ``port`` answered (every outcome)."""
+    return _metric_sum(port, _READ_ANSWERS)
+
+
+def read_topic_partitions(port: int) -> int:
+    """Partitions of the read topic the readers' group gives the process serving metrics on ``port`` now."""
+    return _metric_sum(port, _READ_PARTITIONS)
+
+
+def _metric_sum(port: int, pattern: re.Pattern[str]) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as page:
+        return int(sum(float(n) for n in pattern.findall(page.read().decode())))
 
 
 class ServiceProcess:

@@ -40,8 +40,8 @@ from bench.sse import sse_streams
 from bench.auth import auth_rows
 from bench.validation import validation_rows
 from bench.floor import floor_rows
-from bench.env import (ServiceProcess, create_deployment_topics, delete_deployment_topics, deployment,
-                       settings_env)
+from bench.env import (ServiceProcess, create_deployment_topics, delete_deployment_topics, deployment, free_port,
+                       read_topic_answers, read_topic_partitions, settings_env)
 from bench.load import TYPE, WORKSPACE, LoadSpec, LoadStats, make_key, make_values, preload
 from bench.profiling import ProcessProfile, Profiler, WindowProfile, profile_rows
 from bench.report import Goal, Row, percentile, summarize_ms
@@ -354,13 +354,69 @@ async def get_sequential(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
 
 
 async def get_concurrent(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
-    """64 concurrent readers (reads pass through the writer's request topic, in no transaction: no
-    writer-transaction row)."""
+    """64 concurrent readers (reads go where ConfigClient sends them by default: the read topic, answered by
+    the one serve process in no transaction, docs/design.md §6; no writer-transaction row)."""
     await _ensure_preloaded(ctx, cfg)
     run = await run_workers(ctx.load("get64"), "get", cfg.clients, cfg.client_procs, cfg, seed=4)
     return [_throughput_row("get64", f"get throughput, {cfg.clients} clients", run, cfg, None, ETCD["get64"],
                             WARM_READS),
             *profile_rows(run.profiles, run.cpu, min(cfg.client_procs, cfg.clients))]
+
+
+READ_TOPIC_ENV = {"EVENTCONFIG_CLIENT_READS_ON_READ_TOPIC": "1"}
+
+
+async def reads_per_process(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
+    """Gets through the read topic (docs/design.md §6) with one ``serve`` process, then with a second one
+    (a standby for the writer role): the throughput of each run and the share of reads each process
+    answered, from each process's ``eventconfig_read_topic_answers_total``."""
+    await _ensure_preloaded(ctx, cfg)
+    first = ctx.settings.metrics_port
+    rows = await _read_run(ctx, cfg, {"service": first}, ctx.load("reads"))
+    second = ServiceProcess(replace(ctx.settings, data_dir=ctx.workdir / "second-view", metrics_port=free_port()),
+                            ctx.workdir / "second-probe.jsonl", ctx.workdir / "second-service.log", projector=False)
+    try:
+        await second.start()
+        await _wait_sharing_reads([first, second.settings.metrics_port])
+        load = ctx.load("reads")
+        rows += await _read_run(ctx, cfg, {"service": first, "service2": second.settings.metrics_port},
+                                replace(load, pids={**load.pids, "service2": second.pid}))
+    finally:
+        second.stop()
+    return rows
+
+
+async def _read_run(ctx: ServiceContext, cfg: BenchConfig, ports: dict[str, int], load: Load) -> list[Row]:
+    before = {name: read_topic_answers(port) for name, port in ports.items()}
+    run = await run_workers(replace(load, env={**load.env, **READ_TOPIC_ENV}), "get", cfg.clients, cfg.client_procs,
+                            cfg, seed=5)
+    answered = {name: read_topic_answers(port) - before[name] for name, port in ports.items()}
+    total = max(1, sum(answered.values()))
+    n = len(ports)
+    rows = [_throughput_row("reads", f"get throughput via the read topic, {cfg.clients} clients, {n} serve "
+                            f"process{'es' if n > 1 else ''}", run, cfg, None, ETCD["get64"], WARM_READS)]
+    for i, count in enumerate(answered.values(), 1):
+        goal = Goal(">=", 30) if n == 2 else None
+        rows.append(Row("reads", f"reads answered by process {i} of {n}", 100 * count / total, "%", goal,
+                        note=f"{count:,} of {total:,} reads" + (" (goal 30-70 %)" if n == 2 else "")))
+    return rows
+
+
+async def _wait_sharing_reads(ports: list[int], timeout: float = 120) -> None:
+    """Until each process serving metrics on ``ports`` holds partitions of the read topic (a process that
+    joins gets them at the readers' group's next rebalance); raises TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while not all(_holds_reads(port) for port in ports):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the serve processes did not share the read topic's partitions")
+        await asyncio.sleep(0.1)
+
+
+def _holds_reads(port: int) -> bool:
+    try:
+        return read_topic_partitions(port) > 0
+    except OSError:  # its metrics are not served yet (it started after another process answered)
+        return False
 
 
 async def _collect_pokes(consumer: Any, arrivals: list[tuple[int, float]]) -> None:
@@ -643,7 +699,7 @@ LogScenario = Callable[[Path, str, BenchConfig], Awaitable[list[Row]]]
 
 SERVICE_SCENARIOS: dict[str, ServiceScenario] = {"floor": floor, "put1": put_sequential, "put64": put_concurrent,
                                                  "get1": get_sequential, "get64": get_concurrent,
-                                                 "poke": write_to_poke, "fleet": fleet}
+                                                 "reads": reads_per_process, "poke": write_to_poke, "fleet": fleet}
 
 
 async def sse(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:

@@ -5,6 +5,10 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 REQUESTS = Counter("eventconfig_requests_total", "Requests handled by the writer.", ["operation", "outcome"])
+READ_TOPIC_ANSWERS = Counter("eventconfig_read_topic_answers_total",
+                             "Reads of the read topic this process answered, by outcome.", ["outcome"])
+READ_TOPIC_PARTITIONS = Gauge("eventconfig_read_topic_partitions",
+                              "Partitions of the read topic the readers' group gives this process now.")
 BATCH_SECONDS = Histogram("eventconfig_batch_seconds", "Handling plus transaction commit of one request batch.",
                           buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 BATCH_SIZE = Histogram("eventconfig_batch_requests", "Requests per group-commit batch.",

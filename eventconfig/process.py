@@ -1,4 +1,4 @@
-"""The config service process: topic check, materializer, writer, (by default) the push projector and
+"""The config service process: topic check, materializer, writer, the read server (with a read topic), (by default) the push projector and
 (with a TrustGraph topicspace) the TrustGraph front end.
 
 Example::
@@ -19,13 +19,14 @@ from eventconfig.kafka.adapter import KafkaError
 from eventconfig import metrics
 from eventconfig.errors import ServiceStartError
 from eventconfig.kafka.connect import unavailable
-from eventconfig.kafka.topics import admin_client, check_topics
+from eventconfig.kafka.topics import admin_client, check_topics, topic_exists
 from eventconfig.push.role import PushProjector
 from eventconfig.settings import Settings
 from eventconfig.trustgraph import topics as trustgraph_topics
 from eventconfig.trustgraph.frontend import TrustGraphFrontEnd
 from eventconfig.trustgraph.wire import TrustGraphTopics
 from eventconfig.view.materializer import Materializer
+from eventconfig.writer.read_server import ReadServer
 from eventconfig.writer.role import Writer
 from eventconfig.tasks import cancel
 
@@ -41,6 +42,7 @@ class ConfigService:
         self.writer = Writer(settings, self.materializer)
         self.projector = PushProjector(settings) if projector else None
         self.trustgraph: TrustGraphFrontEnd | None = None
+        self.read_server: ReadServer | None = None  # when the deployment has a read topic
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -53,6 +55,8 @@ class ConfigService:
         started = time.monotonic()
         async with admin_client(self.settings) as admin:
             await check_topics(admin, self.settings)
+            if await topic_exists(admin, self.settings.topics.read):
+                self.read_server = ReadServer(self.settings, self.materializer, self.writer.config)
             if self.settings.trustgraph_topicspace:
                 topics = TrustGraphTopics.of(self.settings.trustgraph_topicspace)
                 limit = await trustgraph_topics.ensure_topics(admin, self.settings, topics)
@@ -67,6 +71,8 @@ class ConfigService:
             self._tasks = [asyncio.create_task(self.writer.run(), name="writer"),
                            asyncio.create_task(self.materializer.wait(), name="view"),
                            asyncio.create_task(self._report_view(), name="view-metrics")]
+            if self.read_server is not None:
+                self._tasks.append(asyncio.create_task(self.read_server.run(), name="read-server"))
             if self.projector is not None:
                 self._tasks.append(asyncio.create_task(self.projector.run(), name="projector"))
             if self.trustgraph is not None:

@@ -35,7 +35,7 @@ class SettingsError(EventConfigError):
 
 @dataclass(frozen=True)
 class TopicNames:
-    """The six topics of one deployment, derived from a prefix."""
+    """The seven topics of one deployment, derived from a prefix."""
 
     request: str
     response: str
@@ -43,6 +43,7 @@ class TopicNames:
     history: str
     notify: str
     dlq: str
+    read: str  # reads answered by every serve process (docs/design.md §6); optional: older deployments lack it
 
     @classmethod
     def from_prefix(cls, prefix: str) -> TopicNames:
@@ -84,6 +85,12 @@ class Settings:
     # Partitions `topics create` gives the response topic. Each client reads one of them, so it reads
     # the answers of about fleet/partitions other clients: size it to the fleet (docs/operations.md).
     response_partitions: int = 32
+    # Partitions `topics create` gives the read topic: at most this many serve processes share its reads.
+    read_partitions: int = 8
+    # ConfigClient sends reads to the read topic (any serve process answers them) instead of the request
+    # topic (only the active writer answers them): 0 no, anything else yes. It falls back to the request
+    # topic when the deployment has no read topic.
+    client_reads_on_read_topic: int = 1
     max_message_bytes: int = 10 * 1024 * 1024
     max_value_bytes: int = 512 * 1024
     max_items_per_request: int = 10_000
@@ -212,6 +219,8 @@ class Settings:
                                 f"got {self.poke_items_max_bytes}")
         if self.client_fetch_wait_ms <= 0:
             raise SettingsError(f"client_fetch_wait_ms must be positive, got {self.client_fetch_wait_ms}")
+        if self.read_partitions < 1:
+            raise SettingsError(f"read_partitions must be at least 1, got {self.read_partitions}")
         if self.response_partitions < 1:
             raise SettingsError(f"response_partitions must be at least 1, got {self.response_partitions}")
         limits = ("max_value_bytes", "max_items_per_request", "max_name_bytes", "max_id_bytes", "max_actor_bytes")
@@ -244,6 +253,11 @@ class Settings:
     def group_id(self, role: str) -> str:
         """Consumer group of one role (``writer``, ``projector`` ...) of this deployment."""
         return f"{self.deployment_name}.{role}"
+
+    @property
+    def readers_group(self) -> str:
+        """The consumer group of every serve process over the read topic (docs/design.md §6)."""
+        return self.group_id("readers")
 
     def transactional_id(self, role: str) -> str:
         """Fixed transactional id of one role: a new active process fences the previous one."""

@@ -89,7 +89,8 @@ def settings(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Settings:
 def deployment_settings(bootstrap: str, unique: str, tmp_path: Path) -> Settings:
     # A few response partitions: every test routes its answers, and the broker keeps few partitions.
     return Settings.load({"bootstrap_servers": bootstrap, "topic_prefix": f"t{unique}",
-                          "data_dir": tmp_path / "data", "response_partitions": 4}, env={})
+                          "data_dir": tmp_path / "data", "response_partitions": 4,
+                          "read_partitions": 2}, env={})
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -60,9 +60,9 @@ async def running_service(settings: Settings) -> AsyncIterator[ConfigService]:
 
 
 def start_process(settings: Settings, command: str, data_dir: Path, log_path: Path,
-                  *args: str) -> subprocess.Popen[bytes]:
+                  *args: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """``python -m eventconfig <command> [args]`` for this test's deployment, logging to ``log_path``."""
-    env = {**os.environ, "EVENTCONFIG_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+    env = {**os.environ, **(extra_env or {}), "EVENTCONFIG_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
            "EVENTCONFIG_TOPIC_PREFIX": settings.topic_prefix, "EVENTCONFIG_DATA_DIR": str(data_dir),
            "EVENTCONFIG_SECURITY_PROTOCOL": settings.security_protocol}
     if settings.sasl_mechanism:  # a secure broker: the process connects as the same principal

@@ -20,7 +20,7 @@ from eventconfig.logs import setup_logging
 
 @click.group(cls=CommandGroup, context_settings=CONTEXT_SETTINGS)
 @click.option("--bootstrap-servers", "-b", help="Kafka bootstrap servers [env EVENTCONFIG_BOOTSTRAP_SERVERS].")
-@click.option("--topic-prefix", help="Prefix of the six topics (default 'eventconfig').")
+@click.option("--topic-prefix", help="Prefix of the seven topics (default 'eventconfig').")
 @click.option("--deployment", help="Name of consumer groups and transactional ids (default: the prefix).")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Folder of the local RocksDB view.")
 @click.option("--security-protocol", type=click.Choice(["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]))

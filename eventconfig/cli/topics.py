@@ -11,7 +11,7 @@ from eventconfig.settings import Settings
 
 @click.group(context_settings=CONTEXT_SETTINGS)
 def topics() -> None:
-    """Create or check the six topics of a deployment."""
+    """Create or check the seven topics of a deployment."""
 
 
 @topics.command()

@@ -32,7 +32,7 @@ from eventconfig.client.wire import (ConfigItem, Versioned, build_request, check
 from eventconfig.codec import Codec, default_codec
 from eventconfig.errors import ReadTimeout, RequestTimeout, TooLarge
 from eventconfig.model import (CONFIG, DELETE, GET, GETKEYS_ALL_WS, GETVALUES, GETVALUES_ALL_WS, LIST, PUT,
-                               WRITE_OPERATIONS)
+                               READ_OPERATIONS, WRITE_OPERATIONS)
 from eventconfig.settings import Settings
 from eventconfig.signing import Signer, settings_signer
 
@@ -68,6 +68,7 @@ class ConfigClient:
         self._hub: ConnectionHub | None = None
         self._in_flight: set[str] = set()  # this client's requests awaiting an answer
         self._wanted_partition = reply_partition
+        self._writes_in_flight = 0  # while any, reads go to the request topic: behind those writes
 
     async def __aenter__(self) -> ConfigClient:
         await self.start()
@@ -86,6 +87,14 @@ class ConfigClient:
         """Records its consumer read on its reply partition: its own answers, those of the clients
         sharing its connections, and those of other clients that picked the same partition."""
         return self._hub.responses_read if self._hub else 0
+
+    @property
+    def read_topic(self) -> str:
+        """Where reads go (docs/design.md §6): the read topic when ``client_reads_on_read_topic`` is on
+        and the deployment has one, else the request topic (an older deployment's writer answers them)."""
+        topics = self.settings.topics
+        on = self.settings.client_reads_on_read_topic and self._hub is not None and self._hub.has_read_topic
+        return topics.read if on else topics.request
 
     @property
     def hub(self) -> ConnectionHub:
@@ -137,9 +146,14 @@ class ConfigClient:
         headers = request_headers(request_id, self.actor, deadline_ms, hub.reply_partition)
         if self.signer is not None:
             headers = self.signer.sign(value, headers, int(time.time() * 1000))
+        # A read goes to the read topic unless a write of this client is in flight: on the request topic
+        # the writer answers it after that write, so a client's put then get keep their order.
+        read = operation in READ_OPERATIONS
+        topic = self.read_topic if read and not self._writes_in_flight else self.settings.topics.request
+        self._writes_in_flight += 0 if read else 1
         try:
             async with asyncio.timeout(limit):
-                await hub.send(self.settings.topics.request, value, headers)
+                await hub.send(topic, value, headers)
                 response = await future
         except TimeoutError:
             write = operation in WRITE_OPERATIONS
@@ -155,6 +169,7 @@ class ConfigClient:
         finally:
             hub.forget(request_id)
             self._in_flight.discard(request_id)
+            self._writes_in_flight -= 0 if read else 1
         return dict(check_response(response))
 
     # --- high level: reads (every read accepts min_version: wait until the view reached it) --

@@ -78,6 +78,7 @@ class ConnectionHub:
         self._wanted_partition = reply_partition
         self.reply_partition: int | None = None
         self.reads_pokes = False
+        self.has_read_topic = False  # reads may go to the read topic (docs/design.md §6)
         self.users = 0
         self.responses_read = 0  # records read on the reply partition: its own answers and those sharing it
         self.failure: EventConfigError | None = None
@@ -111,6 +112,10 @@ class ConnectionHub:
             if missing:
                 raise ClientError(f"topic(s) {', '.join(missing)} do not exist; run `eventconfig topics create`")
             self.reads_pokes = topics.notify in known
+            self.has_read_topic = topics.read in known
+            if s.client_reads_on_read_topic and not self.has_read_topic:
+                log.warning("the read topic %s does not exist; reads go to the request topic (run `eventconfig "
+                            "topics create` to add it)", topics.read)
             extra = [self._notify] if self.reads_pokes else []
             first = TopicPartition(topics.response, 0)  # every topic has it
             await _assign_at_end(consumer, [first, *extra])  # also learns the response topic's partitions

@@ -2,10 +2,10 @@
 
 Each role gets exactly what its processes do (docs/operations.md "Access control"):
 
-* ``service`` (``serve``, ``project``): reads requests, writes responses, log, history, notify and
+* ``service`` (``serve``, ``project``): reads requests and reads (the readers' group), writes responses, log, history, notify and
   DLQ, reads back the log and history it rebuilds its state from, and holds the fixed consumer
   groups and transactional ids of its exclusive roles (writer, projector, TrustGraph front end).
-* ``client`` (``ConfigClient``, ``ConfigSubscriber``, ``watch``, put/get/...): writes requests,
+* ``client`` (``ConfigClient``, ``ConfigSubscriber``, ``watch``, put/get/...): writes requests and reads,
   reads responses and pokes; consumer groups of its own prefix ``<deployment>.client.``.
 * ``viewer`` (``LocalView``, the materializer): reads the log and its configs.
 * ``auditor`` (history, state, diff, verify, export): reads history and log, writes nothing.
@@ -85,10 +85,13 @@ def _service(s: Settings) -> list[Grant]:
     t = s.topics
     roles = ["writer", "projector"]
     grants = [*_topic(t.request, "READ"), *_topic(t.response, "WRITE"), *_topic(t.log, "READ", "WRITE"),
-              *_topic(t.history, "READ", "WRITE"), *_topic(t.notify, "WRITE"), *_topic(t.dlq, "WRITE")]
+              *_topic(t.history, "READ", "WRITE"), *_topic(t.notify, "WRITE"), *_topic(t.dlq, "WRITE"),
+              *_topic(t.read, "READ")]
     # The startup check reads every topic's configs (docs/design.md §3).
-    grants += [g for name in (t.request, t.response, t.log, t.history, t.notify, t.dlq)
+    grants += [g for name in (t.request, t.response, t.log, t.history, t.notify, t.dlq, t.read)
                for g in _topic(name, "DESCRIBE_CONFIGS")]
+    # Every serve process answers reads of the read topic as a member of one group (docs/design.md §6).
+    grants.append(("GROUP", "LITERAL", s.readers_group, "READ"))
     if s.trustgraph_topicspace:
         tg = TrustGraphTopics.of(s.trustgraph_topicspace)
         roles += [f"trustgraph.{s.trustgraph_topicspace}.forwarder", f"trustgraph.{s.trustgraph_topicspace}.translator"]
@@ -105,7 +108,7 @@ def _service(s: Settings) -> list[Grant]:
 
 def _client(s: Settings) -> list[Grant]:
     t = s.topics
-    return [*_topic(t.request, "WRITE"), *_topic(t.response, "READ"), *_topic(t.notify, "READ"),
+    return [*_topic(t.request, "WRITE"), *_topic(t.read, "WRITE"), *_topic(t.response, "READ"), *_topic(t.notify, "READ"),
             ("GROUP", "PREFIXED", s.group_id(CLIENT_GROUP_ROLE), "READ")]
 
 

@@ -49,6 +49,7 @@ class TopicSpec:
     configs: dict[str, str] = field(default_factory=dict)
     exact_partitions: bool = True  # False: any count is allowed (response topic), fewer with a warning
     must_compact: bool = False
+    optional: bool = False  # missing: a warning (a deployment made before the topic existed), not an error
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ async def cluster_replication(admin: AIOKafkaAdminClient, settings: Settings) ->
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
-    """The six topics of a deployment with the configs docs/design.md §3 gives them."""
+    """The seven topics of a deployment with the configs docs/design.md §3 gives them."""
     names = settings.topics
     common = {"max.message.bytes": str(settings.max_message_bytes)}
     if settings.min_insync_replicas:
@@ -104,6 +105,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec("history", names.history, 1, delete(settings.history_retention_ms)),
         TopicSpec("notify", names.notify, 1, delete(DAY_MS)),
         TopicSpec("dlq", names.dlq, 1, delete(7 * DAY_MS)),
+        TopicSpec("read", names.read, settings.read_partitions, delete(3600 * 1000), exact_partitions=False,
+                  optional=True),
     ]
 
 
@@ -162,6 +165,10 @@ async def check_topics(admin: AIOKafkaAdminClient, settings: Settings,
     for spec in specs:
         topic = described.get(spec.name)
         if topic is None or topic["error_code"] == _UNKNOWN_TOPIC:
+            if spec.optional:
+                warnings.append(f"topic {spec.name} ({spec.role}) does not exist; run `eventconfig topics create` "
+                                "to add it (until then only the active writer answers reads)")
+                continue
             problems.append(f"topic {spec.name} ({spec.role}) does not exist; run `eventconfig topics create`")
             continue
         count = len(topic["partitions"])
@@ -170,10 +177,13 @@ async def check_topics(admin: AIOKafkaAdminClient, settings: Settings,
             problems.append(f"topic {spec.name} ({spec.role}) has {count} partitions; it must have exactly "
                             f"{spec.partitions} to keep one total order")
         elif count < spec.partitions:
-            warnings.append(f"topic {spec.name} ({spec.role}) has {count} partitions (response_partitions is "
-                            f"{spec.partitions}): each client reads the answers of about 1/{count} of the fleet")
+            warnings.append(f"topic {spec.name} ({spec.role}) has {count} partitions ({spec.role}_partitions is "
+                            f"{spec.partitions}): " + ("each client reads the answers of about 1/{count} of the fleet"
+                                                       if spec.role == "response" else
+                                                       f"at most {count} serve processes answer reads"))
     if problems:
         raise TopologyError("; ".join(problems))
+    specs = [s for s in specs if s.name in replicas]
     actual = await topic_configs(admin, [s.name for s in specs])
     for spec in specs:
         configs = actual.get(spec.name, {})
@@ -196,6 +206,12 @@ async def check_topics(admin: AIOKafkaAdminClient, settings: Settings,
     for warning in warnings:
         log.warning("%s", warning)
     return warnings
+
+
+async def topic_exists(admin: AIOKafkaAdminClient, name: str) -> bool:
+    """Whether ``name`` exists (an optional topic: the read topic of an older deployment may not)."""
+    described = await _retrying(lambda: admin.describe_topics([name]))
+    return any(t["topic"] == name and t["error_code"] != _UNKNOWN_TOPIC for t in described)
 
 
 async def log_delete_retention_ms(admin: AIOKafkaAdminClient, settings: Settings) -> int:

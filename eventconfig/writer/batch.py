@@ -54,7 +54,8 @@ class RawRequest:
 @dataclass(frozen=True)
 class Waiting:
     """A consumed read, answered from the view once ``commits`` of the writer's transactions have
-    committed and the view holds ``version``, or with ``timeout`` at its deadline."""
+    committed and the view holds ``version``, or with ``timeout`` at its deadline. On the read topic
+    (:mod:`eventconfig.writer.read_server`) ``commits`` is instead the log offset the view must reach."""
 
     request: Request
     request_id: str
@@ -103,7 +104,7 @@ def process_batch(records: Sequence[RawRequest], base: ViewReader, unapplied: Ma
                   version: Version, config: BatchConfig, now_ms: int,
                   codec: Codec | None = None, refused: Mapping[int, str | None] | None = None,
                   chain_head: str = "", auth: Authenticator | None = None,
-                  policy: Policy | None = None) -> BatchResult:
+                  policy: Policy | None = None, reads_only: bool = False) -> BatchResult:
     """Handle ``records`` as one atomic unit of output; their reads come back in ``reads``.
 
     ``unapplied`` holds the item changes of this writer's earlier transactions (committed or in flight)
@@ -113,9 +114,11 @@ def process_batch(records: Sequence[RawRequest], base: ViewReader, unapplied: Ma
     (reason None: even that record was refused, so the request is only skipped). ``chain_head`` is the
     hash of the last Mutation written, which the first write of the batch chains to (§14.3). With
     ``auth``, every request must be signed by an actor of its keyring (§14.1); with ``policy``, its
-    actor must be allowed what it asks (§14.2).
+    actor must be allowed what it asks (§14.2). With ``reads_only`` (the read topic), a write is
+    answered ``bad-request`` and not done.
     """
     batch = _Batch(base, unapplied, version, config, now_ms, codec or default_codec(), auth, policy)
+    batch.reads_only = reads_only
     if auth is not None:
         auth.forget_expired(now_ms)
     batch.result.chain_head = chain_head
@@ -178,6 +181,7 @@ class _Batch:
         self.now_ms = now_ms
         self.codec = codec
         self.result = BatchResult(version=version)
+        self.reads_only = False  # the read topic: writes are refused
         # This batch's changes shadow the committed-but-unapplied ones; both shadow the view.
         below = unapplied.maps if isinstance(unapplied, ChainMap) else [unapplied]
         self.changes: ChainMap[ItemKey, Entry | None] = ChainMap(self.result.changes, *below)
@@ -245,6 +249,11 @@ class _Batch:
             version = max(needs_version(request) or 0, self.result.version)
             self.result.reads.append(Waiting(request, request_id, identity, deadline, dialect, record.offset,
                                              partition, version))
+            return
+        if self.reads_only:
+            wrong = BadRequest(f"{request['operation']!r} is a write; the read topic takes reads only: send it to the "
+                               "request topic")
+            self._respond(request_id, error_response(wrong), request["operation"], dialect, partition)
             return
         self._handle(request, request_id, identity, dialect, partition)
 

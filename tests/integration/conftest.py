@@ -111,7 +111,7 @@ def processes():
 
 @pytest.fixture
 async def topics(settings):
-    """The six topics of this test's deployment, created before the test (and before `wire`)."""
+    """The seven topics of this test's deployment, created before the test (and before `wire`)."""
     from eventconfig.kafka.topics import admin_client, create_topics
 
     async with admin_client(settings) as admin:

@@ -1,4 +1,4 @@
-"""`eventconfig topics create|check`: the six topics of docs/design.md §3, and refusal of a dangerous layout."""
+"""`eventconfig topics create|check`: the seven topics of docs/design.md §3, and refusal of a dangerous layout."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tests.support import assert_one_line_error, eventconfig
 pytestmark = pytest.mark.integration
 
 
-async def test_create_makes_all_six_topics_with_their_configs_and_is_idempotent(settings):
+async def test_create_makes_all_seven_topics_with_their_configs_and_is_idempotent(settings):
     async with admin_client(settings) as admin:
         created = await create_topics(admin, settings)
         assert sorted(created) == sorted(dataclasses.astuple(settings.topics))

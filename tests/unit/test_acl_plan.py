@@ -48,12 +48,12 @@ def test_the_operations_guide_shows_exactly_what_acls_plan_prints_for_the_defaul
 def test_a_client_may_append_requests_and_read_answers_and_pokes_but_not_touch_what_the_service_writes() -> None:
     s = settings(topic_prefix="cfg", deployment="blue")
     acls = plan(s, ["client"], "User:app")
-    assert granted(acls, "TOPIC", "cfg.request") == {"WRITE"}
+    assert granted(acls, "TOPIC", "cfg.request") == granted(acls, "TOPIC", "cfg.read") == {"WRITE"}
     assert granted(acls, "TOPIC", "cfg.response") == granted(acls, "TOPIC", "cfg.notify") == {"READ"}
     for topic in ("cfg.log", "cfg.history", "cfg.dlq"):
         assert granted(acls, "TOPIC", topic) == set(), topic
     assert not [a for a in acls if a.resource_type == "TRANSACTIONAL_ID"]
-    for role in ("writer", "projector"):
+    for role in ("writer", "projector", "readers"):
         assert granted(acls, "GROUP", s.group_id(role)) == set(), "a client must not join the service's groups"
     assert granted(acls, "GROUP", "blue.client.billing") == {"READ"}
     assert {a.principal for a in acls} == {"User:app"} and {a.permission for a in acls} == {"ALLOW"}
@@ -72,12 +72,13 @@ def test_the_service_holds_the_groups_and_transactional_ids_of_every_role_it_run
     acls = plan(s, ["service"], "User:svc")
     tg = TrustGraphTopics.of("tg")
     roles = [RequestForwarder(s, "tg", tg), ResponseTranslator(s, "tg", tg, 1 << 20)]
-    groups = [s.group_id("writer"), s.group_id("projector"), *(r.group_id for r in roles)]
+    groups = [s.group_id("writer"), s.group_id("projector"), s.readers_group, *(r.group_id for r in roles)]
     ids = [s.transactional_id("writer"), s.transactional_id("projector"), *(r.sender.transactional_id for r in roles)]
     assert sorted(a.resource_name for a in acls if a.resource_type == "GROUP") == sorted(groups)
     assert sorted(a.resource_name for a in acls if a.resource_type == "TRANSACTIONAL_ID") == sorted(ids)
     assert granted(acls, "TOPIC", tg.request) == {"READ", "CREATE", "DESCRIBE_CONFIGS"}
     assert granted(acls, "TOPIC", "eventconfig.request") == {"READ", "WRITE", "DESCRIBE_CONFIGS"}
+    assert granted(acls, "TOPIC", "eventconfig.read") == {"READ", "DESCRIBE_CONFIGS"}
     assert all(a.pattern == "LITERAL" for a in acls), "the service gets exact names, no prefixes"
 
 

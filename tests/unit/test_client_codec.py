@@ -327,6 +327,39 @@ async def test_stop_fails_pending_calls_and_an_unstarted_client_refuses_requests
         await ConfigClient(Settings()).version()
 
 
+async def test_reads_go_to_the_read_topic_except_while_a_write_of_the_same_client_awaits_its_answer():
+    """docs/design.md §6: a put then a get sent without waiting keep their order on the request topic."""
+    held: list[str] = []
+    fake = FakeKafka(lambda req, hdrs: held.append(hdrs["id"]) if req["operation"] == "put" else {"version": 0})
+    async with attached(fake, timeout=5) as client:
+        client.hub.has_read_topic = True  # what a hub learns at start in a deployment with a read topic
+        assert client.read_topic == "eventconfig.read"
+        await client.version()
+        put = asyncio.create_task(client.put("w", "t", "k", "v"))
+        while not held:
+            await asyncio.sleep(0.001)
+        await client.version()  # while the put awaits its answer
+        fake.answer(held[0], {"version": 1})
+        assert await put == 1
+        await client.version()
+    assert [topic for topic, _, _ in fake.sent] == [
+        "eventconfig.read", "eventconfig.request", "eventconfig.request", "eventconfig.read"]
+
+
+async def test_reads_go_to_the_request_topic_without_a_read_topic_or_when_the_setting_is_off():
+    for settings, has_read_topic in ((Settings(), False), (Settings(client_reads_on_read_topic=0), True)):
+        fake = FakeKafka(store_service())
+        client = ConfigClient(settings)
+        client._attach(fake, fake)
+        try:
+            client.hub.has_read_topic = has_read_topic
+            assert client.read_topic == "eventconfig.request"
+            await client.version()
+        finally:
+            await client.stop()
+        assert [topic for topic, _, _ in fake.sent] == ["eventconfig.request"]
+
+
 # --- CLI argument errors (no service needed: they fail before connecting) -------------------------
 
 
