@@ -170,6 +170,17 @@ async def test_a_stream_resumed_on_a_restarted_gateway_loses_no_poke(deployment,
             assert await pokes_until(events, live) == [live]
 
 
+async def test_a_gateway_starting_on_many_pokes_counts_no_stream_as_lagging(http, deployment, ws):
+    written = [await put(deployment, ws, value=str(i)) for i in range(QUEUE + 2)]  # more than a queue
+    lagging = await metric(http, "eventconfig_gateway_watch_lagging_total")
+    async with http.stream("GET", "/v1/watch", params={"workspace": ws}) as response:  # starts the hub,
+        events = sse_events(response)                                     # whose first read holds them
+        assert (await next_event(events, "ready"))["id"] >= written[-1]
+        live = await put(deployment, ws)
+        assert await pokes_until(events, live) == [live]  # not a resync: nothing was dropped
+    assert await metric(http, "eventconfig_gateway_watch_lagging_total") == lagging
+
+
 def _unread_watch(port: int, ws: str) -> socket.socket:
     """A client that asks for the stream and reads nothing (a tiny receive window)."""
     sock = socket.socket()
