@@ -119,7 +119,7 @@ async def _events(hub: WatchHub, access: ReadAccess, last_seen: int | None,
                   workspace: str | None, types: set[str]) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
     with hub.subscribed() as inbox:
-        opening = await hub.open(last_seen)
+        opening = await hub.open(inbox, last_seen)
         try:
             reason = (f"pokes after version {last_seen} are no longer held (notify topic retention)"
                       if opening.kind == "resync" else None)

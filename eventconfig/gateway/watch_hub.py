@@ -17,7 +17,7 @@ Example::
 
     hub = WatchHub(settings, current=lambda: backend.version, stopping=app.state.stopping)
     with hub.subscribed() as inbox:
-        opening = await hub.open(last_seen=41)
+        opening = await hub.open(inbox, last_seen=41)
         ...; items = await inbox.take(15.0)
     await hub.stop()
 """
@@ -187,9 +187,14 @@ class WatchHub:
             self._inboxes.discard(inbox)
             metrics.WATCH_STREAMS.dec()
 
-    async def open(self, last_seen: int | None) -> Opening:
-        """How a stream that subscribed starts (see :mod:`eventconfig.gateway.watch`): from the ring
+    async def open(self, inbox: Inbox, last_seen: int | None) -> Opening:
+        """How the stream of ``inbox`` starts (see :mod:`eventconfig.gateway.watch`): from the ring
         when it covers ``last_seen``, else from the topic."""
+        opening = await self._opening(last_seen)
+        inbox.opened(opening.version)  # no await since the opening was decided: no poke fell between
+        return opening
+
+    async def _opening(self, last_seen: int | None) -> Opening:
         self._start()
         if not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
@@ -309,10 +314,14 @@ class WatchHub:
         if pokes:
             self._memo.clear()
             self._batch = {poke["version"] for _, poke in pokes}
+        catching_up = not self._caught_up.is_set()
         for offset, poke in pokes:
             self._newest = max(self._newest, poke["version"])
             self._ring.add(offset, poke)
-            self._broadcast(poke)
+            if catching_up:
+                self._catch_up(poke)
+            else:
+                self._broadcast(poke)
         if records:
             self._next_offset = records[-1].offset + 1
             metrics.WATCH_RING_POKES.set(len(self._ring))
@@ -320,4 +329,16 @@ class WatchHub:
     def _broadcast(self, item: Item) -> None:
         for inbox in self._inboxes:
             if not inbox.put(item):
+                metrics.WATCH_LAGGING.inc()
+
+    def _catch_up(self, poke: Poke) -> None:
+        """A poke of the hub's first read to the end: only for streams that opened without it.
+
+        A stream still opening gets it from its opening: ``ready`` at the newest poke read, the ring
+        or a topic replay. Queued there, the first read's pokes (up to twice the ring) would overflow
+        every such inbox, count each stream as lagging and cost streams x ring puts at a gateway's
+        start; only a stream that opened before the read ended (its wait timed out) needs them.
+        """
+        for inbox in self._inboxes:
+            if inbox.lacks(poke["version"]) and not inbox.put(poke):
                 metrics.WATCH_LAGGING.inc()

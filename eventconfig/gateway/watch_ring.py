@@ -96,6 +96,15 @@ class Inbox:
         self._items: list[Item] = []
         self._pokes = 0
         self._ready = asyncio.Event()
+        self._opened_at: int | None = None  # the version the stream opened at; None: still opening
+
+    def opened(self, version: int) -> None:
+        """The stream opened at ``version``: it has (or replays) every poke up to it."""
+        self._opened_at = version
+
+    def lacks(self, version: int) -> bool:
+        """Whether the stream opened and lacks the poke of ``version`` (False while it opens)."""
+        return self._opened_at is not None and version > self._opened_at
 
     def put(self, item: Item) -> bool:
         """Queue ``item``; False when a poke overflowed the inbox (the stream is now lagging)."""

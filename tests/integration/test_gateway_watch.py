@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ import pytest
 from eventconfig.gateway.app import GatewayServer, create_app
 from eventconfig.gateway.auth import LoginChecker
 from eventconfig.gateway.backend import Backend
+from eventconfig.gateway.watch import sse
 from eventconfig.settings import Settings
 from tests.integration.gateway_http import next_event, sse_events, wait_started
 from tests.support import running_service
@@ -171,40 +173,71 @@ async def test_a_stream_resumed_on_a_restarted_gateway_loses_no_poke(deployment,
 
 
 def _unread_watch(port: int, ws: str) -> socket.socket:
-    """A client that asks for the stream and reads nothing (a tiny receive window)."""
+    """A client that asks for the stream and reads nothing: a tiny receive window, and a small
+    segment size announced, so that the gateway's kernel sizes its send buffer for it in KiB, not
+    the MiB it grows to for a loopback peer (``tcp_wmem``'s maximum bounds it either way)."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
     sock.connect(("127.0.0.1", port))
     sock.sendall(f"GET /v1/watch?workspace={ws} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n".encode())
     return sock
 
 
-@pytest.mark.skip(reason="passes alone (about 20 s) but runs past the 180 s timeout late in the full suite, cause not "
-                         "found yet (issue 19 stays open); the per-stream bound itself is unit-tested in "
-                         "tests/unit/test_watch_ring.py")
+def _most_pokes_before_lagging(slow: socket.socket, poke_bytes: int) -> int:
+    """How many pokes of ``poke_bytes`` an unread stream can take, at most, before one overflows
+    its queue: what the kernel buffers (the gateway's send buffer, at most ``tcp_wmem``'s maximum,
+    and the client's receive buffer), the transport's 64 KiB write buffer, the chunk being written
+    and the chunk in hand (``QUEUE`` pokes each at most), the queue itself, and the one overflowing."""
+    send_buffer = int(Path("/proc/sys/net/ipv4/tcp_wmem").read_text().split()[2])
+    buffered = send_buffer + slow.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) + 64 * 1024
+    return -(-buffered // poke_bytes) + 3 * QUEUE + 1
+
+
+async def _resync_on(slow: socket.socket, timeout: float = 30) -> tuple[int, bytes]:
+    """Read the unread stream at last, up to its resync event: (its id, everything read)."""
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    slow.setblocking(False)
+    loop, received = asyncio.get_running_loop(), b""
+    async with asyncio.timeout(timeout):  # keep-alives arrive every 15 s: a deadline for it all
+        while not (found := re.search(rb"id: (\d+)\nevent: resync\n", received)):
+            received += await loop.sock_recv(slow, 1 << 16)
+    return int(found.group(1)), received
+
+
+async def test_a_gateway_starting_on_many_pokes_counts_no_stream_as_lagging(http, deployment, ws):
+    written = [await put(deployment, ws, value=str(i)) for i in range(QUEUE + 2)]  # more than a queue
+    lagging = await metric(http, "eventconfig_gateway_watch_lagging_total")
+    async with http.stream("GET", "/v1/watch", params={"workspace": ws}) as response:  # starts the hub,
+        events = sse_events(response)                                     # whose first read holds them
+        assert (await next_event(events, "ready"))["id"] >= written[-1]
+        live = await put(deployment, ws)
+        assert await pokes_until(events, live) == [live]  # not a resync: nothing was dropped
+    assert await metric(http, "eventconfig_gateway_watch_lagging_total") == lagging
+
+
 async def test_a_slow_stream_stalls_no_other_and_gets_a_resync_instead_of_unbounded_memory(http, deployment, ws):
     port = int(str(http.base_url).rsplit(":", 1)[1])
     slow = _unread_watch(port, ws)
     try:
         await until_metric(http, "eventconfig_gateway_watch_streams", 1)
-        lagging = await metric(http, "eventconfig_gateway_watch_lagging_total")
         types = [f"type-{i:03d}-{'x' * 240}" for i in range(400)]  # pokes of ~100 KB fill the slow socket soon
         async with http.stream("GET", "/v1/watch", params={"workspace": ws}) as response:
             events = sse_events(response)
-            await next_event(events, "ready")
+            await next_event(events, "ready")  # the hub read to the end: both streams are open
+            lagging = await metric(http, "eventconfig_gateway_watch_lagging_total")
             written: list[int] = []
-            deadline = asyncio.get_running_loop().time() + 120
+            most: int | None = None
             while await metric(http, "eventconfig_gateway_watch_lagging_total") == lagging:
-                assert asyncio.get_running_loop().time() < deadline, "the unread stream never fell behind"
+                assert most is None or len(written) < most, \
+                    f"the unread stream took {len(written)} pokes and never fell behind"
                 written.append(await deployment.backend.client.put_many(ws, [(t, "k", str(len(written)))
                                                                             for t in types]))
-                assert await pokes_until(events, written[-1]) == written[-1:]  # the reader keeps up
-        received = b""
-        slow.setblocking(False)
-        loop = asyncio.get_running_loop()
-        while not re.search(rb"id: (\d+)\nevent: resync\n", received):
-            received += await asyncio.wait_for(loop.sock_recv(slow, 65536), 30)
-        resync = int(re.findall(rb"id: (\d+)\nevent: resync\n", received)[0])
+                poke = await next_event(events, "poke")
+                assert (poke["event"], poke["id"]) == ("poke", written[-1])  # the reader keeps up
+                most = most or _most_pokes_before_lagging(slow, len(sse("poke", poke["data"], poke["id"])))
+            assert written, "a stream was counted as lagging before any poke was written"
+        resync, received = await _resync_on(slow)
         assert written[0] < resync <= written[-1]
         assert b"fell more than 5 pokes behind" in received
     finally:

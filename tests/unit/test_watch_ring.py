@@ -57,3 +57,10 @@ async def test_a_slow_stream_drops_its_pokes_for_one_lagged_marker_and_stays_bou
     items = await inbox.take(0)
     assert items == [Interrupted("x", 1), Lagged(8, "the stream fell more than 3 pokes behind")]
     assert inbox.put(poke(9)) and await inbox.take(0) == [poke(9)]
+
+
+def test_an_inbox_lacks_only_the_pokes_after_the_version_its_stream_opened_at():
+    inbox = Inbox(3)
+    assert not inbox.lacks(1)  # still opening: its opening will account for what the hub read so far
+    inbox.opened(7)
+    assert not inbox.lacks(7) and inbox.lacks(8)
