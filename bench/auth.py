@@ -32,6 +32,7 @@ from bench.report import Row
 
 ACTOR = "bench-writer"
 GATEWAY, CALLER = "bench-gateway", "bench-user@example.com"
+DEPLOYMENT = "bench"
 _ROUNDS = 3
 
 
@@ -48,7 +49,7 @@ def _best_us(work: Callable[[], None], count: int) -> float:
 def auth_rows(requests: int) -> list[Row]:
     codec = default_codec()
     key = Ed25519PrivateKey.generate()
-    signer, gateway = Signer(ACTOR, key), Signer(GATEWAY, key)
+    signer, gateway = Signer(ACTOR, key, DEPLOYMENT), Signer(GATEWAY, key, DEPLOYMENT)
     public = public_key_text(key.public_key())
     keyring = Keyring.parse({"actors": {ACTOR: {"keys": [public]}, GATEWAY: {"keys": [public], "delegates": ["*"]}}})
     policy = Policy.parse({"admins": [], "rules": [{"who": [ACTOR, CALLER], "workspaces": ["bench"],
@@ -70,13 +71,13 @@ def auth_rows(requests: int) -> list[Row]:
             signer.sign(value, request_headers(ids[i], ACTOR), now_ms)
 
     def verify_all() -> None:
-        auth = Authenticator(keyring, 300_000)
+        auth = Authenticator(keyring, 300_000, DEPLOYMENT)
         for record in signed:
             auth.verify(record.value or b"", record.headers, ids[record.offset], record.offset, now_ms)
 
     def batches(records: list[RawRequest], trusted: bool) -> Callable[[], None]:
         def run() -> None:
-            auth = Authenticator(keyring, 300_000) if trusted else None
+            auth = Authenticator(keyring, 300_000, DEPLOYMENT) if trusted else None
             for start in range(0, len(records), 100):
                 result = process_batch(records[start:start + 100], DictReader({}), {}, Version(0), BatchConfig(),
                                        now_ms, codec, auth=auth, policy=policy if trusted else None)

@@ -35,6 +35,9 @@ SUBSCRIBER_FETCH_FAILURES = Counter(
     "eventconfig_subscriber_fetch_failures_total",
     "Failed ConfigSubscriber fetches: `transient` and `unexpected` ones are retried, `permanent` ones skip "
     "that (type, workspace) until its next change.", ["kind"])
+RULES_RELOAD_FAILURES = Counter(
+    "eventconfig_rules_reload_failures_total",
+    "Changed keyring or policy files that could not be read; the previous rules stay in force.", ["file"])
 PROJECTOR_VERSION = Gauge("eventconfig_projector_version", "Last version the projector has handled.")
 
 

@@ -149,6 +149,9 @@ class Settings:
     auth_keyring_file: str = ""
     # A signed request's signed-at must be this close to the writer's clock; replays are refused within it.
     auth_window_ms: int = 300_000
+    # Until this epoch-ms time the writer also accepts v1 signatures, bound to no deployment (a rolling
+    # upgrade from clients that sign v1, docs/design.md §14.1); 0 = v2 only.
+    auth_v1_signatures_until_ms: int = 0
     # This process's own identity for the requests it sends (bootstrapper, TrustGraph front end, CLI).
     signing_key_file: str = ""
     signing_actor: str = ""

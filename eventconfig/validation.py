@@ -84,6 +84,14 @@ def compiled(schema_text: str) -> Any:
     return cls(schema)
 
 
+def shown(schema_text: str) -> Any:
+    """A stored schema as JSON to show, or its text when it is not JSON (stored before the writer checked)."""
+    try:
+        return json.loads(schema_text)
+    except ValueError:
+        return schema_text
+
+
 def schema_problem(item: ItemKey, text: str) -> Problem | None:
     """Why ``text`` cannot be stored as the schema ``item`` of ``__schemas__``, or None."""
     try:

@@ -12,12 +12,35 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
 
 from eventconfig.kafka.topics import admin_client, create_topics
 from eventconfig.process import ConfigService
 from eventconfig.settings import Settings
 
 CLI_DEADLINE_S = 30  # far above what a failing command needs; a hang fails the test, not the suite
+
+
+class Clock:
+    """A clock a unit test moves by hand (``clock.now = ...``), for code that takes ``clock=``."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def resend(settings: Settings, record: Any) -> None:
+    """Append a captured request record to ``settings``' request topic again, byte for byte."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.topics.request, record.value, headers=list(record.headers))
+    finally:
+        await producer.stop()
 
 
 @asynccontextmanager

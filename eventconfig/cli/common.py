@@ -15,9 +15,10 @@ Exit codes of every command (README: Using it):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import signal
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -28,6 +29,7 @@ from rich.markup import escape
 from eventconfig.errors import EventConfigError, KafkaUnavailable
 from eventconfig.kafka.connect import describe, unavailable
 from eventconfig.settings import Settings
+from eventconfig.writer.rules import reload_all
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 EXIT_ERROR, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
@@ -71,10 +73,21 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
+@contextlib.contextmanager
+def reloading_on_hangup() -> Iterator[None]:
+    """While the block runs, SIGHUP re-reads the keyring and policy files (docs/design.md §14.4)."""
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, reload_all)
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+
 async def until_signal(start: Callable[[], Awaitable[None]], wait: Callable[[], Awaitable[None]],
                        stop: Callable[[], Awaitable[None]], *, graceful: bool = False) -> None:
     """The one runner of long-lived commands: start, then run until SIGTERM/SIGINT or until ``wait``
-    ends (re-raising its error).
+    ends (re-raising its error). SIGHUP meanwhile re-reads the rules files.
 
     By default a signal cancels ``wait`` and ``stop`` then closes everything (always called). With
     ``graceful``, a signal calls ``stop`` to ask the work to end and ``wait`` finishes what it is
@@ -87,7 +100,8 @@ async def until_signal(start: Callable[[], Awaitable[None]], wait: Callable[[], 
     waiter = asyncio.ensure_future(wait())
     stopper = asyncio.create_task(stopping.wait())
     try:
-        await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
+        with reloading_on_hangup():
+            await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
         if graceful and not waiter.done():
             await stop()
             await asyncio.wait([waiter])

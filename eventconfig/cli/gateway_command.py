@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from eventconfig.cli.common import CONTEXT_SETTINGS, fail, load_settings, run
+from eventconfig.cli.common import CONTEXT_SETTINGS, fail, load_settings, reloading_on_hangup, run
 from eventconfig.errors import EventConfigError
 from eventconfig.gateway.auth import LoginChecker, hash_password, new_token, token_digest
 from eventconfig.gateway.throttle import LoginThrottle
@@ -59,7 +59,8 @@ def gateway_cmd(ctx: click.Context, host: str, port: int, auth_file: Path | None
     async def serve() -> None:
         await backend.start()
         try:
-            await GatewayServer(create_app(backend, auth), host, port).serve()
+            with reloading_on_hangup():
+                await GatewayServer(create_app(backend, auth), host, port).serve()
         finally:
             await backend.stop()
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from eventconfig.cli import (acls, bootstrap_command, broker, config_commands, gateway_command, history_commands,
+from eventconfig.cli import (acls, bootstrap_command, broker, config_commands, gateway_command, history_commands, keys,
                              schema_commands, serve, topics, transfer_commands, view_commands, watch)
 from eventconfig.cli.common import CONTEXT_SETTINGS, CommandGroup
 from eventconfig.logs import setup_logging
@@ -64,6 +64,7 @@ cli.add_command(transfer_commands.import_cmd)
 cli.add_command(schema_commands.schema)
 cli.add_command(gateway_command.gateway_cmd)
 cli.add_command(gateway_command.gateway_secret_cmd)
+cli.add_command(keys.keys)
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from eventconfig.cli.common import CONTEXT_SETTINGS, actor_option, default_actor
 from eventconfig.cli.config_commands import call_service
 from eventconfig.client import ConfigClient
 from eventconfig.model import ItemKey
-from eventconfig.validation import SCHEMAS_WORKSPACE, Problem, schema_problem, value_problem
+from eventconfig.validation import SCHEMAS_WORKSPACE, Problem, schema_problem, shown, value_problem
 
 _SHOWN = 20  # offenders listed before "... and N more"
 
@@ -156,20 +156,12 @@ def list_cmd(ctx: click.Context, fmt: str, timeout: float) -> None:
     """List the stored schemas (text: TYPE<TAB>GLOB lines; json: {type: {glob: schema}})."""
     config = call_service(ctx, timeout, lambda c: c.get_all(SCHEMAS_WORKSPACE))
     if fmt == "json":
-        click.echo(json.dumps({t: {g: _parsed(s) for g, s in globs.items()} for t, globs in config.items()},
+        click.echo(json.dumps({t: {g: shown(s) for g, s in globs.items()} for t, globs in config.items()},
                               indent=2, sort_keys=True))
         return
     for type_, globs in sorted(config.items()):
         for glob in sorted(globs):
             click.echo(f"{type_}\t{glob}")
-
-
-def _parsed(text: str) -> object:
-    """A stored schema as JSON, or as its text when it is not JSON (stored before the writer checked)."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 @schema.command("delete", context_settings=CONTEXT_SETTINGS)

@@ -60,7 +60,8 @@ class ConfigClient:
         connections this process's other clients of the same settings use (``hub.py``); False: its own."""
         self.settings = settings
         self.timeout = timeout
-        self.signer = signer or settings_signer(settings)
+        signer = signer or settings_signer(settings)
+        self.signer = signer.bound(settings.deployment_name) if signer else None  # v2: for this deployment
         self.actor = self.signer.actor if self.signer else actor
         self._codec = codec or default_codec()
         self._share = share_connections

@@ -3,13 +3,14 @@
 The gateway answers reads from its own view and from the history topic, not through the writer, so
 it applies the policy itself: the same file (``policy_file``), the same :class:`Policy` and the same
 groups (from ``auth_keyring_file``), judging the HTTP caller as the writer judges a request's actor.
+The files are re-read when they change and on SIGHUP (:mod:`eventconfig.writer.rules`).
 A read that names what the caller may not read is refused (403 ``forbidden``); a read that spans
 workspaces or types (workspace lists, dumps, history, state, diff, watch) is filtered to what the
 caller may read. Writes are judged by the writer (§14.1: the gateway delegates to the caller). Pure.
 
 Example::
 
-    rules = AccessRules.from_settings(settings)
+    rules = AccessRules.of(*ServiceRules.from_settings(settings).current())
     access = rules.for_caller(HttpUser("bob", verified=True))
     access.require("acme", "prompt")          # raises Problem(403) when bob may not read it
     shown = access.mutation(mutation)         # None when bob may read none of it
@@ -25,7 +26,6 @@ from eventconfig.audit.records import Mutation
 from eventconfig.audit.replay import Diff
 from eventconfig.gateway.auth import HttpUser
 from eventconfig.gateway.problems import Problem
-from eventconfig.settings import Settings
 from eventconfig.writer.auth import Identity as Actor
 from eventconfig.writer.auth import Keyring
 from eventconfig.writer.policy import READ, Policy
@@ -41,12 +41,9 @@ class AccessRules:
     groups: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AccessRules:
-        """The service's own files: ``policy_file`` and (for groups) ``auth_keyring_file``."""
-        if not settings.policy_file:
-            return cls()
-        groups = Keyring.load(settings.auth_keyring_file).groups if settings.auth_keyring_file else {}
-        return cls(Policy.load(settings.policy_file), groups)
+    def of(cls, keyring: Keyring | None, policy: Policy | None) -> AccessRules:
+        """The service's own rules (``policy_file`` and, for groups, ``auth_keyring_file``)."""
+        return cls(policy, keyring.groups if keyring is not None and policy is not None else {})
 
     def for_caller(self, identity: HttpUser) -> ReadAccess:
         actor = Actor(identity.actor, identity.verified, self.groups.get(identity.actor, frozenset()))

@@ -34,6 +34,7 @@ from eventconfig.model import ON_BEHALF_OF_HEADER, Headers
 from eventconfig.settings import Settings
 from eventconfig.signing import Signer, settings_signer
 from eventconfig.view.store import ViewSnapshot
+from eventconfig.writer.rules import ServiceRules
 
 log = logging.getLogger(__name__)
 _CALLER: ContextVar[HttpUser | None] = ContextVar("eventconfig_gateway_caller", default=None)
@@ -127,12 +128,17 @@ class Backend:
     def __init__(self, settings: Settings, view_path: Path | None = None, *, request_timeout: float = 30.0) -> None:
         self.settings = settings
         signer = settings_signer(settings)
-        delegating = DelegatingSigner(signer.actor, signer.key) if signer is not None else None
+        delegating = DelegatingSigner(signer.actor, signer.key, signer.deployment) if signer is not None else None
         self.client = ActorClient(settings, timeout=request_timeout, signer=delegating)
         self.view = LocalView(settings, view_path or settings.data_dir / "gateway-view")
         self.history = HistoryReaders(settings)
-        self.rules = AccessRules.from_settings(settings)  # what each caller may read (§14.2)
+        self.rule_files = ServiceRules.from_settings(settings)  # what each caller may read (§14.2, §14.4)
         self.started = False
+
+    @property
+    def rules(self) -> AccessRules:
+        """What callers may read, as the policy and keyring files say now."""
+        return AccessRules.of(*self.rule_files.current())
 
     async def start(self) -> None:
         await self.client.start()

@@ -7,7 +7,6 @@ is sent; the service still judges every write, and its refusal arrives as the sa
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -17,7 +16,7 @@ from eventconfig.gateway.backend import Backend
 from eventconfig.gateway.deps import backend_of
 from eventconfig.gateway.routes_config import MinVersion
 from eventconfig.model import ItemKey
-from eventconfig.validation import check_put, schemas_for
+from eventconfig.validation import check_put, schemas_for, shown
 
 router = APIRouter(prefix="/v1", tags=["schemas"])
 
@@ -28,19 +27,12 @@ class Draft(BaseModel):
     value: str
 
 
-def _parsed(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text  # stored before the writer checked schemas: shown as it is
-
-
 @router.get("/workspaces/{workspace}/schemas/{type}", summary="The JSON Schemas a type's values must satisfy here")
 async def schemas_of(workspace: str, type: str, backend: Backend = Depends(backend_of),
                      min_version: MinVersion = None) -> dict[str, Any]:
     await backend.at_least(min_version)
     with backend.snapshot() as view:
-        found = [{"workspaces": glob, "schema": _parsed(entry.value), "version": entry.version}
+        found = [{"workspaces": glob, "schema": shown(entry.value), "version": entry.version}
                  for glob, entry in schemas_for(view, workspace, type)]
         version = view.version
     return {"workspace": workspace, "type": type, "version": version, "schemas": found}

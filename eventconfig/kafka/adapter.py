@@ -6,7 +6,8 @@ role's input partition (:class:`GroupMember`, with the group's assignor that kee
 the member holding the role), the producers (:func:`transactional_producer`, :func:`idempotent_producer`)
 and the steps of a transaction (:func:`fence`, :func:`routes`, :func:`send`, :func:`abortable`,
 :func:`forget_failure`). The aiokafka details that have no public API (the transaction manager's
-state, the waiters it leaves failed, a forced metadata refresh) are confined to this module.
+state, the waiters it leaves failed, a forced metadata refresh, the group generation) are confined to
+this module.
 
 Example::
 
@@ -27,7 +28,6 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.coordinator.assignors.abstract import AbstractPartitionAssignor
-from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
 from aiokafka.errors import (CorruptRecordException, InvalidMessageError, InvalidTimestampError, KafkaError,
                              MessageSizeTooLargeError, ProducerFenced, RecordListTooLargeError, RecordTooLargeError)
@@ -228,14 +228,16 @@ class GroupMember:
         return self._consumer
 
     async def start(self) -> None:
-        # A member of an older release knows only round robin: the group then uses it until all know both.
         # The role's group: a member that misses heartbeats for the session is replaced (operations.md, fail-over).
+        # One assignor only: offered a second (round robin, for members of older releases), Kafka 4.1's
+        # coordinator rebalanced every join once more, and two members starting together sometimes
+        # rebalanced without end (hundreds of generations, no holder; issue 23). A member of a release
+        # before this assignor is refused (inconsistent protocol) until it leaves: operations.md, upgrades.
         consumer = committed_consumer(self.settings, group_id=self.group_id,
                                       session_timeout_ms=self.settings.writer_session_timeout_ms,
                                       heartbeat_interval_ms=self.settings.writer_heartbeat_interval_ms,
                                       max_poll_interval_ms=300_000,
-                                      partition_assignment_strategy=(_HolderKeeps(self.tp, self.held_since),
-                                                                     RoundRobinPartitionAssignor))
+                                      partition_assignment_strategy=(_HolderKeeps(self.tp, self.held_since),))
         await consumer.start()
         self._consumer = consumer
         consumer.subscribe([self.tp.topic], listener=self._listener)
@@ -249,6 +251,13 @@ class GroupMember:
     def rebalances(self) -> int:
         """How many rebalances of the group this member has completed (tests wait on it)."""
         return self._listener.rebalances
+
+    @property
+    def generation(self) -> int:
+        """The group generation this member last joined (private in aiokafka; -1 before the first join).
+        Logged when a role becomes active: a number far above the members' count means the group
+        rebalanced far more often than members came and went."""
+        return self.consumer._coordinator.generation
 
     def settled_since(self, rebalances: int) -> bool:
         """Whether no rebalance has begun since the member had completed ``rebalances`` of them."""

@@ -174,6 +174,7 @@ class ExclusiveRole(ABC):
             self._active.set()
             metrics.ROLE_ACTIVE.labels(self.role).set(1)
             log.info("active", extra={"fields": {"role": self.role, **resume.fields, "input_offset": resume.offset,
+                                                 "generation": self.member.generation,
                                                  "took_s": round(time.monotonic() - started, 3)}})
 
     def _held_since(self) -> int | None:

@@ -2,7 +2,8 @@
 
 With a keyring configured (``auth_keyring_file``), a request must carry ``actor``, ``signed-at`` and a
 ``signature`` made with one of that actor's keys over :func:`eventconfig.signing.signed_bytes`;
-``signed-at`` must be within ``auth_window_ms`` of the writer's clock, and the same (actor, id) is
+``signed-at`` must be within ``auth_window_ms`` of the writer's clock, the signed bytes name this
+deployment (v2; the unbound v1 form only before ``auth_v1_signatures_until_ms``), and the same (actor, id) is
 accepted once: a copy at another offset of the request topic is a replay. What was accepted within
 the window is remembered here; a newly active writer rebuilds it from the request topic
 (:meth:`Authenticator.observe`), so a replay is refused across a fail-over too. Pure apart from that
@@ -10,7 +11,7 @@ memory; no I/O.
 
 Example::
 
-    auth = Authenticator(Keyring.load(path), window_ms=300_000)
+    auth = Authenticator(Keyring.load(path), window_ms=300_000, deployment="prod")
     identity = auth.verify(value, headers, offset, now_ms)    # raises Unauthenticated
 """
 
@@ -57,7 +58,8 @@ class Keyring:
 
     @classmethod
     def load(cls, path: str | Path) -> Keyring:
-        """From YAML or JSON: ``{actors: {<name>: {keys: [<base64 raw public key>], groups: [..], delegates: [..]}}}``."""
+        """From YAML or JSON: ``{actors: {<name>: {keys: [<base64 raw public key>], groups: [..], delegates: [..]}}}``.
+        An actor whose ``keys`` list is empty signs nothing (every key revoked) but keeps its groups."""
         return cls.parse(read_document(path, "keyring", KeyringError), str(path))
 
     @classmethod
@@ -69,8 +71,8 @@ class Keyring:
         groups: dict[str, frozenset[str]] = {}
         delegates: dict[str, tuple[str, ...]] = {}
         for name, entry in actors.items():
-            if not isinstance(entry, dict) or not isinstance(entry.get("keys"), list) or not entry["keys"]:
-                raise KeyringError(f"{source}: actor {name!r} needs a non-empty 'keys' list")
+            if not isinstance(entry, dict) or not isinstance(entry.get("keys"), list):
+                raise KeyringError(f"{source}: actor {name!r} needs a 'keys' list (empty: every key revoked)")
             keys[str(name)] = tuple(_public_key(k, f"{source}: actor {name!r}") for k in entry["keys"])
             groups[str(name)] = frozenset(map(str, entry.get("groups") or ()))
             delegates[str(name)] = delegate_patterns(entry.get("delegates"), f"{source}: actor {name!r}")
@@ -92,19 +94,25 @@ def _public_key(text: Any, where: str) -> Ed25519PublicKey:
         raise KeyringError(f"{where}: {str(text)[:60]!r} is not a base64 Ed25519 public key ({exc})") from None
 
 
-def authenticator(settings: Settings) -> Authenticator | None:
+def authenticator(settings: Settings, keyring: Keyring | None) -> Authenticator | None:
     """The writer's authenticator: None (actors are only claimed) unless a keyring is configured."""
-    if not settings.auth_keyring_file:
+    if keyring is None:
         return None
-    return Authenticator(Keyring.load(settings.auth_keyring_file), settings.auth_window_ms)
+    return Authenticator(keyring, settings.auth_window_ms, settings.deployment_name,
+                         v1_until_ms=settings.auth_v1_signatures_until_ms)
 
 
 class Authenticator:
-    """Checks signatures against a keyring and refuses replays within the window."""
+    """Checks signatures against a keyring and refuses replays within the window.
 
-    def __init__(self, keyring: Keyring, window_ms: int) -> None:
+    ``keyring`` may be replaced between requests (the file changed, docs/design.md §14.4): each
+    request is judged by the keyring in place when it is verified."""
+
+    def __init__(self, keyring: Keyring, window_ms: int, deployment: str, *, v1_until_ms: int = 0) -> None:
         self.keyring = keyring
         self.window_ms = window_ms
+        self.deployment = deployment
+        self.v1_until_ms = v1_until_ms  # until then, v1 signatures (bound to no deployment) are accepted too
         self._seen: dict[tuple[str, str], tuple[int, int]] = {}  # (actor, id) -> (offset, signed-at)
         self._pruned_at = 0
 
@@ -127,9 +135,11 @@ class Authenticator:
             signature = base64.b64decode(first[SIGNATURE_HEADER], validate=True)
         except (binascii.Error, ValueError):
             raise Unauthenticated("the 'signature' header is not base64") from None
-        message = signed_bytes(value, headers)
-        if not any(_valid(key, signature, message) for key in keys):
-            raise Unauthenticated(f"the signature does not match any key of actor {actor[:64]!r}")
+        if not keys:
+            raise Unauthenticated(f"every key of actor {actor[:64]!r} is revoked")
+        if not self._signed(keys, signature, value, headers, now_ms):
+            raise Unauthenticated(f"the signature does not match any key of actor {actor[:64]!r} "
+                                  f"for deployment {self.deployment[:64]!r}")
         seen = self._seen.get((actor, request_id))
         if seen is not None and seen[0] != offset:
             raise Unauthenticated(f"replay: request {request_id[:64]!r} of actor {actor[:64]!r} was already "
@@ -137,6 +147,12 @@ class Authenticator:
         self._seen[(actor, request_id)] = (offset, signed_at)
         acts_as = delegate(actor, first.get(ON_BEHALF_OF_HEADER), self.keyring.delegates.get(actor, ()), self.keyring.keys)
         return Identity(acts_as, True, self.keyring.groups.get(acts_as, frozenset()))
+
+    def _signed(self, keys: Sequence[Ed25519PublicKey], signature: bytes, value: bytes,
+                headers: Sequence[tuple[str, bytes]], now_ms: int) -> bool:
+        """A v2 signature for this deployment, or (in the transition window of a rolling upgrade) a v1 one."""
+        forms = [self.deployment] if now_ms >= self.v1_until_ms else [self.deployment, None]
+        return any(_valid(key, signature, signed_bytes(value, headers, form)) for form in forms for key in keys)
 
     def observe(self, headers: Sequence[tuple[str, bytes]], request_id: str, offset: int, now_ms: int) -> None:
         """Remember a signed request a previous writer already took (read back after a fail-over).

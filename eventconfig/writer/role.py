@@ -47,7 +47,7 @@ from eventconfig.model import ID_HEADER, Entry, ItemKey, Version
 from eventconfig.settings import Settings
 from eventconfig.tasks import off_loop
 from eventconfig.view.materializer import Materializer
-from eventconfig.writer.auth import authenticator
+from eventconfig.writer.auth import Keyring, authenticator
 from eventconfig.writer.batch import BatchConfig, BatchResult, RawRequest, process_batch, read_requests
 from eventconfig.writer.handler import Limits
 from eventconfig.writer.history_tail import history_tail
@@ -56,6 +56,7 @@ from eventconfig.writer.poke_gap import Unpoked, last_poke_version, projector_be
 from eventconfig.writer.policy import Policy
 from eventconfig.writer.reads import ReadAnswerer
 from eventconfig.writer.refusals import Refusals
+from eventconfig.writer.rules import ServiceRules
 from eventconfig.writer.resume_point import ResumePoint, furthest, last_stamped, stamped
 
 log = logging.getLogger(__name__)
@@ -113,8 +114,9 @@ class Writer(ExclusiveRole):
             max_id_bytes=settings.max_id_bytes,
             max_actor_bytes=settings.max_actor_bytes,
         )
-        self.auth = authenticator(settings)
-        self.policy = Policy.load(settings.policy_file) if settings.policy_file else None
+        self.rules = ServiceRules.from_settings(settings)  # the keyring and policy, re-read while running (§14.4)
+        keyring, self.policy = self.rules.current()
+        self.auth = authenticator(settings, keyring)
         self.reads = ReadAnswerer(settings, materializer, self.config, self.policy)
         self.refusals = Refusals()
         self.session = Session()
@@ -140,6 +142,7 @@ class Writer(ExclusiveRole):
     async def take_over(self) -> Resume:
         """Continue above every version in the log (the view's, never lowered by a stray marker) and the
         history, from the further of the group's offset and the log's last stamped one (docs/design.md §6)."""
+        self._use_rules(*self.rules.read_afresh())  # a standby never judges by the file it started with
         view_version = await self.materializer.wait_caught_up(_CATCH_UP_TIMEOUT_S)
         tail = await history_tail(self.settings)
         self.reads.clear()  # those not committed as answered are read again from the request topic
@@ -161,6 +164,12 @@ class Writer(ExclusiveRole):
             self.session.recovered = raw if span.offsets is not None else read_requests(raw)
             fields["parked_reads"] = len(self.session.recovered)
         return Resume(offset, fields)
+
+    def _use_rules(self, keyring: Keyring | None, policy: Policy | None) -> None:
+        """Judge the next requests by this keyring and policy (docs/design.md §14.4)."""
+        if self.auth is not None and keyring is not None:
+            self.auth.keyring = keyring
+        self.policy = self.reads.policy = policy
 
     async def _remember_accepted(self, committed: int) -> None:
         """Re-learn the signed requests a previous writer accepted within the window, so a replay of one
@@ -196,6 +205,7 @@ class Writer(ExclusiveRole):
 
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
         session, started = self.session, time.monotonic()
+        self._use_rules(*self.rules.current())
         raw = [*session.recovered, *map(_raw, records)]
         session.recovered = []
         session.last_batch = len(records)

@@ -32,7 +32,7 @@ from eventconfig.gateway.throttle import LoginThrottle
 from eventconfig.settings import Settings
 from eventconfig.signing import Signer, new_key_pair
 from tests.integration.gateway_http import assert_problem, next_event, sse_events, wait_started
-from tests.support import running_service
+from tests.support import running_service, wait_until
 
 pytestmark = pytest.mark.integration
 PASSWORD = "correct horse battery staple"
@@ -252,3 +252,24 @@ async def test_history_pages_newest_first_follow_next_links_and_read_from_the_en
         await stream.aclose()
     assert [m.version for m in newest] == [versions[3], versions[3] - 1]
     assert read and read[-1][0] < read[-1][1] / 2, f"read {read[-1][0]} of {read[-1][1]} offsets for two mutations"
+
+
+async def test_a_changed_policy_file_applies_to_the_gateways_reads_without_a_restart(bob, deployment):
+    """docs/design.md §14.4: the gateway re-reads the policy file (and the keyring's groups) when it changes."""
+    path = Path(deployment.settings.policy_file)
+    original = path.read_text()
+    item = "/v1/workspaces/other/config/prompt/x"
+    at = {"min_version": deployment.seeded}
+    assert_problem(await bob.get(item, params=at), 403, "forbidden")
+    policy = json.loads(original)
+    policy["rules"].append({"who": "bob", "workspaces": ["other"], "access": "read"})
+    try:
+        path.write_text(json.dumps(policy))
+        await wait_until(lambda: _status(bob, item, at, 200), 30, "the gateway did not apply the changed policy")
+    finally:
+        path.write_text(original)
+    await wait_until(lambda: _status(bob, item, at, 403), 30, "the gateway did not apply the restored policy")
+
+
+async def _status(client: httpx.AsyncClient, path: str, params: dict[str, int], status: int) -> bool:
+    return (await client.get(path, params=params)).status_code == status

@@ -204,7 +204,8 @@ async def test_the_java_reader_agrees_with_dump_state_history_pokes_and_a_local_
 
     codec = default_codec()
     notify = [codec.decode("ConfigPush", r.value) for r in await read_whole(settings, settings.topics.notify)]
-    assert java_pokes == notify == pokes
+    assert java_pokes == notify, "the Java reader decodes every field of every poke (items too, §7)"
+    assert [{k: p[k] for k in ("version", "changes", "workspace_changes")} for p in notify] == pokes
 
     view = LocalView(settings, tmp_path / "local-view")
     await view.start(timeout=60)
@@ -248,8 +249,11 @@ async def test_the_java_client_writes_and_reads_through_its_reply_partition_and_
 
         out, _ = await asyncio.wait_for(follower.communicate(), JAVA_DEADLINE_S)
         assert follower.returncode == 0
-        assert [json.loads(p) for p in out.decode().splitlines()] == [
-            {"version": v, "changes": {"flow": ["wj"]}, "workspace_changes": None} for v in (1, 2)]
+        followed = [json.loads(p) for p in out.decode().splitlines()]
+        assert [(p["version"], p["changes"], p["workspace_changes"]) for p in followed] == [
+            (v, {"flow": ["wj"]}, None) for v in (1, 2)]
+        assert [[(i["key"], i["value"]) for i in p["items"]] for p in followed] == [
+            [("k", "java ☕")], [("p", "from python")]], "pokes carry their items (§7)"
     finally:
         if follower.returncode is None:
             follower.kill()

@@ -91,45 +91,72 @@ async def test_a_record_for_a_partition_added_after_the_producer_started_reaches
         await producer.stop()
 
 
+def _member(settings, group: str, tp: TopicPartition, name: str, lost: list[str], holding: set[str]) -> GroupMember:
+    """A member that reports a loss into ``lost`` and says it holds the role while ``name`` is in ``holding``."""
+    async def on_lost() -> None:
+        lost.append(name)
+    return GroupMember(settings, group, tp, on_lost=on_lost, held_since=lambda: 1 if name in holding else None,
+                       reading=lambda: False)
+
+
+def _polling(member: GroupMember) -> asyncio.Task[None]:
+    """Keep ``member`` polling (its membership lives on its polls) until the task is cancelled."""
+    async def poll() -> None:
+        while True:
+            await member.idle()
+    return asyncio.create_task(poll())
+
+
+async def _stop(members: list[GroupMember], polls: list[asyncio.Task[None]]) -> None:
+    for task in polls:
+        task.cancel()
+    await asyncio.gather(*polls, return_exceptions=True)
+    for m in members:
+        await m.stop()
+
+
 async def test_the_member_that_holds_the_role_keeps_its_partition_when_another_joins_and_leaves(settings, unique):
     """The group's assignor (adapter._HolderKeeps, through aiokafka's assignor interface) keeps the role's
     partition with the member that says it holds the role; aiokafka's eager rebalance takes it away and
     gives it back, which the member does not report as lost."""
-    topic = await _topic(settings, "group")
-    tp = TopicPartition(topic, 0)
+    tp = TopicPartition(await _topic(settings, "group"), 0)
     lost: list[str] = []
     holding: set[str] = set()
-
-    def member(name: str) -> GroupMember:
-        async def on_lost() -> None:
-            lost.append(name)
-        return GroupMember(settings, f"g-{unique}", tp, on_lost=on_lost,
-                           held_since=lambda: 1 if name in holding else None, reading=lambda: False)
-
-    members = {"a": member("a"), "b": member("b")}
-    polls: dict[str, asyncio.Task[None]] = {}
-
-    async def poll(m: GroupMember) -> None:
-        while True:
-            await m.idle()
+    a, b = (_member(settings, f"g-{unique}", tp, name, lost, holding) for name in "ab")
+    polls: list[asyncio.Task[None]] = []
     try:
-        await members["a"].start()
-        polls["a"] = asyncio.create_task(poll(members["a"]))
-        await wait_until(members["a"].assigned, 30, "the only member was not assigned the partition")
+        await a.start()
+        polls.append(_polling(a))
+        await wait_until(a.assigned, 30, "the only member was not assigned the partition")
         holding.add("a")
-        rebalances = members["a"].rebalances
-        await members["b"].start()
-        polls["b"] = asyncio.create_task(poll(members["b"]))
-        await wait_until(lambda: members["b"].rebalances >= 1 and members["a"].rebalances > rebalances, 30,
+        rebalances = a.rebalances
+        await b.start()
+        polls.append(_polling(b))
+        await wait_until(lambda: b.rebalances >= 1 and a.rebalances > rebalances, 30,
                          "the second member's join did not rebalance the group")
-        assert members["a"].assigned() and not members["b"].assigned(), "the holder keeps the partition"
+        assert a.assigned() and not b.assigned(), "the holder keeps the partition"
         assert lost == ["b"], "the holder was not told it lost the partition; the joining member was"
-        polls.pop("a").cancel()
-        await members["a"].stop()
-        await wait_until(members["b"].assigned, 30, "the remaining member did not get the partition")
+        polls.pop(0).cancel()
+        await a.stop()
+        await wait_until(b.assigned, 30, "the remaining member did not get the partition")
     finally:
-        for task in polls.values():
-            task.cancel()
-        await asyncio.gather(*polls.values(), return_exceptions=True)
-        for m in members.values():
-            await m.stop()
+        await _stop([a, b], polls)
+
+
+async def test_two_members_that_start_together_settle_within_one_generation_per_join(settings, unique):
+    """Two processes starting at once (a deployment's first start, the chaos run) settle with one member
+    assigned after at most one generation per join. Offered a second assignor, Kafka 4.1 rebalanced once
+    more after every join (generation 4 here) and sometimes without end, so no member ever held the role."""
+    tp = TopicPartition(await _topic(settings, "together"), 0)
+    lost: list[str] = []
+    members = [_member(settings, f"g-{unique}", tp, name, lost, set()) for name in "ab"]
+    polls: list[asyncio.Task[None]] = []
+    try:
+        await asyncio.gather(*(m.start() for m in members))
+        polls.extend(_polling(m) for m in members)
+        await wait_until(lambda: all(m.rebalances and m.settled_since(m.rebalances) for m in members)
+                         and [m.assigned() for m in members].count(True) == 1, 30,
+                         "two members starting together never settled with one of them assigned")
+        assert [m.generation for m in members] in ([1, 1], [2, 2]), "the group rebalanced more often than members joined"
+    finally:
+        await _stop(members, polls)

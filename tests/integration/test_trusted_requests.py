@@ -10,14 +10,13 @@ import json
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from eventconfig.client import ConfigClient
 from eventconfig.codec import default_codec
 from eventconfig.errors import Forbidden
 from eventconfig.settings import Settings
 from eventconfig.signing import Signer, new_key_pair
-from tests.support import running_service, wait_until
+from tests.support import resend, running_service, wait_until
 
 pytestmark = pytest.mark.integration
 codec = default_codec()
@@ -75,15 +74,6 @@ async def test_signed_writes_are_verified_and_unsigned_forged_replayed_or_forbid
     history = [codec.decode("Mutation", r.value) for r in await wire.read_topic(secured.topics.history)]
     assert [(m["workspace"], m["actor"], m["actor_verified"]) for m in history] == [
         ("__system__", "alice", True), ("acme-1", "bob", True)], "nothing refused was written"
-
-
-async def resend(settings: Settings, record) -> None:  # type: ignore[no-untyped-def]
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
-    await producer.start()
-    try:
-        await producer.send_and_wait(settings.topics.request, record.value, headers=list(record.headers))
-    finally:
-        await producer.stop()
 
 
 async def count_dlq(wire, settings: Settings, request_id: str, expected: int) -> bool:  # type: ignore[no-untyped-def]

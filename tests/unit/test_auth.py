@@ -19,8 +19,8 @@ from eventconfig.writer.batch import BatchConfig, RawRequest, process_batch
 codec = default_codec()
 NOW = 1_800_000_000_000
 WINDOW = 300_000
-ALICE = Signer("alice", Ed25519PrivateKey.generate())
-MALLORY = Signer("alice", Ed25519PrivateKey.generate())  # claims to be alice, with her own key
+ALICE = Signer("alice", Ed25519PrivateKey.generate(), "prod")
+MALLORY = Signer("alice", Ed25519PrivateKey.generate(), "prod")  # claims to be alice, with her own key
 
 
 def keyring() -> Keyring:
@@ -38,7 +38,7 @@ def signed(request_id: str, value: bytes, signer: Signer = ALICE, at: int = NOW)
 
 
 def test_a_signed_request_is_verified_as_its_actor_with_the_actors_groups():
-    auth, value = Authenticator(keyring(), WINDOW), put()
+    auth, value = Authenticator(keyring(), WINDOW, "prod"), put()
     identity = auth.verify(value, signed("r1", value), "r1", 0, NOW)
     assert (identity.actor, identity.verified, identity.groups) == ("alice", True, frozenset({"admins"}))
 
@@ -57,11 +57,11 @@ def test_a_signed_request_is_verified_as_its_actor_with_the_actors_groups():
 def test_unsigned_badly_signed_or_stale_requests_are_refused_with_the_reason(headers, reason):
     value = put()
     with pytest.raises(Unauthenticated, match=reason):
-        Authenticator(keyring(), WINDOW).verify(value, headers(value), "r1", 0, NOW)
+        Authenticator(keyring(), WINDOW, "prod").verify(value, headers(value), "r1", 0, NOW)
 
 
 def test_a_replay_at_another_offset_is_refused_but_a_redo_at_the_same_offset_is_not():
-    auth, value = Authenticator(keyring(), WINDOW), put()
+    auth, value = Authenticator(keyring(), WINDOW, "prod"), put()
     headers = signed("r1", value)
     auth.verify(value, headers, "r1", 10, NOW)
     auth.verify(value, headers, "r1", 10, NOW + 5)  # the same record handled again after an aborted transaction
@@ -72,7 +72,7 @@ def test_a_replay_at_another_offset_is_refused_but_a_redo_at_the_same_offset_is_
 def test_a_new_writer_that_observed_the_topic_refuses_replays_of_what_its_predecessor_accepted():
     value = put()
     headers = signed("r1", value)
-    successor = Authenticator(keyring(), WINDOW)
+    successor = Authenticator(keyring(), WINDOW, "prod")
     successor.observe(headers, "r1", 10, NOW)
     successor.observe([("id", b"r9"), ("actor", b"alice")], "r9", 11, NOW)  # unsigned: refused then, not kept
     assert len(successor) == 1
@@ -81,7 +81,7 @@ def test_a_new_writer_that_observed_the_topic_refuses_replays_of_what_its_predec
 
 
 def test_memory_is_bounded_by_the_window():
-    auth, value = Authenticator(keyring(), WINDOW), put()
+    auth, value = Authenticator(keyring(), WINDOW, "prod"), put()
     auth.verify(value, signed("r1", value), "r1", 0, NOW)
     auth.forget_expired(NOW + WINDOW + 1)
     assert len(auth) == 0
@@ -89,7 +89,7 @@ def test_memory_is_bounded_by_the_window():
 
 @pytest.mark.parametrize("document, problem", [
     ({}, "'actors' mapping"),
-    ({"actors": {"a": {"keys": []}}}, "non-empty 'keys'"),
+    ({"actors": {"a": {"groups": ["g"]}}}, "needs a 'keys' list"),
     ({"actors": {"a": {"keys": ["nope"]}}}, "not a base64 Ed25519 public key"),
     ({"actors": {"a": {"keys": [base64.b64encode(b"short").decode()]}}}, "not a base64 Ed25519 public key"),
 ])
@@ -104,7 +104,7 @@ def test_the_batch_refuses_an_unauthenticated_request_with_a_dlq_record_and_reco
                RawRequest(1, bad, signed("forged", bad, MALLORY)),
                RawRequest(2, good, signed("ok", good))]  # a captured copy of the first, sent again
     result = process_batch(records, DictReader(), {}, 0, BatchConfig(), now_ms=NOW,
-                           auth=Authenticator(keyring(), WINDOW))
+                           auth=Authenticator(keyring(), WINDOW, "prod"))
     answers = [codec.decode("ConfigResponse", r.value)["error"] for r in result.responses]
     assert answers[0] is None and [a["type"] for a in answers[1:]] == ["unauthenticated", "unauthenticated"]
     assert [dict(r.headers)["error-type"] for r in result.dlq] == [b"Unauthenticated", b"Unauthenticated"]
@@ -135,7 +135,36 @@ def test_unreadable_key_files_fail_with_one_clear_error(tmp_path):
 def test_a_key_pair_from_new_key_pair_signs_what_the_keyring_verifies(tmp_path):
     pem, public = new_key_pair()
     (tmp_path / "k.pem").write_bytes(pem)
-    signer = Signer.from_file("alice", tmp_path / "k.pem")
+    signer = Signer.from_file("alice", tmp_path / "k.pem", "prod")
     value = put()
-    auth = Authenticator(Keyring.parse({"actors": {"alice": {"keys": [public]}}}), WINDOW)
+    auth = Authenticator(Keyring.parse({"actors": {"alice": {"keys": [public]}}}), WINDOW, "prod")
     assert auth.verify(value, signed("r1", value, signer), "r1", 0, NOW).verified
+
+
+def test_a_signature_is_bound_to_its_deployment_and_v1_is_accepted_only_in_the_transition_window():
+    value = put()
+    for_prod = signed("r1", value)
+    with pytest.raises(Unauthenticated, match="for deployment 'staging'"):
+        Authenticator(keyring(), WINDOW, "staging").verify(value, for_prod, "r1", 0, NOW)
+    unbound = signed("r2", value, Signer(ALICE.actor, ALICE.key))  # v1: names no deployment
+    assert unbound != signed("r2", value, ALICE.bound("staging"))
+    with pytest.raises(Unauthenticated, match="does not match any key"):
+        Authenticator(keyring(), WINDOW, "prod").verify(value, unbound, "r2", 0, NOW)
+    upgrading = Authenticator(keyring(), WINDOW, "prod", v1_until_ms=NOW + 1)
+    assert upgrading.verify(value, unbound, "r2", 0, NOW).verified
+    assert upgrading.verify(value, for_prod, "r1", 1, NOW).verified  # v2 too, of course
+    with pytest.raises(Unauthenticated):  # the window is over
+        Authenticator(keyring(), WINDOW, "prod", v1_until_ms=NOW).verify(value, unbound, "r2", 0, NOW)
+
+
+def test_a_signer_keeps_the_deployment_it_names_and_is_bound_when_it_names_none():
+    assert ALICE.bound("staging").deployment == "prod"
+    assert Signer(ALICE.actor, ALICE.key).bound("staging").deployment == "staging"
+
+
+def test_an_actor_whose_keys_are_all_revoked_keeps_its_groups_and_signs_nothing():
+    ring = Keyring.parse({"actors": {"alice": {"keys": [], "groups": ["admins"]}}})
+    assert ring.groups["alice"] == frozenset({"admins"})
+    value = put()
+    with pytest.raises(Unauthenticated, match="every key of actor 'alice' is revoked"):
+        Authenticator(ring, WINDOW, "prod").verify(value, signed("r1", value), "r1", 0, NOW)

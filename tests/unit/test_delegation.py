@@ -17,8 +17,8 @@ from eventconfig.writer.delegation import DelegationError, delegate, delegate_pa
 
 codec = default_codec()
 NOW = 1_800_000_000_000
-GATEWAY = Signer("gateway", Ed25519PrivateKey.generate())
-ADMIN = Signer("root", Ed25519PrivateKey.generate())
+GATEWAY = Signer("gateway", Ed25519PrivateKey.generate(), "prod")
+ADMIN = Signer("root", Ed25519PrivateKey.generate(), "prod")
 
 
 def keyring(delegates: list[str] | None = None) -> Keyring:
@@ -35,13 +35,13 @@ VALUE = codec.encode("ConfigRequest", {"operation": "put", "workspace": "w",
 
 
 def for_caller(caller: Caller, request_id: str = "r1") -> list[tuple[str, bytes]]:
-    signer = DelegatingSigner(GATEWAY.actor, GATEWAY.key)
+    signer = DelegatingSigner(GATEWAY.actor, GATEWAY.key, "prod")
     with acting_as(caller):
         return signer.sign(VALUE, [("id", request_id.encode()), ("actor", caller.actor.encode())], NOW)
 
 
 def verify(headers: list[tuple[str, bytes]], ring: Keyring, request_id: str = "r1"):  # type: ignore[no-untyped-def]
-    return Authenticator(ring, 300_000).verify(VALUE, headers, request_id, 0, NOW)
+    return Authenticator(ring, 300_000, "prod").verify(VALUE, headers, request_id, 0, NOW)
 
 
 def test_a_delegated_request_acts_as_the_caller_verified_with_the_callers_groups():
@@ -90,4 +90,4 @@ def test_a_malformed_delegates_entry_is_refused_when_the_keyring_is_read():
         keyring("*")  # type: ignore[arg-type]
     assert delegate_patterns(None, "x") == ()
     with pytest.raises(KeyringError):
-        Keyring.parse({"actors": {"gateway": {"keys": []}}})
+        Keyring.parse({"actors": {"gateway": {"keys": "not a list"}}})

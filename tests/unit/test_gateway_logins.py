@@ -11,14 +11,7 @@ import pytest
 from eventconfig.gateway.auth import HttpUser, LoginChecker, Unauthorized, hash_password
 from eventconfig.gateway.problems import problem_for
 from eventconfig.gateway.throttle import LoginThrottle, TooManyLogins
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support import Clock
 
 
 def basic(user: str, password: str) -> str:
@@ -27,7 +20,7 @@ def basic(user: str, password: str) -> str:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1000.0)
 
 
 @pytest.fixture

@@ -151,12 +151,12 @@ def test_a_request_is_forwarded_with_its_derived_id_and_actor() -> None:
 
 
 def test_with_authentication_the_front_end_signs_forwards_as_its_own_identity() -> None:
-    signer = Signer("trustgraph-frontend", Ed25519PrivateKey.generate())
+    signer = Signer("trustgraph-frontend", Ed25519PrivateKey.generate(), "prod")
     keyring = Keyring.parse({"actors": {signer.actor: {"keys": [public_key_text(signer.key.public_key())]}}})
     out = forward_batch([raw(5, tg_body(ConfigRequest(operation="config", workspace="w")))],
                         "tg", "tg.request.config", 1 << 20, signer=signer, now_ms=1_000)
     [record] = out.requests
-    identity = Authenticator(keyring, 60_000).verify(record.value, record.headers, "tg:tg:w:r1", 0, 1_000)
+    identity = Authenticator(keyring, 60_000, "prod").verify(record.value, record.headers, "tg:tg:w:r1", 0, 1_000)
     assert (identity.actor, identity.verified) == ("trustgraph-frontend", True)
 
 
