@@ -19,6 +19,8 @@ LOG_LAG = Gauge("eventconfig_log_lag_records",
                 ["view"])
 ROLE_ACTIVE = Gauge("eventconfig_role_active", "1 while this process holds the role (writer, projector).",
                     ["role"])
+ROLE_REFUSING = Gauge("eventconfig_role_refusing", "1 while the role refuses to take over because committed state "
+                      "does not hold together (writer: the history does not end at the log's last marker).", ["role"])
 TRANSACTION_FAILURES = Counter("eventconfig_transaction_failures_total", "Transactions that failed, by role.",
                                ["role", "reason"])
 CLIENT_KAFKA_CLIENTS = Gauge(

@@ -42,6 +42,8 @@ SIGNED_AT_HEADER = "signed-at"
 ON_BEHALF_OF_HEADER = "on-behalf-of"
 # On each commit marker: the hash of that write's Mutation, the head of the history's chain (§14.3).
 CHAIN_HEAD_HEADER = "chain-head"
+# Request ids the TrustGraph front end forwards under (docs/design.md §13.4); with a keyring, its actor's alone.
+TRUSTGRAPH_ID_PREFIX = "tg:"
 # Optional: UTF-8 decimal number of the response partition the answer goes to (docs/design.md §4.3).
 REPLY_PARTITION_HEADER = "reply-partition"
 # On the last commit marker of a writer transaction: where the next writer resumes the request topic.
@@ -76,6 +78,9 @@ def repeated_header(headers: Iterable[tuple[str, object]]) -> str | None:
 # (both counters, both in the view's meta) is a type error.
 Offset = NewType("Offset", int)  # a position in a Kafka partition: the next record to read
 Version = NewType("Version", int)  # a config version: the number of the last complete write (docs/design.md §6)
+# The highest version anything accepts (2^53 - 1, exact in every JSON reader): a record claiming more is
+# refused, so nothing a topic holds can bring a version near the 64-bit limit of Avro's long (§6).
+MAX_VERSION = 2**53 - 1
 
 
 class ItemKey(NamedTuple):

@@ -2,8 +2,8 @@
 
 The commit marker of each write carries the write's hash in its ``chain-head`` header, so the
 compacted log keeps the head.
-A record altered, inserted, dropped or reordered breaks a link; :class:`ChainCheck` names the first
-version where that shows. An attacker who can write the topic can still re-seal a whole chain from a
+A record altered, inserted, dropped or reordered breaks a link, and so does a gap in the versions
+(which are contiguous); :class:`ChainCheck` names the first version where that shows. An attacker who can write the topic can still re-seal a whole chain from a
 point on: only the marker's head (in the log) and a head an auditor kept (:attr:`ChainReport.head`)
 catch that.
 
@@ -23,6 +23,7 @@ from typing import Any
 from eventconfig.codec import Codec, default_codec
 from eventconfig.errors import CodecError
 from eventconfig.hashchain import mutation_hash
+from eventconfig.model import MAX_VERSION
 
 ALTERED, INSERTED, DROPPED, REORDERED, UNCHAINED = "altered", "inserted", "dropped", "reordered", "unchained"
 
@@ -87,7 +88,7 @@ class ChainCheck:
         self._records = 0
         self._first_chained: int | None = None
         self._last: tuple[int, str] | None = None  # (version, hash) of the last good record
-        self._past_marker: int | None = None  # the first version after the marker's
+        self._past_marker: tuple[int, int] | None = None  # the first version after the marker's, its offset
         self._at_marker: str | None = None  # the hash the history holds at the marker's version
         self._bad: ChainBreak | None = None
 
@@ -108,6 +109,13 @@ class ChainCheck:
 
     def _check(self, offset: int, m: Mapping[str, Any]) -> None:
         version, claimed = int(m["version"]), m["hash"]
+        if not 0 <= version <= MAX_VERSION:
+            self._break(version, offset, ALTERED, f"its version is outside 0..{MAX_VERSION}")
+            return
+        if self._last is not None and version > self._last[0] + 1:
+            self._break(version, offset, DROPPED, f"follows version {self._last[0]}: versions {self._last[0] + 1} "
+                                                  f"to {version - 1} are missing (versions are contiguous)")
+            return
         if not claimed:
             if self._first_chained is not None:
                 self._break(version, offset, UNCHAINED, "has no hash although the chain began at version "
@@ -139,7 +147,7 @@ class ChainCheck:
             if version == self._marker[0]:
                 self._at_marker = claimed
             elif version > self._marker[0] and self._past_marker is None:
-                self._past_marker = version
+                self._past_marker = (version, offset)
 
     def _reclassify(self, value: bytes | None) -> None:
         """A link broken before a version gap is a drop, unless a missing version turns up later."""
@@ -168,8 +176,8 @@ class ChainCheck:
 
     def _check_marker(self, version: int, head: str) -> None:
         if self._past_marker is not None:
-            self._break(self._past_marker, -1, INSERTED,
-                        f"the log's last commit marker is version {version}: the history continues past it")
+            self._break(*self._past_marker, INSERTED, f"the log's last commit marker is version {version}: the "
+                        "history continues past it (a record not written by the writer)")
         elif self._at_marker is None:
             last = self._last[0] if self._last else 0
             self._break(version, -1, DROPPED,

@@ -39,7 +39,7 @@ from eventconfig import metrics
 from eventconfig.errors import EventConfigError
 from eventconfig.kafka.adapter import ConsumerRecord, GroupMember, KafkaError, TopicPartition
 from eventconfig.kafka.commits import CommitPipeline
-from eventconfig.kafka.role_state import RoleMachine, State, Step
+from eventconfig.kafka.role_state import RoleMachine, RoleRefused, State, Step
 from eventconfig.kafka.transactions import Fenced, TransactionalSender, TransactionFailed
 from eventconfig.settings import Settings
 
@@ -75,6 +75,7 @@ class ExclusiveRole(ABC):
         self._active = asyncio.Event()
         self.activations = 0  # how often this process took the role (tests, logs)
         self._taken_at_ms = 0  # when the current take-over began (epoch ms)
+        self._refusal = ""  # why the last take-over refused ("" when it did not): logged once
 
     # --- what a role provides -------------------------------------------------------------------
 
@@ -159,6 +160,10 @@ class ExclusiveRole(ABC):
                 await self.sender.restart()  # fences the previous holder, aborts its open transaction
                 self.commits.reset()
                 resume = await self.take_over()
+            except RoleRefused as exc:
+                if self.machine.state is State.CATCHING_UP:
+                    await self._refuse(exc)
+                return
             except (EventConfigError, KafkaError, asyncio.TimeoutError) as exc:
                 if self.machine.state is State.CATCHING_UP:  # else a commit of the take-over failed: handled
                     await self._fail(f"could not take the {self.role} role", exc)
@@ -171,11 +176,27 @@ class ExclusiveRole(ABC):
                 return
             self.machine.activated()  # no await since the check: the position is the one just sought
             self.activations += 1
+            if self._refusal:
+                log.warning("no longer refusing", extra={"fields": {"role": self.role, "was": self._refusal}})
+                self._refusal = ""
+            metrics.ROLE_REFUSING.labels(self.role).set(0)
             self._active.set()
             metrics.ROLE_ACTIVE.labels(self.role).set(1)
             log.info("active", extra={"fields": {"role": self.role, **resume.fields, "input_offset": resume.offset,
                                                  "generation": self.member.generation,
                                                  "took_s": round(time.monotonic() - started, 3)}})
+
+    async def _refuse(self, error: RoleRefused) -> None:
+        """catching up -> refusing: write nothing, say why once (and whenever the reason changes), and
+        check again after ``refuse_s``, so an operator's fix is picked up (kafka/role_state.py)."""
+        if str(error) != self._refusal:
+            log.error("%s role refuses to take over: %s; checking again every %.0f s", self.role, error,
+                      self.machine.refuse_s)
+            self._refusal = str(error)
+        metrics.ROLE_REFUSING.labels(self.role).set(1)
+        self.machine.refused(time.monotonic())
+        self._inactive()
+        await self.sender.stop()
 
     def _held_since(self) -> int | None:
         """When this process took the role (epoch ms) if it holds or is taking it: the group keeps the

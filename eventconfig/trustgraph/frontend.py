@@ -10,7 +10,8 @@
   forwarded request into TrustGraph JSON on ``<ts>.response.config``. TrustGraph's
   client reads uncommitted records, so its answer must not be produced inside the writer's
   transaction; produced here, it exists only once the write it reports has committed, and a
-  restarted front end still answers requests that were in flight.
+  restarted front end still answers requests that were in flight. It passes on only the first
+  answer to an id within 5 minutes (:mod:`eventconfig.trustgraph.answered`), re-learnt at take-over.
 
 Example::
 
@@ -34,6 +35,7 @@ from eventconfig.logrecords import OutRecord
 from eventconfig.model import ID_HEADER
 from eventconfig.settings import Settings
 from eventconfig.signing import settings_signer
+from eventconfig.trustgraph.answered import AnsweredIds
 from eventconfig.trustgraph.forwarding import REPLY_PARTITION, forward_batch
 from eventconfig.trustgraph.wire import TrustGraphTopics, encode_response, parse_forward_id
 from eventconfig.writer.batch import RawRequest
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 _FIRST_START_LOOKBACK_MS = 60_000  # TrustGraph processors wait 60 s for a config answer (--config-timeout)
 _IDLE_COMMIT_RECORDS = 1000  # commit the translator's offset at least this often when nothing is ours
+_DEDUP_WINDOW_MS = 300_000  # one answer per TrustGraph id within this (5x TrustGraph's config timeout)
 
 
 class TrustGraphFrontEnd:
@@ -101,10 +104,19 @@ class ResponseTranslator(ExclusiveRole):
         self.response_limit = response_limit
         self.codec = default_codec()
         self._uncommitted = 0
+        self.answered = AnsweredIds(_DEDUP_WINDOW_MS)
 
     async def take_over(self) -> Resume:
+        """Resume from the group's offset, re-learning the ids answered within the window before it."""
         self._uncommitted = 0
-        return Resume(await self.member.committed(), {"answers_to": self.target})
+        self.answered = AnsweredIds(_DEDUP_WINDOW_MS)
+        committed = await self.member.committed()
+        if committed:
+            start = await self.member.offset_at(int(time.time() * 1000) - 2 * _DEDUP_WINDOW_MS)
+            if start is not None and start < committed:
+                for record in await self.member.read(start, committed):
+                    self._forwarded(record)
+        return Resume(committed, {"answers_to": self.target, "recent_ids": len(self.answered)})
 
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
         out = [answer for answer in map(self._translate, records) if answer is not None]
@@ -114,8 +126,16 @@ class ResponseTranslator(ExclusiveRole):
         if await self.commits.commit({self.target: out}, records[-1].offset + 1):
             self._uncommitted = 0
 
-    def _translate(self, record: ConsumerRecord) -> OutRecord | None:
+    def _forwarded(self, record: ConsumerRecord) -> tuple[str, bool] | None:
+        """(TrustGraph id, whether a write) of a response the translator passes on: to a forwarded request,
+        and the first to its id within the window (a read answered again after a writer's fail-over is not)."""
         forwarded = parse_forward_id(self.topicspace, header_value(record.headers, ID_HEADER))
+        if forwarded is None or not self.answered.first(forwarded[0], record.timestamp):
+            return None
+        return forwarded
+
+    def _translate(self, record: ConsumerRecord) -> OutRecord | None:
+        forwarded = self._forwarded(record)
         if forwarded is None:
             return None
         trustgraph_id, write = forwarded

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from eventconfig.codec import Codec, default_codec
 from eventconfig.errors import CodecError
 from eventconfig.logrecords import decode_record
-from eventconfig.model import Entry, ItemKey, Offset, Version, name_problem
+from eventconfig.model import MAX_VERSION, Entry, ItemKey, Offset, Version, name_problem
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +84,12 @@ class Applier:
 
     @staticmethod
     def _problem(item: ItemKey, version: int, is_marker: bool) -> str | None:
-        # A negative version has no 8-byte unsigned form; a NUL or empty name would break the key layout.
+        # A negative version has no 8-byte unsigned form; one above MAX_VERSION would let a stray record
+        # bring the writer's versions near Avro's 64-bit limit (§6); a NUL or empty name would break the key layout.
         if version < 0:
             return f"negative version {version}"
+        if version > MAX_VERSION:
+            return f"version {version} above the bound {MAX_VERSION}"
         workspace, type_, key = item
         if is_marker or (workspace and type_ and key and "\x00" not in workspace + type_ + key):
             return None  # the hot path: one check per record

@@ -82,6 +82,8 @@ class BatchConfig:
     max_response_bytes: int = 10 * 1024 * 1024 - 64 * 1024
     max_id_bytes: int = 256
     max_actor_bytes: int = 256
+    # With a keyring: the only actor whose requests may carry a TrustGraph id (docs/design.md §13.4).
+    trustgraph_actor: str = ""
 
 
 @dataclass
@@ -200,7 +202,7 @@ class _Batch:
             request, writer = self.codec.decode_with_writer("ConfigRequest", record.value)
         except CodecError as exc:
             self._dead_letter(record, type(exc).__name__, str(exc))
-            if request_id:
+            if request_id and not self._reserved(request_id):
                 self._respond(request_id, error_response(ConfigError(f"undecodable request: {exc}")), "?",
                               partition=partition)
             return
@@ -209,13 +211,18 @@ class _Batch:
             return
         dialect = self.codec.registry.counterpart(writer, "ConfigResponse")  # answer in kind
         if unroutable is not None:
-            self._respond(request_id, error_response(unroutable), request["operation"], dialect)
+            if not self._reserved(request_id):
+                self._respond(request_id, error_response(unroutable), request["operation"], dialect)
             return
         try:
             identity = self._identify(record, request_id, headers)
+            if self._reserved(request_id) and identity.actor != self.config.trustgraph_actor:
+                raise Unauthenticated(f"ids starting {model.TRUSTGRAPH_ID_PREFIX!r} are reserved to the TrustGraph "
+                                      f"front end's actor {self.config.trustgraph_actor[:64]!r}")
         except Unauthenticated as exc:
             self._dead_letter(record, "Unauthenticated", exc.message)
-            self._respond(request_id, error_response(exc), request["operation"], dialect, partition)
+            if not self._reserved(request_id):  # an answer to a TrustGraph id reaches TrustGraph as its answer
+                self._respond(request_id, error_response(exc), request["operation"], dialect, partition)
             return
         try:
             deadline = request_deadline(headers.get(model.DEADLINE_HEADER))
@@ -241,6 +248,11 @@ class _Batch:
                                              partition, version))
             return
         self._handle(request, request_id, identity, dialect, partition)
+
+    def _reserved(self, request_id: str) -> bool:
+        """Whether only a request verified as the TrustGraph front end's may be answered under this id: with
+        a keyring, the translator passes every answer to a ``tg:`` id on to TrustGraph (docs/design.md §13.4)."""
+        return self.auth is not None and request_id.startswith(model.TRUSTGRAPH_ID_PREFIX)
 
     def _identify(self, record: RawRequest, request_id: str, headers: Mapping[str, bytes]) -> Identity:
         """Who sent the request: verified with a keyring (Unauthenticated if not), else as claimed."""

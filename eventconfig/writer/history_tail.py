@@ -1,62 +1,91 @@
-"""The end of the history topic: the highest version, which a newly active writer must stay above, and
-the chain head it must continue the hash chain from (docs/design.md §14.3).
+"""The end of the history topic, checked against the log's last commit marker before a writer continues
+the versions and the hash chain (docs/design.md §6, §14.3).
 
-The view's version comes from the log's commit markers. The history topic (one partition, one
-``Mutation`` per version, key = the version in decimal) is written in the same transactions, so
-normally it ends at the same version; if it ends higher (a stray or hand-written record, a log
-restored from an older copy), reusing those versions would make the history ambiguous. Only the
-tail is read: a window before the end, widened until it holds a record. The chain head is the hash
-of the last record that reads as a Mutation, so the next write links to what the topic ends with.
+The writer writes each version's ``Mutation`` (history) and commit marker (log) in one transaction,
+and a new writer fences the previous one before it looks, so an honest history ends exactly where the
+log's last stamped marker does: the same version, and the hash the marker carries as ``chain-head``.
+Anything else means someone else wrote the history (a record appended, or the log or history restored
+from different copies): continuing would chain the foreign record in or reuse its version, so the
+writer refuses (:class:`HistoryMismatch`) until an operator has fixed it. The one tolerated difference
+is a history that holds nothing (retention removed it, or it was never written): the chain then
+continues from the marker's head. The check is pure; :func:`history_end` reads the topic's tail.
 
 Example::
 
-    tail = await history_tail(settings)
-    version = max(view_version, tail.version)
+    version, head = continuation(await history_end(settings), marker, view_version)   # or HistoryMismatch
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
-
-from eventconfig.kafka.adapter import ConsumerRecord, TopicPartition
 
 from eventconfig.codec import default_codec
 from eventconfig.errors import CodecError
+from eventconfig.kafka.adapter import ConsumerRecord, TopicPartition
 from eventconfig.kafka.reading import tail_records
+from eventconfig.kafka.role_state import RoleRefused
+from eventconfig.model import MAX_VERSION
 from eventconfig.settings import Settings
 
 
-class HistoryTail(NamedTuple):
-    version: int  # the highest version claimed by the last records; 0 when there are none
-    chain_head: str  # the hash of the last readable Mutation; "" when there is none or it predates the chain
+class HistoryEnd(NamedTuple):
+    """The history topic's last record: its offset, the version it claims (None: not a readable
+    ``Mutation``) and its hash."""
+
+    offset: int
+    version: int | None
+    hash: str
 
 
-async def history_tail(settings: Settings) -> HistoryTail:
-    """The highest version and the chain head among the last records of the history topic."""
-    tp = TopicPartition(settings.topics.history, 0)
-    records = await tail_records(settings, tp, lambda r: record_version(r) is not None)
-    versions = [v for r in records if (v := record_version(r)) is not None]
-    return HistoryTail(max(versions, default=0), _last_hash(records))
+class Marker(NamedTuple):
+    """The log's last commit marker written by a writer: its version and ``chain-head``."""
+
+    version: int
+    chain_head: str
 
 
-def record_version(record: ConsumerRecord) -> int | None:
-    """The version a history record claims (key or Mutation, the higher), or None if neither reads."""
-    claims = []
+class HistoryMismatch(RoleRefused):
+    """The history does not end where the log's last commit marker says: the writer refuses to write."""
+
+
+async def history_end(settings: Settings) -> HistoryEnd | None:
+    """The last committed record of the history topic; None when it holds none."""
+    records = await tail_records(settings, TopicPartition(settings.topics.history, 0), lambda r: True)
+    return end_of(records)
+
+
+def end_of(records: Sequence[ConsumerRecord]) -> HistoryEnd | None:
+    """The :class:`HistoryEnd` of the last of ``records``; None when there are none."""
+    if not records:
+        return None
+    last = records[-1]
     try:
-        claims.append(int((record.key or b"").decode()))
-    except (UnicodeDecodeError, ValueError):
-        pass
-    try:
-        claims.append(int(default_codec().decode("Mutation", record.value)["version"]))
-    except (CodecError, TypeError, KeyError, ValueError):
-        pass
-    return max(claims, default=None)
+        if last.value is None:
+            raise CodecError("no value")
+        mutation = default_codec().decode("Mutation", last.value)
+    except CodecError:
+        return HistoryEnd(last.offset, None, "")
+    return HistoryEnd(last.offset, int(mutation["version"]), str(mutation["hash"]))
 
 
-def _last_hash(records: list[ConsumerRecord]) -> str:
-    for record in reversed(records):
-        try:
-            return str(default_codec().decode("Mutation", record.value)["hash"])
-        except (CodecError, TypeError, KeyError):
-            continue
-    return ""
+def continuation(end: HistoryEnd | None, marker: Marker | None, view_version: int) -> tuple[int, str]:
+    """The version and chain head a newly active writer continues from; HistoryMismatch when the history
+    does not end at ``marker`` (the log's last stamped commit marker; None when no marker is stamped:
+    then at ``view_version``, with any head)."""
+    expected = marker if marker is not None else Marker(view_version, "")
+    if expected.version > MAX_VERSION:
+        raise HistoryMismatch(f"the log's last commit marker claims version {expected.version}, above the "
+                              f"bound {MAX_VERSION}")
+    if end is None:  # nothing held: the chain continues from the marker's head
+        return max(view_version, expected.version), expected.chain_head
+    where = f"the history's last record (offset {end.offset})"
+    if end.version is None:
+        raise HistoryMismatch(f"{where} is not a readable Mutation")
+    if end.version != expected.version:
+        raise HistoryMismatch(f"{where} is version {end.version}, the log's last commit marker version "
+                              f"{expected.version}")
+    if expected.chain_head and end.hash != expected.chain_head:
+        raise HistoryMismatch(f"{where}, version {end.version}, does not carry the chain head of the log's "
+                              "last commit marker")
+    return max(view_version, expected.version), end.hash or expected.chain_head

@@ -11,23 +11,28 @@ to the group. Both only ever move forward, so the next writer resumes from the f
 Example::
 
     log = stamped(result.log, ResumePoint(next_offset, parked_metadata(unanswered)))
-    point = furthest(await last_stamped(settings), group_point)
+    stamp = await last_stamped(settings)
+    point = furthest(stamp.point if stamp else None, group_point)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from eventconfig.kafka.adapter import ConsumerRecord, TopicPartition
 
 from eventconfig.kafka.reading import tail_records
 from eventconfig.logrecords import OutRecord
 from eventconfig.codec import default_codec
-from eventconfig.model import MARKER_KEY, PARKED_HEADER, REQUEST_OFFSET_HEADER
+from eventconfig.errors import CodecError
+from eventconfig.model import CHAIN_HEAD_HEADER, MARKER_KEY, PARKED_HEADER, REQUEST_OFFSET_HEADER
 from eventconfig.settings import Settings
+from eventconfig.writer.history_tail import Marker
 
-_MARKER_KEY = default_codec().encode_log_key(*MARKER_KEY)
+_CODEC = default_codec()
+_MARKER_KEY = _CODEC.encode_log_key(*MARKER_KEY)
 
 
 @dataclass(frozen=True)
@@ -59,13 +64,35 @@ def read_point(record: ConsumerRecord) -> ResumePoint | None:
     return ResumePoint(offset, headers.get(PARKED_HEADER, b"").decode("utf-8", errors="replace"))
 
 
-async def last_stamped(settings: Settings) -> ResumePoint | None:
-    """The resume point of the last commit marker that carries one, read from the log's tail (markers
-    without one, like stray or older ones, are passed over); None when no marker carries one. Until
-    the first write of a writer that stamps markers, that reads the whole log."""
-    records = await tail_records(settings, TopicPartition(settings.topics.log, 0), lambda r: read_point(r) is not None)
-    points = [point for record in records if (point := read_point(record)) is not None]
-    return points[-1] if points else None
+class Stamped(NamedTuple):
+    """The last commit marker a writer stamped: where to resume, and the version and chain head it
+    holds, which the history must end at (writer/history_tail.py)."""
+
+    point: ResumePoint
+    marker: Marker
+
+
+def read_stamped(record: ConsumerRecord) -> Stamped | None:
+    """The resume point, version and chain head of a stamped commit marker; None for anything else."""
+    point = read_point(record)
+    if point is None or record.value is None:
+        return None
+    try:
+        version = int(_CODEC.decode("LogEntry", record.value)["version"])
+    except CodecError:
+        return None
+    head = dict(record.headers or []).get(CHAIN_HEAD_HEADER, b"").decode("utf-8", errors="replace")
+    return Stamped(point, Marker(version, head))
+
+
+async def last_stamped(settings: Settings) -> Stamped | None:
+    """The last commit marker that carries a resume point, read from the log's tail (markers without
+    one, like stray or older ones, are passed over); None when no marker carries one. Until the first
+    write of a writer that stamps markers, that reads the whole log."""
+    records = await tail_records(settings, TopicPartition(settings.topics.log, 0),
+                                 lambda r: read_stamped(r) is not None)
+    stamps = [stamp for record in records if (stamp := read_stamped(record)) is not None]
+    return stamps[-1] if stamps else None
 
 
 def furthest(*points: ResumePoint | None) -> ResumePoint | None:

@@ -1,8 +1,9 @@
 """The writer role: the exclusive ``writer`` role over the request topic.
 
 Taking over (see :mod:`eventconfig.kafka.exclusive` for the states) fences the previous writer, then waits until
-this process's view has read the log to its end and continues versions from there (or from the
-history topic's last version, if that is higher). The writes and errors of each batch of requests
+this process's view has read the log to its end, checks that the history topic ends at the log's last
+commit marker (else it refuses to write: :mod:`eventconfig.writer.history_tail`), and continues the
+versions and the hash chain from there. The writes and errors of each batch of requests
 become one transaction holding the log, history, response and DLQ records, the pokes of the writes
 (docs/design.md §7) plus the request offsets (group commit, exactly-once request processing). Reads take no transaction: the
 :class:`~eventconfig.writer.reads.ReadAnswerer` answers them from the view once the transactions
@@ -50,7 +51,7 @@ from eventconfig.view.materializer import Materializer
 from eventconfig.writer.auth import Keyring, authenticator
 from eventconfig.writer.batch import BatchConfig, BatchResult, RawRequest, process_batch, read_requests
 from eventconfig.writer.handler import Limits
-from eventconfig.writer.history_tail import history_tail
+from eventconfig.writer.history_tail import continuation, history_end
 from eventconfig.writer.parking import parked_metadata, parked_span
 from eventconfig.writer.poke_gap import Unpoked, last_poke_version, projector_behind
 from eventconfig.writer.policy import Policy
@@ -113,6 +114,7 @@ class Writer(ExclusiveRole):
             max_response_bytes=settings.max_response_bytes,
             max_id_bytes=settings.max_id_bytes,
             max_actor_bytes=settings.max_actor_bytes,
+            trustgraph_actor=settings.signing_actor,
         )
         self.rules = ServiceRules.from_settings(settings)  # the keyring and policy, re-read while running (§14.4)
         keyring, self.policy = self.rules.current()
@@ -140,16 +142,20 @@ class Writer(ExclusiveRole):
     # --- catching up --------------------------------------------------------------------------------
 
     async def take_over(self) -> Resume:
-        """Continue above every version in the log (the view's, never lowered by a stray marker) and the
-        history, from the further of the group's offset and the log's last stamped one (docs/design.md §6)."""
+        """Continue above every version in the log (the view's, never lowered by a stray marker) once the
+        history ends at the log's last stamped marker, from the further of the group's offset and that
+        marker's (docs/design.md §6)."""
         self._use_rules(*self.rules.read_afresh())  # a standby never judges by the file it started with
         view_version = await self.materializer.wait_caught_up(_CATCH_UP_TIMEOUT_S)
-        tail = await history_tail(self.settings)
+        stamp = await last_stamped(self.settings)
+        # The history must end at the log's last marker (else HistoryMismatch: the writer refuses); the
+        # versions and the hash chain continue from there across fail-over (docs/design.md §6, §14.3).
+        version, chain_head = continuation(await history_end(self.settings), stamp.marker if stamp else None,
+                                           view_version)
         self.reads.clear()  # those not committed as answered are read again from the request topic
-        point = furthest(await self._group_point(), await last_stamped(self.settings))
+        point = furthest(await self._group_point(), stamp.point if stamp else None)
         offset = point.offset if point is not None else None
-        # The hash chain continues across fail-over (docs/design.md §14.3).
-        self.session = Session(Version(max(view_version, tail.version)), tail.chain_head, offset)
+        self.session = Session(Version(version), chain_head, offset)
         self.session.pokes = self.pokes is not None and not await projector_behind(self.settings, self.pokes)
         if self.pokes is not None and self.session.pokes:  # the next poke names the notify topic's last one
             self.pokes.previous_version = await last_poke_version(self.settings, default_codec())

@@ -13,10 +13,12 @@ import pytest
 
 from eventconfig.codec import default_codec
 from eventconfig.kafka.transactions import TransactionalSender
-from eventconfig.model import Entry, ItemKey
+from eventconfig.model import Entry, ItemKey, Version
 from eventconfig.process import ConfigService
 from eventconfig.view.reader import DictReader
 from eventconfig.writer.batch import BatchConfig, RawRequest, process_batch
+from eventconfig.writer.history_tail import continuation, history_end
+from eventconfig.writer.resume_point import ResumePoint, last_stamped, stamped
 from tests.support import replace_paused_writer, wait_until
 
 pytestmark = pytest.mark.integration
@@ -24,15 +26,21 @@ codec = default_codec()
 KEY = {"type": "t", "key": "k"}
 
 
-async def commit_as_successor(settings, successor: TransactionalSender, value: str, version: int) -> None:
-    """What a writer that took over commits for one put it handled: the write's log and history records.
-    Once this returns the write is committed, i.e. its response could have reached a client."""
+async def commit_as_successor(settings, successor: TransactionalSender, value: str, next_offset: int) -> None:
+    """What a writer that took over commits for one put it handled, built as the writer builds it: the
+    version and hash chain continued from the log's last stamped commit marker and the history's end
+    (the take-over check, writer/history_tail.py), and a commit marker stamped with ``next_offset``,
+    the next request to handle. Once this returns the write is committed, i.e. its response could have
+    reached a client."""
+    stamp = await last_stamped(settings)
+    assert stamp is not None, "the zombie's write left no stamped commit marker"
+    version, chain_head = continuation(await history_end(settings), stamp.marker, stamp.marker.version)
     put = RawRequest(0, codec.encode("ConfigRequest", {"operation": "put", "workspace": "w",
                                                        "values": [{**KEY, "value": value}]}), [("id", b"successor")])
-    before = DictReader({ItemKey("w", "t", "k"): Entry("old", version - 1)}, version=version - 1)
-    result = process_batch([put], before, {}, version - 1, BatchConfig(), now_ms=0)
-    assert result.version == version
-    await successor.commit({settings.topics.log: result.log, settings.topics.history: result.history})
+    before = DictReader({ItemKey("w", "t", "k"): Entry("old", version)}, version=version)
+    result = process_batch([put], before, {}, Version(version), BatchConfig(), now_ms=0, chain_head=chain_head)
+    await successor.commit({settings.topics.log: stamped(result.log, ResumePoint(next_offset)),
+                            settings.topics.history: result.history})
 
 
 async def test_a_fenced_writer_whose_view_lags_never_answers_a_read_with_a_value_older_than_an_acknowledged_write(
@@ -59,7 +67,7 @@ async def test_a_fenced_writer_whose_view_lags_never_answers_a_read_with_a_value
         batch.append(key=None, value=get, timestamp=None, headers=[("id", b"read")])
         sent = await (await wire.producer.send_batch(batch, settings.topics.request, partition=0))
         read_offset = sent.offset + 1
-        await commit_as_successor(settings, successor, "new", 2)
+        await commit_as_successor(settings, successor, "new", read_offset)  # it handled the put, not the read
 
         def zombie_dropped_the_read() -> bool:
             consumed = (zombie.writer.position or 0) > read_offset

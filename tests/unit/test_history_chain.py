@@ -87,8 +87,9 @@ def test_records_appended_past_the_markers_version_or_missing_at_the_end_are_cau
     history = chain(4)
     appended = walk([*history, seal(mutation(5), history[-1]["hash"])], marker=(4, history[-1]["hash"]))
     assert appended.first_bad is not None and (appended.first_bad.kind, appended.first_bad.version) == (INSERTED, 5)
-    assert appended.lines() == ["FAILED: history chain broken at version 5: inserted: the log's last commit marker "
-                                "is version 4: the history continues past it"]
+    assert appended.lines() == ["FAILED: history chain broken at version 5 (offset 4): inserted: the log's last "
+                                "commit marker is version 4: the history continues past it (a record not written "
+                                "by the writer)"], "the forged record is named with its offset"
     truncated = walk(history[:3], marker=(4, history[-1]["hash"]))
     assert truncated.first_bad is not None and (truncated.first_bad.kind, truncated.first_bad.version) == (DROPPED, 4)
 
@@ -103,3 +104,18 @@ def test_an_anchor_kept_by_an_auditor_catches_a_chain_re_sealed_in_both_topics()
     assert walk(genuine, anchor=(2, genuine[1]["hash"])).ok
     missing = walk(genuine, anchor=(9, genuine[1]["hash"]))
     assert missing.first_bad is not None and (missing.first_bad.kind, missing.first_bad.version) == (DROPPED, 9)
+
+
+def test_a_gap_in_the_versions_is_reported_as_dropped_even_when_the_chain_links():
+    history = chain(2)
+    skipped = seal(mutation(5), history[-1]["hash"])  # chained to version 2, but 3 and 4 never existed
+    report = walk([*history, skipped], marker=(5, skipped["hash"]))
+    assert report.first_bad is not None and (report.first_bad.kind, report.first_bad.version) == (DROPPED, 5)
+    assert "versions 3 to 4 are missing" in report.lines()[0]
+
+
+def test_a_version_above_the_bound_is_altered():
+    huge = seal({**mutation(2**63 - 1), "timestamp_ms": 1}, chain(1)[0]["hash"])
+    report = walk([*chain(1), huge])
+    assert report.first_bad is not None and (report.first_bad.kind, report.first_bad.offset) == (ALTERED, 1)
+    assert "outside 0..9007199254740991" in report.lines()[0]
