@@ -160,7 +160,7 @@ async def floor_rows(settings: Settings, seconds: float, broker_pid: int = 0) ->
         Row("floor", "broker CPU per transaction (1 record, bare aiokafka)",
             broker_ms, "ms",
             note="ms of one core, the broker's idle CPU included: AddPartitionsToTxn, Produce, EndTxn, the "
-                 "transaction log and the commit markers; a put costs two (the writer's and the push projector's)"),
+                 "transaction log and the commit markers; a put costs one since the writer writes its pokes (two before: the writer's and the push projector's)"),
         Row("floor", "write round trip p50 (two hops, answer in a transaction)", percentile(writes, 50), "ms",
             note=f"{len(writes):,} sequential ping → transactional echo → pong read_committed (visible once the "
                  f"commit markers are written), p99 {write_ms.get('p99', float('nan')):.2f} ms",

@@ -49,6 +49,8 @@ REPLY_PARTITION_HEADER = "reply-partition"
 # On the last commit marker of a writer transaction: where the next writer resumes the request topic.
 REQUEST_OFFSET_HEADER = "request-offset"
 PARKED_HEADER = "parked"
+# On a commit marker: the writer wrote this version's poke in the write's own transaction (docs/design.md §7).
+POKED_HEADER = "poked"
 
 # A Kafka record's headers as eventconfig builds them: (name, raw value) pairs in order.
 Headers = list[tuple[str, bytes]]

@@ -21,6 +21,7 @@ from eventconfig.errors import ServiceStartError
 from eventconfig.kafka.connect import unavailable
 from eventconfig.kafka.topics import admin_client, check_topics, topic_exists
 from eventconfig.push.role import PushProjector
+from eventconfig.push.writes import WriterPokes
 from eventconfig.settings import Settings
 from eventconfig.trustgraph import topics as trustgraph_topics
 from eventconfig.trustgraph.frontend import TrustGraphFrontEnd
@@ -39,7 +40,8 @@ class ConfigService:
     def __init__(self, settings: Settings, *, projector: bool = True) -> None:
         self.settings = settings
         self.materializer = Materializer(settings)
-        self.writer = Writer(settings, self.materializer)
+        pokes = WriterPokes(items_cap=settings.poke_items_max_bytes) if settings.writer_pokes else None
+        self.writer = Writer(settings, self.materializer, pokes)
         self.projector = PushProjector(settings) if projector else None
         self.trustgraph: TrustGraphFrontEnd | None = None
         self.read_server: ReadServer | None = None  # when the deployment has a read topic

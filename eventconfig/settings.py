@@ -134,6 +134,9 @@ class Settings:
     # so this bounds only the empty fetches of an idle client (one per this many ms). At most half of
     # request_timeout_ms is used (a fetch must be answered within that).
     client_fetch_wait_ms: int = 5_000
+    # The writer writes the pokes of its writes in their own transaction (one transaction per write);
+    # false leaves every poke to the projector, as before (two transactions per write).
+    writer_pokes: bool = True
     # How long opening a view retries while it is locked (a process still shutting down) or the system
     # refuses (permission, disk full, file limit) before giving up with an error; a view is never
     # deleted for either.
@@ -296,6 +299,10 @@ def _convert(f: dataclasses.Field[Any], raw: str) -> Any:
             return int(raw)
         if kind == "Path":
             return Path(raw)
+        if kind == "bool":
+            return {"true": True, "1": True, "false": False, "0": False}[raw.strip().lower()]
+    except KeyError as exc:
+        raise SettingsError(f"EVENTCONFIG_{f.name.upper()}={raw!r} is not true or false") from exc
     except ValueError as exc:
         raise SettingsError(f"EVENTCONFIG_{f.name.upper()}={raw!r} is not a valid {kind}") from exc
     return raw

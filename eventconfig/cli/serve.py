@@ -49,7 +49,7 @@ def load_serve_settings(ctx: click.Context, trustgraph: bool, trustgraph_topicsp
 @click.option("--max-actor-bytes", type=int, help="Longest actor header (default 256).")
 @click.option("--min-version-wait-ms", type=int, help="How long a min_version read may wait (default 5000).")
 @click.option("--projector/--no-projector", default=True, show_default=True,
-              help="Also run the push projector (pokes on the notify topic).")
+              help="Also run the push projector (the pokes the writer does not make, TrustGraph pushes).")
 @trustgraph_options
 @click.pass_context
 def serve(ctx: click.Context, projector: bool, **options: Any) -> None:
@@ -66,7 +66,7 @@ def serve(ctx: click.Context, projector: bool, **options: Any) -> None:
 @trustgraph_options
 @click.pass_context
 def project(ctx: click.Context, **options: Any) -> None:
-    """Run only the push projector (log topic -> notify topic, exactly once)."""
+    """Run only the push projector: the pokes the writer did not make, and TrustGraph pushes (exactly once)."""
     settings = load_serve_settings(ctx, **options)
     projector = PushProjector(settings)
     task: asyncio.Task[None] | None = None

@@ -3,7 +3,8 @@
 Each role gets exactly what its processes do (docs/operations.md "Access control"):
 
 * ``service`` (``serve``, ``project``): reads requests and reads (the readers' group), writes responses, log, history, notify and
-  DLQ, reads back the log and history it rebuilds its state from, and holds the fixed consumer
+  DLQ, reads back the log and history it rebuilds its state from and the notify topic's last poke
+  (the writer and projector read it when they take their role), and holds the fixed consumer
   groups and transactional ids of its exclusive roles (writer, projector, TrustGraph front end).
 * ``client`` (``ConfigClient``, ``ConfigSubscriber``, ``watch``, put/get/...): writes requests and reads,
   reads responses and pokes; consumer groups of its own prefix ``<deployment>.client.``.
@@ -85,7 +86,7 @@ def _service(s: Settings) -> list[Grant]:
     t = s.topics
     roles = ["writer", "projector"]
     grants = [*_topic(t.request, "READ"), *_topic(t.response, "WRITE"), *_topic(t.log, "READ", "WRITE"),
-              *_topic(t.history, "READ", "WRITE"), *_topic(t.notify, "WRITE"), *_topic(t.dlq, "WRITE"),
+              *_topic(t.history, "READ", "WRITE"), *_topic(t.notify, "READ", "WRITE"), *_topic(t.dlq, "WRITE"),
               *_topic(t.read, "READ")]
     # The startup check reads every topic's configs (docs/design.md §3).
     grants += [g for name in (t.request, t.response, t.log, t.history, t.notify, t.dlq, t.read)

@@ -94,6 +94,7 @@ class BatchResult:
     responses: list[OutRecord] = field(default_factory=list)
     dlq: list[OutRecord] = field(default_factory=list)
     changes: dict[ItemKey, Entry | None] = field(default_factory=dict)
+    writes: list[tuple[int, dict[ItemKey, Entry | None]]] = field(default_factory=list)  # (version, changes), in order
     version: Version = Version(0)
     chain_head: str = ""  # the hash of the last Mutation: the history chain continues from it
     reads: list[Waiting] = field(default_factory=list)  # answered later, from the view (answer_reads)
@@ -315,6 +316,7 @@ class _Batch:
         self.result.log.extend(outcome.log_records)
         self.result.history.append(OutRecord(str(outcome.version).encode(), mutation, []))
         self.result.changes.update(outcome.changes)
+        self.result.writes.append((outcome.version, outcome.changes))
         self.result.version = outcome.version
         self.result.chain_head = outcome.mutation["hash"]
 

@@ -4,8 +4,8 @@ Taking over (see :mod:`eventconfig.kafka.exclusive` for the states) fences the p
 this process's view has read the log to its end, checks that the history topic ends at the log's last
 commit marker (else it refuses to write: :mod:`eventconfig.writer.history_tail`), and continues the
 versions and the hash chain from there. The writes and errors of each batch of requests
-become one transaction holding the log, history, response and DLQ records plus the request offsets
-(group commit, exactly-once request processing). Reads take no transaction: the
+become one transaction holding the log, history, response and DLQ records, the pokes of the writes
+(docs/design.md §7) plus the request offsets (group commit, exactly-once request processing). Reads take no transaction: the
 :class:`~eventconfig.writer.reads.ReadAnswerer` answers them from the view once the transactions
 holding the requests before them have committed (docs/design.md §6). The committed offset's metadata names the reads not
 answered yet, which the next writer reads again after a fail-over; a stretch of reads alone is
@@ -32,11 +32,12 @@ import functools
 import logging
 import time
 from collections import ChainMap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from eventconfig import metrics
+from eventconfig.codec import default_codec
 from eventconfig.errors import EventConfigError
 from eventconfig.kafka.adapter import ConsumerRecord, KafkaError
 from eventconfig.kafka.exclusive import ExclusiveRole, Resume
@@ -52,6 +53,7 @@ from eventconfig.writer.batch import BatchConfig, BatchResult, RawRequest, proce
 from eventconfig.writer.handler import Limits
 from eventconfig.writer.history_tail import continuation, history_end
 from eventconfig.writer.parking import parked_metadata, parked_span
+from eventconfig.writer.poke_gap import Unpoked, last_poke_version, projector_behind
 from eventconfig.writer.policy import Policy
 from eventconfig.writer.reads import ReadAnswerer
 from eventconfig.writer.refusals import Refusals
@@ -63,6 +65,15 @@ log = logging.getLogger(__name__)
 _CATCH_UP_TIMEOUT_S = 600.0
 _READS_COMMIT_S = 1.0  # a stretch of reads alone commits its request offset at most this often
 _OFF_LOOP_BYTES = 64 * 1024  # batches of more request bytes are handled in a worker thread
+
+
+
+class PokeMaker(Unpoked, Protocol):
+    """Makes the pokes of a transaction's writes (see eventconfig.push.writes)."""
+
+    def __call__(self, log: Sequence[OutRecord], writes: Sequence[tuple[int, Mapping[ItemKey, Entry | None]]]
+                 ) -> tuple[list[OutRecord], list[OutRecord]]:
+        """(the log records with their commit markers flagged as poked, poke records for the notify topic)"""
 
 
 @dataclass
@@ -78,6 +89,7 @@ class Session:
     last_batch: int = 0  # requests in the last batch (a busy writer lingers for more)
     offset_committed: float = 0.0  # monotonic time of the last commit of the request offset
     uncommitted: bool = False  # reads alone moved the position past the committed offset
+    pokes: bool = False  # this activation writes the pokes of its writes (eventconfig.writer.poke_gap)
 
 
 @dataclass(frozen=True)
@@ -92,9 +104,10 @@ class _Batch:
 class Writer(ExclusiveRole):
     """Turns each batch of requests into one transaction while this process is the active writer."""
 
-    def __init__(self, settings: Settings, materializer: Materializer) -> None:
+    def __init__(self, settings: Settings, materializer: Materializer, pokes: PokeMaker | None = None) -> None:
         super().__init__(settings, "writer", settings.topics.request)
         self.materializer = materializer
+        self.pokes = pokes  # None: the projector makes every poke, in a transaction of its own
         self.config = BatchConfig(
             limits=Limits(settings.max_value_bytes, settings.max_items_per_request, settings.max_name_bytes),
             min_version_wait_ms=settings.min_version_wait_ms,
@@ -143,8 +156,11 @@ class Writer(ExclusiveRole):
         point = furthest(await self._group_point(), stamp.point if stamp else None)
         offset = point.offset if point is not None else None
         self.session = Session(Version(version), chain_head, offset)
+        self.session.pokes = self.pokes is not None and not await projector_behind(self.settings, self.pokes)
+        if self.pokes is not None and self.session.pokes:  # the next poke names the notify topic's last one
+            self.pokes.previous_version = await last_poke_version(self.settings, default_codec())
         metrics.WRITER_VERSION.set(self.session.version)
-        fields: dict[str, Any] = {"version": self.session.version}
+        fields: dict[str, Any] = {"version": self.session.version, "pokes": self.session.pokes}
         if self.auth is not None and point is not None:
             await self._remember_accepted(point.offset)
         span = parked_span(point.parked) if point is not None else None
@@ -225,8 +241,10 @@ class Writer(ExclusiveRole):
             return  # the previous transaction failed: this batch is redone after the next take-over
         session.offset_committed, session.uncommitted = time.monotonic(), False
         batch = _Batch([r.offset for r in records], [r.timestamp for r in records], started)
-        await self.commits.submit(*self._output(result, session.position), batch=batch,
-                                  then=functools.partial(self._committed, result, batch))
+        output, next_offset, parked = self._output(result, session.position)
+        pokes = len(output.get(self.settings.topics.notify, []))
+        await self.commits.submit(output, next_offset, parked, batch=batch,
+                                  then=functools.partial(self._committed, result, batch, pokes))
 
     def _output(self, result: BatchResult, next_offset: int | None) -> tuple[dict[str, list[OutRecord]], int | None,
                                                                              str]:
@@ -235,12 +253,15 @@ class Writer(ExclusiveRole):
         topics, parked = self.settings.topics, parked_metadata(self.reads.offsets())
         records = {topics.log: result.log, topics.history: result.history, topics.response: result.responses,
                    topics.dlq: result.dlq}
+        if self.pokes is not None and self.session.pokes and result.log:  # they commit (or abort) with their writes
+            records[topics.log], records[topics.notify] = self.pokes(result.log, result.writes)
         if result.log and next_offset is not None:  # the offset goes on the last commit marker
-            records[topics.log] = stamped(result.log, ResumePoint(next_offset, parked))
+            records[topics.log] = stamped(records[topics.log], ResumePoint(next_offset, parked))
             next_offset = None
         return records, next_offset, parked
 
-    def _committed(self, result: BatchResult, batch: _Batch) -> None:
+    def _committed(self, result: BatchResult, batch: _Batch, pokes: int) -> None:
+        metrics.POKES.inc(pokes)
         self.reads.committed()
         self.refusals.committed(batch.offsets)
         _observe(result, batch)

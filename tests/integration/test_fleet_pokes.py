@@ -102,7 +102,7 @@ async def test_a_change_over_the_item_cap_is_fetched_and_the_next_small_one_appl
 async def test_a_subscriber_that_misses_a_poke_fetches_what_it_holds_and_converges(settings, topics):
     """The service runs without its projector; the test projects the log with the real projection and
     withholds one poke, as a subscriber that lost it to retention would see."""
-    service = ConfigService(settings, projector=False)
+    service = ConfigService(dataclasses.replace(settings, writer_pokes=False), projector=False)  # no pokes
     await service.start()
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
     await producer.start()

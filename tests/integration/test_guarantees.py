@@ -79,16 +79,24 @@ async def test_kill_9_during_writes_loses_no_acknowledged_write_and_the_view_equ
         await restarted.stop()
 
 
-async def test_two_writers_never_duplicate_or_skip_and_the_standby_takes_over(
-        settings, topics, wire, processes, tmp_path):
+async def kill_the_active_writer_under_load(settings, wire, processes, tmp_path,  # type: ignore[no-untyped-def]
+                                            acked: dict[str, int]) -> asyncio.Future:
+    """Two ``serve`` processes under a load of six clients; the active writer is killed (-9) once 40 writes
+    are acknowledged. Returns the load, still running."""
     logs = start_services(settings, tmp_path)
     processes.extend(logs)
     await wait_serving(wire)
-    acked: dict[str, int] = {}
     load = asyncio.gather(*(write_load(wire, f"c{c}", 30, acked) for c in range(6)))
     await wait_until(lambda: len(acked) >= 40 or load.done(), 60, "the load did not get 40 writes acknowledged")
     active = next(p for p, log in logs.items() if activations(log))
     active.send_signal(signal.SIGKILL)
+    return load
+
+
+async def test_two_writers_never_duplicate_or_skip_and_the_standby_takes_over(
+        settings, topics, wire, processes, tmp_path):
+    acked: dict[str, int] = {}
+    load = await kill_the_active_writer_under_load(settings, wire, processes, tmp_path, acked)
     started = asyncio.get_running_loop().time()
     before = len(acked)
     await wait_until(lambda: len(acked) > before or load.done(), 60,

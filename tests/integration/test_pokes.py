@@ -91,7 +91,7 @@ async def test_69_workspace_lifecycle_pokes(service, wire):
 
 
 async def test_pokes_are_exactly_once_through_a_projector_kill_9(settings, topics, wire, tmp_path):
-    service = ConfigService(settings, projector=False)
+    service = ConfigService(dataclasses.replace(settings, writer_pokes=False), projector=False)  # the projector pokes
     await service.start()
     await service.writer.wait_active(60)
     projector = _start_projector(settings, tmp_path)
@@ -124,7 +124,7 @@ def _start_projector(settings, tmp_path):
 
 
 async def test_a_lagging_projector_merges_consecutive_versions(settings, topics, wire):
-    service = ConfigService(settings, projector=False)
+    service = ConfigService(dataclasses.replace(settings, writer_pokes=False), projector=False)  # the projector pokes
     await service.start()
     await service.writer.wait_active(60)
     for i in range(30):

@@ -9,8 +9,10 @@ refused by the broker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -164,12 +166,16 @@ async def test_the_tls_listener_serves_clients_that_trust_the_brokers_ca_and_onl
     assert_one_line_error(untrusted, 3, "cannot reach Kafka", "are the credentials and the CA good?")
 
 
-async def test_every_process_works_with_its_role_acls_alone(granted: Deployment, tmp_path: Path) -> None:
+@contextlib.contextmanager
+def service_processes(granted: Deployment, tmp_path: Path, run: str = "") -> Iterator[None]:
+    """``serve --no-projector`` and ``project`` as the service user; their logs are printed if the body
+    fails, and both must stop cleanly."""
     service = granted.settings("service")
-    processes = [start_process(service, "serve", tmp_path / "service-view", tmp_path / "serve.log", "--no-projector"),
-                 start_process(service, "project", tmp_path / "projector-view", tmp_path / "project.log")]
+    processes = [start_process(service, "serve", tmp_path / f"service-view{run}", tmp_path / "serve.log",
+                               "--no-projector"),
+                 start_process(service, "project", tmp_path / f"projector-view{run}", tmp_path / "project.log")]
     try:
-        await _exercise_every_role(granted, tmp_path)
+        yield
     except BaseException:
         for name in ("serve.log", "project.log"):
             print(f"--- {name}\n{(tmp_path / name).read_text(errors='replace')[-4000:]}")
@@ -179,6 +185,33 @@ async def test_every_process_works_with_its_role_acls_alone(granted: Deployment,
             process.terminate()
         for process in processes:
             assert process.wait(30) == 0, "serve and project stop cleanly"
+
+
+async def test_every_process_works_with_its_role_acls_alone(granted: Deployment, tmp_path: Path) -> None:
+    with service_processes(granted, tmp_path):
+        await _exercise_every_role(granted, tmp_path)
+
+
+async def test_a_writer_and_projector_that_take_over_after_pokes_work_with_the_service_acls(
+        granted: Deployment, tmp_path: Path) -> None:
+    """Both roles read the notify topic's last poke when they take over (design.md §7): once it holds
+    pokes, a restarted writer and projector must still be allowed to read it."""
+    client_settings = granted.settings("client")
+
+    async def ignore(*_: Any) -> None:
+        pass
+
+    for run, value in enumerate(("hello", "bonjour")):  # the second run takes over a notify topic with a poke
+        with service_processes(granted, tmp_path, str(run)):
+            async with ConfigClient(client_settings, timeout=60) as client:
+                subscriber = ConfigSubscriber(client_settings)
+                subscriber.on_change(ignore, types=["prompt"])
+                await subscriber.start(timeout=60)
+                try:
+                    version = await client.put("w", "prompt", "greeting", value)
+                    await wait_until(lambda: subscriber.version >= version, 30, f"the poke of version {version}")
+                finally:
+                    await subscriber.stop()
 
 
 async def _exercise_every_role(granted: Deployment, tmp_path: Path) -> None:

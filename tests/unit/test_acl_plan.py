@@ -79,6 +79,8 @@ def test_the_service_holds_the_groups_and_transactional_ids_of_every_role_it_run
     assert granted(acls, "TOPIC", tg.request) == {"READ", "CREATE", "DESCRIBE_CONFIGS"}
     assert granted(acls, "TOPIC", "eventconfig.request") == {"READ", "WRITE", "DESCRIBE_CONFIGS"}
     assert granted(acls, "TOPIC", "eventconfig.read") == {"READ", "DESCRIBE_CONFIGS"}
+    # The writer and projector read the notify topic's last poke when they take their role (design.md §7).
+    assert granted(acls, "TOPIC", "eventconfig.notify") == {"READ", "WRITE", "DESCRIBE_CONFIGS"}
     assert all(a.pattern == "LITERAL" for a in acls), "the service gets exact names, no prefixes"
 
 

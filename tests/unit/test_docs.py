@@ -104,6 +104,8 @@ def options_by_setting() -> dict[str, set[str]]:
 def sample(name: str) -> object:
     """A value for ``name`` different from its default and valid with the other defaults."""
     default = SETTINGS[name].default
+    if isinstance(default, bool):
+        return not default
     if isinstance(default, int):
         return default + 1
     return Path("docs-test") if isinstance(default, Path) else "docs-test"

@@ -22,3 +22,11 @@ def test_the_name_id_and_actor_limits_come_from_the_environment():
 def test_limits_that_could_not_hold_are_refused(overrides, problem):
     with pytest.raises(SettingsError, match=problem):
         Settings.load(overrides, env={})
+
+
+def test_writer_pokes_is_read_as_a_boolean_and_refuses_anything_else():
+    assert Settings.load(env={}).writer_pokes is True
+    assert Settings.load(env={"EVENTCONFIG_WRITER_POKES": "false"}).writer_pokes is False
+    assert Settings.load(env={"EVENTCONFIG_WRITER_POKES": "True"}).writer_pokes is True
+    with pytest.raises(SettingsError, match="EVENTCONFIG_WRITER_POKES='no' is not true or false"):
+        Settings.load(env={"EVENTCONFIG_WRITER_POKES": "no"})
