@@ -7,8 +7,8 @@ pure tests (:class:`DictReader`). Orders are UTF-8 byte orders, the order of the
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from eventconfig.model import Entry, ItemKey, Version
 
@@ -78,3 +78,42 @@ class DictReader:
     def scan_all_workspaces(self, type: str) -> Iterator[tuple[str, str, Entry]]:
         found = [(i.workspace, i.key, e) for i, e in self.items.items() if i.type == type]
         return iter(sorted(found, key=lambda t: (t[0], t[1])))
+
+
+class ScanOnce:
+    """A :class:`ViewReader` that reads each scan of ``base`` once and serves repeats from memory.
+
+    The writer answers a batch of reads from one state; when a change reaches a fleet, many of them
+    are the same ``getvalues`` (each subscriber that follows the type), and each would scan the same
+    range of RocksDB again. Keep one only as long as ``base`` stays the same state (one batch).
+
+    Example::
+
+        reader = ScanOnce(snapshot)
+        list(reader.scan_type("ws", "t")); list(reader.scan_type("ws", "t"))   # one RocksDB scan
+    """
+
+    def __init__(self, base: ViewReader) -> None:
+        self.base = base
+        self._scans: dict[tuple[str, ...], list[Any]] = {}
+
+    @property
+    def version(self) -> Version:
+        return self.base.version
+
+    def get(self, item: ItemKey) -> Entry | None:
+        return self.base.get(item)
+
+    def scan_type(self, workspace: str, type: str) -> Iterator[tuple[str, Entry]]:
+        return self._once(("type", workspace, type), lambda: self.base.scan_type(workspace, type))
+
+    def scan_workspace(self, workspace: str) -> Iterator[tuple[str, str, Entry]]:
+        return self._once(("workspace", workspace), lambda: self.base.scan_workspace(workspace))
+
+    def scan_all_workspaces(self, type: str) -> Iterator[tuple[str, str, Entry]]:
+        return self._once(("all", type), lambda: self.base.scan_all_workspaces(type))
+
+    def _once(self, scan: tuple[str, ...], read: Callable[[], Iterator[Any]]) -> Iterator[Any]:
+        if scan not in self._scans:
+            self._scans[scan] = list(read())
+        return iter(self._scans[scan])

@@ -32,7 +32,7 @@ from eventconfig.errors import (BadRequest, CodecError, ConfigError, ReadTimeout
                                 TooLarge, Unauthenticated, ViewError)
 from eventconfig.logrecords import Headers, OutRecord
 from eventconfig.model import Entry, ItemKey, Version
-from eventconfig.view.reader import ViewReader
+from eventconfig.view.reader import ScanOnce, ViewReader
 from eventconfig.writer.auth import Authenticator, Identity
 from eventconfig.writer.policy import Policy
 from eventconfig.writer.handler import Context, Limits, Outcome, Request, error_response, handle_request, needs_version
@@ -175,7 +175,7 @@ class _Batch:
     def __init__(self, base: ViewReader, unapplied: Mapping[ItemKey, Entry | None], version: Version,
                  config: BatchConfig, now_ms: int, codec: Codec, auth: Authenticator | None = None,
                  policy: Policy | None = None) -> None:
-        self.base = base
+        self.base = ScanOnce(base)  # identical reads in one batch scan the view once (a fleet's refetch)
         self.auth = auth
         self.policy = policy
         self.config = config

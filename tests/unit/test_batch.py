@@ -105,6 +105,28 @@ def test_a_read_is_answered_once_the_transactions_before_it_committed_and_the_vi
     assert not later and responses(answered)[0]["config"] == {"t": {"k": "v"}}
 
 
+class CountingReader(DictReader):
+    """Counts the scans that reach the view."""
+
+    scans = 0
+
+    def scan_type(self, workspace, type):
+        self.scans += 1
+        return super().scan_type(workspace, type)
+
+
+def test_identical_reads_in_one_batch_are_answered_from_one_view_read():
+    """A change reaching a fleet: every subscriber asks the same getvalues in one round of reads."""
+    reads = process_batch([raw_request(f"s{i}", "getvalues", type="t") for i in range(50)],
+                          DictReader(), {}, 7, BatchConfig(), 0).reads
+    view = CountingReader({ItemKey("w", "t", "k"): Entry("v", 7), ItemKey("w", "u", "k"): Entry("x", 6)}, version=7)
+    answered, later = answer_reads(reads, view, 0, BatchConfig(), 0)
+    assert not later and view.scans == 1, "the view was scanned once per read"
+    assert [[(v["key"], v["value"]) for v in r["values"]] for r in responses(answered)] == [[("k", "v")]] * 50
+    answer_reads(reads[:1], view, 0, BatchConfig(), 0)
+    assert view.scans == 2, "a later round reads the view afresh"
+
+
 def test_a_read_the_view_does_not_reach_in_time_says_what_it_waited_for():
     config = BatchConfig(min_version_wait_ms=100)
     reads = process_batch([raw_request("plain", "config"), raw_request("ahead", "config", min_version=9)],
