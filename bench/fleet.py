@@ -57,6 +57,7 @@ class FleetReport:
     first: list[float] = field(default_factory=list)  # per member: wall time of its first state (0: never)
     rss_base_mib: float = 0.0  # the process's resident memory before its members started
     began: float = 0.0  # wall time the process began starting its members (its imports done)
+    start_failures: int = 0  # member starts that failed and were started again (as a supervisor would)
 
 
 @dataclass
@@ -90,6 +91,7 @@ class StartOutcome:
     p50_s: float  # the median member's
     never: int  # members that never got their first state
     imports_s: float  # from spawning until the last worker process began starting its members
+    failures: int  # member starts that failed and were started again
 
 
 def start_outcome(spawned_at: float, reports: list[FleetReport]) -> StartOutcome:
@@ -99,7 +101,7 @@ def start_outcome(spawned_at: float, reports: list[FleetReport]) -> StartOutcome
     never = len(firsts) - len(started)
     imports = max((r.began - spawned_at for r in reports), default=float("nan"))
     return StartOutcome(max(started) if started and not never else float("nan"), percentile(started, 50), never,
-                        imports)
+                        imports, sum(r.start_failures for r in reports))
 
 
 # --- the worker process ----------------------------------------------------------------------------
@@ -124,6 +126,7 @@ class Members(abc.ABC):
         self.handled: dict[int, list[float]] = {}
         self.seen = [0] * spec.members
         self.first = [0.0] * spec.members
+        self.start_failures = 0
 
     def saw(self, index: int, version: int) -> None:
         """Member ``index`` now holds the state of ``version``."""
@@ -135,8 +138,21 @@ class Members(abc.ABC):
         self.seen[index] = max(self.seen[index], version)
 
     async def start(self, stack: contextlib.AsyncExitStack) -> None:
-        """Start every member at once; return when each has its first state."""
-        await asyncio.gather(*(self.start_one(i, stack) for i in range(self.spec.members)))
+        """Start every member at once; return when each has its first state. A start that fails is
+        counted and tried again, as a supervisor restarts a service that failed to start."""
+        deadline = time.monotonic() + self.spec.start_timeout_s
+
+        async def one(index: int) -> None:
+            while True:
+                try:
+                    return await self.start_one(index, stack)
+                except Exception:  # noqa: BLE001 - counted; the deadline decides
+                    self.start_failures += 1
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(1.0)
+
+        await asyncio.gather(*(one(i) for i in range(self.spec.members)))
 
     @abc.abstractmethod
     async def start_one(self, index: int, stack: contextlib.AsyncExitStack) -> None:
@@ -216,7 +232,7 @@ async def main(spec: FleetSpec) -> None:
         await members.wait_for(last)
         report = FleetReport(spec.members, members.responses_read() - baseline,
                              {str(v): times for v, times in members.handled.items()}, members.first, rss_base,
-                             began)
+                             began, members.start_failures)
         print("RESULT " + json.dumps(asdict(report)), flush=True)
 
 

@@ -88,7 +88,8 @@ def cost_rows(ec: FleetMeasure, etcd: FleetMeasure | None) -> list[Row]:
         Row("fleet", f"broker CPU, {n} idle subscribers (over the broker's own idle)", broker, "% core", goal,
             etcd=_peer(etcd, lambda e: f"etcd {_fmt(_idle_cost(e, 'etcd'))} % ({n} idle watchers)"),
             note=f"{_per(broker, n)}; the broker {ec.idle.get('broker_pct', 0):.1f} % with them, "
-                 f"{ec.baseline.get('broker_pct', 0):.1f} % before they started; goal pro rata of "
+                 f"{ec.baseline.get('broker_pct', 0):.1f} % without them (the lower of a window before they "
+                 f"started and one after they stopped); goal pro rata of "
                  f"{IDLE_GOAL_PCT_PER_1000:g} % per 1,000", extra={"idle": ec.idle, "baseline": ec.baseline}),
         Row("fleet", f"the {n} subscribers' processes' CPU, idle", ec.idle["members_pct"], "% core", goal,
             etcd=_peer(etcd, lambda e: f"watchers' processes {_fmt(e.idle['members_pct'])} %"),
@@ -116,6 +117,7 @@ def start_rows(ec: FleetMeasure, etcd: FleetMeasure | None) -> list[Row]:
     n, start = ec.members, ec.start
     before, during = ec.probe_before_ms, ec.probe_during_ms
     never = f"; {start.never} never got their first maps" if start.never else ""
+    never += f"; {start.failures} subscriber starts failed and were started again" if start.failures else ""
     return [
         Row("fleet", f"start of {n} subscribers at once, until every one has its first maps",
             None if math.isnan(start.all_s) else start.all_s, "s", valid=not start.never,

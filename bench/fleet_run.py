@@ -2,8 +2,8 @@
 measured idle and during writes; eventconfig subscribers against the service, and with ``--peer
 etcd`` as many etcd watchers against a one-member etcd.
 
-One run of either kind (:func:`run_fleet`): a baseline window with no fleet (the servers' own idle
-CPU); the workers spawned all at once, as a deploy (time until every member has its first state;
+One run of either kind (:func:`run_fleet`): a baseline window with no fleet, before it starts and
+again after it stopped (the servers' own idle CPU: the lower of the two); the workers spawned all at once, as a deploy (time until every member has its first state;
 for eventconfig a probe client's gets meanwhile, against the same probe before the start); an idle
 window (CPU of the servers and of the members' processes, their resident memory); writes an interval
 apart (write -> every member, CPU); then each worker's report.
@@ -99,6 +99,12 @@ def split_cpu(used: dict[str, float]) -> dict[str, float]:
     result["members_pct"] = sum(v for k, v in used.items() if k.startswith("worker"))
     result["other_pct"] = result["machine_busy_pct"] - sum(v for k, v in result.items() if k != "machine_busy_pct")
     return result
+
+
+def quietest(*windows: dict[str, float]) -> dict[str, float]:
+    """Per process, the lowest CPU of several windows: a server's own idle, whichever window caught
+    the least of its background work (a warm-up's after-effects, or a fleet's going away)."""
+    return {key: min(w.get(key, math.inf) for w in windows) for key in windows[0]}
 
 
 async def _window(pids: dict[str, int], seconds: float) -> dict[str, float]:
@@ -226,6 +232,7 @@ async def run_fleet(side: FleetSide, plan: FleetPlan, spec: FleetSpec) -> FleetM
         requests = await side.writer.requests() - requests_before  # every member saw the last write: no fetch left
     finally:
         await _reap(workers)
+    baseline = quietest(baseline, await _window(side.servers, plan.baseline_s))
     return FleetMeasure(plan.members, len(workers), baseline, start_outcome(spawned_at, reports), start_cpu, idle,
                         busy, rss, sum(r.rss_base_mib for r in reports), fleet_outcome(sent, reports, writer_reads),
                         len(sent), requests / max(len(sent), 1), load_before, probe_before, during, len(errors))

@@ -9,7 +9,7 @@ import pytest
 
 from bench.fleet import FleetReport, fleet_outcome, start_outcome
 from bench.fleet_rows import fleet_rows
-from bench.fleet_run import FleetMeasure, busy_label, split_cpu, worker_shares
+from bench.fleet_run import FleetMeasure, busy_label, quietest, split_cpu, worker_shares
 from bench.report import Row
 
 
@@ -49,6 +49,11 @@ def test_a_member_that_never_started_leaves_the_start_unmeasured() -> None:
     assert math.isnan(start.all_s) and start.never == 1
 
 
+def test_failed_member_starts_are_summed_over_the_workers() -> None:
+    reports = [FleetReport(1, first=[1.0], start_failures=2), FleetReport(1, first=[1.0], start_failures=1)]
+    assert start_outcome(0.0, reports).failures == 3
+
+
 @pytest.mark.parametrize(("members", "per_process", "shares"),
                          [(1000, 125, [125] * 8), (200, 125, [100, 100]), (201, 100, [67, 67, 67]), (1, 125, [1])])
 def test_members_fill_as_few_processes_as_hold_them_evenly(members: int, per_process: int,
@@ -59,6 +64,11 @@ def test_members_fill_as_few_processes_as_hold_them_evenly(members: int, per_pro
 def test_the_workers_cpu_is_summed_and_the_rest_of_the_machine_is_other() -> None:
     used = split_cpu({"machine_busy_pct": 150.0, "broker_pct": 20.0, "worker0_pct": 5.0, "worker1_pct": 7.0})
     assert used == {"machine_busy_pct": 150.0, "broker_pct": 20.0, "members_pct": 12.0, "other_pct": 118.0}
+
+
+def test_a_servers_own_idle_is_the_quietest_of_its_windows() -> None:
+    assert quietest({"broker_pct": 18.0, "service_pct": 1.0}, {"broker_pct": 6.0, "service_pct": 2.0}) == {
+        "broker_pct": 6.0, "service_pct": 1.0}
 
 
 def test_a_machine_is_labelled_busy_by_its_load_or_by_other_processes() -> None:
