@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable
 
 from bench.fleet_run import FleetMeasure, busy_label, machine_cores
+from bench.profiling import profile_rows
 from bench.report import Goal, Row, percentile
 
 IDLE_GOAL_PCT_PER_1000 = 10.0  # % of a core per 1,000 idle subscribers, for the broker and for their processes
@@ -86,11 +87,13 @@ def cost_rows(ec: FleetMeasure, etcd: FleetMeasure | None) -> list[Row]:
     broker = _idle_cost(ec, "broker")
     return [
         Row("fleet", f"broker CPU, {n} idle subscribers (over the broker's own idle)", broker, "% core", goal,
-            etcd=_peer(etcd, lambda e: f"etcd {_fmt(_idle_cost(e, 'etcd'))} % ({n} idle watchers)"),
+            etcd=_peer(etcd, lambda e: f"etcd {_fmt(e.idle.get('etcd_pct'))} % with {n} idle watchers, "
+                                       f"{_fmt(e.baseline.get('etcd_pct'))} % without"),
             note=f"{_per(broker, n)}; the broker {ec.idle.get('broker_pct', 0):.1f} % with them, "
                  f"{ec.baseline.get('broker_pct', 0):.1f} % without them (the lower of a window before they "
                  f"started and one after they stopped); goal pro rata of "
-                 f"{IDLE_GOAL_PCT_PER_1000:g} % per 1,000", extra={"idle": ec.idle, "baseline": ec.baseline}),
+                 f"{IDLE_GOAL_PCT_PER_1000:g} % per 1,000", extra={"idle": ec.idle, "baseline": ec.baseline,
+                   **({"etcd_idle": etcd.idle, "etcd_baseline": etcd.baseline} if etcd else {})}),
         Row("fleet", f"the {n} subscribers' processes' CPU, idle", ec.idle["members_pct"], "% core", goal,
             etcd=_peer(etcd, lambda e: f"watchers' processes {_fmt(e.idle['members_pct'])} %"),
             note=f"{_per(ec.idle['members_pct'], n)}, over {ec.processes} processes; "
@@ -102,7 +105,7 @@ def cost_rows(ec: FleetMeasure, etcd: FleetMeasure | None) -> list[Row]:
             note=f"subscribers' processes {ec.busy['members_pct']:.1f} %, the service "
                  f"{ec.busy.get('service_pct', 0):.1f} %, other processes {ec.busy['other_pct']:.0f} %, "
                  f"machine {ec.busy['machine_busy_pct']:.0f} % of {100 * machine_cores()} %",
-            extra={"busy": ec.busy}),
+            extra={"busy": ec.busy, **({"etcd_busy": etcd.busy} if etcd else {})}),
         Row("fleet", f"resident memory per subscriber, {n} subscribers", ec.rss_per_member_mib, "MiB",
             etcd=_peer(etcd, lambda e: f"{_fmt(e.rss_per_member_mib)} MiB per watcher"),
             note=f"the {ec.processes} processes together {ec.rss_mib:,.0f} MiB; "
@@ -142,7 +145,8 @@ def fleet_rows(ec: FleetMeasure, etcd: FleetMeasure | None, partitions: int, etc
     reads = Row("fleet", f"response records read per write, {ec.members} subscribers",
                 ec.outcome.deliveries_per_write, "records", note="all clients' consumers together, the writer's "
                 "included", valid=ec.outcome.incomplete == 0)
-    rows = [requests, reads, *latency_rows(ec, etcd), *cost_rows(ec, etcd), *start_rows(ec, etcd)]
+    rows = [requests, reads, *latency_rows(ec, etcd), *cost_rows(ec, etcd), *start_rows(ec, etcd),
+            *profile_rows(ec.profiles, {**ec.busy, "clients_pct": ec.busy["members_pct"]}, ec.processes)]
     if etcd_error:
         rows.append(Row("fleet", "etcd watchers", None, "", note=etcd_error, valid=False))
     return rows

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from bench import cpu
 from bench.etcd_server import EtcdServer
+from bench.profiling import ProcessProfile, WindowProfile
 from bench.fleet import FleetOutcome, FleetReport, FleetSpec, StartOutcome, fleet_outcome, start_outcome
 
 
@@ -54,6 +55,7 @@ class FleetSide:
     servers: dict[str, int]  # name -> pid, e.g. {"broker": pid, "service": pid} or {"etcd": pid}
     writer: FleetWriter
     probe: Callable[[], Awaitable[object]] | None = None  # one request of another client, timed during the start
+    profile: WindowProfile | None = None  # --profile: py-spy on the servers and one worker during the writes
 
 
 @dataclass
@@ -76,6 +78,7 @@ class FleetMeasure:
     probe_before_ms: list[float] = field(default_factory=list)
     probe_during_ms: list[float] = field(default_factory=list)
     probe_errors: int = 0
+    profiles: list[ProcessProfile] = field(default_factory=list)
 
     @property
     def rss_per_member_mib(self) -> float:
@@ -206,6 +209,7 @@ async def run_fleet(side: FleetSide, plan: FleetPlan, spec: FleetSpec) -> FleetM
     probing = asyncio.create_task(_timed(side.probe, stop, during, errors)) if side.probe else None
     spawned_at, before = time.time(), cpu.sample(side.servers)
     workers = await _spawn(side, specs)
+    profiling: asyncio.Task[list[ProcessProfile]] | None = None
     try:
         try:
             await _ready(workers, plan.start_timeout_s)
@@ -221,6 +225,9 @@ async def run_fleet(side: FleetSide, plan: FleetPlan, spec: FleetSpec) -> FleetM
         reads_before, requests_before = side.writer.responses_read(), await side.writer.requests()
         sent: dict[int, float] = {}
         before = cpu.sample(pids)
+        if side.profile is not None:
+            since = time.time()
+            profiling = side.profile.start(workers[0].pid, since, since + plan.writes * plan.interval_s)
         for i in range(plan.writes):
             began = time.time()
             sent[await side.writer.write(i)] = began
@@ -230,12 +237,17 @@ async def run_fleet(side: FleetSide, plan: FleetPlan, spec: FleetSpec) -> FleetM
         await _tell(workers, f"END {max(sent)}")
         reports = [await _report(w, plan.settle_s + 60) for w in workers]
         requests = await side.writer.requests() - requests_before  # every member saw the last write: no fetch left
+        profiles = await profiling if profiling is not None else []
     finally:
+        if profiling is not None and not profiling.done():
+            profiling.cancel()
+            await asyncio.gather(profiling, return_exceptions=True)
         await _reap(workers)
     baseline = quietest(baseline, await _window(side.servers, plan.baseline_s))
     return FleetMeasure(plan.members, len(workers), baseline, start_outcome(spawned_at, reports), start_cpu, idle,
                         busy, rss, sum(r.rss_base_mib for r in reports), fleet_outcome(sent, reports, writer_reads),
-                        len(sent), requests / max(len(sent), 1), load_before, probe_before, during, len(errors))
+                        len(sent), requests / max(len(sent), 1), load_before, probe_before, during, len(errors),
+                        profiles)
 
 
 def busy_label(load1: float, cores: int, other_pct: float) -> str:

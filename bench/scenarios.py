@@ -489,7 +489,8 @@ async def fleet(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
             ConfigClient(ctx.settings, timeout=30, share_connections=False) as prober:
         await writer.put(WORKSPACE, FLEET_TYPE, FLEET_KEY, "initial")  # every subscriber's first maps
         side = FleetSide(settings_env(ctx.settings), servers, _FleetWriter(writer, ctx.settings),
-                         probe=partial(prober.get, WORKSPACE, FLEET_TYPE, FLEET_KEY))
+                         probe=partial(prober.get, WORKSPACE, FLEET_TYPE, FLEET_KEY),
+                         profile=ctx.load("fleet").profile)
         measured = await run_fleet(side, fleet_plan(cfg), FleetSpec(0, FLEET_TYPE))
     etcd, etcd_error = None, ""
     if cfg.peer == "etcd":

@@ -119,4 +119,4 @@ def test_with_etcd_the_peer_column_is_filled_and_the_p99_ratio_is_judged() -> No
 
     ratio = _row(rows, "write → every handler p99 / etcd's")
     assert ratio.value == pytest.approx(3.0) and ratio.verdict == "MISS"
-    assert _row(rows, "broker CPU, 200 idle").etcd == "etcd 0.4 % (200 idle watchers)"
+    assert _row(rows, "broker CPU, 200 idle").etcd == "etcd 0.5 % with 200 idle watchers, 0.1 % without"
