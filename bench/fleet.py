@@ -2,7 +2,7 @@
 
 ``python -m bench.fleet SPEC_JSON`` is one worker process of a fleet: it starts ``spec.members``
 members at once, as a deploy starts that many services, then prints ``READY`` once each has its
-first state. A member is either a :class:`~eventconfig.client.ConfigSubscriber` (``target``
+first state (and ``STARTED <count>`` every few seconds until then). A member is either a :class:`~eventconfig.client.ConfigSubscriber` (``target``
 ``eventconfig``, with its own ``ConfigClient`` and its own Kafka connections,
 ``share_connections=False``, as a separate service would have) following ``spec.type``, or an etcd
 watcher (``target`` ``etcd``: one ``aetcd`` client of its own that reads ``spec.key`` and then
@@ -34,6 +34,7 @@ from eventconfig.settings import Settings
 from bench.report import percentile
 
 FLEET_KEY = "setting"  # the one key every write of the fleet scenario changes
+PROGRESS_S = 5.0
 
 
 @dataclass
@@ -152,7 +153,18 @@ class Members(abc.ABC):
                         raise
                     await asyncio.sleep(1.0)
 
-        await asyncio.gather(*(one(i) for i in range(self.spec.members)))
+        progress = asyncio.create_task(self._progress())
+        try:
+            await asyncio.gather(*(one(i) for i in range(self.spec.members)))
+        finally:
+            progress.cancel()
+
+    async def _progress(self) -> None:
+        """``STARTED <members with their first state>`` every few seconds, so a start that times out
+        still says how far it got."""
+        while True:
+            await asyncio.sleep(PROGRESS_S)
+            print(f"STARTED {sum(1 for t in self.first if t)}", flush=True)
 
     @abc.abstractmethod
     async def start_one(self, index: int, stack: contextlib.AsyncExitStack) -> None:

@@ -152,13 +152,21 @@ async def _spawn(side: FleetSide, specs: list[FleetSpec]) -> list[asyncio.subpro
         stdin=subprocess.PIPE, stdout=subprocess.PIPE) for spec in specs]
 
 
-async def _ready(workers: list[asyncio.subprocess.Process], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    for worker in workers:
-        line = await asyncio.wait_for(worker.stdout.readline(),  # type: ignore[union-attr]
-                                      max(1.0, deadline - time.monotonic()))
+async def _ready(workers: list[asyncio.subprocess.Process], members: int, timeout: float) -> None:
+    """Wait for every worker's ``READY``; on timeout say how many members had their first state."""
+    started = [0] * len(workers)
+
+    async def one(i: int, worker: asyncio.subprocess.Process) -> None:
+        while (line := await worker.stdout.readline()).startswith(b"STARTED "):  # type: ignore[union-attr]
+            started[i] = int(line.split()[1])
         if line.strip() != b"READY":
             raise RuntimeError(f"a fleet worker failed to start (exit {worker.returncode}): {line!r}")
+
+    try:
+        await asyncio.wait_for(asyncio.gather(*(one(i, w) for i, w in enumerate(workers))), timeout)
+    except TimeoutError:
+        raise RuntimeError(f"after {timeout:.0f} s only {sum(started)} of {members} members had their first state "
+                           "(as each worker process last reported)") from None
 
 
 async def _tell(workers: list[asyncio.subprocess.Process], line: str) -> None:
@@ -192,7 +200,7 @@ class FleetPlan:
     idle_s: float = 10.0
     writes: int = 20
     interval_s: float = 1.0
-    start_timeout_s: float = 600.0
+    start_timeout_s: float = 900.0
     settle_s: float = 10.0
 
 
@@ -212,7 +220,7 @@ async def run_fleet(side: FleetSide, plan: FleetPlan, spec: FleetSpec) -> FleetM
     profiling: asyncio.Task[list[ProcessProfile]] | None = None
     try:
         try:
-            await _ready(workers, plan.start_timeout_s)
+            await _ready(workers, plan.members, plan.start_timeout_s)
         finally:
             stop.set()
             if probing is not None:
