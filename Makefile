@@ -9,7 +9,7 @@ BROKER_DIR ?= .eventconfig/broker
 BROKER_PORT ?= 9092
 export EVENTCONFIG_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(BROKER_PORT)
 
-.PHONY: install run lint test test-unit test-integration broker-start broker-stop bench chaos chaos-long clean
+.PHONY: install run lint test test-unit test-integration broker-start broker-stop etcd bench chaos chaos-long clean
 
 install: $(VENV)/.installed  ## .venv with the package (editable), the gateway extra and the test dependencies
 
@@ -44,7 +44,11 @@ test-unit: install
 test-integration: install
 	$(VENV_PYTHON) -m pytest -q tests/integration
 
-bench: broker-start  ## the benchmark against the local broker, etcd (Debian etcd-server) in the same run
+etcd:  ## the benchmark's peer: Debian's etcd-server, installed only when no `etcd` is on PATH
+	@command -v etcd >/dev/null || { sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); $$sudo apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends etcd-server; }
+
+bench: broker-start etcd  ## the benchmark against the local broker, etcd (Debian etcd-server) in the same run
 	$(VENV_PYTHON) -m pip install -q --disable-pip-version-check -e '.[test,gateway,bench]'
 	$(VENV_PYTHON) -m bench --peer etcd
 

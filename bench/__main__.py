@@ -7,7 +7,8 @@ deletes them at the end. The service runs in its own process, the client load in
     python -m bench                  # full run (a few minutes)
     python -m bench --peer etcd      # and etcd (Debian etcd-server) in the same run, with ratios
     python -m bench --quick          # smaller sizes, ~1-2 minutes
-    python -m bench --only fleet --subscribers 200   # a fleet of subscribers and one writer
+    python -m bench --only fleet --subscribers 1000  # a fleet of subscribers (own connections each), one writer
+    python -m bench --only fleet --peer etcd         # and as many etcd watchers, one client each
     python -m bench --only sse --streams 1000        # event streams on one gateway process
     python -m bench --only put64,get1 --json results.json
     python -m bench --quick --only put64,get64 --profile /tmp/prof   # py-spy: where the time goes
@@ -35,7 +36,8 @@ from bench.compare import add_peer, floor_ratios
 from bench.cpu import listener_pid
 from bench.env import (RUN_ID, ServiceProcess, broker_for_bench, create_deployment_topics, free_port,
                        delete_deployment_topics, deployment)
-from bench.peer import EtcdServer, PeerUnavailable, measure_etcd
+from bench.etcd_server import EtcdServer, PeerUnavailable
+from bench.peer import PEER_LOADS, measure_etcd
 from bench.profiling import PROFILED, RATE_HZ, Profiler, ProfilerUnavailable
 from bench.report import Row, print_table, write_json
 from bench.scenarios import (ALL_SCENARIOS, LOG_SCENARIOS, SERVICE_SCENARIOS, BenchConfig, ServiceContext,
@@ -61,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                                           "--quick 60)")
     parser.add_argument("--streams", type=int, help="/v1/watch streams of the sse scenario (default 1000, "
                                                       "--quick 200)")
+    parser.add_argument("--fleet-per-process", type=int,
+                        help="subscribers (and etcd watchers) per worker process of the fleet scenario (default 125)")
     parser.add_argument("--fleet-partitions", type=int,
                         help="response partitions for the fleet scenario (default 2 x subscribers)")
     parser.add_argument("--duration", type=float, help="measurement window of each load scenario, seconds")
@@ -83,13 +87,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def make_config(args: argparse.Namespace) -> BenchConfig:
-    overrides: dict[str, Any] = {"client_procs": args.client_procs, "client_per_loop": not args.shared_client}
+    overrides: dict[str, Any] = {"client_procs": args.client_procs, "client_per_loop": not args.shared_client,
+                                 "peer": args.peer}
     if args.duration:
         overrides["duration_s"] = args.duration
     if args.subscribers:
         overrides["subscribers"] = args.subscribers
     if args.streams:
         overrides["sse_streams"] = args.streams
+    if args.fleet_per_process:
+        overrides["fleet_per_process"] = args.fleet_per_process
     if args.fleet_partitions:
         overrides["fleet_partitions"] = args.fleet_partitions
     return BenchConfig.quick_config(**overrides) if args.quick else BenchConfig(**overrides)
@@ -139,7 +146,7 @@ async def run(args: argparse.Namespace, bootstrap: str, workdir: Path, profiler:
                                                 profiler))
     for name in (n for n in args.names if n in LOG_SCENARIOS):
         rows.extend(await _run_one(name, LOG_SCENARIOS[name](workdir, bootstrap, cfg)))
-    if args.peer == "etcd":
+    if args.peer == "etcd" and set(args.names) & set(PEER_LOADS):  # the fleet scenario runs its own etcd
         rows = await with_etcd(rows, args.names, workdir, cfg)
     return [*rows, *floor_ratios(rows)]
 
@@ -164,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
         profiler = Profiler.prepare(args.profile) if args.profile else None
     except ProfilerUnavailable as exc:
         sys.exit(f"error: --profile: {exc}")
-    started = time.monotonic()
+    started, load_before = time.monotonic(), os.getloadavg()
     workdir = Path(tempfile.mkdtemp(prefix=f"eventconfig-bench-{RUN_ID}-"))
     try:
         with broker_for_bench(workdir) as broker:
@@ -184,6 +191,8 @@ def main(argv: list[str] | None = None) -> None:
               "peer": args.peer,
               **({"profile": f"py-spy {RATE_HZ} Hz, nonblocking, into {args.profile} (its CPU counts as other "
                              "processes)"} if profiler else {}),
+              "load average (1/5/15 min) before / after": "{:.1f}/{:.1f}/{:.1f} / {:.1f}/{:.1f}/{:.1f}".format(
+                  *load_before, *os.getloadavg()),
               "took": f"{time.monotonic() - started:.0f} s"}
     print_table(rows, header, Console(width=None if sys.stdout.isatty() else 230))
     if args.json:

@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -35,7 +36,9 @@ from eventconfig.kafka.topics import admin_client
 from eventconfig.settings import Settings
 
 from bench import cpu, replay
-from bench.fleet import FleetReport, FleetSpec, fleet_outcome
+from bench.fleet import FLEET_KEY, FleetSpec
+from bench.fleet_rows import fleet_rows
+from bench.fleet_run import FleetPlan, FleetSide, etcd_fleet, run_fleet
 from bench.sse import sse_streams
 from bench.auth import auth_rows
 from bench.validation import validation_rows
@@ -69,8 +72,10 @@ class BenchConfig:
     auth_requests: int = 2_000
     subscribers: int = 200  # the fleet scenario's ConfigSubscribers
     fleet_partitions: int = 0  # response partitions for the fleet; 0: 2 x subscribers (the sizing rule)
+    fleet_per_process: int = 125  # subscribers (and etcd watchers) per worker process
     fleet_writes: int = 20
-    fleet_interval_s: float = 1.0  # between the fleet's writes, so each one's refetches are seen alone
+    fleet_interval_s: float = 1.0  # between the fleet's writes, so each one's deliveries are seen alone
+    peer: str = "none"  # "etcd": the fleet scenario runs as many etcd watchers too
     sse_streams: int = 1_000  # the sse scenario's /v1/watch streams on one gateway
     sse_writes: int = 20
     fleet_idle_s: float = 10.0  # before the writes: the idle fleet's CPU is measured this long
@@ -483,7 +488,6 @@ async def write_to_poke(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
 
 
 FLEET_TYPE = "fleet"
-FLEET_START_S = 600
 
 
 async def _grow_response_topic(settings: Settings, partitions: int) -> int:
@@ -495,29 +499,6 @@ async def _grow_response_topic(settings: Settings, partitions: int) -> int:
         if have < partitions:
             await admin.create_partitions({topic: NewPartitions(partitions)})
     return max(have, partitions)
-
-
-async def _fleet_workers(load: Load, cfg: BenchConfig) -> list[asyncio.subprocess.Process]:
-    procs = max(1, min(cfg.client_procs, cfg.subscribers))
-    share = [cfg.subscribers // procs + (1 if i < cfg.subscribers % procs else 0) for i in range(procs)]
-    workers = [await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.fleet", json.dumps(asdict(FleetSpec(count, FLEET_TYPE))), env=load.env,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE) for count in share]
-    try:
-        for worker in workers:
-            line = await asyncio.wait_for(worker.stdout.readline(), FLEET_START_S)  # type: ignore[union-attr]
-            if line.strip() != b"READY":
-                raise RuntimeError(f"fleet worker failed to start: {line!r}")
-    except BaseException as exc:
-        for worker in workers:
-            if worker.returncode is None:
-                worker.kill()
-                await worker.wait()
-        if isinstance(exc, TimeoutError):
-            raise RuntimeError(f"the {cfg.subscribers} subscribers did not all start within {FLEET_START_S} s "
-                               "(a busy machine or broker)") from None
-        raise
-    return workers
 
 
 async def _requests_sent(settings: Settings) -> int:
@@ -532,77 +513,48 @@ async def _requests_sent(settings: Settings) -> int:
         await consumer.stop()
 
 
-async def _tell(workers: list[asyncio.subprocess.Process], line: str) -> None:
-    for worker in workers:
-        worker.stdin.write(f"{line}\n".encode())  # type: ignore[union-attr]
-        await worker.stdin.drain()  # type: ignore[union-attr]
+@dataclass
+class _FleetWriter:
+    """The fleet's writes on eventconfig: puts of one key by one client; requests counted on the topic."""
+
+    client: ConfigClient
+    settings: Settings
+
+    async def write(self, i: int) -> int:
+        return await self.client.put(WORKSPACE, FLEET_TYPE, FLEET_KEY, f"value {i}")
+
+    async def requests(self) -> int:
+        return await _requests_sent(self.settings)
+
+    def responses_read(self) -> int:
+        return self.client.responses_read
+
+
+def fleet_plan(cfg: BenchConfig) -> FleetPlan:
+    return FleetPlan(cfg.subscribers, cfg.fleet_per_process, idle_s=cfg.fleet_idle_s, writes=cfg.fleet_writes,
+                     interval_s=cfg.fleet_interval_s)
 
 
 async def fleet(ctx: ServiceContext, cfg: BenchConfig) -> list[Row]:
-    """S subscribers (separate ConfigSubscribers and ConfigClients over a few processes) follow the
-    type one writer (this process) changes: response records read per write, write to every handler."""
+    """N ConfigSubscribers (each a separate service: own client, own connections) over worker processes,
+    started at once, follow the type this process writes; with ``cfg.peer == "etcd"`` as many etcd
+    watchers after them, with the same windows and writes (bench/fleet_run.py)."""
     partitions = await _grow_response_topic(ctx.settings, cfg.fleet_partitions or 2 * cfg.subscribers)
-    load = ctx.load("fleet")
-    started = time.monotonic()
-    workers = await _fleet_workers(load, cfg)
-    startup_s = time.monotonic() - started
-    sent: dict[int, float] = {}
-    profiling: asyncio.Task[list[ProcessProfile]] | None = None
-    try:
-        async with ConfigClient(ctx.settings, timeout=30) as client:
-            pids = {**load.pids, **{f"client{i}": w.pid for i, w in enumerate(workers)}}
-            await _tell(workers, "GO")
-            idle_before = cpu.sample(pids)
-            await asyncio.sleep(cfg.fleet_idle_s)
-            idle = cpu.usage(idle_before, cpu.sample(pids))
-            writer_baseline = client.responses_read
-            requests_before = await _requests_sent(ctx.settings)
-            before = cpu.sample(pids)
-            if load.profile is not None:  # the planned window: the writes, an interval apart
-                since = time.time()
-                profiling = load.profile.start(workers[0].pid, since, since + cfg.fleet_writes * cfg.fleet_interval_s)
-            for i in range(cfg.fleet_writes):
-                began = time.time()
-                sent[await client.put(WORKSPACE, FLEET_TYPE, "setting", f"value {i}")] = began
-                await asyncio.sleep(max(0.0, began + cfg.fleet_interval_s - time.time()))
-            used = cpu.usage(before, cpu.sample(pids))
-            writer_reads = client.responses_read - writer_baseline
-            profiles = await profiling if profiling is not None else []
-        await _tell(workers, f"END {max(sent)}")
-        reports = []
-        for worker in workers:
-            reports.append(FleetReport(**await _result(worker, "fleet", 60)))
-        requests = await _requests_sent(ctx.settings) - requests_before  # every handler ran: no fetch is left
-    finally:
-        await _cancel(profiling)
-        await _reap(workers)
-    outcome = fleet_outcome(sent, reports, writer_reads)
-    lat = summarize_ms(outcome.latencies_ms)
-    clients = {k: v for k, v in used.items() if k.startswith("client")}
-    used = {**{k: v for k, v in used.items() if not k.startswith("client")}, "clients_pct": sum(clients.values())}
-    used["other_pct"] = used["machine_busy_pct"] - sum(v for k, v in used.items() if k != "machine_busy_pct")
-    idle_clients = sum(v for k, v in idle.items() if k.startswith("client"))
-    s = cfg.subscribers
-    setup = (f"{s} ConfigSubscribers over {len(workers)} processes (started in {startup_s:.0f} s), "
-             f"{len(sent)} puts {cfg.fleet_interval_s:g} s apart, {partitions} response partitions; "
-             "warm: each refetch reads the key just written")
-    valid = outcome.incomplete == 0
-    missing = f"; {outcome.incomplete} writes not handled by every subscriber" if outcome.incomplete else ""
-    return [
-        Row("fleet", f"response records read per write, {s} subscribers", outcome.deliveries_per_write,
-            "records", Goal("<=", 2 * s), note=setup + "; all clients' consumers together" + missing,
-            valid=valid, extra={"partitions": partitions}),
-        Row("fleet", f"writer requests per write, {s} subscribers", requests / max(len(sent), 1), "requests",
-            valid=valid, note="records on the request topic during the writes, the writes included"),
-        Row("fleet", f"broker CPU, {s} idle subscribers", idle.get("broker_pct"), "% of a core",
-            note=f"{cfg.fleet_idle_s:g} s before the writes; the subscribers' processes {idle_clients:.1f}%, "
-                 f"the service {idle.get('service_pct', 0):.1f}%", extra={"cpu": idle}),
-        Row("fleet", "write → every handler called, p50", lat.get("p50"), "ms", valid=valid,
-            note=f"from sending the put to the last of {s} handlers"),
-        Row("fleet", "write → every handler called, p99", lat.get("p99"), "ms", Goal("<=", 250), valid=valid,
-            note=cpu_note(used), extra={"latency_ms": lat, "cpu": used}),
-        *profile_rows(profiles, used, len(workers)),
-    ]
+    servers = {"service": ctx.service.pid, **({"broker": ctx.broker_pid} if ctx.broker_pid else {})}
+    async with ConfigClient(ctx.settings, timeout=30, share_connections=False) as writer, \
+            ConfigClient(ctx.settings, timeout=30, share_connections=False) as prober:
+        await writer.put(WORKSPACE, FLEET_TYPE, FLEET_KEY, "initial")  # every subscriber's first maps
+        side = FleetSide(settings_env(ctx.settings), servers, _FleetWriter(writer, ctx.settings),
+                         probe=partial(prober.get, WORKSPACE, FLEET_TYPE, FLEET_KEY),
+                         profile=ctx.load("fleet").profile)
+        measured = await run_fleet(side, fleet_plan(cfg), FleetSpec(0, FLEET_TYPE))
+    etcd, etcd_error = None, ""
+    if cfg.peer == "etcd":
+        try:
+            etcd = await etcd_fleet(ctx.workdir, fleet_plan(cfg), f"{WORKSPACE}/{FLEET_TYPE}/{FLEET_KEY}")
+        except Exception as exc:  # noqa: BLE001 - the subscribers' rows stand without the peer's
+            etcd_error = f"the etcd watchers failed: {type(exc).__name__}: {exc}"
+    return fleet_rows(measured, etcd, partitions, etcd_error)
 
 
 # --- log scenarios --------------------------------------------------------------------------------
