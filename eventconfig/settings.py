@@ -134,6 +134,11 @@ class Settings:
     # so this bounds only the empty fetches of an idle client (one per this many ms). At most half of
     # request_timeout_ms is used (a fetch must be answered within that).
     client_fetch_wait_ms: int = 5_000
+    # How often a client's connection hub refreshes its Kafka metadata unasked. Kafka's own default:
+    # each refresh lists every partition of the response topic, and a fleet of subscribers refreshing
+    # every few seconds spends its CPU decoding them. A failed or timed-out request refreshes at once,
+    # so a moved leader is still found within a request timeout (operations.md, fail-over).
+    client_metadata_max_age_ms: int = 300_000
     # The writer writes the pokes of its writes in their own transaction (one transaction per write);
     # false leaves every poke to the projector, as before (two transactions per write).
     writer_pokes: bool = True
@@ -222,6 +227,8 @@ class Settings:
                                 f"got {self.poke_items_max_bytes}")
         if self.client_fetch_wait_ms <= 0:
             raise SettingsError(f"client_fetch_wait_ms must be positive, got {self.client_fetch_wait_ms}")
+        if self.client_metadata_max_age_ms <= 0:
+            raise SettingsError(f"client_metadata_max_age_ms must be positive, got {self.client_metadata_max_age_ms}")
         if self.read_partitions < 1:
             raise SettingsError(f"read_partitions must be at least 1, got {self.read_partitions}")
         if self.response_partitions < 1:

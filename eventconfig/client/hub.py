@@ -104,7 +104,8 @@ class ConnectionHub:
         s, topics = self.settings, self.settings.topics
         # A fetch the broker holds for the long poll must not count against the request timeout.
         consumer = committed_consumer(s, request_timeout_ms=s.client_fetch_wait_ms + s.request_timeout_ms,
-                                      fetch_max_wait_ms=s.client_fetch_wait_ms)
+                                      fetch_max_wait_ms=s.client_fetch_wait_ms,
+                                      metadata_max_age_ms=s.client_metadata_max_age_ms)
         try:
             await consumer.start()
             known = await consumer.topics()
@@ -195,7 +196,8 @@ class ConnectionHub:
         async with self._producer_lock:
             if self._producer is None:
                 s = self.settings
-                producer = AIOKafkaProducer(**s.kafka_kwargs(), acks="all", enable_idempotence=True, linger_ms=0,
+                producer = AIOKafkaProducer(**{**s.kafka_kwargs(), "metadata_max_age_ms": s.client_metadata_max_age_ms},
+                                            acks="all", enable_idempotence=True, linger_ms=0,
                                             max_request_size=s.max_message_bytes,
                                             request_timeout_ms=s.request_timeout_ms)
                 try:

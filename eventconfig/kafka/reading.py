@@ -50,7 +50,7 @@ def committed_consumer(settings: Settings, **kwargs: Any) -> AIOKafkaConsumer:
         # session (the rebalance timeout) waiting for the other members: a member's must be longer.
         options["request_timeout_ms"] = max(settings.request_timeout_ms, kwargs["session_timeout_ms"] + 1000)
     options.update(kwargs)
-    return AIOKafkaConsumer(**settings.kafka_kwargs(), **options)
+    return AIOKafkaConsumer(**{**settings.kafka_kwargs(), **options})
 
 
 async def end_offset(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int:
