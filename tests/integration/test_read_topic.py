@@ -6,15 +6,13 @@ by the writer as before (the other integration modules send all their reads ther
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
-import socket
-import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from bench.env import free_port, read_topic_answers as answered, read_topic_partitions as held
 from eventconfig.client import ConfigClient
 from eventconfig.kafka.topics import admin_client
 from eventconfig.process import ConfigService
@@ -22,31 +20,6 @@ from eventconfig.settings import Settings
 from tests.support import activations, start_process, wait_serving, wait_until
 
 pytestmark = pytest.mark.integration
-
-_ANSWERS = re.compile(r'^eventconfig_read_topic_answers_total\{outcome="ok"\} (\S+)$', re.M)
-_HELD = re.compile(r'^eventconfig_read_topic_partitions (\S+)$', re.M)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def answered(port: int) -> int:
-    """Reads of the read topic the process behind ``port`` answered, from its /metrics."""
-    return _metric(port, _ANSWERS)
-
-
-def held(port: int) -> int:
-    """Partitions of the read topic the readers' group gives the process behind ``port`` now."""
-    return _metric(port, _HELD)
-
-
-def _metric(port: int, pattern: re.Pattern[str]) -> int:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as page:
-        found = pattern.search(page.read().decode())
-    return int(float(found.group(1))) if found else 0
 
 
 def serve(settings: Settings, tmp_path: Path, processes: list, names: tuple[str, ...] = ("a", "b")
