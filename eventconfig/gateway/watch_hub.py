@@ -190,11 +190,11 @@ class WatchHub:
     async def open(self, inbox: Inbox, last_seen: int | None) -> Opening:
         """How the stream of ``inbox`` starts (see :mod:`eventconfig.gateway.watch`): from the ring
         when it covers ``last_seen``, else from the topic."""
-        opening = await self._opening(last_seen)
+        opening = await self._opening(inbox, last_seen)
         inbox.opened(opening.version)  # no await since the opening was decided: no poke fell between
         return opening
 
-    async def _opening(self, last_seen: int | None) -> Opening:
+    async def _opening(self, inbox: Inbox, last_seen: int | None) -> Opening:
         self._start()
         if not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
@@ -212,6 +212,9 @@ class WatchHub:
                     return Opening("resync", max(current, self._newest))
                 return Opening("ready", last_seen, self._ring.after(last_seen))
         metrics.WATCH_RESUMES.labels("topic").inc()
+        # A replay ends at the end it looked up; a poke written after that and read by the hub's first
+        # read would reach neither the replay nor this inbox, so it takes them now (repeats are dropped).
+        inbox.opened(last_seen)
         replay = TopicReplay(self._settings)
         try:
             await replay.start()

@@ -215,6 +215,7 @@ class ExclusiveRole(ABC):
             await self.commits.drain()
             self.machine.stepped_down()
             self._inactive()
+            metrics.ROLE_REFUSING.labels(self.role).set(0)  # the role is no longer this process's to refuse
             await self.sender.stop()
 
     async def _commit_failed(self, error: TransactionFailed | Fenced, batch: Any) -> None:

@@ -178,7 +178,7 @@ async def check_topics(admin: AIOKafkaAdminClient, settings: Settings,
                             f"{spec.partitions} to keep one total order")
         elif count < spec.partitions:
             warnings.append(f"topic {spec.name} ({spec.role}) has {count} partitions ({spec.role}_partitions is "
-                            f"{spec.partitions}): " + ("each client reads the answers of about 1/{count} of the fleet"
+                            f"{spec.partitions}): " + (f"each client reads the answers of about 1/{count} of the fleet"
                                                        if spec.role == "response" else
                                                        f"at most {count} serve processes answer reads"))
     if problems:

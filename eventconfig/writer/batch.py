@@ -132,28 +132,33 @@ def process_batch(records: Sequence[RawRequest], base: ViewReader, unapplied: Ma
 
 
 def answer_reads(reads: Sequence[Waiting], view: ViewReader, committed: int, config: BatchConfig, now_ms: int,
-                 codec: Codec | None = None, policy: Policy | None = None) -> tuple[BatchResult, list[Waiting]]:
+                 codec: Codec | None = None, policy: Policy | None = None,
+                 log_offsets: bool = False) -> tuple[BatchResult, list[Waiting]]:
     """Answer from ``view`` the reads it may answer once ``committed`` of the writer's transactions have
     committed (each checked against ``policy``, §14.2), and with ``timeout`` those past their deadline;
-    the rest come back to wait longer."""
+    the rest come back to wait longer. ``log_offsets``: ``committed`` and each read's ``commits`` are log
+    offsets (the read topic: the view's position and the log's end the read waits for)."""
     batch = _Batch(view, {}, Version(view.version), config, now_ms, codec or default_codec(), policy=policy)
     later = []
     for item in reads:
         if item.ready(view.version, committed):
             batch._handle(item.request, item.request_id, item.identity, item.dialect, item.partition)
         elif now_ms >= item.deadline_ms:
-            batch._respond(item.request_id, error_response(ReadTimeout(_late(item, view.version, committed, config))),
+            why = _late(item, view.version, committed, config, log_offsets)
+            batch._respond(item.request_id, error_response(ReadTimeout(why)),
                            item.request["operation"], item.dialect, item.partition)
         else:
             later.append(item)
     return batch.result, later
 
 
-def _late(item: Waiting, version: int, committed: int, config: BatchConfig) -> str:
+def _late(item: Waiting, version: int, committed: int, config: BatchConfig, log_offsets: bool) -> str:
     """Why ``item`` is answered ``timeout``."""
     limit = f"by the read's deadline (at most {config.min_version_wait_ms} ms"
     if version < item.version:
         return f"version {item.version} not reached {limit}; current {version})"
+    if log_offsets:
+        return f"the view did not reach the log's end as of the read {limit}; offset {committed} of {item.commits})"
     return f"the writes before it did not commit {limit}; {committed} of {item.commits} transactions did)"
 
 

@@ -109,7 +109,7 @@ class ReadServer:
             position = self.materializer.position  # before the snapshot: the snapshot holds at least this much
             with self.materializer.store.snapshot() as snapshot:
                 answered, reads = answer_reads(reads, snapshot, position, self.config, int(time.time() * 1000),
-                                               policy=self.policy)
+                                               policy=self.policy, log_offsets=True)
             await self._send(answered)
             if reads:
                 await self.materializer.changed(_RECHECK_S)

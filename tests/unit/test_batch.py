@@ -127,6 +127,13 @@ def test_identical_reads_in_one_batch_are_answered_from_one_view_read():
     assert view.scans == 2, "a later round reads the view afresh"
 
 
+def test_a_read_topic_read_the_view_does_not_reach_in_time_names_the_log_offsets():
+    read = replace(process_batch([raw_request("r", "config")], DictReader(), {}, 0, BatchConfig(), 0).reads[0],
+                   commits=100, deadline_ms=10)
+    answered, _ = answer_reads([read], DictReader(), 50, BatchConfig(), 10, log_offsets=True)
+    assert "offset 50 of 100" in responses(answered)[0]["error"]["message"]
+
+
 def test_a_read_the_view_does_not_reach_in_time_says_what_it_waited_for():
     config = BatchConfig(min_version_wait_ms=100)
     reads = process_batch([raw_request("plain", "config"), raw_request("ahead", "config", min_version=9)],
