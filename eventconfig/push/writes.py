@@ -16,7 +16,7 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from eventconfig.codec import Codec, default_codec
@@ -120,5 +120,14 @@ class WriterPokes:
     def unpoked(self, records: Iterable[Consumed]) -> bool:
         """Whether log records (read from the projector's committed offset to the end) hold a version
         whose poke the writer did not make: the projector has not caught up with an older writer."""
+        return any(map(self.unpoked_check(), records))
+
+    def unpoked_check(self) -> Callable[[Consumed], bool]:
+        """:meth:`unpoked` one record at a time, in log order: a reader can stop at the first True
+        instead of holding the log from the projector's offset to the end."""
         projection = LogProjection(self.codec, self.items_cap)
-        return any(poke is not None and not poked for _, poke, poked in map(projection.add, records))
+
+        def check(record: Consumed) -> bool:
+            _, poke, poked = projection.add(record)
+            return poke is not None and not poked
+        return check
