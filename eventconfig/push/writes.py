@@ -68,8 +68,8 @@ class LogProjection:
     """The projection of the log read in order, telling the pokes the writer made from the others.
 
     A commit marker flagged ``poked`` says that its writer wrote the version's poke, unless items of
-    older versions precede it since the last marker (compaction removed their own markers): then its
-    poke covers those too, and it is not the writer's.
+    older versions that no poke covers yet precede it since the last marker (compaction removed their
+    own markers): then its poke covers those too, and it is not the writer's.
     """
 
     def __init__(self, codec: Codec | None = None, items_cap: int = DEFAULT_ITEMS_CAP,
@@ -87,11 +87,15 @@ class LogProjection:
             log.warning("skipping an undecodable log record", extra={"fields": {"offset": record.offset,
                                                                                 "error": str(exc)}})
             return None, None, False
+        before = self.projector.previous_version  # the last poke made before this record
         poke = self.projector.add(decoded)
         if not decoded.is_marker:
             self.oldest = min(self.oldest, decoded.version)
             return decoded, None, False
-        poked = any(name == POKED_HEADER for name, _ in record.headers) and self.oldest >= decoded.version
+        # Older items are the writer's to cover only if no poke covers them yet; pokes come in version
+        # order, so those at or below the last poke were covered (a projector far behind a compaction).
+        covered = self.oldest >= decoded.version or (before is not None and self.oldest <= before)
+        poked = any(name == POKED_HEADER for name, _ in record.headers) and covered
         self.oldest = _NONE
         return decoded, poke, poked
 
