@@ -16,7 +16,7 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from eventconfig.codec import Codec, default_codec
@@ -68,8 +68,8 @@ class LogProjection:
     """The projection of the log read in order, telling the pokes the writer made from the others.
 
     A commit marker flagged ``poked`` says that its writer wrote the version's poke, unless items of
-    older versions precede it since the last marker (compaction removed their own markers): then its
-    poke covers those too, and it is not the writer's.
+    older versions that no poke covers yet precede it since the last marker (compaction removed their
+    own markers): then its poke covers those too, and it is not the writer's.
     """
 
     def __init__(self, codec: Codec | None = None, items_cap: int = DEFAULT_ITEMS_CAP,
@@ -87,11 +87,15 @@ class LogProjection:
             log.warning("skipping an undecodable log record", extra={"fields": {"offset": record.offset,
                                                                                 "error": str(exc)}})
             return None, None, False
+        before = self.projector.previous_version  # the last poke made before this record
         poke = self.projector.add(decoded)
         if not decoded.is_marker:
             self.oldest = min(self.oldest, decoded.version)
             return decoded, None, False
-        poked = any(name == POKED_HEADER for name, _ in record.headers) and self.oldest >= decoded.version
+        # Older items are the writer's to cover only if no poke covers them yet; pokes come in version
+        # order, so those at or below the last poke were covered (a projector far behind a compaction).
+        covered = self.oldest >= decoded.version or (before is not None and self.oldest <= before)
+        poked = any(name == POKED_HEADER for name, _ in record.headers) and covered
         self.oldest = _NONE
         return decoded, poke, poked
 
@@ -120,5 +124,14 @@ class WriterPokes:
     def unpoked(self, records: Iterable[Consumed]) -> bool:
         """Whether log records (read from the projector's committed offset to the end) hold a version
         whose poke the writer did not make: the projector has not caught up with an older writer."""
+        return any(map(self.unpoked_check(), records))
+
+    def unpoked_check(self) -> Callable[[Consumed], bool]:
+        """:meth:`unpoked` one record at a time, in log order: a reader can stop at the first True
+        instead of holding the log from the projector's offset to the end."""
         projection = LogProjection(self.codec, self.items_cap)
-        return any(poke is not None and not poked for _, poke, poked in map(projection.add, records))
+
+        def check(record: Consumed) -> bool:
+            _, poke, poked = projection.add(record)
+            return poke is not None and not poked
+        return check

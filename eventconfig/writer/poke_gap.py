@@ -16,7 +16,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Protocol
 
 from eventconfig.codec import Codec
@@ -30,7 +30,7 @@ from eventconfig.settings import Settings
 class Unpoked(Protocol):
     previous_version: int | None
 
-    def unpoked(self, records: Iterable[ConsumerRecord]) -> bool: ...
+    def unpoked_check(self) -> Callable[[ConsumerRecord], bool]: ...
 
 
 async def projector_behind(settings: Settings, pokes: Unpoked) -> bool:
@@ -47,7 +47,11 @@ async def projector_behind(settings: Settings, pokes: Unpoked) -> bool:
             consumer.seek(tp, committed.offset)
         else:
             await consumer.seek_to_beginning(tp)
-        return pokes.unpoked([record async for batch in read_to_end(consumer, tp) for record in batch])
+        unpoked = pokes.unpoked_check()
+        async for batch in read_to_end(consumer, tp):
+            if any(map(unpoked, batch)):
+                return True  # one version is enough: the rest of the log need not be read
+        return False
     finally:
         await consumer.stop()
 

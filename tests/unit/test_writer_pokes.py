@@ -79,6 +79,16 @@ def test_a_flagged_marker_after_items_of_older_versions_is_the_projectors_poke()
     assert not poked and (poke["version"], poke["changes"]) == (5, {"t": ["w"], "u": ["w"]})
 
 
+def test_a_flagged_marker_after_items_whose_pokes_were_made_is_the_writers():
+    """A projector that resumes long after compaction removed the markers of versions 3 and 4, whose
+    pokes are on the notify topic already (its last poke is 4): the writer made the poke of 5."""
+    log = [put_record(ItemKey("w", "t", "a"), "1", 3), delete_record(ItemKey("w", "u", "b"), 4),
+           put_record(ItemKey("w", "t", "c"), "2", 5), marker_record(5)]
+    flagged, _ = WriterPokes()(log, [])
+    ((_, poked),) = projected(flagged, previous_version=4)
+    assert poked, "the projector would poke version 5 a second time"
+
+
 def test_unpoked_tells_whether_a_version_still_waits_for_the_projector():
     pokes = WriterPokes()
     old = process_batch(BATCH[:1], DictReader(), {}, 0, BatchConfig(), 0)
