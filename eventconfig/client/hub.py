@@ -4,7 +4,8 @@ A :class:`ConnectionHub` reads, with ONE ``read_committed`` consumer, the client
 response topic and the notify topic's partition together, so a subscriber's pokes and, when it
 fetches, its answers come in the same fetch. Its long poll (``client_fetch_wait_ms``, 5 s) ends at
 once when either partition gets a record, so it delays nothing and costs an idle client one fetch
-per long poll. It creates its producer on the first request it sends and keeps it: an idle producer
+per long poll. Both partitions are in every fetch (``kafka.adapter.fetch_partitions_together``), so
+a record on one never waits for a long poll that left it out. It creates its producer on the first request it sends and keeps it: an idle producer
 sends nothing but a metadata refresh every five minutes, while a closed one would cost a reconnect
 (and a metadata round trip) on the next fetch.
 
@@ -37,6 +38,7 @@ from eventconfig import metrics
 from eventconfig.client.wire import header_value
 from eventconfig.codec import default_codec
 from eventconfig.errors import EventConfigError
+from eventconfig.kafka.adapter import fetch_partitions_together
 from eventconfig.kafka.reading import committed_consumer
 from eventconfig.model import ID_HEADER
 from eventconfig.settings import Settings
@@ -108,6 +110,7 @@ class ConnectionHub:
                                       metadata_max_age_ms=s.client_metadata_max_age_ms)
         try:
             await consumer.start()
+            fetch_partitions_together(consumer)  # a late turn of the loop must not hold a poke for a long poll
             known = await consumer.topics()
             missing = [t for t in (topics.request, topics.response) if t not in known]
             if missing:

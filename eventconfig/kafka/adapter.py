@@ -5,9 +5,10 @@ Kafka client lives here, behind a few narrow names: the group member that holds 
 role's input partition (:class:`GroupMember`, with the group's assignor that keeps the partition with
 the member holding the role), the producers (:func:`transactional_producer`, :func:`idempotent_producer`)
 and the steps of a transaction (:func:`fence`, :func:`routes`, :func:`send`, :func:`abortable`,
-:func:`forget_failure`). The aiokafka details that have no public API (the transaction manager's
-state, the waiters it leaves failed, a forced metadata refresh, the group generation) are confined to
-this module.
+:func:`forget_failure`); the clients' long-polling consumer takes :func:`fetch_partitions_together`
+from here too. The aiokafka details that have no public API (the transaction manager's state, the
+waiters it leaves failed, a forced metadata refresh, the group generation, the fetcher's prefetch
+back-off) are confined to this module.
 
 Example::
 
@@ -39,7 +40,8 @@ from eventconfig.kafka.records import OutRecord
 from eventconfig.settings import Settings
 
 __all__ = ["REFUSALS", "AIOKafkaProducer", "ConsumerRecord", "GroupMember", "KafkaError",
-           "ProducerFenced", "TopicPartition", "abortable", "fence", "forget_failure", "idempotent_producer",
+           "ProducerFenced", "TopicPartition", "abortable", "fence", "fetch_partitions_together", "forget_failure",
+           "idempotent_producer",
            "refresh_metadata", "routes", "send", "transactional_producer"]
 
 # Produce errors that retrying cannot cure: the records themselves are unacceptable to the broker.
@@ -50,6 +52,24 @@ REFUSALS = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeErr
 _ABORTABLE = frozenset({TransactionState.IN_TRANSACTION, TransactionState.ABORTABLE_ERROR})
 
 _IDLE_POLL_MS = 200  # how often a member without the role polls (keeps its membership alive)
+
+# How long fetched records may wait to be taken before aiokafka fetches the consumer's other partitions
+# without them: longer than any turn of a live event loop (see fetch_partitions_together).
+_TAKEN_WITHIN_S = 3600.0
+
+
+# --- consumers ----------------------------------------------------------------------------------
+
+def fetch_partitions_together(consumer: AIOKafkaConsumer) -> None:
+    """Make a started ``consumer`` fetch its partitions together, never some without the others.
+
+    aiokafka leaves out of its next fetch a partition whose fetched records the caller has not taken
+    within 100 ms (its private prefetch back-off), and the broker holds that fetch for the whole long
+    poll: a record arriving meanwhile on the left-out partition waits until the poll ends. For a
+    client's consumer (answers and pokes, ``client_fetch_wait_ms`` 5 s) one late turn of a busy event
+    loop thus delayed the next poke or answer by up to 5 s. After this call the next fetch waits until
+    the caller has taken what was fetched, which is what a caller that always takes everything wants."""
+    consumer._fetcher._prefetch_backoff = _TAKEN_WITHIN_S
 
 
 # --- producers ----------------------------------------------------------------------------------

@@ -25,10 +25,6 @@ from eventconfig.settings import Settings
 
 
 FETCH_WAIT_MS = 100
-# For a consumer that never asks for an offset once it fetches (a client's response reader, a
-# subscriber's poke reader): new data ends a long poll at once, so a longer one costs no latency and
-# spares the broker and the client most of the empty fetches of an idle fleet.
-IDLE_FETCH_WAIT_MS = 500
 END_OFFSET_ATTEMPTS = 3
 
 

@@ -14,6 +14,7 @@ from aiokafka.admin import NewPartitions, NewTopic
 
 from eventconfig.kafka import adapter
 from eventconfig.kafka.adapter import GroupMember, TopicPartition
+from eventconfig.kafka.reading import committed_consumer
 from eventconfig.kafka.records import OutRecord
 from eventconfig.kafka.topics import admin_client
 from eventconfig.kafka.transactions import Fenced, TransactionalSender
@@ -89,6 +90,34 @@ async def test_a_record_for_a_partition_added_after_the_producer_started_reaches
         await adapter.send(producer, {topic: [record]}, routes)
     finally:
         await producer.stop()
+
+
+async def test_a_consumer_whose_caller_takes_records_late_still_fetches_that_partition_at_once(settings):
+    """adapter.fetch_partitions_together (aiokafka private): records of partition 0 taken late must not
+    leave partition 0 out of a long poll for partition 1, or its next record waits for the poll to end."""
+    topic = await _topic(settings, "together", partitions=2)
+    first, second = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    long_poll_ms = 30_000
+    consumer = committed_consumer(settings, fetch_max_wait_ms=long_poll_ms, request_timeout_ms=long_poll_ms + 10_000)
+    producer = adapter.idempotent_producer(settings)
+    await consumer.start()
+    await producer.start()
+    try:
+        adapter.fetch_partitions_together(consumer)
+        consumer.assign([first, second])
+        await consumer.seek_to_end(first, second)
+        for tp in (first, second):
+            await consumer.position(tp)
+        await producer.send_and_wait(topic, b"one", partition=0)
+        await asyncio.sleep(0.5)  # the scenario, not a synchronisation: a caller late by more than 100 ms
+        taken = await consumer.getmany(first, timeout_ms=10_000)
+        assert [r.value for r in taken[first]] == [b"one"]
+        await producer.send_and_wait(topic, b"two", partition=0)
+        taken = await consumer.getmany(first, timeout_ms=10_000)  # without the call: after the 30 s poll
+        assert [r.value for r in taken.get(first, [])] == [b"two"], "the record waited for a long poll"
+    finally:
+        await producer.stop()
+        await consumer.stop()
 
 
 def _member(settings, group: str, tp: TopicPartition, name: str, lost: list[str], holding: set[str]) -> GroupMember:
