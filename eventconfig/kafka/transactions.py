@@ -132,16 +132,21 @@ class TransactionalSender:
 
 class PlainSender:
     """An idempotent producer outside any transaction, for output that needs no atomicity with the
-    input offsets: the answers to reads (docs/design.md §6), which a re-consumed read only repeats."""
+    input offsets: the answers to reads (docs/design.md §6), which a re-consumed read only repeats.
+
+    After the broker refuses a record for good, the next send first replaces the producer: aiokafka's
+    idempotent producer does not take back the sequence numbers of a refused batch, so the broker would
+    refuse every later batch to that partition as out of order (``OutOfOrderSequenceNumber``) for good."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._producer: adapter.AIOKafkaProducer | None = None
+        self._refused = False  # the producer's sequence numbers of some partition are past the broker's
 
     async def start(self) -> None:
         producer = adapter.idempotent_producer(self.settings)
         await producer.start()
-        self._producer = producer
+        self._producer, self._refused = producer, False
 
     async def stop(self) -> None:
         if self._producer is not None:
@@ -153,7 +158,12 @@ class PlainSender:
         the broker refuses a record for good (some of the others may have been written), else KafkaError."""
         if self._producer is None:
             raise EventConfigError("the read producer is not running")
+        if self._refused:  # a new producer id starts every partition's sequence afresh
+            old = self._producer
+            await self.start()
+            await old.stop()
         try:
             await adapter.send(self._producer, records, await adapter.routes(self._producer, records))
         except REFUSALS as exc:
+            self._refused = True
             raise RecordRefused(f"{type(exc).__name__}: {exc}") from exc

@@ -29,15 +29,15 @@ from dataclasses import replace
 from eventconfig import metrics
 from eventconfig.errors import EventConfigError
 from eventconfig.kafka.adapter import ConsumerRecord, KafkaError, TopicPartition
-from eventconfig.kafka.records import OutRecord
 from eventconfig.kafka.shared_group import SharedGroup
-from eventconfig.kafka.transactions import PlainSender, RecordRefused
+from eventconfig.kafka.transactions import PlainSender
 from eventconfig.model import Version
 from eventconfig.settings import Settings
 from eventconfig.tasks import Backoff
 from eventconfig.view.materializer import Materializer
+from eventconfig.writer.answer_sending import Answer, read_answers, send_answers
 from eventconfig.writer.auth import authenticator
-from eventconfig.writer.batch import BatchConfig, BatchResult, RawRequest, Waiting, answer_reads, process_batch
+from eventconfig.writer.batch import BatchConfig, RawRequest, Waiting, answer_reads, process_batch
 from eventconfig.writer.rules import ServiceRules
 
 log = logging.getLogger(__name__)
@@ -99,18 +99,22 @@ class ReadServer:
                 break
             except KafkaError as exc:
                 await self._retry("looking up the log's end failed", exc)
+        topics, now_ms = self.settings.topics, int(time.time() * 1000)
         with self.materializer.store.snapshot() as snapshot:
-            result = process_batch(raw, snapshot, {}, Version(snapshot.version), self.config,
-                                   now_ms=int(time.time() * 1000), auth=self.auth, policy=self.policy,
-                                   reads_only=True)
-        await self._send(result)  # refusals (writes, bad requests) and dead letters
-        reads = behind(result.reads, end)
+            # One result per request, so that a record the broker refuses singles out its request.
+            results = [process_batch([request], snapshot, {}, Version(snapshot.version), self.config, now_ms,
+                                     auth=self.auth, policy=self.policy, reads_only=True) for request in raw]
+        # Refusals (writes, bad requests) and dead letters.
+        await self._send([Answer(request, {topics.response: result.responses, topics.dlq: result.dlq},
+                                 result.outcomes) for request, result in zip(raw, results)])
+        reads = behind([read for result in results for read in result.reads], end)
         while reads:
             position = self.materializer.position  # before the snapshot: the snapshot holds at least this much
             with self.materializer.store.snapshot() as snapshot:
-                answered, reads = answer_reads(reads, snapshot, position, self.config, int(time.time() * 1000),
+                answered, later = answer_reads(reads, snapshot, position, self.config, int(time.time() * 1000),
                                                policy=self.policy, log_offsets=True)
-            await self._send(answered)
+            await self._send(read_answers(reads, later, answered, topics.response))
+            reads = later
             if reads:
                 await self.materializer.changed(_RECHECK_S)
         try:
@@ -118,21 +122,16 @@ class ReadServer:
         except KafkaError as exc:  # a rebalance moved the partitions: their new reader answers them again
             log.warning("could not commit the read offsets", extra={"fields": {"error": str(exc) or type(exc).__name__}})
 
-    async def _send(self, result: BatchResult) -> None:
+    async def _send(self, answers: Sequence[Answer]) -> None:
+        """Send ``answers`` until the broker takes them (or refuses some for good: they are dead-lettered)."""
         topics = self.settings.topics
-        records: dict[str, list[OutRecord]] = {topics.response: result.responses, topics.dlq: result.dlq}
-        if not (result.responses or result.dlq):
-            return
         while True:
             try:
-                await self._sender.send(records)
+                counted = await send_answers(self._sender, topics.dlq, answers, source=topics.read)
                 break
-            except RecordRefused as exc:  # an answer the broker refuses for good: its client times out
-                log.error("the broker refused answers to reads", extra={"fields": {"error": str(exc)}})
-                return
             except (KafkaError, EventConfigError) as exc:
                 await self._retry("sending answers failed", exc)
-        for operation, outcome in result.outcomes:
+        for operation, outcome in counted:
             metrics.READ_TOPIC_ANSWERS.labels(outcome).inc()
             metrics.REQUESTS.labels(operation, outcome).inc()
 

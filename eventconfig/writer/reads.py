@@ -34,14 +34,14 @@ from dataclasses import replace
 
 from eventconfig.kafka.adapter import KafkaError
 
-from eventconfig import metrics, model
+from eventconfig import metrics
 from eventconfig.errors import EventConfigError
-from eventconfig.kafka.transactions import PlainSender, RecordRefused
-from eventconfig.kafka.records import OutRecord
+from eventconfig.kafka.transactions import PlainSender
 from eventconfig.settings import Settings
 from eventconfig.tasks import cancel
 from eventconfig.view.materializer import Materializer
-from eventconfig.writer.batch import BatchConfig, RawRequest, Waiting, answer_reads, unproducible
+from eventconfig.writer.answer_sending import read_answers, send_answers
+from eventconfig.writer.batch import BatchConfig, Waiting, answer_reads
 from eventconfig.writer.policy import Policy
 
 log = logging.getLogger(__name__)
@@ -130,37 +130,16 @@ class ReadAnswerer:
         with self.materializer.store.snapshot() as snapshot:
             result, self._reads = answer_reads(reads, snapshot, self._committed, self.config, now_ms,
                                                policy=self.policy)
-        later = {id(read) for read in self._reads}
-        answered = [read for read in reads if id(read) not in later]  # one response each, in order
         try:
-            try:
-                await self._sender.send({self.settings.topics.response: result.responses})
-            except RecordRefused:
-                await self._one_by_one(answered, result.responses)
+            counted = await send_answers(self._sender, self.settings.topics.dlq,
+                                         read_answers(reads, self._reads, result, self.settings.topics.response),
+                                         source=self.settings.topics.request)
         except BaseException:
-            self._reads = answered + self._reads  # answered again
+            later = {id(read) for read in self._reads}
+            self._reads = [read for read in reads if id(read) not in later] + self._reads  # answered again
             raise
-        for operation, outcome in result.outcomes:
+        for operation, outcome in counted:
             metrics.REQUESTS.labels(operation, outcome).inc()
-
-    async def _one_by_one(self, reads: list[Waiting], responses: list[OutRecord]) -> None:
-        """After the broker refused a record of a round: send each answer alone, and dead-letter the
-        read whose answer is refused (docs/design.md §5.4, ``Unproducible``) or, refused too, skip it."""
-        for read, response in zip(reads, responses):
-            try:
-                await self._sender.send({self.settings.topics.response: [response]})
-                continue
-            except RecordRefused as exc:
-                reason = str(exc)
-            request = RawRequest(read.offset, None, [(model.ID_HEADER, read.request_id.encode())])
-            try:
-                await self._sender.send({self.settings.topics.dlq: [unproducible(request, reason)]})
-                outcome = "dlq"
-            except RecordRefused:
-                outcome = "skipped"
-            metrics.REQUESTS.labels("?", outcome).inc()
-            log.error("the broker refused the answer to a read", extra={"fields": {
-                "offset": read.offset, "error": reason, "outcome": outcome}})
 
     async def _wait(self) -> None:
         """Until the view moves, a read arrives, a transaction commits, or the next deadline (at most

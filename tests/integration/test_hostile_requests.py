@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from prometheus_client import REGISTRY
 
 from eventconfig.codec import default_codec
 from eventconfig.kafka.topics import admin_client
 from eventconfig.logrecords import decode_record
 from eventconfig.process import ConfigService
+from tests.support import wait_until
 
 pytestmark = pytest.mark.integration
 codec = default_codec()
@@ -95,15 +98,19 @@ async def test_an_undecodable_request_with_its_bulk_in_a_header_gets_a_bounded_d
     assert size(dead) < 64 * 1024
 
 
-@pytest.mark.parametrize("dlq_takes_it", [True, False])
-async def test_a_request_whose_output_the_broker_refuses_is_dead_lettered_and_skipped(
-        settings, topics, wire, dlq_takes_it):
-    # The response topic takes less than the writer's own limit: a full config read cannot be produced.
-    # Optionally the DLQ topic refuses even the short dead letter: then the request is only skipped.
+async def lower_limits(settings, dlq_takes_it: bool) -> None:  # type: ignore[no-untyped-def]
+    """The response topic takes less than the writer's own limit: a full config read cannot be produced.
+    Unless ``dlq_takes_it``, the DLQ topic refuses even the short dead letter: then the request is only skipped."""
     limits = {settings.topics.response: "2048"} | ({} if dlq_takes_it else {settings.topics.dlq: "100"})
     async with admin_client(settings) as admin:
         await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, {"max.message.bytes": limit})
                                    for topic, limit in limits.items()])
+
+
+@pytest.mark.parametrize("dlq_takes_it", [True, False])
+async def test_a_request_whose_output_the_broker_refuses_is_dead_lettered_and_skipped(
+        settings, topics, wire, dlq_takes_it):
+    await lower_limits(settings, dlq_takes_it)
     calls = [("put", {"values": [{"type": "t", "key": "big", "value": "x" * 4000}]}),
              ("config", {}),  # its response holds the 4000-byte value
              ("put", {"values": [{"type": "t", "key": "k", "value": "v"}]}),
@@ -113,11 +120,16 @@ async def test_a_request_whose_output_the_broker_refuses_is_dead_lettered_and_sk
     for rid, (operation, fields) in zip(ids, calls):  # all queued before the writer starts: one batch
         await wire.send_raw(codec.encode("ConfigRequest", {"operation": operation, "workspace": "w", **fields}),
                             [("id", rid.encode())])
+    refused = "dlq" if dlq_takes_it else "skipped"
+    before = counted("eventconfig_requests_total", operation="?", outcome=refused)
     service = ConfigService(settings, projector=False)
     await service.start()
     try:
         replies = [codec.decode("ConfigResponse", (await asyncio.wait_for(answers[i], 60)).value) for i in (0, 2, 3)]
         assert [r["version"] for r in replies[:2]] == [1, 2] and replies[2]["values"][0]["value"] == "v"
+        # The other answers may have gone out before the refusal was handled (they are not in a transaction).
+        await wait_until(lambda: counted("eventconfig_requests_total", operation="?", outcome=refused) == before + 1,
+                         60, f"the refused read was not counted as {refused}")
         dlq = [dict(r.headers) for r in await wire.read_topic(settings.topics.dlq)]
         assert [(h["error-type"], h["id"]) for h in dlq] == ([(b"Unproducible", ids[1].encode())] if dlq_takes_it
                                                              else [])
@@ -128,3 +140,58 @@ async def test_a_request_whose_output_the_broker_refuses_is_dead_lettered_and_sk
         assert service.writer.max_records == settings.batch_max_requests
     finally:
         await service.stop()
+
+
+@pytest.mark.parametrize("dlq_takes_it", [True, False])
+async def test_a_read_on_the_read_topic_whose_answer_the_broker_refuses_is_dead_lettered_and_the_rest_of_its_batch_answered(
+        settings, topics, wire, dlq_takes_it):
+    """docs/design.md §4.6, §5.4: reads answered by any ``serve`` process are isolated like the writer's."""
+    await lower_limits(settings, dlq_takes_it)
+    for rid, (key, value) in (("put-big", ("big", "x" * 4000)), ("put-k", ("k", "v"))):
+        await wire.send_raw(codec.encode("ConfigRequest", {"operation": "put", "workspace": "w", "values": [
+            {"type": "t", "key": key, "value": value}]}), [("id", rid.encode())])
+    # All on one partition of the read topic before any process runs: one batch; all answered on one
+    # response partition (as a ConfigClient's are). Each read waits for both writes (min_version 2), so
+    # the config read's answer holds the 4000-byte value.
+    calls = [codec.encode("ConfigRequest", {"operation": "get", "workspace": "w", "min_version": 2,
+                                             "keys": [{"type": "t", "key": "k"}]}),
+             codec.encode("ConfigRequest", {"operation": "config", "workspace": "w", "min_version": 2}),
+             b"not avro",  # answered config-error, dead-lettered BadMarker
+             codec.encode("ConfigRequest", {"operation": "put", "workspace": "w", "values": [
+                 {"type": "t", "key": "k", "value": "no"}]}),  # a write on the read topic: bad-request
+             codec.encode("ConfigRequest", {"operation": "list", "workspace": "w", "type": "t", "min_version": 2})]
+    ids = [str(uuid.uuid4()) for _ in calls]
+    answers = [wire.expect(rid) for rid in ids]
+    for rid, value in zip(ids, calls):
+        await wire.producer.send_and_wait(settings.topics.read, value, partition=0,
+                                          headers=[("id", rid.encode()), ("reply-partition", b"0")])
+    outcomes = ("ok", "dlq", "skipped")
+    before = [counted("eventconfig_read_topic_answers_total", outcome=outcome) for outcome in outcomes]
+    service = ConfigService(replace(settings, min_version_wait_ms=120_000), projector=False)
+    await service.start()
+    try:
+        assert service.read_server is not None
+        replies = {i: codec.decode("ConfigResponse", (await asyncio.wait_for(answers[i], 60)).value)
+                   for i in (0, 2, 3, 4)}
+        assert replies[0]["values"][0]["value"] == "v" and replies[4]["directory"] == ["big", "k"]
+        assert [replies[i]["error"]["type"] for i in (2, 3)] == ["config-error", "bad-request"]
+        # Counted once sent or dead-lettered, each refused request as dlq (or skipped) and not as answered.
+        expected = [2, 2, 0] if dlq_takes_it else [2, 0, 2]
+        await wait_until(lambda: [counted("eventconfig_read_topic_answers_total", outcome=outcome) - was
+                                  for outcome, was in zip(outcomes, before)] == expected,
+                         60, f"the read topic's answers were not counted as {dict(zip(outcomes, expected))}")
+        dlq = [dict(r.headers) for r in await wire.read_topic(settings.topics.dlq)]
+        # Without the DLQ, the undecodable request is skipped, but its answer (not refused) has gone out.
+        assert [(h["error-type"], h["id"]) for h in dlq] == ([(b"BadMarker", ids[2].encode()),
+                                                              (b"Unproducible", ids[1].encode())] if dlq_takes_it
+                                                             else [])
+        assert all(b"MessageSizeTooLarge" in h["error"] for h in dlq if h["error-type"] == b"Unproducible")
+        assert not answers[1].done(), "the refused read is not answered"
+        assert (await wire.put("w", ("t", "k3", "v3")))["version"] == 3, "the service goes on"
+    finally:
+        await service.stop()
+
+
+def counted(counter: str, **labels: str) -> float:
+    """This process's value of ``counter`` with ``labels``."""
+    return REGISTRY.get_sample_value(counter, labels) or 0.0

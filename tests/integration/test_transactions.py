@@ -1,4 +1,4 @@
-"""TransactionalSender against the broker: what a failed commit leaves behind."""
+"""TransactionalSender and PlainSender against the broker: what a failed commit or a refused record leaves behind."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import NewTopic
 
 from eventconfig.kafka.topics import admin_client
-from eventconfig.kafka.transactions import TransactionalSender, TransactionFailed
+from eventconfig.kafka.reading import read_whole
+from eventconfig.kafka.transactions import PlainSender, RecordRefused, TransactionalSender, TransactionFailed
 from eventconfig.logrecords import OutRecord
 
 pytestmark = pytest.mark.integration
@@ -54,3 +55,23 @@ async def test_a_failed_commit_aborts_its_transaction_so_read_committed_readers_
     finally:
         await consumer.stop()
     assert seen == [b"committed later"], "the failed transaction's record was aborted"
+
+
+async def test_a_plain_sender_whose_record_the_broker_refused_still_sends_to_that_partition(settings):
+    """aiokafka's idempotent producer keeps the sequence numbers of a refused batch: the broker would
+    refuse every later batch to that partition as out of order unless the producer is replaced."""
+    refusing = f"{settings.topic_prefix}.refusing"
+    async with admin_client(settings) as admin:
+        await admin.create_topics([NewTopic(refusing, 1, 1, topic_configs={"max.message.bytes": "1024"})])
+    sender = PlainSender(settings)
+    await sender.start()
+    try:
+        await sender.send({refusing: [OutRecord(b"k", b"before", [])]})
+        with pytest.raises(RecordRefused):
+            await sender.send({refusing: [OutRecord(b"k", b"x" * 4096, [])]})
+        with pytest.raises(RecordRefused):  # refused again: replaced again
+            await sender.send({refusing: [OutRecord(b"k", b"x" * 4096, [])]})
+        await asyncio.wait_for(sender.send({refusing: [OutRecord(b"k", b"after", [])]}), 30)
+    finally:
+        await sender.stop()
+    assert [r.value for r in await read_whole(settings, refusing)] == [b"before", b"after"]
