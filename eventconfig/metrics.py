@@ -31,6 +31,10 @@ CLIENT_KAFKA_CLIENTS = Gauge(
     "eventconfig_client_kafka_clients",
     "Kafka consumers and producers open for this process's ConfigClients and ConfigSubscribers (one "
     "consumer per connection hub, a producer once it has sent).", ["kind"])
+CLIENT_STALL_REFRESHES = Counter(
+    "eventconfig_client_stall_refreshes_total",
+    "Kafka metadata refreshes of a ConfigClient/ConfigSubscriber connection hub because a request stayed "
+    "unanswered for client_stalled_request_ms: `ok`, or `failed` (no broker answered).", ["outcome"])
 POKES = Counter("eventconfig_pokes_total", "ConfigPush records produced by the projector.")
 SUBSCRIBER_FETCHES = Counter(
     "eventconfig_subscriber_fetches_total",

@@ -139,6 +139,11 @@ class Settings:
     # every few seconds spends its CPU decoding them. A failed or timed-out request refreshes at once,
     # so a moved leader is still found within a request timeout (operations.md, fail-over).
     client_metadata_max_age_ms: int = 300_000
+    # A client's request unanswered this long makes its connection hub refresh the Kafka metadata at
+    # once, from every broker together, and again each such period while one stays unanswered: a
+    # leader that moved away from a frozen broker is found within about this much after Kafka fenced
+    # it. Idle hubs refresh nothing (operations.md, fail-over).
+    client_stalled_request_ms: int = 1_000
     # The writer writes the pokes of its writes in their own transaction (one transaction per write);
     # false leaves every poke to the projector, as before (two transactions per write).
     writer_pokes: bool = True
@@ -229,6 +234,8 @@ class Settings:
             raise SettingsError(f"client_fetch_wait_ms must be positive, got {self.client_fetch_wait_ms}")
         if self.client_metadata_max_age_ms <= 0:
             raise SettingsError(f"client_metadata_max_age_ms must be positive, got {self.client_metadata_max_age_ms}")
+        if self.client_stalled_request_ms <= 0:
+            raise SettingsError(f"client_stalled_request_ms must be positive, got {self.client_stalled_request_ms}")
         if self.read_partitions < 1:
             raise SettingsError(f"read_partitions must be at least 1, got {self.read_partitions}")
         if self.response_partitions < 1:

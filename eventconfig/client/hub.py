@@ -5,9 +5,15 @@ response topic and the notify topic's partition together, so a subscriber's poke
 fetches, its answers come in the same fetch. Its long poll (``client_fetch_wait_ms``, 5 s) ends at
 once when either partition gets a record, so it delays nothing and costs an idle client one fetch
 per long poll. Both partitions are in every fetch (``kafka.adapter.fetch_partitions_together``), so
-a record on one never waits for a long poll that left it out. It creates its producer on the first request it sends and keeps it: an idle producer
-sends nothing but a metadata refresh every five minutes, while a closed one would cost a reconnect
-(and a metadata round trip) on the next fetch.
+a record on one never waits for a long poll that left it out. It creates its producer on the first
+request it sends and keeps it: an idle producer sends nothing but a metadata refresh every five
+minutes, while a closed one would cost a reconnect (and a metadata round trip) on the next fetch.
+
+Kafka metadata is refreshed unasked only every ``client_metadata_max_age_ms`` (5 minutes), so an idle
+fleet does not spend its CPU on it. A request unanswered for ``client_stalled_request_ms`` refreshes
+it at once, from every broker together (and again each such period while one stays unanswered): a
+client whose partition's leader froze then follows the leader Kafka moved it to instead of waiting
+out a request timeout on the frozen broker (docs/operations.md, fail-over).
 
 By default every :class:`ConfigClient` and :class:`ConfigSubscriber` of a process that uses the
 same connection settings, topics and reply partition shares one hub (reference-counted: the last
@@ -38,7 +44,7 @@ from eventconfig import metrics
 from eventconfig.client.wire import header_value
 from eventconfig.codec import default_codec
 from eventconfig.errors import EventConfigError
-from eventconfig.kafka.adapter import fetch_partitions_together
+from eventconfig.kafka.adapter import fetch_partitions_together, refresh_from_any_broker
 from eventconfig.kafka.reading import committed_consumer
 from eventconfig.model import ID_HEADER
 from eventconfig.settings import Settings
@@ -93,6 +99,10 @@ class ConnectionHub:
         self._reader: asyncio.Task[None] | None = None
         self._codec = default_codec()
         self._counted: list[str] = []  # kinds of Kafka clients this hub made (adopted ones are not counted)
+        self._made: list[Any] = []  # the Kafka clients this hub made: their metadata is refreshed on a stall
+        self._stall_timer: asyncio.TimerHandle | None = None
+        self._waited: set[str] = set()  # the requests pending at the last stall check
+        self._refreshing: asyncio.Task[bool] | None = None
 
     def _count(self, kind: str) -> None:
         self._counted.append(kind)
@@ -135,6 +145,7 @@ class ConnectionHub:
                 raise kafka_unreachable(s, exc) from exc
             raise
         self._count("consumer")
+        self._made.append(consumer)
         self._run(consumer, None, partition)
 
     @classmethod
@@ -160,9 +171,13 @@ class ConnectionHub:
     async def stop(self) -> None:
         """Fail pending calls, then close the Kafka clients."""
         reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
+        for task in (reader, self._refreshing):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         self.fail(list(self._pending), ClientError("ConfigClient stopped"))
         for client in (self._consumer, self._producer):
             if client is not None:
@@ -180,6 +195,7 @@ class ConnectionHub:
         """A future for the decoded answer to ``request_id`` (register it before sending)."""
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
+        self._watch_stalls()
         return future
 
     def forget(self, request_id: str) -> None:
@@ -210,8 +226,37 @@ class ConnectionHub:
                         await producer.stop()
                     raise
                 self._count("producer")
+                self._made.append(producer)
                 self._producer = producer
             return self._producer
+
+    # --- stalls -----------------------------------------------------------------------------
+
+    def _watch_stalls(self) -> None:
+        """Check for stalled requests every ``client_stalled_request_ms`` while any is pending (an idle
+        hub sets no timer)."""
+        if self._stall_timer is None and self._pending and self._made:
+            delay = self.settings.client_stalled_request_ms / 1000
+            self._stall_timer = asyncio.get_running_loop().call_later(delay, self._check_stalls)
+
+    def _check_stalls(self) -> None:
+        """A request pending at two checks in a row waited at least a period: refresh the metadata."""
+        self._stall_timer = None
+        pending = set(self._pending)
+        if pending & self._waited and (self._refreshing is None or self._refreshing.done()):
+            self._refreshing = asyncio.create_task(self._refresh(), name="eventconfig-client-refresh")
+        self._waited = pending
+        self._watch_stalls()
+
+    async def _refresh(self) -> bool:
+        timeout_s = self.settings.request_timeout_ms / 1000
+        done = await asyncio.gather(*(refresh_from_any_broker(c, timeout_s) for c in self._made),
+                                    return_exceptions=True)
+        failed = [d for d in done if d is not True]
+        if failed:
+            log.warning("refreshing the Kafka metadata after a stalled request failed: %s", failed)
+        metrics.CLIENT_STALL_REFRESHES.labels("failed" if failed else "ok").inc()
+        return not failed
 
     # --- pokes ------------------------------------------------------------------------------
 

@@ -5,10 +5,11 @@ Kafka client lives here, behind a few narrow names: the group member that holds 
 role's input partition (:class:`GroupMember`, with the group's assignor that keeps the partition with
 the member holding the role), the producers (:func:`transactional_producer`, :func:`idempotent_producer`)
 and the steps of a transaction (:func:`fence`, :func:`routes`, :func:`send`, :func:`abortable`,
-:func:`forget_failure`); the clients' long-polling consumer takes :func:`fetch_partitions_together`
-from here too. The aiokafka details that have no public API (the transaction manager's state, the
-waiters it leaves failed, a forced metadata refresh, the group generation, the fetcher's prefetch
-back-off) are confined to this module.
+:func:`forget_failure`). The client hubs take two things from here too: their long-polling consumer
+fetches its partitions together (:func:`fetch_partitions_together`), and they refresh their metadata
+when a request stalls (:func:`refresh_from_any_broker`). The aiokafka details that have no public API
+(the transaction manager's state, the waiters it leaves failed, a forced metadata refresh, the group
+generation, the fetcher's prefetch back-off, the client's tracked topics) are confined to this module.
 
 Example::
 
@@ -33,6 +34,7 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, Cons
 from aiokafka.errors import (CorruptRecordException, InvalidMessageError, InvalidTimestampError, KafkaError,
                              MessageSizeTooLargeError, ProducerFenced, RecordListTooLargeError, RecordTooLargeError)
 from aiokafka.producer.transaction_manager import TransactionState
+from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.structs import OffsetAndMetadata
 
 from eventconfig.kafka.reading import committed_consumer, end_offset, read_to_end
@@ -41,8 +43,8 @@ from eventconfig.settings import Settings
 
 __all__ = ["REFUSALS", "AIOKafkaProducer", "ConsumerRecord", "GroupMember", "KafkaError",
            "ProducerFenced", "TopicPartition", "abortable", "fence", "fetch_partitions_together", "forget_failure",
-           "idempotent_producer",
-           "refresh_metadata", "routes", "send", "transactional_producer"]
+           "idempotent_producer", "refresh_from_any_broker", "refresh_metadata", "routes", "send",
+           "transactional_producer"]
 
 # Produce errors that retrying cannot cure: the records themselves are unacceptable to the broker.
 REFUSALS = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, CorruptRecordException,
@@ -115,6 +117,36 @@ def forget_failure(producer: AIOKafkaProducer) -> None:
 async def refresh_metadata(producer: AIOKafkaProducer) -> None:
     """Fetch the cluster's metadata now (partitions added since the last refresh)."""
     await producer.client.force_metadata_update()
+
+
+async def refresh_from_any_broker(kafka: AIOKafkaConsumer | AIOKafkaProducer, timeout_s: float) -> bool:
+    """Refresh ``kafka``'s cluster metadata from whichever broker answers first: every known broker is
+    asked at once, for the topics the client tracks. False if none answered within ``timeout_s``.
+
+    aiokafka's own refresh (on its timer, or after a request timed out) asks one broker picked at
+    random and waits its whole request timeout when that broker is frozen (aio-libs/aiokafka#187),
+    so a client learns of a leader that moved away from a frozen broker a timeout or two late. Kafka
+    drops a fenced broker from the metadata, so one answer after the fence ends every later wait on
+    it. The client, its tracked topics and its connections are aiokafka privates."""
+    client = kafka.client if isinstance(kafka, AIOKafkaProducer) else kafka._client
+    request = MetadataRequest(sorted(client._topics) or None)  # None: every topic, as aiokafka asks
+    asks = [asyncio.ensure_future(client.send(broker.nodeId, request)) for broker in client.cluster.brokers()]
+    try:
+        for answer in asyncio.as_completed(asks, timeout=timeout_s):
+            try:
+                metadata = await answer
+            except KafkaError:  # that broker is down, or not reachable yet: another may answer
+                continue
+            if metadata.brokers:
+                client.cluster.update_metadata(metadata)
+                return True
+        return False
+    except TimeoutError:
+        return False
+    finally:
+        for ask in asks:
+            ask.cancel()
+        await asyncio.gather(*asks, return_exceptions=True)
 
 
 async def routes(producer: AIOKafkaProducer, records: Mapping[str, Sequence[OutRecord]]) -> dict[str, list[int]]:

@@ -1,0 +1,109 @@
+"""A client hub follows a partition leader that moved away from a frozen broker (issue 22).
+
+A frozen broker (SIGSTOP, a long GC pause, a hung host) keeps its connections open and answers
+nothing. A hub refreshes its Kafka metadata unasked only every ``client_metadata_max_age_ms`` (5
+minutes), so without help its consumer would keep waiting on the frozen leader of its reply
+partition for a whole request timeout (and, when the refresh that follows picks the frozen broker,
+another). A request unanswered for ``client_stalled_request_ms`` refreshes the metadata from every
+broker at once, and the answer arrives from the new leader. The second test starts a 3-node
+cluster of its own, as the chaos test does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client import REGISTRY
+
+from eventconfig.client.hub import ConnectionHub, acquire, release
+from eventconfig.codec import default_codec
+from eventconfig.kafka.topics import admin_client, create_topics
+from eventconfig.localbroker import LocalBroker
+from eventconfig.model import ID_HEADER
+from eventconfig.settings import Settings
+from tests.support import wait_until
+
+pytestmark = pytest.mark.integration
+codec = default_codec()
+
+
+def stall_refreshes(outcome: str) -> float:
+    return REGISTRY.get_sample_value("eventconfig_client_stall_refreshes_total", {"outcome": outcome}) or 0.0
+
+
+async def test_a_request_left_unanswered_refreshes_the_metadata_each_period(settings):
+    settings = dataclasses.replace(settings, client_stalled_request_ms=100)
+    async with admin_client(settings) as admin:
+        await create_topics(admin, settings)
+    hub = await acquire(settings, share=False)
+    try:
+        before = stall_refreshes("ok")
+        hub.expect("nobody-answers")  # no service runs: it stays pending
+        await wait_until(lambda: stall_refreshes("ok") >= before + 2, 30,
+                         "a request pending for several periods refreshed the metadata each period")
+        hub.forget("nobody-answers")
+    finally:
+        await release(hub)
+
+
+async def _leader(admin: AIOKafkaAdminClient, topic: str, partition: int) -> int:
+    [described] = await admin.describe_topics([topic])
+    return int(next(p["leader"] for p in described["partitions"] if p["partition"] == partition))
+
+
+async def _answer(bootstrap: str, topic: str, partition: int, request_id: str) -> None:
+    """Write an answer to ``request_id`` as the service would (retried until the moved leader takes it)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", request_timeout_ms=5000)
+    await producer.start()
+    try:
+        value = codec.encode("ConfigResponse", {"version": 7})
+        await producer.send_and_wait(topic, value, partition=partition, headers=[(ID_HEADER, request_id.encode())])
+    finally:
+        await producer.stop()
+
+
+@pytest.mark.timeout(600)
+async def test_a_hub_gets_its_answer_from_the_new_leader_while_the_old_one_is_frozen(tmp_path: Path):
+    broker = LocalBroker(tmp_path / "cluster", nodes=3)
+    bootstrap = await asyncio.to_thread(broker.start, 240.0)
+    frozen: int | None = None
+    hub: ConnectionHub | None = None
+    try:
+        # A request timeout far above the deadline below: without the stall refresh the hub's fetch
+        # from the frozen leader would end only after it (the long poll plus this), 30 s or more.
+        settings = Settings.load({"bootstrap_servers": bootstrap, "topic_prefix": f"t{uuid.uuid4().hex[:10]}",
+                                  "data_dir": tmp_path / "data", "response_partitions": 3, "read_partitions": 1,
+                                  "request_timeout_ms": 25_000, "client_stalled_request_ms": 500}, env={})
+        async with admin_client(settings) as admin:
+            await create_topics(admin, settings)
+            response = settings.topics.response
+            hub = await acquire(settings, reply_partition=0, share=False)
+            frozen = await _leader(admin, response, 0)
+            await asyncio.to_thread(broker.pause, frozen)
+            answer = hub.expect("frozen-leader")
+            state = broker.status()
+            assert state is not None, "the cluster is not running"
+            others = ",".join(n.bootstrap for n in state.nodes if n.id != frozen)
+
+            async def moved() -> bool:
+                try:
+                    return await asyncio.wait_for(_leader(admin, response, 0), 2) not in (frozen, -1)
+                except Exception:  # noqa: BLE001 - the request went to the frozen node: ask again
+                    return False
+
+            await wait_until(moved, 60, "Kafka moved the reply partition's leadership off the frozen broker")
+            await _answer(others, response, 0, "frozen-leader")
+            # Well below the 30 s and more the hub would wait on the frozen leader without the refresh.
+            assert (await asyncio.wait_for(answer, 12))["version"] == 7
+    finally:
+        if frozen is not None:
+            await asyncio.to_thread(broker.resume, frozen)
+        if hub is not None:
+            await release(hub)
+        await asyncio.to_thread(broker.stop)
