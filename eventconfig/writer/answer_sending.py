@@ -48,16 +48,18 @@ class Answer:
     outcomes: Sequence[tuple[str, str]]
 
 
-def read_answers(reads: Sequence[Waiting], later: Sequence[Waiting], result: BatchResult,
-                 response_topic: str) -> list[Answer]:
-    """The answers of :func:`~eventconfig.writer.batch.answer_reads` to ``reads``: one response and one
-    outcome for each read not left ``later``, in order."""
+def answered_reads(reads: Sequence[Waiting], later: Sequence[Waiting]) -> list[Waiting]:
+    """The reads of ``reads`` that :func:`~eventconfig.writer.batch.answer_reads` answered (not left ``later``)."""
     waiting = {id(read) for read in later}
-    answered = [read for read in reads if id(read) not in waiting]
-    assert len(answered) == len(result.responses) == len(result.outcomes), "one response per answered read"
+    return [read for read in reads if id(read) not in waiting]
+
+
+def read_answers(answered: Sequence[Waiting], result: BatchResult, response_topic: str) -> list[Answer]:
+    """The answers of :func:`~eventconfig.writer.batch.answer_reads`: one response and one outcome for
+    each read it answered, in order."""
     return [Answer(RawRequest(read.offset, None, [(model.ID_HEADER, read.request_id.encode())]),
                    {response_topic: [response]}, [outcome])
-            for read, response, outcome in zip(answered, result.responses, result.outcomes)]
+            for read, response, outcome in zip(answered, result.responses, result.outcomes, strict=True)]
 
 
 async def send_answers(sender: Sender, dlq_topic: str, answers: Sequence[Answer], source: str) -> list[tuple[str, str]]:

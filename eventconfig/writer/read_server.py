@@ -35,7 +35,7 @@ from eventconfig.model import Version
 from eventconfig.settings import Settings
 from eventconfig.tasks import Backoff
 from eventconfig.view.materializer import Materializer
-from eventconfig.writer.answer_sending import Answer, read_answers, send_answers
+from eventconfig.writer.answer_sending import Answer, answered_reads, read_answers, send_answers
 from eventconfig.writer.auth import authenticator
 from eventconfig.writer.batch import BatchConfig, RawRequest, Waiting, answer_reads, process_batch
 from eventconfig.writer.rules import ServiceRules
@@ -113,7 +113,7 @@ class ReadServer:
             with self.materializer.store.snapshot() as snapshot:
                 answered, later = answer_reads(reads, snapshot, position, self.config, int(time.time() * 1000),
                                                policy=self.policy, log_offsets=True)
-            await self._send(read_answers(reads, later, answered, topics.response))
+            await self._send(read_answers(answered_reads(reads, later), answered, topics.response))
             reads = later
             if reads:
                 await self.materializer.changed(_RECHECK_S)

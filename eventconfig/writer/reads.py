@@ -40,7 +40,7 @@ from eventconfig.kafka.transactions import PlainSender
 from eventconfig.settings import Settings
 from eventconfig.tasks import cancel
 from eventconfig.view.materializer import Materializer
-from eventconfig.writer.answer_sending import read_answers, send_answers
+from eventconfig.writer.answer_sending import answered_reads, read_answers, send_answers
 from eventconfig.writer.batch import BatchConfig, Waiting, answer_reads
 from eventconfig.writer.policy import Policy
 
@@ -54,7 +54,7 @@ class ReadAnswerer:
     """The reads consumed and not yet answered, and the background task that answers them."""
 
     def __init__(self, settings: Settings, materializer: Materializer, config: BatchConfig,
-                 policy: Policy | None = None) -> None:
+                 policy: Policy | None = None, sender: PlainSender | None = None) -> None:
         self.settings = settings
         self.materializer = materializer
         self.config = config
@@ -62,8 +62,9 @@ class ReadAnswerer:
         self._reads: list[Waiting] = []
         self._committed = 0  # the writer's transactions of this activation that committed
         self._broken = False  # one of them failed: no later one commits in this activation
+        self._activation = 0  # counts clear(): answers sent across one are not put back
         self._news = asyncio.Event()  # a read arrived or a transaction committed
-        self._sender = PlainSender(settings)
+        self._sender = sender or PlainSender(settings)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -95,6 +96,7 @@ class ReadAnswerer:
     def clear(self) -> None:
         """A new activation: forget every read (it re-reads the ones not committed as answered)."""
         self._reads, self._committed, self._broken = [], 0, False
+        self._activation += 1
 
     def waiting(self) -> list[Waiting]:
         """The reads not answered yet."""
@@ -126,17 +128,18 @@ class ReadAnswerer:
         version, now_ms = self.materializer.version, int(time.time() * 1000)
         if not any(read.ready(version, self._committed) or now_ms >= read.deadline_ms for read in self._reads):
             return
-        reads = self._reads
+        reads, activation = self._reads, self._activation
         with self.materializer.store.snapshot() as snapshot:
             result, self._reads = answer_reads(reads, snapshot, self._committed, self.config, now_ms,
                                                policy=self.policy)
+        answered = answered_reads(reads, self._reads)  # taken now: abandon() may drop others during the send
         try:
             counted = await send_answers(self._sender, self.settings.topics.dlq,
-                                         read_answers(reads, self._reads, result, self.settings.topics.response),
+                                         read_answers(answered, result, self.settings.topics.response),
                                          source=self.settings.topics.request)
         except BaseException:
-            later = {id(read) for read in self._reads}
-            self._reads = [read for read in reads if id(read) not in later] + self._reads  # answered again
+            if activation == self._activation:  # a new activation re-reads them itself
+                self._reads = answered + self._reads  # answered again
             raise
         for operation, outcome in counted:
             metrics.REQUESTS.labels(operation, outcome).inc()

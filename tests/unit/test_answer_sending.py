@@ -11,7 +11,7 @@ from eventconfig.codec import default_codec
 from eventconfig.kafka.records import OutRecord
 from eventconfig.kafka.transactions import RecordRefused
 from eventconfig.view.reader import DictReader
-from eventconfig.writer.answer_sending import Answer, read_answers, send_answers
+from eventconfig.writer.answer_sending import Answer, answered_reads, read_answers, send_answers
 from eventconfig.writer.batch import BatchConfig, RawRequest, answer_reads, process_batch
 
 codec = default_codec()
@@ -101,7 +101,7 @@ def test_read_answers_pair_each_answered_read_with_its_response_and_outcome():
                       [("id", f"r{o}".encode())]) for o in (1, 2, 3)]
     reads = process_batch(raw, DictReader(), {}, 0, BatchConfig(), now_ms=0).reads
     result, later = answer_reads(reads, DictReader(), 0, BatchConfig(), now_ms=1)
-    answers = read_answers(reads, later, result, "response")
+    answers = read_answers(answered_reads(reads, later), result, "response")
     assert [(a.request.offset, a.request.headers, a.outcomes) for a in answers] == [
         (1, [("id", b"r1")], [("config", "ok")]), (3, [("id", b"r3")], [("config", "ok")])]
     assert [dict(r.headers)["id"] for a in answers for r in a.records["response"]] == [b"r1", b"r3"]
