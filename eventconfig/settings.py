@@ -140,9 +140,9 @@ class Settings:
     # so a moved leader is still found within a request timeout (operations.md, fail-over).
     client_metadata_max_age_ms: int = 300_000
     # A client's request unanswered this long makes its connection hub refresh the Kafka metadata at
-    # once, from every broker together, and again each such period while one stays unanswered: a
-    # leader that moved away from a frozen broker is found within about this much after Kafka fenced
-    # it. Idle hubs refresh nothing (operations.md, fail-over).
+    # once, from every broker together, and again every two such periods while requests stay
+    # unanswered: a leader that moved away from a frozen broker is found within about two of them
+    # after Kafka fenced it. Idle hubs refresh nothing (operations.md, fail-over).
     client_stalled_request_ms: int = 1_000
     # The writer writes the pokes of its writes in their own transaction (one transaction per write);
     # false leaves every poke to the projector, as before (two transactions per write).

@@ -11,9 +11,10 @@ minutes, while a closed one would cost a reconnect (and a metadata round trip) o
 
 Kafka metadata is refreshed unasked only every ``client_metadata_max_age_ms`` (5 minutes), so an idle
 fleet does not spend its CPU on it. A request unanswered for ``client_stalled_request_ms`` refreshes
-it at once, from every broker together (and again each such period while one stays unanswered): a
-client whose partition's leader froze then follows the leader Kafka moved it to instead of waiting
-out a request timeout on the frozen broker (docs/operations.md, fail-over).
+it at once, from every broker together (and again every two such periods while requests stay
+unanswered): a client whose partition's leader froze
+then follows the leader Kafka moved it to instead of waiting out a request timeout on the frozen
+broker (docs/operations.md, fail-over).
 
 By default every :class:`ConfigClient` and :class:`ConfigSubscriber` of a process that uses the
 same connection settings, topics and reply partition shares one hub (reference-counted: the last
@@ -101,7 +102,10 @@ class ConnectionHub:
         self._counted: list[str] = []  # kinds of Kafka clients this hub made (adopted ones are not counted)
         self._made: list[Any] = []  # the Kafka clients this hub made: their metadata is refreshed on a stall
         self._stall_timer: asyncio.TimerHandle | None = None
-        self._waited: set[str] = set()  # the requests pending at the last stall check
+        self._asked: dict[str, float] = {}  # when each pending request was registered (loop time)
+        self._refreshed_at = float("-inf")  # loop time of the last stall refresh
+        self._refresh_gap = settings.client_stalled_request_ms / 1000  # the least time until the next one
+        self._sending = 0  # sends awaiting the broker's acknowledgement
         self._refreshing: asyncio.Task[bool] | None = None
 
     def _count(self, kind: str) -> None:
@@ -195,6 +199,7 @@ class ConnectionHub:
         """A future for the decoded answer to ``request_id`` (register it before sending)."""
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
+        self._asked[request_id] = asyncio.get_running_loop().time()
         self._watch_stalls()
         return future
 
@@ -209,7 +214,11 @@ class ConnectionHub:
 
     async def send(self, topic: str, value: bytes, headers: list[tuple[str, bytes]]) -> None:
         producer = self._producer or await self._start_producer()
-        await producer.send_and_wait(topic, value, headers=headers)
+        self._sending += 1
+        try:
+            await producer.send_and_wait(topic, value, headers=headers)
+        finally:
+            self._sending -= 1
 
     async def _start_producer(self) -> Any:
         async with self._producer_lock:
@@ -233,28 +242,44 @@ class ConnectionHub:
     # --- stalls -----------------------------------------------------------------------------
 
     def _watch_stalls(self) -> None:
-        """Check for stalled requests every ``client_stalled_request_ms`` while any is pending (an idle
-        hub sets no timer)."""
-        if self._stall_timer is None and self._pending and self._made:
-            delay = self.settings.client_stalled_request_ms / 1000
-            self._stall_timer = asyncio.get_running_loop().call_later(delay, self._check_stalls)
+        """Arm the stall check for when the oldest pending request will have waited a period, or for when
+        the back-off lets the next refresh go out (an idle hub sets no timer)."""
+        if self._stall_timer is not None or not self._pending or not self._made:
+            return
+        loop = asyncio.get_running_loop()
+        period = self.settings.client_stalled_request_ms / 1000
+        due = min(self._asked.get(request_id, loop.time()) for request_id in self._pending) + period
+        refreshing = self._refreshing is not None and not self._refreshing.done()
+        floor = loop.time() + (period if refreshing else 0.01)  # a refresh under way: look again a period on
+        self._stall_timer = loop.call_at(max(due, self._refreshed_at + self._refresh_gap, floor), self._check_stalls)
 
     def _check_stalls(self) -> None:
-        """A request pending at two checks in a row waited at least a period: refresh the metadata."""
+        """Refresh the metadata when a request has waited a period; while requests keep waiting, the next
+        refresh waits two periods, so a deploy or an outage that slows every answer costs a waiting hub
+        one metadata request per broker every two periods (the consumer's; the producer's only while a
+        send waits for its acknowledgement), not a flood."""
         self._stall_timer = None
-        pending = set(self._pending)
-        if pending & self._waited and (self._refreshing is None or self._refreshing.done()):
+        now, period = asyncio.get_running_loop().time(), self.settings.client_stalled_request_ms / 1000
+        self._asked = {request_id: t for request_id, t in self._asked.items() if request_id in self._pending}
+        stalled = any(now - t >= period for t in self._asked.values())
+        if not stalled:
+            self._refresh_gap = period
+        elif now >= self._refreshed_at + self._refresh_gap and (self._refreshing is None or self._refreshing.done()):
             self._refreshing = asyncio.create_task(self._refresh(), name="eventconfig-client-refresh")
-        self._waited = pending
+            self._refreshed_at = now
+            self._refresh_gap = 2 * period
         self._watch_stalls()
 
     async def _refresh(self) -> bool:
+        """Refresh the consumer's metadata (and the producer's while a send waits); False if one got no
+        answer in time."""
         timeout_s = self.settings.request_timeout_ms / 1000
-        done = await asyncio.gather(*(refresh_from_any_broker(c, timeout_s) for c in self._made),
-                                    return_exceptions=True)
-        failed = [d for d in done if d is not True]
+        clients = [c for c in self._made if c is not self._producer or self._sending]
+        done = await asyncio.gather(*(refresh_from_any_broker(c, timeout_s) for c in clients), return_exceptions=True)
+        failed = ["no broker answered" if d is False else repr(d) for d in done if d is not True]
         if failed:
-            log.warning("refreshing the Kafka metadata after a stalled request failed: %s", failed)
+            log.warning("refreshing the Kafka metadata after a stalled request failed for %d of %d Kafka "
+                        "clients: %s", len(failed), len(done), "; ".join(failed))
         metrics.CLIENT_STALL_REFRESHES.labels("failed" if failed else "ok").inc()
         return not failed
 
@@ -340,7 +365,8 @@ def _key(settings: Settings, reply_partition: int | None) -> tuple[Any, ...]:
     s = settings
     return (asyncio.get_running_loop(), s.bootstrap_servers, s.security_protocol, s.sasl_mechanism,
             s.sasl_username, s.sasl_password, s.ssl_cafile, s.ssl_certfile, s.ssl_keyfile, s.topics,
-            s.max_message_bytes, s.request_timeout_ms, s.client_fetch_wait_ms, reply_partition)
+            s.max_message_bytes, s.request_timeout_ms, s.client_fetch_wait_ms, s.client_metadata_max_age_ms,
+            s.client_stalled_request_ms, reply_partition)
 
 
 async def acquire(settings: Settings, reply_partition: int | None = None, *, share: bool = True) -> ConnectionHub:

@@ -37,7 +37,7 @@ def stall_refreshes(outcome: str) -> float:
     return REGISTRY.get_sample_value("eventconfig_client_stall_refreshes_total", {"outcome": outcome}) or 0.0
 
 
-async def test_a_request_left_unanswered_refreshes_the_metadata_each_period(settings):
+async def test_a_request_left_unanswered_refreshes_the_metadata_and_then_backs_off(settings):
     settings = dataclasses.replace(settings, client_stalled_request_ms=100)
     async with admin_client(settings) as admin:
         await create_topics(admin, settings)
@@ -45,8 +45,11 @@ async def test_a_request_left_unanswered_refreshes_the_metadata_each_period(sett
     try:
         before = stall_refreshes("ok")
         hub.expect("nobody-answers")  # no service runs: it stays pending
-        await wait_until(lambda: stall_refreshes("ok") >= before + 2, 30,
-                         "a request pending for several periods refreshed the metadata each period")
+        await wait_until(lambda: stall_refreshes("ok") >= before + 1, 30, "a stalled request refreshed nothing")
+        started = asyncio.get_running_loop().time()
+        await wait_until(lambda: stall_refreshes("ok") >= before + 3, 30,
+                         "a request pending for several periods refreshed the metadata again")
+        assert asyncio.get_running_loop().time() - started >= 0.3, "the refreshes came every period, not every two"
         hub.forget("nobody-answers")
     finally:
         await release(hub)
