@@ -32,7 +32,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.coordinator.assignors.abstract import AbstractPartitionAssignor
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
 from aiokafka.errors import (CorruptRecordException, InvalidMessageError, InvalidTimestampError, KafkaError,
-                             MessageSizeTooLargeError, ProducerFenced, RecordListTooLargeError, RecordTooLargeError)
+                             MessageSizeTooLargeError, OutOfOrderSequenceNumber, ProducerFenced,
+                             RecordListTooLargeError, RecordTooLargeError, UnknownProducerId)
 from aiokafka.producer.transaction_manager import TransactionState
 from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.structs import OffsetAndMetadata
@@ -41,7 +42,7 @@ from eventconfig.kafka.reading import committed_consumer, end_offset, read_to_en
 from eventconfig.kafka.records import OutRecord
 from eventconfig.settings import Settings
 
-__all__ = ["REFUSALS", "AIOKafkaProducer", "ConsumerRecord", "GroupMember", "KafkaError",
+__all__ = ["OUT_OF_STEP", "REFUSALS", "AIOKafkaProducer", "ConsumerRecord", "GroupMember", "KafkaError",
            "ProducerFenced", "TopicPartition", "abortable", "fence", "fetch_partitions_together", "forget_failure",
            "idempotent_producer", "refresh_from_any_broker", "refresh_metadata", "routes", "send",
            "transactional_producer"]
@@ -49,6 +50,10 @@ __all__ = ["REFUSALS", "AIOKafkaProducer", "ConsumerRecord", "GroupMember", "Kaf
 # Produce errors that retrying cannot cure: the records themselves are unacceptable to the broker.
 REFUSALS = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, CorruptRecordException,
             InvalidMessageError, InvalidTimestampError)
+
+# Produce errors of an idempotent producer whose sequence numbers the broker no longer accepts: only a
+# new producer id cures them.
+OUT_OF_STEP = (OutOfOrderSequenceNumber, UnknownProducerId)
 
 # aiokafka's transaction states from which abort_transaction() is a valid transition.
 _ABORTABLE = frozenset({TransactionState.IN_TRANSACTION, TransactionState.ABORTABLE_ERROR})

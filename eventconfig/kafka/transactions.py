@@ -23,12 +23,13 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 
 from eventconfig.errors import EventConfigError
 from eventconfig.kafka import adapter
-from eventconfig.kafka.adapter import REFUSALS, KafkaError, ProducerFenced, TopicPartition
+from eventconfig.kafka.adapter import OUT_OF_STEP, REFUSALS, KafkaError, ProducerFenced, TopicPartition
 from eventconfig.kafka.records import OutRecord
 from eventconfig.settings import Settings
 
@@ -134,19 +135,27 @@ class PlainSender:
     """An idempotent producer outside any transaction, for output that needs no atomicity with the
     input offsets: the answers to reads (docs/design.md §6), which a re-consumed read only repeats.
 
-    After the broker refuses a record for good, the next send first replaces the producer: aiokafka's
-    idempotent producer does not take back the sequence numbers of a refused batch, so the broker would
-    refuse every later batch to that partition as out of order (``OutOfOrderSequenceNumber``) for good."""
+    After the broker refuses a record for good, or says the producer's sequence numbers are out of
+    step (``OutOfOrderSequenceNumber``, ``UnknownProducerId``: errors no retry cures), the next send
+    first replaces the producer: aiokafka's idempotent producer does not take back the sequence
+    numbers of a refused batch, so the broker would refuse every later batch to that partition for
+    good. The old producer is closed within ``request_timeout_ms``. Sends are not concurrent (each
+    caller sends from one task)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._producer: adapter.AIOKafkaProducer | None = None
-        self._refused = False  # the producer's sequence numbers of some partition are past the broker's
+        self._replace = False  # the producer's sequence numbers of some partition are past the broker's
 
     async def start(self) -> None:
         producer = adapter.idempotent_producer(self.settings)
-        await producer.start()
-        self._producer, self._refused = producer, False
+        try:
+            await producer.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            raise
+        self._producer, self._replace = producer, False
 
     async def stop(self) -> None:
         if self._producer is not None:
@@ -158,12 +167,16 @@ class PlainSender:
         the broker refuses a record for good (some of the others may have been written), else KafkaError."""
         if self._producer is None:
             raise EventConfigError("the read producer is not running")
-        if self._refused:  # a new producer id starts every partition's sequence afresh
+        if self._replace:  # a new producer id starts every partition's sequence afresh
             old = self._producer
             await self.start()
-            await old.stop()
+            with contextlib.suppress(Exception):  # its unsent batches are answers: a read is answered again
+                await asyncio.wait_for(old.stop(), self.settings.request_timeout_ms / 1000)
         try:
             await adapter.send(self._producer, records, await adapter.routes(self._producer, records))
+        except OUT_OF_STEP:
+            self._replace = True
+            raise
         except REFUSALS as exc:
-            self._refused = True
+            self._replace = True
             raise RecordRefused(f"{type(exc).__name__}: {exc}") from exc
