@@ -6,7 +6,8 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 REQUESTS = Counter("eventconfig_requests_total", "Requests handled by the writer.", ["operation", "outcome"])
 READ_TOPIC_ANSWERS = Counter("eventconfig_read_topic_answers_total",
-                             "Reads of the read topic this process answered, by outcome.", ["outcome"])
+                             "Requests of the read topic this process handled, by outcome (dlq, skipped: its answer refused, "
+                             "not answered).", ["outcome"])
 READ_TOPIC_PARTITIONS = Gauge("eventconfig_read_topic_partitions",
                               "Partitions of the read topic the readers' group gives this process now.")
 BATCH_SECONDS = Histogram("eventconfig_batch_seconds", "Handling plus transaction commit of one request batch.",
