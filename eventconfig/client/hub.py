@@ -4,8 +4,9 @@ A :class:`ConnectionHub` reads, with ONE ``read_committed`` consumer, the client
 response topic and the notify topic's partition together, so a subscriber's pokes and, when it
 fetches, its answers come in the same fetch. Its long poll (``client_fetch_wait_ms``, 5 s) ends at
 once when either partition gets a record, so it delays nothing and costs an idle client one fetch
-per long poll. Both partitions are in every fetch (``kafka.adapter.fetch_partitions_together``), so
-a record on one never waits for a long poll that left it out. It creates its producer on the first
+per long poll. A fetch always asks for every partition its broker leads
+(``kafka.adapter.fetch_partitions_together``), so a record on one never waits for a long poll that
+left it out. It creates its producer on the first
 request it sends and keeps it: an idle producer sends nothing but a metadata refresh every five
 minutes, while a closed one would cost a reconnect (and a metadata round trip) on the next fetch.
 
