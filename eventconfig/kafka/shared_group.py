@@ -12,18 +12,24 @@ Example::
     await group.start()
     records = await group.fetch(timeout_ms=500, max_records=500)
     end = await group.high_watermark()
-    ...; await group.commit()
+    ...; group.commit_soon({TopicPartition("d.read", 3): records[-1].offset + 1})
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
 
 from eventconfig.kafka.reading import committed_consumer, end_offset
 from eventconfig.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class _Holding(ConsumerRebalanceListener):
@@ -53,6 +59,8 @@ class SharedGroup:
         self._holding = _Holding(on_held)
         self._consumer: AIOKafkaConsumer | None = None
         self._looker: AIOKafkaConsumer | None = None
+        self._to_commit: dict[TopicPartition, int] = {}  # handled offsets not yet committed
+        self._committing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         # A member that misses heartbeats for the session is replaced; its partitions go to the others.
@@ -71,6 +79,10 @@ class SharedGroup:
         self._consumer, self._looker = consumer, looker
 
     async def stop(self) -> None:
+        if self._committing is not None:  # what was handled is committed, if the broker lets it soon
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._committing, self.settings.request_timeout_ms / 1000)
+            self._committing = None
         consumers = [c for c in (self._consumer, self._looker) if c is not None]
         self._consumer = self._looker = None
         await asyncio.gather(*(c.stop() for c in consumers), return_exceptions=True)
@@ -82,11 +94,26 @@ class SharedGroup:
         fetched = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
         return [record for records in fetched.values() for record in records]
 
-    async def commit(self) -> None:
-        """Commit the position of every partition this member reads (every record it fetched is
-        handled); KafkaError when a rebalance has moved them on."""
-        assert self._consumer is not None, "the group member has not started"
-        await self._consumer.commit()
+    def commit_soon(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Commit ``offsets`` (per partition, the offset after the last record handled) in the background.
+
+        A commit costs the group coordinator a replicated write (about 6 ms here); awaited before the
+        next fetch it put that on every read's path. Commits go out one at a time, each partition's
+        highest offset winning. One that fails (a rebalance moved the partition) is logged: its new
+        reader answers those records again, which for reads is harmless (docs/design.md §6)."""
+        for tp, offset in offsets.items():
+            self._to_commit[tp] = max(offset, self._to_commit.get(tp, 0))
+        if self._committing is None or self._committing.done():
+            self._committing = asyncio.create_task(self._commit_pending(), name="eventconfig-read-commits")
+
+    async def _commit_pending(self) -> None:
+        while self._to_commit and self._consumer is not None:
+            offsets, self._to_commit = self._to_commit, {}
+            try:
+                await self._consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in offsets.items()})
+            except KafkaError as exc:
+                log.warning("could not commit the read offsets", extra={"fields": {
+                    "error": str(exc) or type(exc).__name__, "partitions": len(offsets)}})
 
     async def high_watermark(self) -> int:
         """The end offset of ``watched`` now, open transactions included (a read_uncommitted lookup)."""

@@ -117,10 +117,11 @@ class ReadServer:
             reads = later
             if reads:
                 await self.materializer.changed(_RECHECK_S)
-        try:
-            await self.group.commit()
-        except KafkaError as exc:  # a rebalance moved the partitions: their new reader answers them again
-            log.warning("could not commit the read offsets", extra={"fields": {"error": str(exc) or type(exc).__name__}})
+        handled: dict[TopicPartition, int] = {}
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            handled[tp] = max(record.offset + 1, handled.get(tp, 0))
+        self.group.commit_soon(handled)  # only once answered: a process that dies before leaves them to others
 
     async def _send(self, answers: Sequence[Answer]) -> None:
         """Send ``answers`` until the broker takes them (or refuses some for good: they are dead-lettered)."""

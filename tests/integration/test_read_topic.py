@@ -11,9 +11,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from aiokafka import TopicPartition
 
 from bench.env import free_port, read_topic_answers as answered, read_topic_partitions as held
 from eventconfig.client import ConfigClient
+from eventconfig.kafka.reading import committed_consumer
 from eventconfig.kafka.topics import admin_client
 from eventconfig.process import ConfigService
 from eventconfig.settings import Settings
@@ -146,3 +148,29 @@ async def test_a_deployment_without_a_read_topic_keeps_working_with_reads_on_the
 
 async def _gone(admin, topic: str) -> bool:  # type: ignore[no-untyped-def]
     return topic not in await admin.list_topics()
+
+
+async def test_reads_answered_are_committed_so_a_restarted_reader_does_not_answer_them_again(service, settings, reader):
+    """The read server commits what it answered (in the background, off the read path): the readers'
+    group ends up committed at the read topic's end, and answers are never committed before they are sent
+    (the reads themselves come back answered)."""
+    await reader.put("w", "t", "k", "v")
+    for _ in range(20):
+        assert await reader.get("w", "t", "k") == "v"
+    async with admin_client(settings) as admin:
+        partitions = [p["partition"] for p in (await admin.describe_topics([settings.topics.read]))[0]["partitions"]]
+
+        async def committed_at_end() -> bool:
+            committed = await admin.list_consumer_group_offsets(settings.readers_group)
+            ends = await _ends(settings, settings.topics.read, partitions)
+            return all(tp in committed and committed[tp].offset == end for tp, end in ends.items() if end > 0)
+        await wait_until(committed_at_end, 30, "the readers' group did not commit the reads it answered")
+
+
+async def _ends(settings: Settings, topic: str, partitions: list[int]) -> dict[TopicPartition, int]:
+    consumer = committed_consumer(settings)
+    await consumer.start()
+    try:
+        return await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+    finally:
+        await consumer.stop()
