@@ -47,6 +47,7 @@ from eventconfig.client.wire import header_value
 from eventconfig.codec import default_codec
 from eventconfig.errors import EventConfigError
 from eventconfig.kafka.adapter import fetch_partitions_together, refresh_from_any_broker
+from eventconfig.kafka.connect import start_or_close
 from eventconfig.kafka.reading import committed_consumer
 from eventconfig.model import ID_HEADER
 from eventconfig.settings import Settings
@@ -229,12 +230,7 @@ class ConnectionHub:
                                             acks="all", enable_idempotence=True, linger_ms=0,
                                             max_request_size=s.max_message_bytes,
                                             request_timeout_ms=s.request_timeout_ms)
-                try:
-                    await producer.start()
-                except BaseException:
-                    with contextlib.suppress(Exception):
-                        await producer.stop()
-                    raise
+                await start_or_close(producer)
                 self._count("producer")
                 self._made.append(producer)
                 self._producer = producer

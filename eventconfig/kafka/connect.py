@@ -11,6 +11,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -36,11 +37,18 @@ async def started(client: C, settings: Settings) -> AsyncIterator[C]:
 async def start(client: Any, settings: Settings) -> None:
     """Start ``client``; if that fails, close it again and raise KafkaUnavailable for a Kafka error."""
     try:
+        await start_or_close(client)
+    except (KafkaError, TimeoutError) as exc:
+        raise unavailable(settings, exc) from exc
+
+
+async def start_or_close(client: Any) -> None:
+    """Start ``client``; if that fails (or is cancelled), close it again and re-raise as it was."""
+    try:
         await client.start()
-    except BaseException as exc:
-        await close(client)
-        if isinstance(exc, (KafkaError, TimeoutError)):
-            raise unavailable(settings, exc) from exc
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await close(client)
         raise
 
 

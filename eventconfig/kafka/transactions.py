@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from eventconfig.errors import EventConfigError
 from eventconfig.kafka import adapter
 from eventconfig.kafka.adapter import OUT_OF_STEP, REFUSALS, KafkaError, ProducerFenced, TopicPartition
+from eventconfig.kafka.connect import start_or_close
 from eventconfig.kafka.records import OutRecord
 from eventconfig.settings import Settings
 
@@ -149,12 +150,7 @@ class PlainSender:
 
     async def start(self) -> None:
         producer = adapter.idempotent_producer(self.settings)
-        try:
-            await producer.start()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await producer.stop()
-            raise
+        await start_or_close(producer)
         self._producer, self._replace = producer, False
 
     async def stop(self) -> None:
