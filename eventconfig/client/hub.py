@@ -6,16 +6,15 @@ fetches, its answers come in the same fetch. Its long poll (``client_fetch_wait_
 once when either partition gets a record, so it delays nothing and costs an idle client one fetch
 per long poll. A fetch always asks for every partition its broker leads
 (``kafka.adapter.fetch_partitions_together``), so a record on one never waits for a long poll that
-left it out. It creates its producer on the first
-request it sends and keeps it: an idle producer sends nothing but a metadata refresh every five
-minutes, while a closed one would cost a reconnect (and a metadata round trip) on the next fetch.
+left it out. It creates its producer on the first request it sends and keeps it: an idle producer
+sends nothing but a metadata refresh every five minutes, while a closed one would cost a reconnect
+(and a metadata round trip) on the next fetch.
 
 Kafka metadata is refreshed unasked only every ``client_metadata_max_age_ms`` (5 minutes), so an idle
 fleet does not spend its CPU on it. A request unanswered for ``client_stalled_request_ms`` refreshes
 it at once, from every broker together (and again every two such periods while requests stay
-unanswered): a client whose partition's leader froze
-then follows the leader Kafka moved it to instead of waiting out a request timeout on the frozen
-broker (docs/operations.md, fail-over).
+unanswered): a client whose partition's leader froze then follows the leader Kafka moved it to
+instead of waiting out a request timeout on the frozen broker (docs/operations.md, fail-over).
 
 By default every :class:`ConfigClient` and :class:`ConfigSubscriber` of a process that uses the
 same connection settings, topics and reply partition shares one hub (reference-counted: the last
@@ -101,17 +100,17 @@ class ConnectionHub:
         self._notify = TopicPartition(settings.topics.notify, 0)
         self._reader: asyncio.Task[None] | None = None
         self._codec = default_codec()
-        self._counted: list[str] = []  # kinds of Kafka clients this hub made (adopted ones are not counted)
-        self._made: list[Any] = []  # the Kafka clients this hub made: their metadata is refreshed on a stall
+        # The Kafka clients this hub made, by kind: counted in the metric, refreshed on a stall (adopted
+        # ones are neither).
+        self._made: list[tuple[str, Any]] = []
         self._stall_timer: asyncio.TimerHandle | None = None
         self._asked: dict[str, float] = {}  # when each pending request was registered (loop time)
         self._refreshed_at = float("-inf")  # loop time of the last stall refresh
-        self._refresh_gap = settings.client_stalled_request_ms / 1000  # the least time until the next one
         self._sending = 0  # sends awaiting the broker's acknowledgement
         self._refreshing: asyncio.Task[bool] | None = None
 
-    def _count(self, kind: str) -> None:
-        self._counted.append(kind)
+    def _count(self, kind: str, client: Any) -> None:
+        self._made.append((kind, client))
         metrics.CLIENT_KAFKA_CLIENTS.labels(kind).inc()
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -150,8 +149,7 @@ class ConnectionHub:
             if isinstance(exc, KafkaError):
                 raise kafka_unreachable(s, exc) from exc
             raise
-        self._count("consumer")
-        self._made.append(consumer)
+        self._count("consumer", consumer)
         self._run(consumer, None, partition)
 
     @classmethod
@@ -189,9 +187,9 @@ class ConnectionHub:
             if client is not None:
                 with contextlib.suppress(Exception):
                     await client.stop()
-        for kind in self._counted:
+        for kind, _ in self._made:
             metrics.CLIENT_KAFKA_CLIENTS.labels(kind).dec()
-        self._counted = []
+        self._made = []
         self._consumer = self._producer = None
         _LIVE.discard(self)
 
@@ -231,8 +229,7 @@ class ConnectionHub:
                                             max_request_size=s.max_message_bytes,
                                             request_timeout_ms=s.request_timeout_ms)
                 await start_or_close(producer)
-                self._count("producer")
-                self._made.append(producer)
+                self._count("producer", producer)
                 self._producer = producer
             return self._producer
 
@@ -248,7 +245,7 @@ class ConnectionHub:
         due = min(self._asked.get(request_id, loop.time()) for request_id in self._pending) + period
         refreshing = self._refreshing is not None and not self._refreshing.done()
         floor = loop.time() + (period if refreshing else 0.01)  # a refresh under way: look again a period on
-        self._stall_timer = loop.call_at(max(due, self._refreshed_at + self._refresh_gap, floor), self._check_stalls)
+        self._stall_timer = loop.call_at(max(due, self._refreshed_at + 2 * period, floor), self._check_stalls)
 
     def _check_stalls(self) -> None:
         """Refresh the metadata when a request has waited a period; while requests keep waiting, the next
@@ -259,19 +256,16 @@ class ConnectionHub:
         now, period = asyncio.get_running_loop().time(), self.settings.client_stalled_request_ms / 1000
         self._asked = {request_id: t for request_id, t in self._asked.items() if request_id in self._pending}
         stalled = any(now - t >= period for t in self._asked.values())
-        if not stalled:
-            self._refresh_gap = period
-        elif now >= self._refreshed_at + self._refresh_gap and (self._refreshing is None or self._refreshing.done()):
+        if stalled and now >= self._refreshed_at + 2 * period and (self._refreshing is None or self._refreshing.done()):
             self._refreshing = asyncio.create_task(self._refresh(), name="eventconfig-client-refresh")
             self._refreshed_at = now
-            self._refresh_gap = 2 * period
         self._watch_stalls()
 
     async def _refresh(self) -> bool:
         """Refresh the consumer's metadata (and the producer's while a send waits); False if one got no
         answer in time."""
         timeout_s = self.settings.request_timeout_ms / 1000
-        clients = [c for c in self._made if c is not self._producer or self._sending]
+        clients = [c for kind, c in self._made if kind == "consumer" or self._sending]
         done = await asyncio.gather(*(refresh_from_any_broker(c, timeout_s) for c in clients), return_exceptions=True)
         failed = ["no broker answered" if d is False else repr(d) for d in done if d is not True]
         if failed:

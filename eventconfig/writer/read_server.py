@@ -111,9 +111,9 @@ class ReadServer:
         while reads:
             position = self.materializer.position  # before the snapshot: the snapshot holds at least this much
             with self.materializer.store.snapshot() as snapshot:
-                answered, later = answer_reads(reads, snapshot, position, self.config, int(time.time() * 1000),
-                                               policy=self.policy, log_offsets=True)
-            await self._send(read_answers(answered_reads(reads, later), answered, topics.response))
+                result, later = answer_reads(reads, snapshot, position, self.config, int(time.time() * 1000),
+                                             policy=self.policy, log_offsets=True)
+            await self._send(read_answers(answered_reads(reads, later), result, topics.response))
             reads = later
             if reads:
                 await self.materializer.changed(_RECHECK_S)
