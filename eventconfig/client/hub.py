@@ -6,7 +6,8 @@ fetches, its answers come in the same fetch. Its long poll (``client_fetch_wait_
 once when either partition gets a record, so it delays nothing and costs an idle client one fetch
 per long poll. A fetch always asks for every partition its broker leads
 (``kafka.adapter.fetch_partitions_together``), so a record on one never waits for a long poll that
-left it out. It creates its producer on the first request it sends and keeps it: an idle producer
+left it out, and the next fetch goes out as soon as one ends (``kafka.adapter.fetch_again_at_once``),
+so the consumer's fetch loop needs no timer of its own: idle, it wakes once per long poll. It creates its producer on the first request it sends and keeps it: an idle producer
 sends nothing but a metadata refresh every five minutes, while a closed one would cost a reconnect
 (and a metadata round trip) on the next fetch.
 
@@ -45,7 +46,7 @@ from eventconfig import metrics
 from eventconfig.client.wire import header_value
 from eventconfig.codec import default_codec
 from eventconfig.errors import EventConfigError
-from eventconfig.kafka.adapter import fetch_partitions_together, refresh_from_any_broker
+from eventconfig.kafka.adapter import fetch_again_at_once, fetch_partitions_together, refresh_from_any_broker
 from eventconfig.kafka.connect import start_or_close
 from eventconfig.kafka.reading import committed_consumer
 from eventconfig.model import ID_HEADER
@@ -119,13 +120,17 @@ class ConnectionHub:
         """Connect and put the consumer at the end of the reply partition (and the notify partition,
         when that topic exists) before any request can be sent."""
         s, topics = self.settings, self.settings.topics
-        # A fetch the broker holds for the long poll must not count against the request timeout.
+        # A fetch the broker holds for the long poll must not count against the request timeout. The
+        # fetch loop wakes on every event that gives it work (a fetch ended, records taken, a seek, a
+        # metadata refresh of ours); its timer (aiokafka's default 200 ms) would only cost idle CPU.
         consumer = committed_consumer(s, request_timeout_ms=s.client_fetch_wait_ms + s.request_timeout_ms,
                                       fetch_max_wait_ms=s.client_fetch_wait_ms,
+                                      consumer_timeout_ms=s.client_fetch_wait_ms,
                                       metadata_max_age_ms=s.client_metadata_max_age_ms)
         try:
             await consumer.start()
             fetch_partitions_together(consumer)  # a late turn of the loop must not hold a poke for a long poll
+            fetch_again_at_once(consumer)  # nor a fetch loop that woke as a fetch ended
             known = await consumer.topics()
             missing = [t for t in (topics.request, topics.response) if t not in known]
             if missing:

@@ -5,11 +5,13 @@ Kafka client lives here, behind a few narrow names: the group member that holds 
 role's input partition (:class:`GroupMember`, with the group's assignor that keeps the partition with
 the member holding the role), the producers (:func:`transactional_producer`, :func:`idempotent_producer`)
 and the steps of a transaction (:func:`fence`, :func:`routes`, :func:`send`, :func:`abortable`,
-:func:`forget_failure`). The client hubs take two things from here too: their long-polling consumer
-fetches its partitions together (:func:`fetch_partitions_together`), and they refresh their metadata
-when a request stalls (:func:`refresh_from_any_broker`). The aiokafka details that have no public API
+:func:`forget_failure`). The client hubs take three things from here too: their long-polling consumer
+fetches its partitions together (:func:`fetch_partitions_together`) and again as soon as a fetch ends
+(:func:`fetch_again_at_once`), and they refresh their metadata when a request stalls
+(:func:`refresh_from_any_broker`). The aiokafka details that have no public API
 (the transaction manager's state, the waiters it leaves failed, a forced metadata refresh, the group
-generation, the fetcher's prefetch back-off, the client's tracked topics) are confined to this module.
+generation, the fetcher's prefetch back-off and in-flight brokers, the client's tracked topics) are
+confined to this module.
 
 Example::
 
@@ -43,8 +45,8 @@ from eventconfig.kafka.records import OutRecord
 from eventconfig.settings import Settings
 
 __all__ = ["OUT_OF_STEP", "REFUSALS", "AIOKafkaProducer", "ConsumerRecord", "GroupMember", "KafkaError",
-           "ProducerFenced", "TopicPartition", "abortable", "fence", "fetch_partitions_together", "forget_failure",
-           "idempotent_producer", "refresh_from_any_broker", "refresh_metadata", "routes", "send",
+           "ProducerFenced", "TopicPartition", "abortable", "fence", "fetch_again_at_once", "fetch_partitions_together",
+           "forget_failure", "idempotent_producer", "refresh_from_any_broker", "refresh_metadata", "routes", "send",
            "transactional_producer"]
 
 # Produce errors that retrying cannot cure: the records themselves are unacceptable to the broker.
@@ -77,6 +79,29 @@ def fetch_partitions_together(consumer: AIOKafkaConsumer) -> None:
     loop thus delayed the next poke or answer by up to 5 s. After this call the next fetch waits until
     the caller has taken what was fetched, which is what a caller that always takes everything wants."""
     consumer._fetcher._prefetch_backoff = _TAKEN_WITHIN_S
+
+
+def fetch_again_at_once(consumer: AIOKafkaConsumer) -> None:
+    """Make a started ``consumer`` send its next fetch as soon as one ends, whatever else wakes it.
+
+    aiokafka marks a broker free for the next fetch in a done-callback of the fetch's task, which runs
+    one turn of the event loop after the task ends. When the fetch loop wakes in that turn for another
+    reason (its ``consumer_timeout_ms`` timer, or records taken), it sees the fetch done but its broker
+    still busy, sends nothing, and sleeps until its timer fires again: a whole long poll when that
+    timer is as long as the poll, which is how a subscriber missed the first pokes after an idle spell
+    by 3–5 s. Here the fetch frees its broker itself, before its task ends (aiokafka privates)."""
+    fetcher = consumer._fetcher
+    for name in ("_proc_fetch_request", "_update_fetch_positions"):
+        setattr(fetcher, name, _freeing_its_broker(fetcher, getattr(fetcher, name)))
+
+
+def _freeing_its_broker(fetcher: Any, work: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    async def run(assignment: Any, node_id: int, *args: Any) -> Any:
+        try:
+            return await work(assignment, node_id, *args)
+        finally:
+            fetcher._in_flight.discard(node_id)
+    return run
 
 
 # --- producers ----------------------------------------------------------------------------------
@@ -132,7 +157,8 @@ async def refresh_from_any_broker(kafka: AIOKafkaConsumer | AIOKafkaProducer, ti
     random and waits its whole request timeout when that broker is frozen (aio-libs/aiokafka#187),
     so a client learns of a leader that moved away from a frozen broker a timeout or two late. Kafka
     drops a fenced broker from the metadata, so one answer after the fence ends every later wait on
-    it. The client, its tracked topics and its connections are aiokafka privates."""
+    it; a consumer's fetch loop is woken to fetch from the new leaders at once. The client, its
+    tracked topics, its connections and the fetch loop's wake-up are aiokafka privates."""
     client = kafka.client if isinstance(kafka, AIOKafkaProducer) else kafka._client
     request = MetadataRequest(sorted(client._topics) or None)  # None: every topic, as aiokafka asks
     asks = [asyncio.ensure_future(client.send(broker.nodeId, request)) for broker in client.cluster.brokers()]
@@ -144,6 +170,8 @@ async def refresh_from_any_broker(kafka: AIOKafkaConsumer | AIOKafkaProducer, ti
                 continue
             if metadata.brokers:
                 client.cluster.update_metadata(metadata)
+                if isinstance(kafka, AIOKafkaConsumer):  # its fetch loop plans again now, not on its timer
+                    kafka._fetcher._notify(kafka._fetcher._wait_consume_future)
                 return True
         return False
     except TimeoutError:

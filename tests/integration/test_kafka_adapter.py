@@ -120,6 +120,41 @@ async def test_a_consumer_whose_caller_takes_records_late_still_fetches_that_par
         await consumer.stop()
 
 
+async def test_a_consumer_whose_fetch_loop_wakes_as_a_fetch_ends_sends_the_next_fetch_at_once(settings):
+    """adapter.fetch_again_at_once (aiokafka privates): when the fetch loop wakes in the turn a fetch
+    ends (its timer, or records taken), it must still send the next fetch, not sleep until its timer
+    (60 s here) fires again. The wake in that turn is forced through the client's send."""
+    topic = await _topic(settings, "again")
+    tp = TopicPartition(topic, 0)
+    consumer = committed_consumer(settings, fetch_max_wait_ms=200, consumer_timeout_ms=60_000)
+    producer = adapter.idempotent_producer(settings)
+    await consumer.start()
+    await producer.start()
+    try:
+        adapter.fetch_again_at_once(consumer)
+        consumer.assign([tp])
+        await consumer.seek_to_end(tp)
+        await consumer.position(tp)
+        fetcher, send = consumer._fetcher, consumer._client.send
+        woken: list[bool] = []
+
+        async def send_then_wake_the_loop(node_id, request, **kwargs):
+            response = await send(node_id, request, **kwargs)
+            if type(request).__name__.startswith("FetchRequest") and not woken:
+                woken.append(True)
+                fetcher._notify(fetcher._wait_consume_future)
+                await asyncio.sleep(0)  # the loop's wake-up is queued before this fetch's task ends
+            return response
+        consumer._client.send = send_then_wake_the_loop
+        await wait_until(lambda: bool(woken), 10, "no fetch ended")
+        await producer.send_and_wait(topic, b"one", partition=0)
+        taken = await consumer.getmany(tp, timeout_ms=10_000)  # without the call: after the 60 s timer
+        assert [r.value for r in taken.get(tp, [])] == [b"one"], "no fetch was sent after the woken turn"
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
 def _member(settings, group: str, tp: TopicPartition, name: str, lost: list[str], holding: set[str]) -> GroupMember:
     """A member that reports a loss into ``lost`` and says it holds the role while ``name`` is in ``holding``."""
     async def on_lost() -> None:
