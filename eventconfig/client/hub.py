@@ -7,9 +7,10 @@ once when either partition gets a record, so it delays nothing and costs an idle
 per long poll. A fetch always asks for every partition its broker leads
 (``kafka.adapter.fetch_partitions_together``), so a record on one never waits for a long poll that
 left it out, and the next fetch goes out as soon as one ends (``kafka.adapter.fetch_again_at_once``),
-so the consumer's fetch loop needs no timer of its own: idle, it wakes once per long poll. It creates its producer on the first request it sends and keeps it: an idle producer
-sends nothing but a metadata refresh every five minutes, while a closed one would cost a reconnect
-(and a metadata round trip) on the next fetch.
+so the consumer's fetch loop needs no timer of its own: idle, it wakes once per long poll. It creates
+its producer on the first request it sends and keeps it: an idle producer sends nothing but a metadata
+refresh every five minutes, while a closed one would cost a reconnect (and a metadata round trip) on
+the next fetch.
 
 Kafka metadata is refreshed unasked only every ``client_metadata_max_age_ms`` (5 minutes), so an idle
 fleet does not spend its CPU on it. A request unanswered for ``client_stalled_request_ms`` refreshes

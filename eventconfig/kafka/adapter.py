@@ -8,10 +8,11 @@ and the steps of a transaction (:func:`fence`, :func:`routes`, :func:`send`, :fu
 :func:`forget_failure`). The client hubs take three things from here too: their long-polling consumer
 fetches its partitions together (:func:`fetch_partitions_together`) and again as soon as a fetch ends
 (:func:`fetch_again_at_once`), and they refresh their metadata when a request stalls
-(:func:`refresh_from_any_broker`). The aiokafka details that have no public API
+(:func:`refresh_from_any_broker`). ``topics create`` waits here until every broker lists the new
+topics (:func:`topics_seen_by_every_broker`). The aiokafka details that have no public API
 (the transaction manager's state, the waiters it leaves failed, a forced metadata refresh, the group
-generation, the fetcher's prefetch back-off and in-flight brokers, the client's tracked topics) are
-confined to this module.
+generation, the fetcher's prefetch back-off and in-flight brokers, the client's tracked topics, the
+admin's client) are confined to this module.
 
 Example::
 
@@ -31,6 +32,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.assignors.abstract import AbstractPartitionAssignor
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
 from aiokafka.errors import (CorruptRecordException, InvalidMessageError, InvalidTimestampError, KafkaError,
@@ -47,7 +49,7 @@ from eventconfig.settings import Settings
 __all__ = ["OUT_OF_STEP", "REFUSALS", "AIOKafkaProducer", "ConsumerRecord", "GroupMember", "KafkaError",
            "ProducerFenced", "TopicPartition", "abortable", "fence", "fetch_again_at_once", "fetch_partitions_together",
            "forget_failure", "idempotent_producer", "refresh_from_any_broker", "refresh_metadata", "routes", "send",
-           "transactional_producer"]
+           "topics_seen_by_every_broker", "transactional_producer"]
 
 # Produce errors that retrying cannot cure: the records themselves are unacceptable to the broker.
 REFUSALS = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, CorruptRecordException,
@@ -89,7 +91,8 @@ def fetch_again_at_once(consumer: AIOKafkaConsumer) -> None:
     reason (its ``consumer_timeout_ms`` timer, or records taken), it sees the fetch done but its broker
     still busy, sends nothing, and sleeps until its timer fires again: a whole long poll when that
     timer is as long as the poll, which is how a subscriber missed the first pokes after an idle spell
-    by 3–5 s. Here the fetch frees its broker itself, before its task ends (aiokafka privates)."""
+    by 3–5 s (with the default 200 ms timer, a request waits up to that long). Here the fetch frees its
+    broker itself, before its task ends (aiokafka privates). Used by the hubs and the groups' members."""
     fetcher = consumer._fetcher
     for name in ("_proc_fetch_request", "_update_fetch_positions"):
         setattr(fetcher, name, _freeing_its_broker(fetcher, getattr(fetcher, name)))
@@ -180,6 +183,21 @@ async def refresh_from_any_broker(kafka: AIOKafkaConsumer | AIOKafkaProducer, ti
         for ask in asks:
             ask.cancel()
         await asyncio.gather(*asks, return_exceptions=True)
+
+
+async def topics_seen_by_every_broker(admin: AIOKafkaAdminClient, names: Sequence[str]) -> bool:
+    """Whether every broker that answers lists each of ``names`` with its partitions.
+
+    KRaft brokers apply a new topic each at its own pace, and aiokafka's admin client asks a broker
+    picked at random: a topic one broker already lists may be unknown to the next client that asks
+    another. A broker that does not answer (down) is left out. The admin's client is private."""
+    client = admin._client
+    request = MetadataRequest(list(names))
+    answers = await asyncio.gather(*(client.send(b.nodeId, request) for b in client.cluster.brokers()),
+                                   return_exceptions=True)
+    seen = [a.to_object()["topics"] for a in answers if not isinstance(a, BaseException)]
+    return bool(seen) and all(len(topics) == len(names) and all(t["error_code"] == 0 and t["partitions"]
+                                                                for t in topics) for topics in seen)
 
 
 async def routes(producer: AIOKafkaProducer, records: Mapping[str, Sequence[OutRecord]]) -> dict[str, list[int]]:
@@ -324,6 +342,7 @@ class GroupMember:
                                       max_poll_interval_ms=300_000,
                                       partition_assignment_strategy=(_HolderKeeps(self.tp, self.held_since),))
         await consumer.start()
+        fetch_again_at_once(consumer)  # a request never waits for the fetch loop's timer
         self._consumer = consumer
         consumer.subscribe([self.tp.topic], listener=self._listener)
 

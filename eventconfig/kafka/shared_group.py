@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from eventconfig.kafka.adapter import fetch_again_at_once
 from eventconfig.kafka.reading import committed_consumer, end_offset
 from eventconfig.settings import Settings
 
@@ -72,6 +73,7 @@ class SharedGroup:
         try:
             await consumer.start()
             await looker.start()
+            fetch_again_at_once(consumer)  # a read never waits for the fetch loop's timer
         except BaseException:
             await asyncio.gather(consumer.stop(), looker.stop(), return_exceptions=True)
             raise

@@ -28,6 +28,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
 from eventconfig.errors import TopologyError
+from eventconfig.kafka.adapter import topics_seen_by_every_broker
 from eventconfig.kafka.connect import started
 from eventconfig.settings import DAY_MS, Settings
 
@@ -141,11 +142,11 @@ async def create_topics(admin: AIOKafkaAdminClient, settings: Settings) -> list[
 
 
 async def wait_visible(admin: AIOKafkaAdminClient, names: list[str], timeout: float = 30.0) -> None:
-    """New topics reach the broker's metadata a moment after CreateTopics returns; wait for them."""
+    """New topics reach each broker's metadata a moment after CreateTopics returns; wait until every
+    broker lists them, so that no client started next is told they do not exist."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        described = await admin.describe_topics(names)
-        if all(t["error_code"] == 0 and t["partitions"] for t in described):
+        if await topics_seen_by_every_broker(admin, names):
             return
         if asyncio.get_running_loop().time() > deadline:
             return  # check_topics reports what is still missing

@@ -155,6 +155,16 @@ async def test_a_consumer_whose_fetch_loop_wakes_as_a_fetch_ends_sends_the_next_
         await consumer.stop()
 
 
+async def test_new_topics_are_seen_by_every_broker_once_each_lists_them(settings):
+    """adapter.topics_seen_by_every_broker (the admin's private client) asks every broker, not one."""
+    name = f"{settings.topic_prefix}.seen"
+    async with admin_client(settings) as admin:
+        assert not await adapter.topics_seen_by_every_broker(admin, [name]), "a topic not created yet is seen"
+        await admin.create_topics([NewTopic(name, 2, 1)])
+        await wait_until(lambda: adapter.topics_seen_by_every_broker(admin, [name]), 30,
+                         "the new topic never reached every broker")
+
+
 def _member(settings, group: str, tp: TopicPartition, name: str, lost: list[str], holding: set[str]) -> GroupMember:
     """A member that reports a loss into ``lost`` and says it holds the role while ``name`` is in ``holding``."""
     async def on_lost() -> None:
