@@ -7,7 +7,10 @@ behaviours (or the private parts the adapter reads), a test here fails before th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from aiokafka.admin import NewPartitions, NewTopic
@@ -92,22 +95,36 @@ async def test_a_record_for_a_partition_added_after_the_producer_started_reaches
         await producer.stop()
 
 
-async def test_a_consumer_whose_caller_takes_records_late_still_fetches_that_partition_at_once(settings):
-    """adapter.fetch_partitions_together (aiokafka private): records of partition 0 taken late must not
-    leave partition 0 out of a long poll for partition 1, or its next record waits for the poll to end."""
-    topic = await _topic(settings, "together", partitions=2)
-    first, second = TopicPartition(topic, 0), TopicPartition(topic, 1)
-    long_poll_ms = 30_000
-    consumer = committed_consumer(settings, fetch_max_wait_ms=long_poll_ms, request_timeout_ms=long_poll_ms + 10_000)
+@contextlib.asynccontextmanager
+async def _reading_from_the_end(settings, tps: list[TopicPartition], tune: Callable[[Any], None],
+                                **consumer_options: Any) -> AsyncIterator[tuple[Any, Any]]:
+    """A started consumer (tuned by ``tune`` before its assignment) positioned at the end of ``tps``,
+    and a producer to write to them."""
+    consumer = committed_consumer(settings, **consumer_options)
     producer = adapter.idempotent_producer(settings)
     await consumer.start()
     await producer.start()
     try:
-        adapter.fetch_partitions_together(consumer)
-        consumer.assign([first, second])
-        await consumer.seek_to_end(first, second)
-        for tp in (first, second):
+        tune(consumer)
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        for tp in tps:
             await consumer.position(tp)
+        yield consumer, producer
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+async def test_a_consumer_whose_caller_takes_records_late_still_fetches_that_partition_at_once(settings):
+    """adapter.fetch_partitions_together (aiokafka private): records of partition 0 taken late must not
+    leave partition 0 out of a long poll for partition 1, or its next record waits for the poll to end."""
+    topic = await _topic(settings, "together", partitions=2)
+    first = TopicPartition(topic, 0)
+    long_poll_ms = 30_000
+    async with _reading_from_the_end(settings, [first, TopicPartition(topic, 1)], adapter.fetch_partitions_together,
+                                     fetch_max_wait_ms=long_poll_ms,
+                                     request_timeout_ms=long_poll_ms + 10_000) as (consumer, producer):
         await producer.send_and_wait(topic, b"one", partition=0)
         await asyncio.sleep(0.5)  # the scenario, not a synchronisation: a caller late by more than 100 ms
         taken = await consumer.getmany(first, timeout_ms=10_000)
@@ -115,9 +132,6 @@ async def test_a_consumer_whose_caller_takes_records_late_still_fetches_that_par
         await producer.send_and_wait(topic, b"two", partition=0)
         taken = await consumer.getmany(first, timeout_ms=10_000)  # without the call: after the 30 s poll
         assert [r.value for r in taken.get(first, [])] == [b"two"], "the record waited for a long poll"
-    finally:
-        await producer.stop()
-        await consumer.stop()
 
 
 async def test_a_consumer_whose_fetch_loop_wakes_as_a_fetch_ends_sends_the_next_fetch_at_once(settings):
@@ -126,15 +140,8 @@ async def test_a_consumer_whose_fetch_loop_wakes_as_a_fetch_ends_sends_the_next_
     (60 s here) fires again. The wake in that turn is forced through the client's send."""
     topic = await _topic(settings, "again")
     tp = TopicPartition(topic, 0)
-    consumer = committed_consumer(settings, fetch_max_wait_ms=200, consumer_timeout_ms=60_000)
-    producer = adapter.idempotent_producer(settings)
-    await consumer.start()
-    await producer.start()
-    try:
-        adapter.fetch_again_at_once(consumer)
-        consumer.assign([tp])
-        await consumer.seek_to_end(tp)
-        await consumer.position(tp)
+    async with _reading_from_the_end(settings, [tp], adapter.fetch_again_at_once, fetch_max_wait_ms=200,
+                                     consumer_timeout_ms=60_000) as (consumer, producer):
         fetcher, send = consumer._fetcher, consumer._client.send
         woken: list[bool] = []
 
@@ -150,9 +157,6 @@ async def test_a_consumer_whose_fetch_loop_wakes_as_a_fetch_ends_sends_the_next_
         await producer.send_and_wait(topic, b"one", partition=0)
         taken = await consumer.getmany(tp, timeout_ms=10_000)  # without the call: after the 60 s timer
         assert [r.value for r in taken.get(tp, [])] == [b"one"], "no fetch was sent after the woken turn"
-    finally:
-        await producer.stop()
-        await consumer.stop()
 
 
 async def test_new_topics_are_seen_by_every_broker_once_each_lists_them(settings):
