@@ -47,9 +47,9 @@ from eventconfig.kafka.records import OutRecord
 from eventconfig.settings import Settings
 
 __all__ = ["OUT_OF_STEP", "REFUSALS", "AIOKafkaProducer", "ConsumerRecord", "GroupMember", "KafkaError",
-           "ProducerFenced", "TopicPartition", "abortable", "fence", "fetch_again_at_once", "fetch_partitions_together",
-           "forget_failure", "idempotent_producer", "refresh_from_any_broker", "refresh_metadata", "routes", "send",
-           "topics_seen_by_every_broker", "transactional_producer"]
+           "ProducerFenced", "TopicPartition", "abortable", "fence", "fetch_again_at_once",
+           "fetch_partitions_together", "forget_failure", "idempotent_producer", "refresh_from_any_broker",
+           "refresh_metadata", "routes", "send", "topics_seen_by_every_broker", "transactional_producer"]
 
 # Produce errors that retrying cannot cure: the records themselves are unacceptable to the broker.
 REFUSALS = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, CorruptRecordException,
