@@ -47,7 +47,8 @@ from eventconfig import metrics
 from eventconfig.client.wire import header_value
 from eventconfig.codec import default_codec
 from eventconfig.errors import EventConfigError
-from eventconfig.kafka.adapter import fetch_again_at_once, fetch_partitions_together, refresh_from_any_broker
+from eventconfig.kafka.adapter import (STALL_GRACE_S, fetch_again_at_once, fetch_partitions_together,
+                                       refresh_from_any_broker, refresh_when_a_fetch_stalls)
 from eventconfig.kafka.connect import start_or_close
 from eventconfig.kafka.reading import committed_consumer
 from eventconfig.model import ID_HEADER
@@ -132,6 +133,7 @@ class ConnectionHub:
             await consumer.start()
             fetch_partitions_together(consumer)  # a late turn of the loop must not hold a poke for a long poll
             fetch_again_at_once(consumer)  # nor a fetch loop that woke as a fetch ended
+            refresh_when_a_fetch_stalls(consumer, STALL_GRACE_S, s.request_timeout_ms / 1000)  # pokes follow a moved leader
             known = await consumer.topics()
             missing = [t for t in (topics.request, topics.response) if t not in known]
             if missing:

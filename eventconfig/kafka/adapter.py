@@ -46,10 +46,10 @@ from eventconfig.kafka.reading import committed_consumer, end_offset, read_to_en
 from eventconfig.kafka.records import OutRecord
 from eventconfig.settings import Settings
 
-__all__ = ["OUT_OF_STEP", "REFUSALS", "AIOKafkaProducer", "ConsumerRecord", "GroupMember", "KafkaError",
+__all__ = ["OUT_OF_STEP", "REFUSALS", "STALL_GRACE_S", "AIOKafkaProducer", "ConsumerRecord", "GroupMember", "KafkaError",
            "ProducerFenced", "TopicPartition", "abortable", "fence", "fetch_again_at_once",
            "fetch_partitions_together", "forget_failure", "idempotent_producer", "refresh_from_any_broker",
-           "refresh_metadata", "routes", "send", "topics_seen_by_every_broker", "transactional_producer"]
+           "refresh_metadata", "refresh_when_a_fetch_stalls", "routes", "send", "topics_seen_by_every_broker", "transactional_producer"]
 
 # Produce errors that retrying cannot cure: the records themselves are unacceptable to the broker.
 REFUSALS = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, CorruptRecordException,
@@ -68,6 +68,10 @@ _IDLE_POLL_MS = 200  # how often a member without the role polls (keeps its memb
 # without them: longer than any turn of a live event loop (see fetch_partitions_together).
 _TAKEN_WITHIN_S = 3600.0
 
+
+# How much longer than its long poll a fetch may be out before its consumer looks for a new leader
+# (see refresh_when_a_fetch_stalls).
+STALL_GRACE_S = 1.0
 
 # --- consumers ----------------------------------------------------------------------------------
 
@@ -105,6 +109,45 @@ def _freeing_its_broker(fetcher: Any, work: Callable[..., Awaitable[Any]]) -> Ca
         finally:
             fetcher._in_flight.discard(node_id)
     return run
+
+
+def refresh_when_a_fetch_stalls(consumer: AIOKafkaConsumer, grace_s: float, timeout_s: float) -> None:
+    """Make a started ``consumer`` refresh its metadata from every broker at once
+    (:func:`refresh_from_any_broker`, each ``timeout_s`` at most) once a fetch is out ``grace_s``
+    longer than its long poll, and every ``grace_s`` after that until the fetch ends.
+
+    A frozen partition leader answers nothing. aiokafka waits out its request timeout, then retries the
+    same broker, each try another connection timeout, and refreshes its metadata from brokers in random
+    order, the frozen one among them: in the chaos run the service's consumers kept fetching from a
+    frozen leader for the whole 15 s freeze, though Kafka had moved the leadership about 5 s in, and
+    no request was answered until it thawed. The refresh wakes the fetch loop, which then fetches from
+    the new leader while the stalled fetch waits out its timeout. The fetch is wrapped (aiokafka
+    privates)."""
+    fetcher = consumer._fetcher
+    work = fetcher._proc_fetch_request
+    stall_s = fetcher._fetch_max_wait_ms / 1000 + grace_s
+    refreshing: list[asyncio.Task[bool]] = []
+
+    def refresh() -> None:
+        if not any(not task.done() for task in refreshing):
+            task = asyncio.create_task(refresh_from_any_broker(consumer, timeout_s))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # a closed client: nothing to say
+            refreshing[:] = [task]
+
+    async def watched(assignment: Any, node_id: int, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        timer: asyncio.TimerHandle
+
+        def stalled() -> None:
+            nonlocal timer
+            refresh()
+            timer = loop.call_later(grace_s, stalled)
+        timer = loop.call_later(stall_s, stalled)
+        try:
+            return await work(assignment, node_id, *args)
+        finally:
+            timer.cancel()
+    fetcher._proc_fetch_request = watched
 
 
 # --- producers ----------------------------------------------------------------------------------
@@ -343,6 +386,7 @@ class GroupMember:
                                       partition_assignment_strategy=(_HolderKeeps(self.tp, self.held_since),))
         await consumer.start()
         fetch_again_at_once(consumer)  # a request never waits for the fetch loop's timer
+        refresh_when_a_fetch_stalls(consumer, STALL_GRACE_S, self.settings.request_timeout_ms / 1000)  # nor a frozen leader
         self._consumer = consumer
         consumer.subscribe([self.tp.topic], listener=self._listener)
 

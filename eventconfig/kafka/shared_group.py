@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
-from eventconfig.kafka.adapter import fetch_again_at_once
+from eventconfig.kafka.adapter import STALL_GRACE_S, fetch_again_at_once, refresh_when_a_fetch_stalls
 from eventconfig.kafka.reading import committed_consumer, end_offset
 from eventconfig.settings import Settings
 
@@ -74,6 +74,7 @@ class SharedGroup:
             await consumer.start()
             await looker.start()
             fetch_again_at_once(consumer)  # a read never waits for the fetch loop's timer
+            refresh_when_a_fetch_stalls(consumer, STALL_GRACE_S, self.settings.request_timeout_ms / 1000)  # nor a frozen leader
         except BaseException:
             await asyncio.gather(consumer.stop(), looker.stop(), return_exceptions=True)
             raise
