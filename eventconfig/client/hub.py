@@ -16,7 +16,9 @@ Kafka metadata is refreshed unasked only every ``client_metadata_max_age_ms`` (5
 fleet does not spend its CPU on it. A request unanswered for ``client_stalled_request_ms`` refreshes
 it at once, from every broker together (and again every two such periods while requests stay
 unanswered): a client whose partition's leader froze then follows the leader Kafka moved it to
-instead of waiting out a request timeout on the frozen broker (docs/operations.md, fail-over).
+instead of waiting out a request timeout on the frozen broker (docs/operations.md, fail-over). A
+fetch out a second past the long poll does the same (``kafka.adapter.refresh_when_a_fetch_stalls``),
+so a subscriber that only reads pokes follows a moved leader too.
 
 By default every :class:`ConfigClient` and :class:`ConfigSubscriber` of a process that uses the
 same connection settings, topics and reply partition shares one hub (reference-counted: the last

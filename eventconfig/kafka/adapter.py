@@ -8,8 +8,9 @@ and the steps of a transaction (:func:`fence`, :func:`routes`, :func:`send`, :fu
 :func:`forget_failure`). The client hubs take three things from here too: their long-polling consumer
 fetches its partitions together (:func:`fetch_partitions_together`) and again as soon as a fetch ends
 (:func:`fetch_again_at_once`), and they refresh their metadata when a request stalls
-(:func:`refresh_from_any_broker`). ``topics create`` waits here until every broker lists the new
-topics (:func:`topics_seen_by_every_broker`). The aiokafka details that have no public API
+(:func:`refresh_from_any_broker`). Every long-lived consumer (the hubs', the view's, the groups')
+does the same while a fetch stalls (:func:`refresh_when_a_fetch_stalls`). ``topics create`` waits
+here until every broker lists the new topics (:func:`topics_seen_by_every_broker`). The aiokafka details that have no public API
 (the transaction manager's state, the waiters it leaves failed, a forced metadata refresh, the group
 generation, the fetcher's prefetch back-off and in-flight brokers, the client's tracked topics, the
 admin's client) are confined to this module.
