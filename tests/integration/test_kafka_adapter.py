@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from aiokafka.admin import NewPartitions, NewTopic
+from aiokafka.errors import KafkaConnectionError
 
 from eventconfig.kafka import adapter
 from eventconfig.kafka.adapter import GroupMember, TopicPartition
@@ -157,6 +158,26 @@ async def test_a_consumer_whose_fetch_loop_wakes_as_a_fetch_ends_sends_the_next_
         await producer.send_and_wait(topic, b"one", partition=0)
         taken = await consumer.getmany(tp, timeout_ms=10_000)  # without the call: after the 60 s timer
         assert [r.value for r in taken.get(tp, [])] == [b"one"], "no fetch was sent after the woken turn"
+
+
+async def test_a_consumer_stopped_while_it_waits_to_retry_a_failed_fetch_stops_quietly(settings):
+    """adapter.fetch_again_at_once: stopping cancels the fetch and awaits it; cancelled in aiokafka's
+    pause after a failed fetch (10 s here), the fetch must end quietly, not raise out of stop()."""
+    topic = await _topic(settings, "quietly")
+    tp = TopicPartition(topic, 0)
+    async with _reading_from_the_end(settings, [tp], adapter.fetch_again_at_once,
+                                     retry_backoff_ms=10_000) as (consumer, _):
+        send = consumer._client.send
+        failed: list[bool] = []
+
+        async def fail_one_fetch(node_id, request, **kwargs):
+            if type(request).__name__.startswith("FetchRequest") and not failed:
+                failed.append(True)
+                raise KafkaConnectionError("a fetch that failed")
+            return await send(node_id, request, **kwargs)
+        consumer._client.send = fail_one_fetch
+        await wait_until(lambda: bool(failed), 10, "no fetch was sent")
+        await asyncio.wait_for(consumer.stop(), 5)  # without the call: CancelledError
 
 
 async def test_new_topics_are_seen_by_every_broker_once_each_lists_them(settings):
