@@ -135,7 +135,7 @@ class ConnectionHub:
             await consumer.start()
             fetch_partitions_together(consumer)  # a late turn of the loop must not hold a poke for a long poll
             fetch_again_at_once(consumer)  # nor a fetch loop that woke as a fetch ended
-            refresh_when_a_fetch_stalls(consumer, STALL_GRACE_S, s.request_timeout_ms / 1000)  # pokes follow a moved leader
+            refresh_when_a_fetch_stalls(consumer, STALL_GRACE_S, s.request_timeout_ms / 1000)  # pokes follow leaders
             known = await consumer.topics()
             missing = [t for t in (topics.request, topics.response) if t not in known]
             if missing:

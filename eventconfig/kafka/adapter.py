@@ -10,10 +10,10 @@ fetches its partitions together (:func:`fetch_partitions_together`) and again as
 (:func:`fetch_again_at_once`), and they refresh their metadata when a request stalls
 (:func:`refresh_from_any_broker`). Every long-lived consumer (the hubs', the view's, the groups')
 does the same while a fetch stalls (:func:`refresh_when_a_fetch_stalls`). ``topics create`` waits
-here until every broker lists the new topics (:func:`topics_seen_by_every_broker`). The aiokafka details that have no public API
-(the transaction manager's state, the waiters it leaves failed, a forced metadata refresh, the group
-generation, the fetcher's prefetch back-off and in-flight brokers, the client's tracked topics, the
-admin's client) are confined to this module.
+here until every broker lists the new topics (:func:`topics_seen_by_every_broker`). The aiokafka
+details that have no public API (the transaction manager's state, the waiters it leaves failed, a
+forced metadata refresh, the group generation, the fetcher's prefetch back-off, in-flight brokers and
+fetch tasks, the client's tracked topics, the admin's client) are confined to this module.
 
 Example::
 
@@ -47,10 +47,11 @@ from eventconfig.kafka.reading import committed_consumer, end_offset, read_to_en
 from eventconfig.kafka.records import OutRecord
 from eventconfig.settings import Settings
 
-__all__ = ["OUT_OF_STEP", "REFUSALS", "STALL_GRACE_S", "AIOKafkaProducer", "ConsumerRecord", "GroupMember", "KafkaError",
-           "ProducerFenced", "TopicPartition", "abortable", "fence", "fetch_again_at_once",
+__all__ = ["OUT_OF_STEP", "REFUSALS", "STALL_GRACE_S", "AIOKafkaProducer", "ConsumerRecord", "GroupMember",
+           "KafkaError", "ProducerFenced", "TopicPartition", "abortable", "fence", "fetch_again_at_once",
            "fetch_partitions_together", "forget_failure", "idempotent_producer", "refresh_from_any_broker",
-           "refresh_metadata", "refresh_when_a_fetch_stalls", "routes", "send", "topics_seen_by_every_broker", "transactional_producer"]
+           "refresh_metadata", "refresh_when_a_fetch_stalls", "routes", "send", "topics_seen_by_every_broker",
+           "transactional_producer"]
 
 # Produce errors that retrying cannot cure: the records themselves are unacceptable to the broker.
 REFUSALS = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, CorruptRecordException,
@@ -393,7 +394,8 @@ class GroupMember:
                                       partition_assignment_strategy=(_HolderKeeps(self.tp, self.held_since),))
         await consumer.start()
         fetch_again_at_once(consumer)  # a request never waits for the fetch loop's timer
-        refresh_when_a_fetch_stalls(consumer, STALL_GRACE_S, self.settings.request_timeout_ms / 1000)  # nor a frozen leader
+        # nor for a frozen leader
+        refresh_when_a_fetch_stalls(consumer, STALL_GRACE_S, self.settings.request_timeout_ms / 1000)
         self._consumer = consumer
         consumer.subscribe([self.tp.topic], listener=self._listener)
 

@@ -74,7 +74,8 @@ class SharedGroup:
             await consumer.start()
             await looker.start()
             fetch_again_at_once(consumer)  # a read never waits for the fetch loop's timer
-            refresh_when_a_fetch_stalls(consumer, STALL_GRACE_S, self.settings.request_timeout_ms / 1000)  # nor a frozen leader
+            # nor for a frozen leader
+            refresh_when_a_fetch_stalls(consumer, STALL_GRACE_S, self.settings.request_timeout_ms / 1000)
         except BaseException:
             await asyncio.gather(consumer.stop(), looker.stop(), return_exceptions=True)
             raise

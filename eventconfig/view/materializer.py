@@ -128,8 +128,9 @@ class Materializer:
         consumer = committed_consumer(self.settings, auto_offset_reset="none")
         try:
             await consumer.start()
-            fetch_again_at_once(consumer)  # a read waiting for the view never waits for the fetch loop's timer
-            refresh_when_a_fetch_stalls(consumer, STALL_GRACE_S, self.settings.request_timeout_ms / 1000)  # a moved leader
+            # A read waiting for the view waits neither for the fetch loop's timer nor for a frozen leader.
+            fetch_again_at_once(consumer)
+            refresh_when_a_fetch_stalls(consumer, STALL_GRACE_S, self.settings.request_timeout_ms / 1000)
             async with admin_client(self.settings) as admin:  # one partition, compacted: or refuse
                 await check_topics(admin, self.settings, roles={"log"})
                 retention_ms = await log_delete_retention_ms(admin, self.settings)
