@@ -49,8 +49,7 @@ from eventconfig import metrics
 from eventconfig.client.wire import header_value
 from eventconfig.codec import default_codec
 from eventconfig.errors import EventConfigError
-from eventconfig.kafka.adapter import (STALL_GRACE_S, fetch_again_at_once, fetch_partitions_together,
-                                       refresh_from_any_broker, refresh_when_a_fetch_stalls)
+from eventconfig.kafka.adapter import fetch_partitions_together, follow_promptly, refresh_from_any_broker
 from eventconfig.kafka.connect import start_or_close
 from eventconfig.kafka.reading import committed_consumer
 from eventconfig.model import ID_HEADER
@@ -134,8 +133,7 @@ class ConnectionHub:
         try:
             await consumer.start()
             fetch_partitions_together(consumer)  # a late turn of the loop must not hold a poke for a long poll
-            fetch_again_at_once(consumer)  # nor a fetch loop that woke as a fetch ended
-            refresh_when_a_fetch_stalls(consumer, STALL_GRACE_S, s.request_timeout_ms / 1000)  # pokes follow leaders
+            follow_promptly(consumer, s)  # nor a fetch loop that woke as a fetch ended, nor a frozen leader
             known = await consumer.topics()
             missing = [t for t in (topics.request, topics.response) if t not in known]
             if missing:

@@ -9,7 +9,8 @@ and the steps of a transaction (:func:`fence`, :func:`routes`, :func:`send`, :fu
 fetches its partitions together (:func:`fetch_partitions_together`) and again as soon as a fetch ends
 (:func:`fetch_again_at_once`), and they refresh their metadata when a request stalls
 (:func:`refresh_from_any_broker`). Every long-lived consumer (the hubs', the view's, the groups')
-does the same while a fetch stalls (:func:`refresh_when_a_fetch_stalls`). ``topics create`` waits
+does the same while a fetch stalls (:func:`refresh_when_a_fetch_stalls`; both through
+:func:`follow_promptly`). ``topics create`` waits
 here until every broker lists the new topics (:func:`topics_seen_by_every_broker`). The aiokafka
 details that have no public API (the transaction manager's state, the waiters it leaves failed, a
 forced metadata refresh, the group generation, the fetcher's prefetch back-off, in-flight brokers and
@@ -47,9 +48,10 @@ from eventconfig.kafka.reading import committed_consumer, end_offset, read_to_en
 from eventconfig.kafka.records import OutRecord
 from eventconfig.settings import Settings
 
-__all__ = ["OUT_OF_STEP", "REFUSALS", "STALL_GRACE_S", "AIOKafkaProducer", "ConsumerRecord", "GroupMember",
-           "KafkaError", "ProducerFenced", "TopicPartition", "abortable", "fence", "fetch_again_at_once",
-           "fetch_partitions_together", "forget_failure", "idempotent_producer", "refresh_from_any_broker",
+__all__ = ["OUT_OF_STEP", "REFUSALS", "AIOKafkaProducer", "ConsumerRecord", "GroupMember", "KafkaError",
+           "ProducerFenced", "TopicPartition", "abortable", "fence", "fetch_again_at_once",
+           "fetch_partitions_together", "follow_promptly", "forget_failure", "idempotent_producer",
+           "refresh_from_any_broker",
            "refresh_metadata", "refresh_when_a_fetch_stalls", "routes", "send", "topics_seen_by_every_broker",
            "transactional_producer"]
 
@@ -73,7 +75,7 @@ _TAKEN_WITHIN_S = 3600.0
 
 # How much longer than its long poll a fetch may be out before its consumer looks for a new leader
 # (see refresh_when_a_fetch_stalls).
-STALL_GRACE_S = 1.0
+_STALL_GRACE_S = 1.0
 
 # --- consumers ----------------------------------------------------------------------------------
 
@@ -87,6 +89,14 @@ def fetch_partitions_together(consumer: AIOKafkaConsumer) -> None:
     loop thus delayed the next poke or answer by up to 5 s. After this call the next fetch waits until
     the caller has taken what was fetched, which is what a caller that always takes everything wants."""
     consumer._fetcher._prefetch_backoff = _TAKEN_WITHIN_S
+
+
+def follow_promptly(consumer: AIOKafkaConsumer, settings: Settings) -> None:
+    """What every long-lived consumer (the hubs', the view's, the groups' members') needs on top of
+    aiokafka: its next fetch goes out as soon as one ends (:func:`fetch_again_at_once`), and a fetch
+    stalled on a frozen leader refreshes the metadata (:func:`refresh_when_a_fetch_stalls`)."""
+    fetch_again_at_once(consumer)
+    refresh_when_a_fetch_stalls(consumer, _STALL_GRACE_S, settings.request_timeout_ms / 1000)
 
 
 def fetch_again_at_once(consumer: AIOKafkaConsumer) -> None:
@@ -393,9 +403,7 @@ class GroupMember:
                                       max_poll_interval_ms=300_000,
                                       partition_assignment_strategy=(_HolderKeeps(self.tp, self.held_since),))
         await consumer.start()
-        fetch_again_at_once(consumer)  # a request never waits for the fetch loop's timer
-        # nor for a frozen leader
-        refresh_when_a_fetch_stalls(consumer, STALL_GRACE_S, self.settings.request_timeout_ms / 1000)
+        follow_promptly(consumer, self.settings)  # a request waits neither for the loop's timer nor a frozen leader
         self._consumer = consumer
         consumer.subscribe([self.tp.topic], listener=self._listener)
 

@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
-from eventconfig.kafka.adapter import STALL_GRACE_S, fetch_again_at_once, refresh_when_a_fetch_stalls
+from eventconfig.kafka.adapter import follow_promptly
 from eventconfig.kafka.reading import committed_consumer, end_offset
 from eventconfig.settings import Settings
 
@@ -73,9 +73,7 @@ class SharedGroup:
         try:
             await consumer.start()
             await looker.start()
-            fetch_again_at_once(consumer)  # a read never waits for the fetch loop's timer
-            # nor for a frozen leader
-            refresh_when_a_fetch_stalls(consumer, STALL_GRACE_S, self.settings.request_timeout_ms / 1000)
+            follow_promptly(consumer, self.settings)  # a read waits neither for the loop's timer nor a frozen leader
         except BaseException:
             await asyncio.gather(consumer.stop(), looker.stop(), return_exceptions=True)
             raise

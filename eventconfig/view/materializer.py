@@ -20,7 +20,7 @@ from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 
 from eventconfig import metrics
 from eventconfig.errors import ViewError
-from eventconfig.kafka.adapter import STALL_GRACE_S, fetch_again_at_once, refresh_when_a_fetch_stalls
+from eventconfig.kafka.adapter import follow_promptly
 from eventconfig.kafka.reading import committed_consumer, end_offset
 from eventconfig.kafka.topics import admin_client, check_topics, log_delete_retention_ms
 from eventconfig.model import Offset, Version
@@ -128,9 +128,7 @@ class Materializer:
         consumer = committed_consumer(self.settings, auto_offset_reset="none")
         try:
             await consumer.start()
-            # A read waiting for the view waits neither for the fetch loop's timer nor for a frozen leader.
-            fetch_again_at_once(consumer)
-            refresh_when_a_fetch_stalls(consumer, STALL_GRACE_S, self.settings.request_timeout_ms / 1000)
+            follow_promptly(consumer, self.settings)  # a read waiting for the view: no timer, no frozen leader
             async with admin_client(self.settings) as admin:  # one partition, compacted: or refuse
                 await check_topics(admin, self.settings, roles={"log"})
                 retention_ms = await log_delete_retention_ms(admin, self.settings)
